@@ -1,0 +1,383 @@
+"""Auto-encoder (AE) and variational auto-encoder (VAE) built from ``layers`` and ``losses``.
+
+Both share one encoder/decoder: 560 → hidden… (ReLU) → code → …hidden (ReLU) → 560 logits.
+The VAE replaces the code layer by a Gaussian head (mean, logvar), samples
+z = mean + exp(logvar/2)·eps and adds the KL term; nothing else differs.
+
+Parameters live in one flat vector ``model.flat``; ``model.params`` maps each name to a view
+of it (same for ``grad_flat``/``grads``), so an optimiser updates every parameter with a few
+whole-array operations and gradcheck, checkpoints and the CuPy backend see one dict.
+Layout is batch-major: images are rows, x: (N, 560), W: (fan_in, fan_out).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import losses
+from .backend import get_xp, to_numpy
+from .layers import affine_backward, affine_forward, relu_backward, relu_forward, sigmoid
+
+IMAGE_SHAPE = (28, 20)
+INPUT_DIM = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+KINDS = ("ae", "vae")
+CODE_ACTIVATIONS = ("relu", "linear")
+DTYPES = ("float32", "float64")
+
+
+class ConfigError(ValueError):
+    """A model configuration that cannot be built (the message names the bad field)."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and objective of a model. ``hidden`` lists the encoder's hidden sizes;
+    the decoder mirrors them. ``code_activation`` applies to the AE's code only."""
+
+    kind: str = "vae"
+    hidden: list[int] = field(default_factory=lambda: [256])
+    latent: int = 16
+    likelihood: str = "bernoulli"
+    code_activation: str = "relu"
+    beta: float = 1.0
+    warmup_steps: int = 0
+    dtype: str = "float32"
+    input_dim: int = INPUT_DIM
+
+    def validate(self) -> ModelConfig:
+        if self.kind not in KINDS:
+            raise ConfigError(f"model kind must be one of {KINDS}, not {self.kind!r}")
+        if not self.hidden or any(int(h) != h or h <= 0 for h in self.hidden):
+            raise ConfigError(f"hidden sizes must be positive integers, got {self.hidden}")
+        if int(self.latent) != self.latent or self.latent <= 0:
+            raise ConfigError(f"latent size must be a positive integer, got {self.latent}")
+        if self.likelihood not in losses.LIKELIHOODS:
+            raise ConfigError(f"likelihood must be one of {losses.LIKELIHOODS}, not {self.likelihood!r}")
+        if self.code_activation not in CODE_ACTIVATIONS:
+            raise ConfigError(f"code activation must be one of {CODE_ACTIVATIONS}")
+        if not np.isfinite(self.beta) or self.beta < 0:
+            raise ConfigError(f"beta must be a finite number >= 0, got {self.beta}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"warm-up steps must be >= 0, got {self.warmup_steps}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {DTYPES}, not {self.dtype!r}")
+        if self.input_dim <= 0:
+            raise ConfigError("input size must be positive")
+        self.hidden = [int(h) for h in self.hidden]
+        self.latent = int(self.latent)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known).validate()
+
+    def describe(self) -> str:
+        """One line such as 'VAE 560-256-16, bernoulli, β=1'."""
+        sizes = "-".join(str(s) for s in [self.input_dim, *self.hidden, self.latent])
+        text = f"{self.kind.upper()} {sizes}, {self.likelihood}"
+        if self.kind == "vae":
+            text += f", β={self.beta:g}"
+        else:
+            text += f", {self.code_activation} code"
+        return text
+
+
+def param_shapes(cfg: ModelConfig) -> list[tuple[str, tuple[int, ...]]]:
+    """Ordered (name, shape) of every parameter array."""
+    shapes: list[tuple[str, tuple[int, ...]]] = []
+    fan_in = cfg.input_dim
+    for i, h in enumerate(cfg.hidden):
+        shapes += [(f"enc{i}.W", (fan_in, h)), (f"enc{i}.b", (h,))]
+        fan_in = h
+    heads = ["mean", "logvar"] if cfg.kind == "vae" else ["code"]
+    for head in heads:
+        shapes += [(f"{head}.W", (fan_in, cfg.latent)), (f"{head}.b", (cfg.latent,))]
+    fan_in = cfg.latent
+    for i, h in enumerate(reversed(cfg.hidden)):
+        shapes += [(f"dec{i}.W", (fan_in, h)), (f"dec{i}.b", (h,))]
+        fan_in = h
+    shapes += [("out.W", (fan_in, cfg.input_dim)), ("out.b", (cfg.input_dim,))]
+    if cfg.likelihood == "gaussian-learned":
+        shapes += [("out_logvar.W", (fan_in, cfg.input_dim)), ("out_logvar.b", (cfg.input_dim,))]
+    return shapes
+
+
+class Model:
+    """An AE or VAE. ``forward_backward`` fills ``grads``; ``encode``/``decode`` serve the GUI."""
+
+    def __init__(self, config: ModelConfig, seed: int = 0, device: str = "cpu"):
+        self.config = config.validate()
+        self.device = device
+        self.xp = get_xp(device)
+        self.dtype = np.dtype(config.dtype)
+        self.shapes = param_shapes(config)
+        total = sum(int(np.prod(s)) for _, s in self.shapes)
+        self.flat = self.xp.zeros(total, dtype=self.dtype)
+        self.grad_flat = self.xp.zeros(total, dtype=self.dtype)
+        self.params: dict = {}
+        self.grads: dict = {}
+        offset = 0
+        for name, shape in self.shapes:
+            size = int(np.prod(shape))
+            self.params[name] = self.flat[offset : offset + size].reshape(shape)
+            self.grads[name] = self.grad_flat[offset : offset + size].reshape(shape)
+            offset += size
+        self.step = 0  # optimiser steps trained so far
+        self.noise_rng = np.random.default_rng(seed)  # draws the VAE's eps during training
+        self._init_weights(np.random.default_rng(seed))
+
+    # ---------------------------------------------------------------- parameters
+    @property
+    def is_vae(self) -> bool:
+        return self.config.kind == "vae"
+
+    @property
+    def n_params(self) -> int:
+        return int(self.flat.size)
+
+    def _init_weights(self, rng: np.random.Generator) -> None:
+        for name, shape in self.shapes:
+            if name.endswith(".W"):
+                # He init for layers feeding a ReLU, a smaller Glorot-like scale for the heads
+                gain = 2.0 if name.startswith(("enc", "dec")) else 1.0
+                if name.startswith("logvar") or name.startswith("out_logvar"):
+                    gain = 0.01
+                w = rng.standard_normal(shape) * np.sqrt(gain / shape[0])
+                self.params[name][...] = self.xp.asarray(w, dtype=self.dtype)
+
+    def set_params(self, arrays: dict) -> None:
+        """Copy ``{name: array}`` into the model, checking names and shapes first."""
+        expected = dict(self.shapes)
+        missing = [n for n in expected if n not in arrays]
+        if missing:
+            raise ConfigError(f"missing parameter arrays: {', '.join(missing)}")
+        extra = [n for n in arrays if n not in expected]
+        if extra:
+            raise ConfigError(f"unexpected parameter arrays: {', '.join(extra)}")
+        for name, shape in self.shapes:
+            got = tuple(np.shape(arrays[name]))
+            if got != shape:
+                raise ConfigError(f"parameter {name} has shape {got}, the config needs {shape}")
+        for name, _ in self.shapes:
+            self.params[name][...] = self.xp.asarray(arrays[name], dtype=self.dtype)
+
+    def params_numpy(self) -> dict[str, np.ndarray]:
+        """Host copies of every parameter."""
+        return {name: to_numpy(p).copy() for name, p in self.params.items()}
+
+    def copy(self, dtype: str | None = None, device: str | None = None) -> Model:
+        """An independent model with the same weights (optionally another dtype or device)."""
+        cfg = ModelConfig.from_dict({**self.config.to_dict(), **({"dtype": dtype} if dtype else {})})
+        clone = Model(cfg, device=device or self.device)
+        clone.flat[...] = clone.xp.asarray(to_numpy(self.flat), dtype=clone.dtype)
+        clone.step = self.step
+        clone.noise_rng = np.random.default_rng()
+        clone.noise_rng.bit_generator.state = self.noise_rng.bit_generator.state
+        return clone
+
+    def asarray(self, x):
+        """Move a batch to this model's device and dtype."""
+        return self.xp.asarray(x, dtype=self.dtype)
+
+    def draw_eps(self, n: int):
+        """Standard normal noise (n, latent) from the model's own seeded generator."""
+        return self.asarray(self.noise_rng.standard_normal((n, self.config.latent)))
+
+    # ---------------------------------------------------------------- forward pieces
+    def _encoder_forward(self, x):
+        caches = []
+        h = x
+        for i in range(len(self.config.hidden)):
+            a, affine_cache = affine_forward(h, self.params[f"enc{i}.W"], self.params[f"enc{i}.b"])
+            h, relu_cache = relu_forward(a, inplace=True)
+            caches.append((affine_cache, relu_cache))
+        return h, caches
+
+    def _decoder_forward(self, z):
+        caches = []
+        d = z
+        for i in range(len(self.config.hidden)):
+            a, affine_cache = affine_forward(d, self.params[f"dec{i}.W"], self.params[f"dec{i}.b"])
+            d, relu_cache = relu_forward(a, inplace=True)
+            caches.append((affine_cache, relu_cache))
+        recon_logits = d @ self.params["out.W"]
+        recon_logits += self.params["out.b"]
+        recon_logvar = None
+        if self.config.likelihood == "gaussian-learned":
+            recon_logvar = d @ self.params["out_logvar.W"]
+            recon_logvar += self.params["out_logvar.b"]
+        return recon_logits, recon_logvar, (d, caches)
+
+    def _code_forward(self, h):
+        """AE code layer: (code, cache)."""
+        code, cache = affine_forward(h, self.params["code.W"], self.params["code.b"])
+        if self.config.code_activation == "relu":
+            code, _ = relu_forward(code, inplace=True)
+        return code, cache
+
+    def _heads_forward(self, h):
+        """VAE Gaussian head: (mean, logvar, caches)."""
+        mean, mean_cache = affine_forward(h, self.params["mean.W"], self.params["mean.b"])
+        logvar, logvar_cache = affine_forward(h, self.params["logvar.W"], self.params["logvar.b"])
+        return mean, logvar, (mean_cache, logvar_cache)
+
+    def rec_nll(self, recon_logits, recon_logvar, x, per_pixel: bool = False):
+        """Per-image reconstruction NLL in nats: (N,), or its (N, 560) terms when per_pixel."""
+        lik = self.config.likelihood
+        if lik == "bernoulli":
+            return losses.bernoulli_nll(recon_logits, x, per_pixel)
+        if lik == "gaussian":
+            return losses.gaussian_fixed_nll(recon_logits, x, per_pixel)
+        return losses.gaussian_learned_nll(recon_logits, recon_logvar, x, per_pixel)
+
+    # ---------------------------------------------------------------- training pass
+    def kl_weight_at(self, step: int) -> float:
+        """β times the linear warm-up factor at a 0-based step."""
+        cfg = self.config
+        if cfg.warmup_steps > 0:
+            return cfg.beta * min(1.0, (step + 1) / cfg.warmup_steps)
+        return cfg.beta
+
+    def forward_backward(self, x, eps=None, kl_weight: float | None = None, compute_loss: bool = True):
+        """One forward and backward pass on a batch x: (N, 560) already on the device.
+
+        Fills ``self.grads`` with the gradient of the objective
+        mean_n [rec_n + kl_weight·KL_n]. ``eps``: (N, latent) noise for the VAE (drawn from the
+        model's generator when None). Returns per-image means {total, rec, kl, objective} and
+        ``kl_per_dim`` (latent,) as floats when compute_loss, else None: the loss value costs
+        extra passes and its gradient never needs it.
+        """
+        xp = self.xp
+        n = x.shape[0]
+        cfg = self.config
+        if kl_weight is None:
+            kl_weight = cfg.beta
+        g = self.grads
+        h, enc_caches = self._encoder_forward(x)
+        if self.is_vae:
+            mean, logvar, head_caches = self._heads_forward(h)
+            if eps is None:
+                eps = self.draw_eps(n)
+            std = xp.exp(0.5 * logvar)
+            z = mean + std * eps
+        else:
+            z, code_cache = self._code_forward(h)
+        recon_logits, recon_logvar, (d_last, dec_caches) = self._decoder_forward(z)
+
+        result = None
+        if compute_loss:
+            rec = self.rec_nll(recon_logits, recon_logvar, x)
+            rec_mean = float(rec.mean())
+            if self.is_vae:
+                kl_dims = losses.kl_per_dim(mean, logvar).mean(axis=0)
+                kl = float(kl_dims.sum())
+                kl_dims = to_numpy(kl_dims).astype(np.float64)
+            else:
+                kl, kl_dims = 0.0, np.zeros(cfg.latent)
+            result = {"total": rec_mean + kl, "rec": rec_mean, "kl": kl,
+                      "objective": rec_mean + kl_weight * kl, "kl_per_dim": kl_dims}
+
+        # ---- backward: d(objective)/d(everything), the 1/N of the batch mean folded in here
+        inv_n = 1.0 / n
+        lik = cfg.likelihood
+        if lik == "bernoulli":
+            dlogits = losses.bernoulli_grad(recon_logits, x)
+        elif lik == "gaussian":
+            dlogits = losses.gaussian_fixed_grad(recon_logits, x)
+        else:
+            dlogits, dlogvar_px = losses.gaussian_learned_grad(recon_logits, recon_logvar, x)
+            dlogvar_px *= inv_n
+            _, _, _ = affine_backward(dlogvar_px, (d_last, self.params["out_logvar.W"]),
+                                      g["out_logvar.W"], g["out_logvar.b"], need_dx=False)
+        dlogits *= inv_n
+        dd, _, _ = affine_backward(dlogits, (d_last, self.params["out.W"]), g["out.W"], g["out.b"])
+        if lik == "gaussian-learned":
+            dd += dlogvar_px @ self.params["out_logvar.W"].T
+        for i in reversed(range(len(cfg.hidden))):
+            affine_cache, relu_cache = dec_caches[i]
+            dd = relu_backward(dd, relu_cache, inplace=True)
+            dd, _, _ = affine_backward(dd, affine_cache, g[f"dec{i}.W"], g[f"dec{i}.b"])
+        dz = dd
+        if self.is_vae:
+            dkl_mean, dkl_logvar = losses.kl_grad(mean, logvar)
+            w = kl_weight * inv_n
+            dmean = dz + w * dkl_mean
+            dlogvar = dz * eps * (0.5 * std) + w * dkl_logvar
+            dh, _, _ = affine_backward(dmean, head_caches[0], g["mean.W"], g["mean.b"])
+            dh2, _, _ = affine_backward(dlogvar, head_caches[1], g["logvar.W"], g["logvar.b"])
+            dh += dh2
+        else:
+            if cfg.code_activation == "relu":
+                dz = relu_backward(dz, z, inplace=True)
+            dh, _, _ = affine_backward(dz, code_cache, g["code.W"], g["code.b"])
+        for i in reversed(range(len(cfg.hidden))):
+            affine_cache, relu_cache = enc_caches[i]
+            dh = relu_backward(dh, relu_cache, inplace=True)
+            dh, _, _ = affine_backward(dh, affine_cache, g[f"enc{i}.W"], g[f"enc{i}.b"], need_dx=i > 0)
+        return result
+
+    def objective(self, x, eps=None, kl_weight: float | None = None) -> float:
+        """mean_n [rec_n + kl_weight·KL_n] without a backward pass."""
+        rec, kl_dims = self.per_image_losses(x, eps)
+        w = self.config.beta if kl_weight is None else kl_weight
+        return float((rec + w * kl_dims.sum(axis=1)).mean())
+
+    def objective_terms(self, x, eps=None, kl_weight: float | None = None):
+        """The objective's terms before summation: (rec (N, 560), weighted KL (N, latent)),
+        each divided by N. Gradcheck subtracts these term by term, which keeps the round-off
+        of a ~400-nat sum out of a finite difference."""
+        rec, kl_dims = self.per_image_losses(x, eps, per_pixel=True)
+        w = self.config.beta if kl_weight is None else kl_weight
+        n = x.shape[0]
+        return rec / n, kl_dims * (w / n)
+
+    # ---------------------------------------------------------------- inference
+    def per_image_losses(self, x, eps=None, per_pixel: bool = False):
+        """Forward only. Returns (rec (N,), kl_per_dim (N, latent)) on the device; for a VAE,
+        z = mean + std·eps (eps from the model's generator when None). ``per_pixel`` gives
+        rec as (N, 560) terms."""
+        h, _ = self._encoder_forward(x)
+        if self.is_vae:
+            mean, logvar, _ = self._heads_forward(h)
+            if eps is None:
+                eps = self.draw_eps(x.shape[0])
+            z = mean + self.xp.exp(0.5 * logvar) * eps
+            kl_dims = losses.kl_per_dim(mean, logvar)
+        else:
+            z, _ = self._code_forward(h)
+            kl_dims = self.xp.zeros((x.shape[0], self.config.latent), dtype=self.dtype)
+        recon_logits, recon_logvar, _ = self._decoder_forward(z)
+        return self.rec_nll(recon_logits, recon_logvar, x, per_pixel), kl_dims
+
+    def encode(self, x):
+        """x: (N, 560) -> (mean (N, L), logvar (N, L)) for a VAE, (code, None) for an AE."""
+        h, _ = self._encoder_forward(self.asarray(x))
+        if self.is_vae:
+            mean, logvar, _ = self._heads_forward(h)
+            return mean, logvar
+        code, _ = self._code_forward(h)
+        return code, None
+
+    def decode(self, z):
+        """z: (N, L) -> mean images (N, 560) in [0, 1] (the decoder's sigmoid output)."""
+        recon_logits, _, _ = self._decoder_forward(self.asarray(z))
+        return sigmoid(recon_logits)
+
+    def reconstruct(self, x, sample: bool = False, rng: np.random.Generator | None = None):
+        """Decode the posterior mean (or a sample when ``sample``) of each row of x."""
+        mean, logvar = self.encode(x)
+        if sample and self.is_vae:
+            rng = rng or np.random.default_rng()
+            eps = self.asarray(rng.standard_normal(mean.shape))
+            mean = mean + self.xp.exp(0.5 * logvar) * eps
+        return self.decode(mean)
+
+    def config_json(self) -> str:
+        return json.dumps(self.config.to_dict())

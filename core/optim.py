@@ -1,0 +1,160 @@
+"""Optimisers over a model's flat parameter vector (every parameter, biases included).
+
+Each update is a handful of whole-array in-place operations on ``model.flat`` using
+``model.grad_flat``; state arrays have the same length. The update rules follow PyTorch's
+(SGD with momentum, dampening 0; Adagrad; Adam) so trajectories can be cross-checked.
+``state_dict`` returns host arrays and scalars that checkpoints save, so resuming is exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .backend import to_numpy
+
+OPTIMIZERS = ("sgd", "adagrad", "adam")
+
+
+class Optimizer:
+    name = ""
+    state_arrays: tuple[str, ...] = ()
+
+    def __init__(self, model, lr: float):
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be a number > 0, got {lr}")
+        self.model = model
+        self.lr = float(lr)
+        self.t = 0  # updates done
+        xp, n, dtype = model.xp, model.flat.size, model.dtype
+        for key in self.state_arrays:
+            setattr(self, key, xp.zeros(n, dtype=dtype))
+        self._tmp = xp.empty(n, dtype=dtype)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def hyper(self) -> dict:
+        return {"lr": self.lr}
+
+    def state_dict(self) -> dict:
+        """{'name', 't', hyper-parameters..., and each state array as a host copy}."""
+        state = {"name": self.name, "t": self.t, **self.hyper()}
+        for key in self.state_arrays:
+            state[key] = to_numpy(getattr(self, key)).copy()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("name") != self.name:
+            raise ValueError(f"optimiser state is for {state.get('name')!r}, not {self.name!r}")
+        self.t = int(state["t"])
+        for key in self.state_arrays:
+            arr = np.asarray(state[key])
+            target = getattr(self, key)
+            if arr.shape != target.shape:
+                raise ValueError(f"optimiser state {key} has shape {arr.shape}, expected {target.shape}")
+            target[...] = self.model.xp.asarray(arr, dtype=self.model.dtype)
+
+
+class SGD(Optimizer):
+    """buf = momentum·buf + g;  θ −= lr·buf."""
+
+    name = "sgd"
+    state_arrays = ("buf",)
+
+    def __init__(self, model, lr: float = 0.01, momentum: float = 0.9):
+        super().__init__(model, lr)
+        self.momentum = float(momentum)
+
+    def hyper(self) -> dict:
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def step(self) -> None:
+        g = self.model.grad_flat
+        if self.momentum:
+            self.buf *= self.momentum
+            self.buf += g
+            g = self.buf
+        xp = self.model.xp
+        xp.multiply(g, self.lr, out=self._tmp)
+        self.model.flat -= self._tmp
+        self.t += 1
+
+
+class Adagrad(Optimizer):
+    """sum += g²;  θ −= lr·g / (√sum + eps)."""
+
+    name = "adagrad"
+    state_arrays = ("sum",)
+
+    def __init__(self, model, lr: float = 0.01, eps: float = 1e-10):
+        super().__init__(model, lr)
+        self.eps = float(eps)
+
+    def hyper(self) -> dict:
+        return {"lr": self.lr, "eps": self.eps}
+
+    def step(self) -> None:
+        xp, g, tmp = self.model.xp, self.model.grad_flat, self._tmp
+        xp.multiply(g, g, out=tmp)
+        self.sum += tmp
+        xp.sqrt(self.sum, out=tmp)
+        tmp += self.eps
+        xp.divide(g, tmp, out=tmp)
+        tmp *= self.lr
+        self.model.flat -= tmp
+        self.t += 1
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with the bias corrections folded into two scalars:
+    θ −= lr·√(1−β2ᵗ)/(1−β1ᵗ) · m / (√v + eps·√(1−β2ᵗ)), algebraically PyTorch's update."""
+
+    name = "adam"
+    state_arrays = ("m", "v")
+
+    def __init__(self, model, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        super().__init__(model, lr)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def hyper(self) -> dict:
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def step(self) -> None:
+        xp, g, tmp, m, v = self.model.xp, self.model.grad_flat, self._tmp, self.m, self.v
+        self.t += 1
+        bc1 = 1.0 - self.beta1**self.t
+        bc2_sqrt = math.sqrt(1.0 - self.beta2**self.t)
+        # m ← β1·m + (1−β1)·g and v ← β2·v + (1−β2)·g², each as one in-place axpy
+        m *= self.beta1
+        xp.multiply(g, 1.0 - self.beta1, out=tmp)
+        m += tmp
+        v *= self.beta2
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.beta2
+        v += tmp
+        xp.sqrt(v, out=tmp)
+        tmp += self.eps * bc2_sqrt
+        xp.divide(m, tmp, out=tmp)
+        tmp *= self.lr * bc2_sqrt / bc1
+        self.model.flat -= tmp
+
+
+def make_optimizer(name: str, model, lr: float | None = None, **kwargs) -> Optimizer:
+    """An optimiser by name ('sgd', 'adagrad', 'adam'); lr defaults to the class default."""
+    classes = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
+    if name not in classes:
+        raise ValueError(f"optimiser must be one of {OPTIMIZERS}, not {name!r}")
+    if lr is None:
+        return classes[name](model, **kwargs)
+    return classes[name](model, lr=lr, **kwargs)
+
+
+def optimizer_from_state(model, state: dict) -> Optimizer:
+    """Rebuild an optimiser from a ``state_dict``."""
+    hyper = {k: v for k, v in state.items() if k not in ("name", "t") and not isinstance(v, np.ndarray)}
+    opt = make_optimizer(state["name"], model, **hyper)
+    opt.load_state_dict(state)
+    return opt

@@ -1,0 +1,173 @@
+"""The training loop: minibatches, optimiser steps, logging, test evaluation, divergence guard.
+
+``Trainer.run`` is used by the CLI and by the GUI's worker thread alike; callbacks receive
+plain dicts, and ``should_stop`` lets the caller end the run after the current step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backend import to_numpy
+from .data import BatchSchedule
+from .evaluate import neg_elbo
+from .models import Model
+from .optim import Optimizer
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised by Trainer.step when a loss or gradient is not finite (weights already restored)."""
+
+
+def mirror_faces(X: np.ndarray) -> np.ndarray:
+    """Left-right mirrored copies of faces (N, 560): a mirrored face is still a face."""
+    return np.ascontiguousarray(X.reshape(-1, 28, 20)[:, :, ::-1].reshape(len(X), -1))
+
+
+@dataclass
+class TrainResult:
+    status: str  # 'finished', 'stopped' or 'diverged'
+    steps_done: int
+    message: str
+    seconds: float
+    history: dict = field(default_factory=dict)
+
+
+class Trainer:
+    """Trains ``model`` with ``optimizer`` on X_train (N, 560), one minibatch per step.
+
+    Every ``log_every`` steps the batch losses are computed (the gradient never needs them),
+    reported, and the weights snapshotted as the last good state. A non-finite loss or
+    gradient restores that snapshot and raises TrainingDiverged: nothing non-finite is kept.
+    """
+
+    def __init__(self, model: Model, optimizer: Optimizer, X_train: np.ndarray, X_test: np.ndarray | None = None,
+                 batch_size: int = 64, seed: int = 0, log_every: int = 50, eval_every: int = 500,
+                 mirror: bool = False):
+        if log_every <= 0:
+            raise ValueError("log_every must be > 0")
+        self.model = model
+        self.optimizer = optimizer
+        X_train = np.asarray(X_train, dtype=np.float32)
+        if mirror:
+            X_train = np.concatenate([X_train, mirror_faces(X_train)])
+        self.X_train = model.asarray(X_train)
+        self.X_test = X_test
+        self.schedule = BatchSchedule(np.arange(len(X_train)), batch_size, seed)
+        self.log_every = int(log_every)
+        self.eval_every = int(eval_every)
+        self.history: dict[str, list] = {"step": [], "total": [], "rec": [], "kl": [], "objective": []}
+        self.test_history: dict[str, list] = {"step": [], "neg_elbo": []}
+        self._snapshot()
+
+    # ------------------------------------------------------------------ state
+    def _snapshot(self) -> None:
+        opt = self.optimizer
+        self._good = {
+            "step": self.model.step,
+            "flat": self.model.flat.copy(),
+            "opt_t": opt.t,
+            "opt": {k: getattr(opt, k).copy() for k in opt.state_arrays},
+            "rng": self.model.noise_rng.bit_generator.state,
+        }
+
+    def _restore(self) -> None:
+        good, opt = self._good, self.optimizer
+        self.model.flat[...] = good["flat"]
+        self.model.step = good["step"]
+        opt.t = good["opt_t"]
+        for k, arr in good["opt"].items():
+            getattr(opt, k)[...] = arr
+        self.model.noise_rng.bit_generator.state = good["rng"]
+
+    @property
+    def last_good_step(self) -> int:
+        return int(self._good["step"])
+
+    # ------------------------------------------------------------------ one step
+    def step(self) -> dict | None:
+        """One optimiser step. Returns the batch losses on logging steps, else None."""
+        model = self.model
+        step = model.step
+        log_now = (step + 1) % self.log_every == 0
+        idx = self.schedule.batch(step)
+        xb = self.X_train[idx] if isinstance(idx, np.ndarray) and model.xp is np else self.X_train[model.xp.asarray(idx)]
+        stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now)
+        # one reduction catches NaN and inf anywhere in the gradient
+        grad_sum = float(model.grad_flat.sum())
+        if not math.isfinite(grad_sum) or (stats is not None and not math.isfinite(stats["objective"])):
+            what = "loss" if stats is not None and not math.isfinite(stats["objective"]) else "gradient"
+            self._restore()
+            raise TrainingDiverged(f"training diverged at step {step + 1}: non-finite {what}; "
+                                   f"kept the weights of step {self.last_good_step}")
+        self.optimizer.step()
+        model.step = step + 1
+        if log_now:
+            if not math.isfinite(float(model.flat.sum())):
+                self._restore()
+                raise TrainingDiverged(f"training diverged at step {step + 1}: the weights overflowed; "
+                                       f"kept the weights of step {self.last_good_step}")
+            stats["step"] = model.step
+            stats["kl_weight"] = model.kl_weight_at(step)
+            for key in ("total", "rec", "kl", "objective"):
+                self.history[key].append(stats[key])
+            self.history["step"].append(model.step)
+            self._snapshot()
+        return stats
+
+    def evaluate_test(self) -> float | None:
+        if self.X_test is None or len(self.X_test) == 0:
+            return None
+        value = neg_elbo(self.model, self.X_test, seed=0)
+        self.test_history["step"].append(self.model.step)
+        self.test_history["neg_elbo"].append(value)
+        return value
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, n_steps: int, on_log: Callable[[dict], None] | None = None,
+            on_eval: Callable[[int, float], None] | None = None,
+            should_stop: Callable[[], bool] | None = None,
+            on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0) -> TrainResult:
+        """Run ``n_steps`` steps (or until should_stop() is True, checked after every step).
+
+        on_log(stats) gets the batch losses plus 'steps_per_s', 'eta_s', 'done', 'of'.
+        Divergence ends the run with status 'diverged' and the last good weights in place.
+        """
+        start = time.perf_counter()
+        t_last, s_last = start, 0
+        done = 0
+        status, message = "finished", f"trained {n_steps} steps"
+        try:
+            while done < n_steps:
+                stats = self.step()
+                done += 1
+                if stats is not None and on_log is not None:
+                    now = time.perf_counter()
+                    rate = (done - s_last) / max(now - t_last, 1e-9)
+                    t_last, s_last = now, done
+                    stats.update(steps_per_s=rate, eta_s=(n_steps - done) / rate, done=done, of=n_steps)
+                    on_log(stats)
+                if self.eval_every and self.model.step % self.eval_every == 0:
+                    value = self.evaluate_test()
+                    if value is not None and on_eval is not None:
+                        on_eval(self.model.step, value)
+                if checkpoint_every and on_checkpoint and self.model.step % checkpoint_every == 0:
+                    on_checkpoint(self.model.step)
+                if should_stop is not None and should_stop():
+                    status, message = "stopped", f"stopped after {done} of {n_steps} steps"
+                    break
+        except TrainingDiverged as exc:
+            status, message = "diverged", str(exc)
+        return TrainResult(status, done, message, time.perf_counter() - start,
+                           {"train": self.history, "test": self.test_history})
+
+
+def sample_faces(model: Model, n: int, seed: int = 0) -> np.ndarray:
+    """Faces decoded from z ~ N(0, I): host float (n, 560)."""
+    z = np.random.default_rng(seed).standard_normal((n, model.config.latent))
+    return to_numpy(model.decode(z))
