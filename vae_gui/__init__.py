@@ -1,0 +1,1 @@
+"""VAE Explorer's Qt program (PyQt6 + pyqtgraph) over the engine in ``core``."""
