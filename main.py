@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mode", choices=["full", "sample", "direction"], default="full")
     g.add_argument("--k", type=_positive_int, default=10, help="entries per parameter in sample mode")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--data", default=None, help="faces to check on (default: the Frey data if present, else random pixels)")
+    g.add_argument("--data", default=None,
+                   help="faces to check on (default: the Frey data if present, else random pixels)")
     g.add_argument("--json", action="store_true", help="print one JSON object")
 
     e = sub.add_parser("eval", help="loss of single images; original | reconstruction side by side")

@@ -125,7 +125,8 @@ def _meta_of(npz, path: Path) -> dict:
     except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
         raise ModelFileError(f"{path} has an unreadable 'meta' entry (truncated?): {exc}") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a VAE Explorer model file (format {meta.get('format') if isinstance(meta, dict) else '?'!r})")
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ModelFileError(f"{path} is not a VAE Explorer model file (format {found!r})")
     version = meta.get("format_version")
     if not isinstance(version, int) or version < 1:
         raise ModelFileError(f"{path} has an invalid format version {version!r}")
@@ -249,7 +250,7 @@ def import_legacy(path: str | os.PathLike, kind: str = "ae", likelihood: str = "
     if len(arrays) != len(names):
         raise LegacyPickleError(f"{path} holds {len(arrays)} arrays; the {kind.upper()} layout needs "
                                 f"{len(names)} ({', '.join(names)})")
-    w = dict(zip(names, arrays))
+    w = dict(zip(names, arrays, strict=True))
     hidden, d_in = w["Wi"].shape
     latent = w["Wm"].shape[0]
     expected = {"Wi": (hidden, d_in), "Wm": (latent, hidden), "Wv": (latent, hidden), "Wd": (hidden, latent),

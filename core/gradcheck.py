@@ -10,9 +10,10 @@ With ``a`` the analytic and ``n`` the numerical derivative of one entry:
 * an entry over 1e-3 is a *warning*; a parameter *passes* when its max relative error ≤ 1e-5.
 
 n = (f(θ + h) − f(θ − h)) / 2h with h = 1e-6: the truncation error is O(h²)·f''' ≈ 1e-12
-and the round-off ≈ 1e-16·|term|/h per term. The difference f(θ+) − f(θ−) is summed term by term (per pixel and per latent
-dimension), so the ~1e-13 round-off of summing a 400-nat loss does not enter it. The objective f is the batch mean of rec + β·KL with the VAE's noise eps held
-fixed, so f is a deterministic function of the parameters.
+and the round-off ≈ 1e-16·|term|/h per term. The difference f(θ+) − f(θ−) is summed term
+by term (per pixel and per latent dimension), so the ~1e-13 round-off of summing a 400-nat
+loss does not enter it. The objective f is the batch mean of rec + β·KL with the VAE's noise
+eps held fixed, so f is a deterministic function of the parameters.
 
 Modes: ``full`` checks every entry, ``sample`` k random entries per parameter, ``direction``
 one random unit direction per parameter (2 forward passes each) plus one direction over all
@@ -217,4 +218,4 @@ def _directional(f, flat, sl, u, analytic_flat, step) -> tuple[float, float]:
 
 def _difference(terms_plus, terms_minus) -> float:
     """f(θ+) − f(θ−) summed term by term (see Model.objective_terms)."""
-    return float(sum((tp - tm).sum() for tp, tm in zip(terms_plus, terms_minus)))
+    return float(sum((tp - tm).sum() for tp, tm in zip(terms_plus, terms_minus, strict=True)))

@@ -96,7 +96,7 @@ class Trainer:
         step = model.step
         log_now = (step + 1) % self.log_every == 0
         idx = self.schedule.batch(step)
-        xb = self.X_train[idx] if isinstance(idx, np.ndarray) and model.xp is np else self.X_train[model.xp.asarray(idx)]
+        xb = self.X_train[idx if model.xp is np else model.xp.asarray(idx)]
         stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now)
         # one reduction catches NaN and inf anywhere in the gradient
         grad_sum = float(model.grad_flat.sum())

@@ -1,0 +1,55 @@
+"""Shared fixtures. GUI tests run offscreen; the Frey data is required (never skipped)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.data import find_data, load_frey  # noqa: E402
+from core.models import Model, ModelConfig  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def frey_path() -> Path:
+    """The real Frey file; a missing file is a failure, not a skip (.ci/run copies it)."""
+    path = find_data(None)
+    if not path.exists():
+        pytest.fail(f"the Frey data is missing at {path}: copy ../shared/data/frey_rawface.mat into data/ "
+                    "or set VAE_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def frey(frey_path) -> np.ndarray:
+    """The Frey faces (1965, 560) float32 in [0, 1]."""
+    return load_frey(frey_path)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def synthetic_faces(rng) -> np.ndarray:
+    """Small synthetic data: 64 smooth 'faces' in [0, 1], float32 (64, 560)."""
+    yy, xx = np.mgrid[0:28, 0:20]
+    faces = []
+    for _ in range(64):
+        cy, cx, s = rng.uniform(8, 20), rng.uniform(6, 14), rng.uniform(3, 8)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
+        faces.append(0.1 + 0.8 * blob + 0.05 * rng.random((28, 20)))
+    return np.clip(np.array(faces).reshape(64, 560), 0, 1).astype(np.float32)
+
+
+def small_model(kind="vae", likelihood="bernoulli", hidden=(16,), latent=4, dtype="float64", seed=0, **kw) -> Model:
+    return Model(ModelConfig(kind=kind, hidden=list(hidden), latent=latent, likelihood=likelihood,
+                             dtype=dtype, **kw), seed=seed)
