@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# VAE Explorer set-up and launcher.
+#   ./run.sh          set up everything (virtual environment, packages, data) and open the GUI
+#   ./run.sh test     set up everything and run the whole test suite (offscreen, no display needed)
+#   ./run.sh cli ARGS run the command line, e.g. ./run.sh cli train --help
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+PY=${PYTHON:-python3}
+VENV=.venv
+
+need_root_or_sudo() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    if ! "$PY" -m venv "$VENV" 2>/dev/null; then
+      echo "python3 -m venv failed; installing Debian's python3-venv" >&2
+      rm -rf "$VENV"
+      need_root_or_sudo apt-get update -qq && need_root_or_sudo apt-get install -y -qq python3-venv \
+        || { echo "please install python3-venv (apt-get install python3-venv) and run again" >&2; exit 1; }
+      "$PY" -m venv "$VENV"
+    fi
+  fi
+  local reqs=$1 stamp="$VENV/.installed-$1"
+  local want; want=$(cat requirements.txt "$reqs" | sha256sum | cut -c1-16)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -r "$reqs"
+    echo "$want" > "$stamp"
+  fi
+}
+
+ensure_data() {
+  # The program downloads the Frey faces itself (checksum verified); a copy beside the project is used first.
+  if [ -z "${VAE_DATA:-}" ] && [ ! -f data/frey_rawface.mat ] && [ -f ../shared/data/frey_rawface.mat ]; then
+    cp ../shared/data/frey_rawface.mat data/frey_rawface.mat
+  fi
+  "$VENV/bin/python" -c "from core.data import ensure_data; print('data:', ensure_data())" \
+    || echo "warning: the Frey data could not be had; the GUI still opens (File → Load data…)" >&2
+}
+
+ensure_xcb_libs() {
+  # PyQt6's xcb window needs these Debian packages; offscreen tests do not.
+  local missing=()
+  for lib in libxcb-cursor.so.0:libxcb-cursor0 libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1; do
+    ldconfig -p 2>/dev/null | grep -q "${lib%%:*}" || missing+=("${lib##*:}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Qt's window libraries: ${missing[*]}" >&2
+    need_root_or_sudo apt-get update -qq && need_root_or_sudo apt-get install -y -qq "${missing[@]}" \
+      || { echo "please run: sudo apt-get install ${missing[*]}" >&2; exit 1; }
+  fi
+}
+
+case "${1:-gui}" in
+  gui)
+    ensure_venv requirements.txt
+    ensure_data
+    if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "${QT_QPA_PLATFORM:-}" != offscreen ]; then
+      echo "no display found (DISPLAY is unset): start it from a desktop session, or under Xvfb" >&2
+      exit 1
+    fi
+    [ "${QT_QPA_PLATFORM:-xcb}" = xcb ] && ensure_xcb_libs
+    exec "$VENV/bin/python" main.py "${@:2}"
+    ;;
+  test)
+    ensure_venv requirements-dev.txt
+    ensure_data
+    export QT_QPA_PLATFORM=offscreen
+    exec "$VENV/bin/python" -m pytest -q "${@:2}"
+    ;;
+  cli)
+    ensure_venv requirements.txt
+    exec "$VENV/bin/python" main.py "${@:2}"
+    ;;
+  *)
+    echo "usage: ./run.sh [gui|test|cli ARGS]" >&2
+    exit 2
+    ;;
+esac
