@@ -1,0 +1,284 @@
+"""Face widgets shared by every panel: one face, a strip of faces, and a mosaic grid.
+
+Faces are 560 values in [0, 1] (or (28, 20) arrays), shown upright (row 0 at the top),
+grey, pixel-crisp (no smoothing) and with a locked 20:28 aspect ratio.
+
+- ``FaceView``: one face in its own small pyqtgraph view, with an optional title and colormap.
+- ``FaceStrip``: a row (or an ``ncols``-wrapped grid) of FaceViews with captions; ``clicked(int)``.
+- ``FaceGrid``: rows × cols faces tiled into ONE ImageItem (fast for 25×25), optional axis
+  ticks naming the latent values of each row/column; ``clicked(int, int)`` with (row, col).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from core.models import IMAGE_SHAPE
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+FACE_H, FACE_W = IMAGE_SHAPE  # 28 rows × 20 columns
+
+
+def as_image(face: np.ndarray) -> np.ndarray:
+    """A face as a float (28, 20) array; accepts (560,), (1, 560) or (28, 20)."""
+    arr = np.asarray(face, dtype=np.float64)
+    if arr.size != FACE_H * FACE_W:
+        raise ValueError(f"a face has {FACE_H * FACE_W} pixels, got an array of shape {arr.shape}")
+    return arr.reshape(FACE_H, FACE_W)
+
+
+def tile_faces(faces: np.ndarray, pad: int = 1, background: float = 1.0) -> np.ndarray:
+    """Tile faces (rows, cols, 560) into one float image (rows·28 + (rows+1)·pad, cols·20 + (cols+1)·pad).
+
+    Whole-array reshapes instead of a Python loop, so a 25×25 mosaic takes well under a millisecond."""
+    faces = np.asarray(faces, dtype=np.float64)
+    rows, cols = faces.shape[:2]
+    tiles = faces.reshape(rows, cols, FACE_H, FACE_W)
+    cell_h, cell_w = FACE_H + pad, FACE_W + pad
+    out = np.full((rows * cell_h + pad, cols * cell_w + pad), background, dtype=np.float64)
+    # padded cells (rows, cell_h, cols, cell_w) laid into out[pad:, pad:] with the face at the top-left of each cell
+    cells = np.full((rows, cell_h, cols, cell_w), background, dtype=np.float64)
+    cells[:, :FACE_H, :, :FACE_W] = tiles.transpose(0, 2, 1, 3)
+    out[pad:, pad:] = cells.reshape(rows * cell_h, cols * cell_w)
+    return out
+
+
+def _make_view(glw: pg.GraphicsLayoutWidget) -> pg.ViewBox:
+    """A fixed ViewBox for images: locked aspect, y pointing down, no mouse pan/zoom, no menu."""
+    view = glw.addViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
+    view.setDefaultPadding(0.0)
+    return view
+
+
+def _make_image_item(levels: tuple[float, float]) -> pg.ImageItem:
+    item = pg.ImageItem(axisOrder="row-major")
+    item.setLevels(levels)
+    return item
+
+
+class FaceView(QWidget):
+    """One face: a title above a crisp, upright grey image.
+
+    ``set_face(face)`` takes 560 values (or (28, 20)); values are mapped to grey with ``levels``
+    (default (0, 1)). ``set_colormap(name)`` switches to a pyqtgraph colormap (e.g. 'inferno') for
+    difference images. ``current_image()`` returns the (28, 20) array shown."""
+
+    clicked = pyqtSignal()
+
+    def __init__(self, title: str = "", levels: tuple[float, float] = (0.0, 1.0), min_height: int = 168,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self._levels = (float(levels[0]), float(levels[1]))
+        self._image = np.zeros((FACE_H, FACE_W))
+        self._title = QLabel(title)
+        self._title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._title.setVisible(bool(title))
+        self._glw = pg.GraphicsLayoutWidget()
+        self._glw.setBackground(self.palette().color(self.backgroundRole()))
+        self._glw.ci.setContentsMargins(0, 0, 0, 0)
+        self._view = _make_view(self._glw)
+        self._item = _make_image_item(self._levels)
+        self._view.addItem(self._item)
+        self._item.setImage(self._image, autoLevels=False, levels=self._levels)
+        self._view.setRange(xRange=(0, FACE_W), yRange=(0, FACE_H), padding=0)
+        self._glw.setMinimumSize(int(min_height * FACE_W / FACE_H), min_height)
+        self._glw.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._glw.scene().sigMouseClicked.connect(lambda _ev: self.clicked.emit())
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self._title)
+        layout.addWidget(self._glw, 1)
+
+    def fix_height(self, image_height: int) -> None:
+        """Keep the image area exactly ``image_height`` px tall (the width may still grow)."""
+        self._glw.setFixedHeight(int(image_height))
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def set_face(self, face: np.ndarray) -> None:
+        """Show one face: (560,) or (28, 20) values on the ``levels`` scale."""
+        self._image = as_image(face).copy()
+        self._item.setImage(self._image, autoLevels=False, levels=self._levels)
+
+    def set_levels(self, levels: tuple[float, float]) -> None:
+        self._levels = (float(levels[0]), float(levels[1]))
+        self._item.setLevels(self._levels)
+
+    def set_colormap(self, name: str | None) -> None:
+        """Use a pyqtgraph colormap by name ('inferno', 'viridis', …) or None for plain grey."""
+        self._item.setColorMap(pg.colormap.get(name) if name else None)
+        if not name:
+            self._item.setLookupTable(None)
+
+    def set_title(self, text: str) -> None:
+        self._title.setText(text)
+        self._title.setVisible(bool(text))
+
+    def title(self) -> str:
+        return self._title.text()
+
+    def current_image(self) -> np.ndarray:
+        """The (28, 20) array on screen (a copy)."""
+        return self._image.copy()
+
+    def clear(self) -> None:
+        self.set_face(np.zeros((FACE_H, FACE_W)))
+
+
+class FaceStrip(QWidget):
+    """A row of faces, wrapped after ``ncols`` faces (0 = one row), each with an optional caption.
+
+    ``set_faces(faces (n, 560), labels=None)`` rebuilds the views only when n changes.
+    ``clicked(int)`` carries the position of the face clicked."""
+
+    clicked = pyqtSignal(int)
+
+    def __init__(self, ncols: int = 0, face_height: int = 96, levels: tuple[float, float] = (0.0, 1.0),
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self._ncols = int(ncols)
+        self._face_height = int(face_height)
+        self._levels = levels
+        self._views: list[FaceView] = []
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(4)
+
+    def _rebuild(self, n: int) -> None:
+        for view in self._views:
+            self._grid.removeWidget(view)
+            view.deleteLater()
+        self._views = []
+        ncols = self._ncols if self._ncols > 0 else max(n, 1)
+        for i in range(n):
+            view = FaceView(levels=self._levels, min_height=self._face_height)
+            view.fix_height(self._face_height)  # keeps each caption right above its face
+            view.clicked.connect(lambda i=i: self.clicked.emit(i))
+            self._grid.addWidget(view, i // ncols, i % ncols)
+            self._views.append(view)
+
+    def set_faces(self, faces: np.ndarray, labels: list[str] | None = None) -> None:
+        """Show faces (n, 560) (or (n, 28, 20)) with optional captions (n strings)."""
+        faces = np.asarray(faces)
+        n = len(faces)
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"{n} faces but {len(labels)} labels")
+        if n != len(self._views):
+            self._rebuild(n)
+        for i, (view, face) in enumerate(zip(self._views, faces, strict=True)):
+            view.set_face(face)
+            view.set_title(labels[i] if labels is not None else "")
+
+    def faces(self) -> np.ndarray:
+        """The faces shown: (n, 28, 20)."""
+        if not self._views:
+            return np.zeros((0, FACE_H, FACE_W))
+        return np.stack([v.current_image() for v in self._views])
+
+    def labels(self) -> list[str]:
+        return [v.title() for v in self._views]
+
+    def views(self) -> list[FaceView]:
+        return list(self._views)
+
+    def count(self) -> int:
+        return len(self._views)
+
+
+class FaceGrid(QWidget):
+    """rows × cols faces tiled into one ImageItem (pad pixels of white between them).
+
+    ``set_grid(faces (rows, cols, 560))``; ``set_axes(row_name, row_values, col_name, col_values)``
+    puts tick labels with each row's/column's latent value on the left/top axes.
+    ``clicked(row, col)`` on a click on a face."""
+
+    clicked = pyqtSignal(int, int)
+
+    def __init__(self, pad: int = 1, levels: tuple[float, float] = (0.0, 1.0), min_height: int = 300,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.pad = int(pad)
+        self._levels = levels
+        self._shape = (0, 0)
+        self._mosaic = np.zeros((FACE_H, FACE_W))
+        self._glw = pg.GraphicsLayoutWidget()
+        self._glw.setBackground(self.palette().color(self.backgroundRole()))
+        self._plot = self._glw.addPlot()
+        self._plot.setMenuEnabled(False)
+        self._plot.setMouseEnabled(False, False)
+        self._plot.hideButtons()
+        self._plot.setAspectLocked(True)
+        self._plot.invertY(True)
+        for side in ("left", "top"):
+            self._plot.showAxis(side)
+        for side in ("bottom", "right"):
+            self._plot.hideAxis(side)
+        self._item = _make_image_item(levels)
+        self._plot.addItem(self._item)
+        self._glw.setMinimumSize(int(min_height * 0.8), min_height)
+        self._glw.scene().sigMouseClicked.connect(self._on_scene_click)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._glw)
+
+    def set_grid(self, faces: np.ndarray) -> None:
+        """Show faces (rows, cols, 560) as one mosaic image."""
+        faces = np.asarray(faces)
+        if faces.ndim == 2:  # a single row (cols, 560)
+            faces = faces[None]
+        self._shape = (faces.shape[0], faces.shape[1])
+        self._mosaic = tile_faces(faces, pad=self.pad, background=self._levels[1])
+        self._item.setImage(self._mosaic, autoLevels=False, levels=self._levels)
+        h, w = self._mosaic.shape
+        self._plot.setRange(xRange=(0, w), yRange=(0, h), padding=0)
+
+    def set_axes(self, row_name: str, row_values: np.ndarray | None, col_name: str,
+                 col_values: np.ndarray | None, decimals: int = 2) -> None:
+        """Label the left axis with ``row_name`` and each row's value, the top axis likewise for columns."""
+        rows, cols = self._shape
+        cell_h, cell_w = FACE_H + self.pad, FACE_W + self.pad
+        left, top = self._plot.getAxis("left"), self._plot.getAxis("top")
+        left.setLabel(row_name)
+        top.setLabel(col_name)
+        if row_values is not None:
+            left.setTicks([[(self.pad + r * cell_h + FACE_H / 2, f"{v:.{decimals}f}")
+                            for r, v in enumerate(row_values[:rows])]])
+        if col_values is not None:
+            top.setTicks([[(self.pad + c * cell_w + FACE_W / 2, f"{v:.{decimals}f}")
+                           for c, v in enumerate(col_values[:cols])]])
+
+    def show_axes(self, visible: bool) -> None:
+        for side in ("left", "top"):
+            self._plot.showAxis(side, visible)
+
+    def grid_shape(self) -> tuple[int, int]:
+        """(rows, cols) of faces shown."""
+        return self._shape
+
+    def current_image(self) -> np.ndarray:
+        """The whole mosaic shown (float, (rows·28 + (rows+1)·pad, cols·20 + (cols+1)·pad))."""
+        return self._mosaic.copy()
+
+    def face_at(self, row: int, col: int) -> np.ndarray:
+        """The (28, 20) face shown at (row, col)."""
+        top, left = self.pad + row * (FACE_H + self.pad), self.pad + col * (FACE_W + self.pad)
+        return self._mosaic[top : top + FACE_H, left : left + FACE_W].copy()
+
+    def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """(row, col) of the face under image coordinates (x, y), or None on padding/outside."""
+        rows, cols = self._shape
+        col, dx = divmod(x - self.pad, FACE_W + self.pad)
+        row, dy = divmod(y - self.pad, FACE_H + self.pad)
+        if 0 <= row < rows and 0 <= col < cols and dx < FACE_W and dy < FACE_H:
+            return int(row), int(col)
+        return None
+
+    def _on_scene_click(self, ev) -> None:
+        pos = self._item.mapFromScene(ev.scenePos())
+        cell = self.cell_at(pos.x(), pos.y())
+        if cell is not None:
+            self.clicked.emit(*cell)
