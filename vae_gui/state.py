@@ -20,6 +20,7 @@ class AppState(QObject):
     data_changed = pyqtSignal(object)  # np.ndarray (1965, 560) float32, or None when there is no data
     selection_changed = pyqtSignal(int)  # image id 0…1964 chosen in some panel
     busy_changed = pyqtSignal(bool)  # True while a worker trains the current model
+    error_raised = pyqtSignal(str, str)  # (title, message): the main window shows it in a dialog
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -53,6 +54,10 @@ class AppState(QObject):
     def set_training(self, busy: bool) -> None:
         self.training = busy
         self.busy_changed.emit(busy)
+
+    def report_error(self, title: str, message: str) -> None:
+        """Ask the main window to show an error dialog (panels need no window of their own)."""
+        self.error_raised.emit(str(title), str(message))
 
     def split_name(self, index: int) -> str:
         return "test" if int(index) in self._test_set else "train"
