@@ -465,10 +465,17 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMANDS[args.command] if args.command else cmd_gui
     try:
         return command(args)
-    except (CliError, DataError, ModelFileError, ConfigError, BackendError, FileNotFoundError,
-            PermissionError, IsADirectoryError, ValueError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except (CliError, DataError, ModelFileError, ConfigError, BackendError, OSError, ValueError) as exc:
+        print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # e.g. --hidden 100000000
+        print(f"{PROG}: error: not enough memory for this model or data set ({_one_line(str(exc))})", file=sys.stderr)
+        return 2
+
+
+def _one_line(text: str) -> str:
+    """Error messages are printed as exactly one line."""
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

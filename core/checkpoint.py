@@ -14,12 +14,13 @@ import os
 import pickle
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .models import ConfigError, Model, ModelConfig
+from .models import ConfigError, Model, ModelConfig, param_shapes
 from .optim import Optimizer, optimizer_from_state
 
 FORMAT = "vae-explorer-model"
@@ -112,9 +113,37 @@ def _open_npz(path: Path):
     if path.is_dir():
         raise ModelFileError(f"model path is a folder: {path}")
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    # Name the usual wrong files before NumPy does (its message for them suggests unsafe loading).
+    if head.startswith(b"\x80"):
+        raise ModelFileError(f"{path} is a Python pickle, not a VAE Explorer model file; pickles are never loaded "
+                             "as models (convert the assignment's weight pickles with import-legacy)")
+    if not head.startswith((b"PK", b"\x93NUMPY")):
+        raise ModelFileError(f"{path} is not a VAE Explorer model file (.npz)")
+    try:
+        npz = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ModelFileError(f"{path} is not a VAE Explorer model file (.npz): {exc}") from exc
+        raise ModelFileError(f"{path} is damaged or truncated (not a complete .npz archive): {exc}") from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):  # a single .npy array
+        raise ModelFileError(f"{path} is a single NumPy array (.npy), not a VAE Explorer model file (.npz)")
+    return npz
+
+
+def _header_of(npz, key: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one array of an open .npz, read from its .npy header only."""
+    try:
+        with npz.zip.open(key + ".npy") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    except (KeyError, zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as exc:
+        raise ModelFileError(f"{path} is damaged (truncated?): array {key}: {exc}") from exc
+    return tuple(shape), np.dtype(dtype)
 
 
 def _meta_of(npz, path: Path) -> dict:
@@ -145,24 +174,51 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> LoadedModel:
     path = Path(path)
     with _open_npz(path) as npz:
         meta = _meta_of(npz, path)
+        config_dict = meta.get("config")
+        if not isinstance(config_dict, dict):
+            raise ModelFileError(f"{path} has no model config")
         try:
-            config = ModelConfig.from_dict(meta.get("config") or {})
-        except (ConfigError, TypeError) as exc:
+            config = ModelConfig.from_dict(config_dict)
+        except (ValueError, TypeError) as exc:  # ConfigError is a ValueError; int('a') raises one too
             raise ModelFileError(f"{path} has an invalid model config: {exc}") from exc
+        expected = dict(param_shapes(config))
+        n_params = sum(int(np.prod(s)) for s in expected.values())
+        # Shapes and dtypes come from the array headers, so a file whose arrays contradict the
+        # config is refused before any array (or the model) is allocated.
+        param_keys = [k for k in npz.files if k.startswith("param/")]
+        optim_keys = [k for k in npz.files if k.startswith("optim/")]
+        names = [k[len("param/"):] for k in param_keys]
+        missing = [n for n in expected if n not in names]
+        if missing:
+            raise ModelFileError(f"{path} is missing parameter arrays: {', '.join(missing)}")
+        extra = [n for n in names if n not in expected]
+        if extra:
+            raise ModelFileError(f"{path} has parameter arrays the config does not know: {', '.join(extra)}")
+        for key in param_keys + optim_keys:
+            shape, dtype = _header_of(npz, key, path)
+            want = expected[key[len("param/"):]] if key.startswith("param/") else (n_params,)
+            if shape != want:
+                raise ModelFileError(f"{path}: array {key} has shape {shape}, the config "
+                                     f"({config.describe()}) needs {want}")
+            if dtype.kind not in "fiu":
+                raise ModelFileError(f"{path}: array {key} has dtype {dtype}, expected real numbers")
         try:
-            params = {k[len("param/"):]: npz[k] for k in npz.files if k.startswith("param/")}
-            optim_arrays = {k[len("optim/"):]: npz[k] for k in npz.files if k.startswith("optim/")}
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            params = {k[len("param/"):]: npz[k] for k in param_keys}
+            optim_arrays = {k[len("optim/"):]: npz[k] for k in optim_keys}
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, MemoryError, zlib.error) as exc:
             raise ModelFileError(f"{path} is damaged (truncated?): {exc}") from exc
+    bad = [n for n, a in {**params, **optim_arrays}.items() if not np.all(np.isfinite(a))]
+    if bad:
+        raise ModelFileError(f"{path} holds NaN or infinite values in: {', '.join(bad)}")
+    step = meta.get("step", 0)
+    if not isinstance(step, int) or step < 0:
+        raise ModelFileError(f"{path} has an invalid step count {step!r}")
     model = Model(config, device=device)
     try:
         model.set_params(params)
     except ConfigError as exc:
         raise ModelFileError(f"{path}: {exc}") from exc
-    bad = [n for n, a in params.items() if not np.all(np.isfinite(a))]
-    if bad:
-        raise ModelFileError(f"{path} holds NaN or infinite values in: {', '.join(bad)}")
-    model.step = int(meta.get("step", 0))
+    model.step = step
     if "noise_rng_state" in meta:
         try:
             model.noise_rng.bit_generator.state = meta["noise_rng_state"]
@@ -170,6 +226,8 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> LoadedModel:
             raise ModelFileError(f"{path} has an invalid noise generator state: {exc}") from exc
     optimizer_state = None
     if "optimizer" in meta:
+        if not isinstance(meta["optimizer"], dict):
+            raise ModelFileError(f"{path} has invalid optimiser state (not a mapping)")
         optimizer_state = {**meta["optimizer"], **optim_arrays}
         try:
             optimizer_from_state(model, optimizer_state)  # validates names and shapes now
@@ -251,6 +309,10 @@ def import_legacy(path: str | os.PathLike, kind: str = "ae", likelihood: str = "
         raise LegacyPickleError(f"{path} holds {len(arrays)} arrays; the {kind.upper()} layout needs "
                                 f"{len(names)} ({', '.join(names)})")
     w = dict(zip(names, arrays, strict=True))
+    for name in names:  # the shape arithmetic below needs 2-D real arrays
+        if w[name].ndim != 2 or w[name].dtype.kind not in "fiu":
+            raise LegacyPickleError(f"{path}: array {name} has shape {w[name].shape} and dtype {w[name].dtype}; "
+                                    "expected a 2-D array of real numbers")
     hidden, d_in = w["Wi"].shape
     latent = w["Wm"].shape[0]
     expected = {"Wi": (hidden, d_in), "Wm": (latent, hidden), "Wv": (latent, hidden), "Wd": (hidden, latent),
@@ -264,7 +326,10 @@ def import_legacy(path: str | os.PathLike, kind: str = "ae", likelihood: str = "
             raise LegacyPickleError(f"{path}: array {name} holds NaN or infinite values")
     config = ModelConfig(kind=kind, hidden=[hidden], latent=latent, likelihood=likelihood,
                          code_activation="relu", input_dim=d_in)
-    model = Model(config)
+    try:
+        model = Model(config)
+    except ConfigError as exc:  # e.g. zero-sized layers
+        raise LegacyPickleError(f"{path} does not describe a usable network: {exc}") from exc
     params = {"enc0.W": w["Wi"].T, "enc0.b": w["Bi"].ravel(), "dec0.W": w["Wd"].T, "dec0.b": w["Bd"].ravel(),
               "out.W": w["Wo"].T, "out.b": w["Bo"].ravel()}
     if kind == "ae":

@@ -68,7 +68,7 @@ def load_frey(path: str | os.PathLike) -> np.ndarray:
     if ff.shape != FREY_SHAPE:
         raise DataError(f"'ff' in {path} has shape {ff.shape}, expected {FREY_SHAPE} (560 pixels × 1965 faces)")
     if ff.dtype != np.uint8:
-        if not np.issubdtype(ff.dtype, np.number):
+        if ff.dtype.kind not in "fiu":  # real numbers only: bool, complex, text, cells and structs are refused
             raise DataError(f"'ff' in {path} has dtype {ff.dtype}, expected uint8 pixels")
         if not np.all(np.isfinite(ff)) or ff.min() < 0 or ff.max() > 255:
             raise DataError(f"'ff' in {path} holds values outside 0…255 (dtype {ff.dtype})")

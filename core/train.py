@@ -142,6 +142,9 @@ class Trainer:
         t_last, s_last = start, 0
         done = 0
         status, message = "finished", f"trained {n_steps} steps"
+        # The divergence guard reports non-finite values in words; NumPy's overflow warnings would only add noise.
+        errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        errstate.__enter__()
         try:
             while done < n_steps:
                 stats = self.step()
@@ -161,8 +164,15 @@ class Trainer:
                 if should_stop is not None and should_stop():
                     status, message = "stopped", f"stopped after {done} of {n_steps} steps"
                     break
+            # a run that ends between logging steps has not had its weights checked yet
+            if not math.isfinite(float(self.model.flat.sum())):
+                self._restore()
+                raise TrainingDiverged(f"training diverged by step {self.model.step}: the weights overflowed; "
+                                       f"kept the weights of step {self.last_good_step}")
         except TrainingDiverged as exc:
             status, message = "diverged", str(exc)
+        finally:
+            errstate.__exit__(None, None, None)
         return TrainResult(status, done, message, time.perf_counter() - start,
                            {"train": self.history, "test": self.test_history})
 
