@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument("--mirror", action="store_true", help="add left-right mirrored faces to the training data")
+    t.add_argument("--weight-decay", type=_nonneg_float, default=0.0, help="L2 weight decay added to the gradient")
+    t.add_argument("--val-size", type=_nonneg_int, default=0,
+                   help="hold out the last N faces of the training split as a validation set: --eval-every then "
+                        "reports validation −ELBO instead of test −ELBO (the test split stays untouched)")
+    t.add_argument("--keep-best", action="store_true",
+                   help="early stopping: save the weights with the best validation −ELBO (needs --val-size)")
+    t.add_argument("--patience", type=_nonneg_int, default=0,
+                   help="stop after N evaluations without a better validation −ELBO (0: never; needs --val-size)")
     t.add_argument("--data", default=None, help="path of frey_rawface.mat (default: $VAE_DATA, then data/)")
     t.add_argument("--out", required=True, help="model file to write, e.g. model/my_vae.npz")
     t.add_argument("--resume", action="store_true", help="continue training the model in --out")
@@ -218,6 +226,8 @@ def cmd_train(args) -> int:
         batch_size = int(settings.get("batch_size", args.batch_size))
         seed = int(settings.get("seed", args.seed))
         mirror = bool(settings.get("mirror", args.mirror))
+        weight_decay = float(settings.get("weight_decay", args.weight_decay))
+        val_size = int(settings.get("val_size", args.val_size))
     else:
         config = ModelConfig(kind=args.model, hidden=args.hidden, latent=args.latent, likelihood=args.likelihood,
                              code_activation=args.code_activation, beta=args.beta, warmup_steps=args.warmup_steps,
@@ -226,10 +236,20 @@ def cmd_train(args) -> int:
         lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
         optimizer = make_optimizer(args.optimizer, model, lr)
         batch_size, seed, mirror = args.batch_size, args.seed, args.mirror
-    if batch_size > len(train_ids):
-        raise CliError(f"batch size {batch_size} is larger than the training split ({len(train_ids)} images)")
-    trainer = Trainer(model, optimizer, X[train_ids], X[test_ids], batch_size=batch_size, seed=seed,
-                      log_every=args.log_every, eval_every=args.eval_every, mirror=mirror)
+        weight_decay, val_size = args.weight_decay, args.val_size
+    if (args.keep_best or args.patience) and not val_size:
+        raise CliError("--keep-best and --patience need a validation set: give --val-size N")
+    if val_size and not args.eval_every:
+        raise CliError("--val-size needs --eval-every > 0 to measure the validation −ELBO")
+    if val_size >= len(train_ids):
+        raise CliError(f"--val-size {val_size} leaves no training faces (the training split has {len(train_ids)})")
+    # the training split is already a random permutation, so its last N faces are a random validation set
+    fit_ids, val_ids = (train_ids[:-val_size], train_ids[-val_size:]) if val_size else (train_ids, None)
+    if batch_size > len(fit_ids):
+        raise CliError(f"batch size {batch_size} is larger than the training split ({len(fit_ids)} images)")
+    trainer = Trainer(model, optimizer, X[fit_ids], X[val_ids] if val_size else X[test_ids], batch_size=batch_size,
+                      seed=seed, log_every=args.log_every, eval_every=args.eval_every, mirror=mirror,
+                      weight_decay=weight_decay)
     if args.epochs is not None:
         total_steps = args.epochs * trainer.schedule.batches_per_epoch
     else:
@@ -242,7 +262,7 @@ def cmd_train(args) -> int:
     else:
         remaining = total_steps
     settings = {"batch_size": batch_size, "seed": seed, "mirror": mirror, "optimizer": optimizer.name,
-                "lr": optimizer.lr, "split_seed": 0}
+                "lr": optimizer.lr, "split_seed": 0, "weight_decay": weight_decay, "val_size": val_size}
     seconds_before = float(loaded.meta.get("train_seconds", 0.0)) if args.resume else 0.0
     t0 = time.perf_counter()
 
@@ -265,12 +285,22 @@ def cmd_train(args) -> int:
             return
         print(("\r" if tty else "") + _progress_line(stats), end="" if tty else "\n", file=sys.stderr, flush=True)
 
+    best = {"value": math.inf, "step": model.step, "flat": None, "evals_since": 0}
+
     def on_eval(step, value):
+        if value < best["value"]:
+            best.update(value=value, step=step, evals_since=0, flat=model.flat.copy() if args.keep_best else None)
+        else:
+            best["evals_since"] += 1
         if not args.quiet:
-            print(("\n" if tty else "") + f"step {step}: test −ELBO {value:.2f} nats/image", file=sys.stderr)
+            what = "validation" if val_size else "test"
+            print(("\n" if tty else "") + f"step {step}: {what} −ELBO {value:.2f} nats/image", file=sys.stderr)
+
+    def should_stop() -> bool:
+        return interrupted["flag"] or bool(args.patience and best["evals_since"] >= args.patience)
 
     try:
-        result = trainer.run(remaining, on_log=on_log, on_eval=on_eval, should_stop=lambda: interrupted["flag"],
+        result = trainer.run(remaining, on_log=on_log, on_eval=on_eval, should_stop=should_stop,
                              on_checkpoint=lambda s: save(f"checkpoint at step {s}"),
                              checkpoint_every=args.checkpoint_every)
     finally:
@@ -281,10 +311,19 @@ def cmd_train(args) -> int:
         save("diverged; last good weights")
         print(f"{result.message}; saved them to {out}", file=sys.stderr)
         return 1
+    if val_size:
+        settings["early_stopping"] = {"best_val_neg_elbo": best["value"], "best_step": best["step"],
+                                      "last_step": model.step, "patience_stop": not interrupted["flag"]
+                                      and result.status == "stopped"}
+    if args.keep_best and best["flat"] is not None and best["step"] != model.step:
+        model.flat[...] = best["flat"]
+        model.step = best["step"]
+        optimizer = None  # its moments belong to later steps: the file cannot be resumed
+        print(f"kept the weights of step {best['step']} (validation −ELBO {best['value']:.2f})")
     train_elbo = neg_elbo(model, X[train_ids])
     test_elbo = neg_elbo(model, X[test_ids])
     settings["final"] = {"train_neg_elbo": train_elbo, "test_neg_elbo": test_elbo}
-    if result.status == "stopped":
+    if result.status == "stopped" and interrupted["flag"]:
         save("interrupted")
         print(f"interrupted at step {model.step}: saved {out}; continue with --resume", file=sys.stderr)
         return 130

@@ -48,10 +48,13 @@ class Trainer:
 
     def __init__(self, model: Model, optimizer: Optimizer, X_train: np.ndarray, X_test: np.ndarray | None = None,
                  batch_size: int = 64, seed: int = 0, log_every: int = 50, eval_every: int = 500,
-                 mirror: bool = False):
+                 mirror: bool = False, weight_decay: float = 0.0):
         if log_every <= 0:
             raise ValueError("log_every must be > 0")
+        if not (math.isfinite(weight_decay) and weight_decay >= 0):
+            raise ValueError(f"weight decay must be a number >= 0, got {weight_decay}")
         self.model = model
+        self.weight_decay = float(weight_decay)
         self.optimizer = optimizer
         X_train = np.asarray(X_train, dtype=np.float32)
         if mirror:
@@ -105,6 +108,10 @@ class Trainer:
             self._restore()
             raise TrainingDiverged(f"training diverged at step {step + 1}: non-finite {what}; "
                                    f"kept the weights of step {self.last_good_step}")
+        if self.weight_decay:
+            # L2 penalty ½·wd·‖θ‖² on every parameter: its gradient wd·θ joins the loss gradient
+            # before the optimiser sees it (torch.optim's weight_decay does the same)
+            model.grad_flat += self.weight_decay * model.flat
         self.optimizer.step()
         model.step = step + 1
         if log_now:
