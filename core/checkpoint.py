@@ -294,8 +294,9 @@ def read_legacy_pickle(path: str | os.PathLike) -> list[np.ndarray]:
     return list(obj)
 
 
-def import_legacy(path: str | os.PathLike, kind: str = "ae", likelihood: str = "bernoulli") -> Model:
-    """Build a float32 model from an assignment pickle.
+def import_legacy(path: str | os.PathLike, kind: str = "ae", likelihood: str = "bernoulli",
+                  dtype: str = "float32") -> Model:
+    """Build a model (``dtype`` 'float32' or 'float64') from an assignment pickle.
 
     AE: ``Wi, Wm, Wd, Wo, Bi, Bm, Bd, Bo``; VAE: ``Wi, Wm, Wv, Wd, Wo, Bi, Bm, Bv, Bd, Bo``
     (mean head Wm, log-variance head Wv), column-vector convention h = relu(Wi @ x + Bi):
@@ -325,7 +326,7 @@ def import_legacy(path: str | os.PathLike, kind: str = "ae", likelihood: str = "
         if not np.all(np.isfinite(w[name])):
             raise LegacyPickleError(f"{path}: array {name} holds NaN or infinite values")
     config = ModelConfig(kind=kind, hidden=[hidden], latent=latent, likelihood=likelihood,
-                         code_activation="relu", input_dim=d_in)
+                         code_activation="relu", input_dim=d_in, dtype=dtype)
     try:
         model = Model(config)
     except ConfigError as exc:  # e.g. zero-sized layers
