@@ -1,0 +1,1 @@
+"""Benchmarks of VAE Explorer (engine vs PyTorch, GEMM floor, GUI latencies). Run: python benchmarks/run.py"""

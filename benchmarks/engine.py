@@ -1,0 +1,149 @@
+"""Engine benchmarks: training throughput (ours vs PyTorch), the GEMM floor, gradcheck wall times.
+
+Every timing is a median over repetitions; the two trainers alternate within a repetition
+(and swap order every other one) so a noisy shared machine slows both sides alike.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from core.data import BatchSchedule, find_data, load_frey
+from core.gradcheck import gradcheck
+from core.models import Model, ModelConfig
+from core.optim import make_optimizer
+from core.train import Trainer
+
+HIDDEN, LATENT, BATCH, LR, LOG_EVERY = 256, 16, 64, 1e-3, 50
+
+
+def load_faces() -> tuple[np.ndarray, str]:
+    """The Frey faces (1965, 560) float32, or uniform noise of that shape when the file is absent."""
+    path = find_data(None)
+    if path.exists():
+        return load_frey(path), "frey"
+    return np.random.default_rng(0).random((1965, 560), dtype=np.float32), "synthetic"
+
+
+def engine_model(kind: str, seed: int = 0, dtype: str = "float32") -> Model:
+    return Model(ModelConfig(kind=kind, hidden=[HIDDEN], latent=LATENT, likelihood="bernoulli", dtype=dtype), seed=seed)
+
+
+def engine_stepper(kind: str, X: np.ndarray) -> Callable[[], object]:
+    """Our Trainer.step (Adam, loss computed on logging steps only, as in real training)."""
+    model = engine_model(kind)
+    trainer = Trainer(model, make_optimizer("adam", model, lr=LR), X, batch_size=BATCH, log_every=LOG_EVERY,
+                      eval_every=0)
+    return trainer.step
+
+
+def torch_stepper(kind: str, X: np.ndarray) -> Callable[[], object]:
+    """The same network, objective, batches and Adam in PyTorch; the loss read back on logging steps only."""
+    import torch
+
+    from benchmarks.torch_ref import from_engine
+
+    net = from_engine(engine_model(kind))
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    schedule = BatchSchedule(np.arange(len(X)), BATCH, 0)
+    gen = torch.Generator().manual_seed(0)
+    state = {"step": 0}
+
+    def step():
+        s = state["step"]
+        xb = X_t[torch.from_numpy(schedule.batch(s))]
+        eps = torch.randn(xb.shape[0], LATENT, generator=gen) if kind == "vae" else None
+        opt.zero_grad(set_to_none=True)
+        loss = net.loss(xb, eps)
+        loss.backward()
+        opt.step()
+        state["step"] = s + 1
+        return loss.item() if (s + 1) % LOG_EVERY == 0 else None
+
+    return step
+
+
+def steps_per_second(step: Callable[[], object], n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return n / (time.perf_counter() - t0)
+
+
+def training_throughput(kind: str, X: np.ndarray, reps: int, steps: int, with_torch: bool) -> dict:
+    """Median steps/s of ours and of PyTorch, and the median of the per-repetition ratios."""
+    ours = engine_stepper(kind, X)
+    theirs = torch_stepper(kind, X) if with_torch else None
+    for _ in range(min(steps, 50)):  # warm-up: allocator, BLAS buffers, first epoch permutation
+        ours()
+        if theirs is not None:
+            theirs()
+    ours_rates, torch_rates, ratios = [], [], []
+    for r in range(reps):
+        if theirs is not None and r % 2 == 1:
+            torch_rates.append(steps_per_second(theirs, steps))
+            ours_rates.append(steps_per_second(ours, steps))
+        else:
+            ours_rates.append(steps_per_second(ours, steps))
+            if theirs is not None:
+                torch_rates.append(steps_per_second(theirs, steps))
+        if theirs is not None:
+            ratios.append(ours_rates[-1] / torch_rates[-1])
+    return {
+        f"train_{kind}_steps_per_s": statistics.median(ours_rates),
+        f"train_{kind}_torch_steps_per_s": statistics.median(torch_rates) if torch_rates else None,
+        f"train_{kind}_ratio": statistics.median(ratios) if ratios else None,
+    }
+
+
+def vae_gemm_shapes(n: int = BATCH, d: int = 560, h: int = HIDDEN, latent: int = LATENT) -> list[tuple]:
+    """(A shape, B shape, transpose A?, transpose B?) of every matrix product in one VAE training step:
+    forward x@W1, h@W_heads (mean and logvar fused: (H, 2L)), z@W_dec, d@W_out; backward the weight
+    gradients (A.T@dY) and the input gradients (dY@W.T), none for the input layer's dx."""
+    return [
+        ((n, d), (d, h), False, False), ((n, h), (h, 2 * latent), False, False),
+        ((n, latent), (latent, h), False, False), ((n, h), (h, d), False, False),
+        ((n, h), (n, d), True, False), ((n, d), (h, d), False, True),
+        ((n, latent), (n, h), True, False), ((n, h), (latent, h), False, True),
+        ((n, h), (n, 2 * latent), True, False), ((n, 2 * latent), (h, 2 * latent), False, True),
+        ((n, d), (n, h), True, False),
+    ]
+
+
+def gemm_floor_seconds(reps: int, iters: int) -> float:
+    """Median time of the step's matrix products alone in NumPy float32, outputs preallocated."""
+    rng = np.random.default_rng(0)
+    work = []
+    for a_shape, b_shape, ta, tb in vae_gemm_shapes():
+        a = rng.standard_normal(a_shape, dtype=np.float32)
+        b = rng.standard_normal(b_shape, dtype=np.float32)
+        a, b = (a.T if ta else a), (b.T if tb else b)
+        work.append((a, b, np.empty((a.shape[0], b.shape[1]), dtype=np.float32)))
+    for a, b, out in work:
+        np.matmul(a, b, out=out)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            for a, b, out in work:
+                np.matmul(a, b, out=out)
+        times.append((time.perf_counter() - t0) / iters)
+    return statistics.median(times)
+
+
+def gradcheck_seconds(X: np.ndarray, mode: str, hidden: int, latent: int, reps: int, batch: int = 8) -> float:
+    """Median wall time of gradcheck(mode) on a float64 VAE 560-hidden-latent (a batch of 8 faces, as the CLI)."""
+    model = Model(ModelConfig(kind="vae", hidden=[hidden], latent=latent, dtype="float64"), seed=0)
+    x = X[np.random.default_rng(0).choice(len(X), batch, replace=False)]
+    times = []
+    for _ in range(reps):
+        report = gradcheck(model, x, mode=mode)
+        if not report.passed:
+            raise RuntimeError(f"gradcheck {mode} failed on VAE 560-{hidden}-{latent}")
+        times.append(report.seconds)
+    return statistics.median(times)

@@ -1,0 +1,186 @@
+"""One command for every VAE Explorer benchmark: ``python benchmarks/run.py [--json] [--quick]``.
+
+Prints a table (or, with --json, exactly one JSON object on stdout) of:
+training steps/s of our engine vs PyTorch on the identical VAE and AE, our step over the GEMM floor,
+gradcheck wall times, and the GUI latencies (measured in-process with the real widgets offscreen).
+Keys whose measurement is impossible here (PyTorch or the GUI missing) are null.
+
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set, are removed from this process's own environment
+(both together, by re-executing itself before NumPy loads) because they slow current OpenBLAS
+kernels; --keep-openblas-env keeps them. Tests and CI never change them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--quick", action="store_true", help="few repetitions (a smoke run; numbers are rough)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS/PyTorch threads for both sides (default 1: the 2 shared cores here make "
+                        "multi-threaded BLAS stall)")
+    p.add_argument("--reps", type=int, default=None, help="alternating repetitions (default 7; 3 with --quick)")
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
+    p.add_argument("--no-gui", action="store_true", help="skip the GUI latencies (keys null)")
+    p.add_argument("--no-gradcheck", action="store_true", help="skip the gradcheck timings (keys null)")
+    p.add_argument("--keep-openblas-env", action="store_true", help=f"keep {'/'.join(OPENBLAS_VARS)} if set")
+    return p.parse_args(argv)
+
+
+def reexec_without_openblas_env(args) -> None:
+    """OpenBLAS reads these variables once when it loads, so drop them and restart this script."""
+    present = [v for v in OPENBLAS_VARS if v in os.environ]
+    if not present or args.keep_openblas_env or "numpy" in sys.modules:
+        return
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
+    env["VAE_BENCH_UNSET_OPENBLAS_ENV"] = ",".join(f"{v}={os.environ[v]}" for v in present)
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def machine_name() -> str:
+    """CPU model and core count, e.g. 'AMD EPYC, 2 cores'."""
+    model = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def blas_info() -> dict:
+    from threadpoolctl import threadpool_info
+
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            return {"blas": pool.get("internal_api"), "blas_version": pool.get("version"),
+                    "blas_kernel": pool.get("architecture"), "blas_threads_default": pool.get("num_threads")}
+    return {"blas": None, "blas_version": None, "blas_kernel": None, "blas_threads_default": None}
+
+
+def run_engine(args, reps: int, results: dict) -> None:
+    import numpy as np
+
+    from benchmarks import engine
+
+    X, source = engine.load_faces()
+    results["data"] = source
+    with_torch = results["torch_version"] is not None
+    steps = 40 if args.quick else 300
+    for kind in ("vae", "ae"):
+        results.update(engine.training_throughput(kind, X, reps, steps, with_torch))
+    floor = engine.gemm_floor_seconds(reps, 20 if args.quick else 200)
+    step_s = 1.0 / results["train_vae_steps_per_s"]
+    results["gemm_floor_ms"] = floor * 1e3
+    results["vae_step_ms"] = step_s * 1e3
+    results["gemm_floor_ratio"] = step_s / floor
+    results["gradcheck_full_small_s"] = None
+    results["gradcheck_direction_s"] = None
+    if not args.no_gradcheck:
+        results["gradcheck_full_small_s"] = engine.gradcheck_seconds(X, "full", 32, 8, 1 if args.quick else 3)
+        results["gradcheck_direction_s"] = engine.gradcheck_seconds(X, "direction", 256, 16, 3 if args.quick else 7)
+    del np
+
+
+GUI_KEYS = ("slider_p50_ms", "slider_p95_ms", "grid15_ms", "ui_stall_p99_ms", "ui_stall_max_ms", "cold_start_s")
+
+
+def run_gui(args, results: dict) -> None:
+    for key in GUI_KEYS:
+        results[key] = None
+    if args.no_gui:
+        return
+    try:
+        from benchmarks import gui
+    except ImportError as exc:  # the GUI or Qt is not importable here
+        results["gui_error"] = f"{type(exc).__name__}: {exc}"
+        return
+    results.update(gui.run_all(quick=args.quick))
+
+
+TABLE = [
+    ("train_vae_steps_per_s", "VAE 560-256-16 training, ours", "steps/s", None),
+    ("train_vae_torch_steps_per_s", "VAE training, PyTorch", "steps/s", None),
+    ("train_vae_ratio", "VAE ours / PyTorch", "x", ">= 1.5"),
+    ("train_ae_steps_per_s", "AE 560-256-16 training, ours", "steps/s", None),
+    ("train_ae_torch_steps_per_s", "AE training, PyTorch", "steps/s", None),
+    ("train_ae_ratio", "AE ours / PyTorch", "x", ">= 1.5"),
+    ("vae_step_ms", "VAE step (fwd+bwd+Adam), ours", "ms", None),
+    ("gemm_floor_ms", "its matrix products alone (NumPy)", "ms", None),
+    ("gemm_floor_ratio", "step / GEMM floor", "x", "<= 1.8"),
+    ("gradcheck_full_small_s", "gradcheck full, VAE 560-32-8", "s", "<= 5"),
+    ("gradcheck_direction_s", "gradcheck direction, VAE 560-256-16", "s", "<= 0.5"),
+    ("slider_p50_ms", "latent slider -> face, p50", "ms", None),
+    ("slider_p95_ms", "latent slider -> face, p95", "ms", "<= 4"),
+    ("grid15_ms", "15x15 latent grid rebuilt", "ms", "<= 30"),
+    ("ui_stall_p99_ms", "UI event-loop stall while training, p99", "ms", "<= 50"),
+    ("ui_stall_max_ms", "UI event-loop stall while training, max", "ms", None),
+    ("cold_start_s", "cold start to first shown window", "s", "<= 1.5"),
+]
+
+
+def print_table(results: dict) -> None:
+    print(f"VAE Explorer benchmarks  {results['date']}  {results['machine']}")
+    print(f"python {results['python']}, numpy {results['numpy_version']} ({results['blas']} {results['blas_version']}, "
+          f"kernel {results['blas_kernel']}), torch {results['torch_version']}, threads {results['threads']}, "
+          f"data {results.get('data')}, repetitions {results['reps']}")
+    if results.get("openblas_env_unset"):
+        print(f"unset for this run: {results['openblas_env_unset']}")
+    print(f"{'measure':<44}{'value':>12}  {'unit':<8}target")
+    for key, label, unit, target in TABLE:
+        value = results.get(key)
+        text = "n/a" if value is None else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+        print(f"{label:<44}{text:>12}  {unit:<8}{target or ''}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    reexec_without_openblas_env(args)
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    reps = args.reps or (3 if args.quick else 7)
+    results: dict = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_name(),
+        "python": platform.python_version(), "numpy_version": np.__version__, "threads": args.threads,
+        "reps": reps, "quick": args.quick, "openblas_env_unset": os.environ.get("VAE_BENCH_UNSET_OPENBLAS_ENV"),
+        "torch_version": None,
+    }
+    if not args.no_torch:
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+            results["torch_version"] = torch.__version__
+        except ImportError:
+            pass
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        results.update(blas_info())
+        run_engine(args, reps, results)
+        run_gui(args, results)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
