@@ -178,12 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_data(path, allow_download: bool = True, quiet: bool = False):
     from core.data import ensure_data, load_frey
 
+    shown = {"progress": False}
+
     def progress(done, total):
         if not quiet:
             pct = f"{100 * done / total:5.1f}%" if total else f"{done / 1e6:.1f} MB"
             print(f"\rdownloading the Frey faces: {pct}", end="", file=sys.stderr, flush=True)
+            shown["progress"] = True
 
-    found = ensure_data(path, allow_download=allow_download, progress=progress)
+    try:
+        found = ensure_data(path, allow_download=allow_download, progress=progress)
+    finally:
+        if shown["progress"]:  # end the progress line, so a following error message starts on its own line
+            print(file=sys.stderr)
     return load_frey(found)
 
 
