@@ -70,22 +70,33 @@ class FaceView(QWidget):
     clicked = pyqtSignal()
 
     def __init__(self, title: str = "", levels: tuple[float, float] = (0.0, 1.0), min_height: int = 168,
-                 parent: QWidget | None = None):
+                 colorbar: str | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self._levels = (float(levels[0]), float(levels[1]))
         self._image = np.zeros((FACE_H, FACE_W))
+        self._fixed_height = False
         self._title = QLabel(title)
         self._title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._title.setVisible(bool(title))
         self._glw = pg.GraphicsLayoutWidget()
-        self._glw.setBackground(self.palette().color(self.backgroundRole()))
+        self._glw.setBackground(None)
         self._glw.ci.setContentsMargins(0, 0, 0, 0)
         self._view = _make_view(self._glw)
         self._item = _make_image_item(self._levels)
         self._view.addItem(self._item)
         self._item.setImage(self._image, autoLevels=False, levels=self._levels)
         self._view.setRange(xRange=(0, FACE_W), yRange=(0, FACE_H), padding=0)
-        self._glw.setMinimumSize(int(min_height * FACE_W / FACE_H), min_height)
+        self._colorbar: pg.ColorBarItem | None = None
+        self._colorbar_px = 0
+        if colorbar is not None:  # colormap name: a labelled bar right of the face (for difference images)
+            self._colorbar = pg.ColorBarItem(values=self._levels, colorMap=pg.colormap.get(colorbar),
+                                             interactive=False, width=14, label="", pen="k")
+            self._colorbar.setImageItem(self._item)
+            self._colorbar.getAxis("right").setTextPen("k")
+            self._glw.addItem(self._colorbar)
+            self._glw.ci.setContentsMargins(0, 8, 0, 8)  # room for the bar's end labels
+            self._colorbar_px = 60
+        self._glw.setMinimumSize(int(min_height * FACE_W / FACE_H) + self._colorbar_px, min_height)
         self._glw.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._glw.scene().sigMouseClicked.connect(lambda _ev: self.clicked.emit())
         layout = QVBoxLayout(self)
@@ -93,9 +104,19 @@ class FaceView(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self._title)
         layout.addWidget(self._glw, 1)
+        layout.addStretch(0)  # spare height goes below the face, so the title stays right above it
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # A QGraphicsView has no height-for-width: cap the view's height at what the 20:28 face
+        # needs for the current width, so the face is not centred in a tall empty box.
+        needed = int((self._glw.width() - self._colorbar_px) * FACE_H / FACE_W) + 2
+        if not self._fixed_height:
+            self._glw.setMaximumHeight(max(self._glw.minimumHeight(), needed))
+        super().resizeEvent(event)
 
     def fix_height(self, image_height: int) -> None:
         """Keep the image area exactly ``image_height`` px tall (the width may still grow)."""
+        self._fixed_height = True
         self._glw.setFixedHeight(int(image_height))
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
@@ -206,7 +227,7 @@ class FaceGrid(QWidget):
         self._shape = (0, 0)
         self._mosaic = np.zeros((FACE_H, FACE_W))
         self._glw = pg.GraphicsLayoutWidget()
-        self._glw.setBackground(self.palette().color(self.backgroundRole()))
+        self._glw.setBackground(None)
         self._plot = self._glw.addPlot()
         self._plot.setMenuEnabled(False)
         self._plot.setMouseEnabled(False, False)
@@ -223,7 +244,7 @@ class FaceGrid(QWidget):
         self._glw.scene().sigMouseClicked.connect(self._on_scene_click)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._glw)
+        layout.addWidget(self._glw, 0, Qt.AlignmentFlag.AlignHCenter)
 
     def set_grid(self, faces: np.ndarray) -> None:
         """Show faces (rows, cols, 560) as one mosaic image."""
@@ -235,25 +256,44 @@ class FaceGrid(QWidget):
         self._item.setImage(self._mosaic, autoLevels=False, levels=self._levels)
         h, w = self._mosaic.shape
         self._plot.setRange(xRange=(0, w), yRange=(0, h), padding=0)
+        self._fit_width()
 
     def set_axes(self, row_name: str, row_values: np.ndarray | None, col_name: str,
-                 col_values: np.ndarray | None, decimals: int = 2) -> None:
-        """Label the left axis with ``row_name`` and each row's value, the top axis likewise for columns."""
+                 col_values: np.ndarray | None, decimals: int = 2, max_ticks: int = 9) -> None:
+        """Label the left axis with ``row_name`` and each row's value, the top axis likewise for columns
+        (at most ``max_ticks`` labels per axis so they never overlap)."""
         rows, cols = self._shape
-        cell_h, cell_w = FACE_H + self.pad, FACE_W + self.pad
         left, top = self._plot.getAxis("left"), self._plot.getAxis("top")
         left.setLabel(row_name)
         top.setLabel(col_name)
         if row_values is not None:
-            left.setTicks([[(self.pad + r * cell_h + FACE_H / 2, f"{v:.{decimals}f}")
-                            for r, v in enumerate(row_values[:rows])]])
+            left.setTicks([self._ticks(row_values[:rows], FACE_H, decimals, max_ticks)])
         if col_values is not None:
-            top.setTicks([[(self.pad + c * cell_w + FACE_W / 2, f"{v:.{decimals}f}")
-                           for c, v in enumerate(col_values[:cols])]])
+            top.setTicks([self._ticks(col_values[:cols], FACE_W, decimals, max_ticks)])
+
+    def _ticks(self, values: np.ndarray, size: int, decimals: int, max_ticks: int) -> list[tuple[float, str]]:
+        """(position, text) at the centre of every k-th face, k chosen to keep ≤ max_ticks labels."""
+        every = max(1, -(-len(values) // max_ticks))
+        # + 0.0 turns -0.0 into 0.0 so the middle tick does not read "-0.0"
+        return [(self.pad + i * (size + self.pad) + size / 2, f"{round(float(v), decimals) + 0.0:.{decimals}f}")
+                for i, v in enumerate(values) if i % every == 0 or i == len(values) - 1 and every == 1]
 
     def show_axes(self, visible: bool) -> None:
         for side in ("left", "top"):
             self._plot.showAxis(side, visible)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_width()
+
+    def _fit_width(self) -> None:
+        """Cap the view's width at what the locked-aspect mosaic needs for the current height, so the
+        axes hug the faces instead of spanning an empty strip."""
+        h, w = self._mosaic.shape
+        axis_w = sum(self._plot.getAxis(s).width() for s in ("left",) if self._plot.getAxis(s).isVisible())
+        axis_h = sum(self._plot.getAxis(s).height() for s in ("top",) if self._plot.getAxis(s).isVisible())
+        avail_h = max(1, self._glw.height() - axis_h - 4)
+        self._glw.setMaximumWidth(max(self._glw.minimumWidth(), int(avail_h * w / h + axis_w + 8)))
 
     def grid_shape(self) -> tuple[int, int]:
         """(rows, cols) of faces shown."""
