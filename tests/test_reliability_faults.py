@@ -1,0 +1,298 @@
+"""Reliability under faults: divergence, Ctrl-C, SIGKILL during a save, exact resume, flat memory.
+See docs/RELIABILITY.md."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers.reliability import ROOT, run_cli, small_model
+from threadpoolctl import threadpool_limits
+
+from core.checkpoint import ModelFileError, load_model, read_meta, save_model
+from core.data import split_indices
+from core.models import Model, ModelConfig
+from core.optim import make_optimizer
+from core.train import Trainer
+
+DIVERGED = re.compile(r"training diverged (?:at|by) step (\d+): (non-finite loss|non-finite gradient|"
+                      r"the weights overflowed); kept the weights of step (\d+)")
+# Child processes use one BLAS thread: on a loaded 2-core machine more threads only fight.
+CHILD_ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """In-process training uses one BLAS thread too (much faster on a busy 2-core machine)."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _trainer(frey, hidden=16, lr=1e-3, log_every=50, optimizer="adam", seed=0) -> Trainer:
+    train_ids, test_ids = split_indices()
+    model = Model(ModelConfig(kind="vae", hidden=[hidden], latent=4), seed=seed)
+    return Trainer(model, make_optimizer(optimizer, model, lr), frey[train_ids], frey[test_ids],
+                   batch_size=32, seed=seed, log_every=log_every, eval_every=0)
+
+
+def _state(trainer: Trainer) -> dict:
+    opt = trainer.optimizer
+    return {"flat": trainer.model.flat.copy(), "step": trainer.model.step, "t": opt.t,
+            **{k: getattr(opt, k).copy() for k in opt.state_arrays}}
+
+
+def _assert_state_equal(trainer: Trainer, state: dict) -> None:
+    now = _state(trainer)
+    assert now["step"] == state["step"] and now["t"] == state["t"]
+    for key in ("flat", *trainer.optimizer.state_arrays):
+        np.testing.assert_array_equal(now[key], state[key], err_msg=key)
+
+
+# ----------------------------------------------------------------------------- divergence
+@pytest.mark.parametrize("optimizer, good_steps", [("sgd", 100), ("adagrad", 100), ("sgd", 0)])
+def test_divergence_stops_and_restores_the_last_good_weights(frey, optimizer, good_steps):
+    """Some sane steps, then a learning rate of 10: the run ends at the first non-finite value,
+    weights, optimiser state and step are exactly those of the last good step, and the message
+    says so. (Not Adam: its steps are bounded by lr, and at lr 10 its ReLUs die instead of overflowing.)"""
+    trainer = _trainer(frey, optimizer=optimizer, lr=1e-2)
+    if good_steps:
+        assert trainer.run(good_steps).status == "finished"
+    good = _state(trainer)
+    trainer.optimizer.lr = 10.0
+    result = trainer.run(500)
+    assert result.status == "diverged"
+    match = DIVERGED.fullmatch(result.message)
+    assert match, result.message
+    assert int(match.group(1)) > good_steps and int(match.group(3)) == good_steps
+    assert result.steps_done < 500  # stopped at the first non-finite value, not at the end
+    _assert_state_equal(trainer, good)
+    assert np.isfinite(trainer.model.flat).all()
+    # the restored model trains on at a sane rate
+    trainer.optimizer.lr = 1e-3
+    assert trainer.run(50).status == "finished" and np.isfinite(trainer.model.flat).all()
+
+
+def test_non_finite_loss_is_reported_as_a_loss(frey, monkeypatch):
+    """A NaN objective on a logging step (gradient finite) still stops the run."""
+    trainer = _trainer(frey, log_every=10)
+    real = trainer.model.forward_backward
+
+    def poisoned(x, **kw):
+        stats = real(x, **kw)
+        if trainer.model.step == 19 and stats is not None:
+            stats["objective"] = float("nan")
+        return stats
+
+    trainer.run(10)
+    good = _state(trainer)
+    monkeypatch.setattr(trainer.model, "forward_backward", poisoned)
+    result = trainer.run(50)
+    assert result.status == "diverged"
+    assert result.message == "training diverged at step 20: non-finite loss; kept the weights of step 10"
+    _assert_state_equal(trainer, good)
+
+
+def test_overflow_on_the_last_step_between_logs_is_caught(frey, monkeypatch):
+    """Weights that overflow on a step that is not a logging step, when the run ends right
+    there, are still caught: no run ever ends with non-finite weights in the model."""
+    trainer = _trainer(frey, log_every=50)
+    trainer.run(50)
+    good = _state(trainer)
+    real_step = trainer.optimizer.step
+
+    def overflowing_step():
+        real_step()
+        if trainer.model.step == 56:  # the 7th step of the next run: not a logging step
+            trainer.model.flat[3] = np.inf
+
+    monkeypatch.setattr(trainer.optimizer, "step", overflowing_step)
+    result = trainer.run(7)
+    assert result.status == "diverged" and "kept the weights of step 50" in result.message
+    _assert_state_equal(trainer, good)
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    path = tmp_path / "model.npz"
+    model = small_model()
+    save_model(path, model)
+    before = path.read_bytes()
+    model.params["dec0.W"][0, 0] = np.nan
+    with pytest.raises(ModelFileError, match="non-finite"):
+        save_model(path, model)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]  # no temporary file left
+
+
+def test_cli_divergence_message_exit_code_and_saved_weights(tmp_path, frey_path):
+    """`train --lr 10` (SGD): one plain-words line on stderr (no NumPy warnings), exit 1, and the
+    saved file holds the finite weights of the last good step."""
+    out = tmp_path / "model.npz"
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "train", "--data", str(frey_path), "--out", str(out),
+                           "--optimizer", "sgd", "--lr", "10", "--hidden", "16", "--latent", "4", "--steps", "500",
+                           "--log-every", "10", "--eval-every", "0", "--quiet"],
+                          capture_output=True, text=True, timeout=120, env=CHILD_ENV)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr  # no RuntimeWarning: overflow… noise
+    match = DIVERGED.match(lines[0])
+    assert match and lines[0].endswith(f"; saved them to {out}"), lines[0]
+    loaded = load_model(out)
+    assert loaded.model.step == int(match.group(3))
+    assert np.isfinite(loaded.model.flat).all()
+    assert read_meta(out)["saved_because"] == "diverged; last good weights"
+
+
+# ----------------------------------------------------------------------------- Ctrl-C
+def _start_training(frey_path: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--data", str(frey_path),
+                             "--out", str(out), "--hidden", "16", "--latent", "4", "--batch-size", "32",
+                             "--log-every", "10", "--eval-every", "0", "--checkpoint-every", "0", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CHILD_ENV)
+
+
+def _interrupt_after_progress(proc: subprocess.Popen) -> tuple[int, str, str]:
+    """Wait for a progress line on stderr, send SIGINT, and return (exit code, stdout, stderr)."""
+    first = proc.stderr.readline()
+    while first and not first.startswith("step "):
+        first = proc.stderr.readline()
+    assert first.startswith("step "), "no progress output before the process ended"
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=120)
+    return proc.returncode, out, first + rest
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path, frey_path):
+    out = tmp_path / "model.npz"
+    code, _, err = _interrupt_after_progress(_start_training(frey_path, out, "--steps", "1000000"))
+    assert code in (0, 130), err
+    match = re.search(r"interrupted at step (\d+): saved (\S+); continue with --resume", err)
+    assert match, err
+    assert "Traceback" not in err
+    loaded = load_model(out)
+    assert loaded.model.step == int(match.group(1)) > 0
+    assert loaded.optimizer() is not None
+    assert read_meta(out)["saved_because"] == "interrupted"
+
+
+# ----------------------------------------------------------------------------- SIGKILL during a save
+@pytest.mark.timeout(300)
+def test_sigkill_during_saves_leaves_a_complete_file(tmp_path):
+    """A child saves versions of one file in a loop and is SIGKILLed at random moments 20 times;
+    after every kill the file loads and is one complete version (every value equal to its step)."""
+    path = tmp_path / "model.npz"
+    rng = random.Random(0)
+    killed_while_saving = 0
+    for round_ in range(20):
+        first = round_ * 1000
+        child = subprocess.Popen([sys.executable, str(ROOT / "tests" / "helpers" / "save_loop.py"), str(path),
+                                  str(first)], stdout=subprocess.PIPE, text=True, env=CHILD_ENV)
+        line = child.stdout.readline()  # its first save is complete
+        assert line == f"saved {first}\n", line
+        time.sleep(rng.uniform(0.0, 0.25))
+        child.kill()
+        rest = child.stdout.read()
+        child.wait(timeout=30)
+        finished = [first] + [int(x.split()[1]) for x in rest.splitlines() if x.startswith("saved ")]
+        loaded = load_model(path)
+        version = loaded.model.step
+        # the save under way when the kill came may have completed its rename without printing
+        assert version in finished or version == finished[-1] + 1, (version, finished[-3:])
+        killed_while_saving += version == finished[-1]
+        assert (loaded.model.flat == version).all()
+        opt = loaded.optimizer()
+        assert opt.m.min() == opt.m.max() == version and opt.v.min() == opt.v.max() == version
+    # the kills did land inside saves (the temporary files they left behind prove it)
+    leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers, "no kill landed during a save; the test proved nothing"
+
+
+# ----------------------------------------------------------------------------- resume
+def _train_cli(capsys, frey_path, out, *extra):
+    code, stdout, err = run_cli(capsys, "train", "--data", frey_path, "--out", out, "--hidden", "16", "--latent",
+                                "4", "--batch-size", "32", "--seed", "7", "--log-every", "25", "--eval-every", "100",
+                                "--checkpoint-every", "0", "--quiet", *extra)
+    assert code == 0, err
+    return stdout
+
+
+def _assert_files_identical(a: Path, b: Path) -> None:
+    """Parameters, optimiser state, step and noise generator bit-identical."""
+    la, lb = load_model(a), load_model(b)
+    assert la.model.step == lb.model.step
+    for name, value in la.model.params_numpy().items():
+        np.testing.assert_array_equal(value, lb.model.params_numpy()[name], err_msg=name)
+    oa, ob = la.optimizer(), lb.optimizer()
+    assert oa.t == ob.t
+    for key in oa.state_arrays:
+        np.testing.assert_array_equal(getattr(oa, key), getattr(ob, key), err_msg=key)
+    assert la.meta["noise_rng_state"] == lb.meta["noise_rng_state"]
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path, frey_path, capsys):
+    """train --steps 300  ≡  train --steps 150, then train --resume --steps 300 (same seed)."""
+    whole, split = tmp_path / "whole.npz", tmp_path / "split.npz"
+    _train_cli(capsys, frey_path, whole, "--steps", "300")
+    _train_cli(capsys, frey_path, split, "--steps", "150")
+    assert load_model(split).model.step == 150
+    stdout = _train_cli(capsys, frey_path, split, "--steps", "300", "--resume")
+    assert "model has 300 steps" in stdout
+    _assert_files_identical(whole, split)
+
+
+def test_resume_reuses_the_saved_settings(tmp_path, frey_path, capsys):
+    """--resume takes batch size, seed and learning rate from the file, not from the command line."""
+    whole, split = tmp_path / "whole.npz", tmp_path / "split.npz"
+    _train_cli(capsys, frey_path, whole, "--steps", "200")
+    _train_cli(capsys, frey_path, split, "--steps", "100")
+    _train_cli(capsys, frey_path, split, "--steps", "200", "--resume", "--batch-size", "64", "--lr", "0.5")
+    _assert_files_identical(whole, split)
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_then_resume_equals_an_uninterrupted_run(tmp_path, frey_path, capsys):
+    total = "2000"
+    interrupted = tmp_path / "interrupted.npz"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--data", str(frey_path),
+                             "--out", str(interrupted), "--hidden", "16", "--latent", "4", "--batch-size", "32",
+                             "--seed", "7", "--log-every", "25", "--eval-every", "100", "--checkpoint-every", "0",
+                             "--steps", total], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=CHILD_ENV)
+    code, _, err = _interrupt_after_progress(proc)
+    assert code == 130, err  # interrupted, not finished: otherwise this test proves nothing
+    step = load_model(interrupted).model.step
+    assert 0 < step < int(total)
+    _train_cli(capsys, frey_path, interrupted, "--steps", total, "--resume")
+    whole = tmp_path / "whole.npz"
+    _train_cli(capsys, frey_path, whole, "--steps", total)
+    _assert_files_identical(whole, interrupted)
+
+
+# ----------------------------------------------------------------------------- memory
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_memory_stays_flat_over_a_few_thousand_steps(frey):
+    """RSS after 3000 more steps (logging every 10, test −ELBO every 500) grows by < 20 MB.
+    The long run (50 000 steps) is measured by tests/helpers/measure_memory.py."""
+    trainer = _trainer(frey, log_every=10)
+    trainer.eval_every = 500
+    trainer.run(300)  # warm-up: BLAS buffers, first evaluation
+    start = _rss_mb()
+    result = trainer.run(3000)
+    growth = _rss_mb() - start
+    assert result.status == "finished"
+    assert growth < 20, f"RSS grew by {growth:.1f} MB over 3000 steps"
