@@ -115,6 +115,11 @@ def data_split(X: np.ndarray, state: AppState) -> tuple[np.ndarray, np.ndarray]:
     return split_indices(len(X), n_test=max(1, len(X) // 10))
 
 
+def _sentence(text: str) -> str:
+    """Capitalise an ASCII first letter (never turn 'β' into 'Β')."""
+    return text[:1].upper() + text[1:] if text[:1].isascii() else text
+
+
 def _format_eta(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "–"
@@ -453,7 +458,7 @@ class TrainingPanel(QWidget):
                 raise ValueError(f"the batch size {settings.batch_size} is larger than the training set "
                                  f"({len(train_ids)} faces)")
         except ValueError as exc:
-            self.state.report_error("Invalid training settings", str(exc)[:1].upper() + str(exc)[1:])
+            self.state.report_error("Invalid training settings", _sentence(str(exc)))
             return False
         if config is not None:
             self.clear_curves()
@@ -555,8 +560,8 @@ class TrainingPanel(QWidget):
         self._update_buttons()
 
     def _on_diverged(self, message: str) -> None:
-        self.state.report_error("Training diverged", message[:1].upper() + message[1:] +
-                                "\n\nTry a smaller learning rate or a KL warm-up.")
+        self.state.report_error("Training diverged",
+                                _sentence(message) + "\n\nTry a smaller learning rate or a KL warm-up.")
 
     def _on_failed(self, message: str) -> None:
         self.status_label.setText(f"Training failed: {message}")

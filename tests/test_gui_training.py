@@ -1,0 +1,230 @@
+"""Training panel and TrainWorker, driven through the real widgets (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import small_model
+from threadpoolctl import threadpool_limits
+
+from core.train import Trainer
+from vae_gui.app import MainWindow, make_settings
+from vae_gui.panels.training import TrainingPanel, parse_float, parse_hidden
+from vae_gui.state import AppState
+
+WAIT_MS = 60_000  # generous: the CI machine is shared; no test asserts a duration
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Tiny matrices: BLAS threads only fight over the shared cores."""
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture
+def errors():
+    return []
+
+
+@pytest.fixture
+def state(frey, errors):
+    s = AppState()
+    s.error_raised.connect(lambda title, text: errors.append((title, text)))
+    s.set_data(frey, "frey")
+    return s
+
+
+def make_panel(qtbot, state) -> TrainingPanel:
+    panel = TrainingPanel(state)
+    qtbot.addWidget(panel)
+    panel.resize(1200, 800)
+    panel.show()
+    return panel
+
+
+def tiny_form(panel: TrainingPanel, steps: int, eval_every: int = 100) -> None:
+    panel.new_radio.setChecked(True)
+    panel.hidden_edit.setText("16")
+    panel.latent_spin.setValue(4)
+    panel.steps_spin.setValue(steps)
+    panel.eval_spin.setValue(eval_every)
+    panel.batch_spin.setValue(50)
+
+
+def test_continue_training_trains_a_copy_in_a_worker_thread_then_swaps_it_in(qtbot, state, errors, monkeypatch):
+    step_threads = set()
+    original_step = Trainer.step
+
+    def recording_step(self):
+        step_threads.add(threading.current_thread() is threading.main_thread())
+        return original_step(self)
+
+    monkeypatch.setattr(Trainer, "step", recording_step)
+    start_model = small_model(hidden=(16,), latent=4, dtype="float32")
+    start_weights = start_model.flat.copy()
+    state.set_model(start_model)
+    panel = make_panel(qtbot, state)
+    panel.continue_radio.setChecked(True)
+    assert not panel.hidden_edit.isEnabled()  # the architecture is the current model's
+    panel.steps_spin.setValue(300)
+    panel.eval_spin.setValue(100)
+    busy = []
+    state.busy_changed.connect(busy.append)
+    with qtbot.waitSignal(state.model_changed, timeout=WAIT_MS) as changed:
+        qtbot.mouseClick(panel.start_button, qtbot_button())
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+    panel._redraw()
+
+    assert errors == []
+    assert step_threads == {False}  # every step ran off the UI thread
+    assert busy == [True, False]
+    new_model = changed.args[0]
+    assert state.model is new_model and new_model is not start_model
+    assert new_model.step == 300
+    assert not np.allclose(new_model.flat, start_weights)
+    np.testing.assert_array_equal(start_model.flat, start_weights)  # the worker never touched the original
+    assert state.optimizer_state is not None and state.optimizer_state["t"] == 300
+    assert panel.last_outcome.status == "finished"
+
+    # getData() is what is drawn (clipped to the view, downsampled); the full series is the original data set
+    for key in ("total", "rec", "kl", "total_ema", "rec_ema", "kl_ema"):
+        assert len(panel.curves[key].getData()[0]) > 0
+        x, y = panel.curves[key].getOriginalDataset()
+        assert len(x) == 30 and x[-1] == 300 and np.all(np.isfinite(y))
+    tx, _ = panel.test_curve.getOriginalDataset()
+    np.testing.assert_array_equal(tx, [100, 200, 300])
+    total = panel.curves["total"].getOriginalDataset()[1]
+    assert total[-1] < total[0]  # it learned
+    # live faces: 8 test images, their reconstructions and 8 samples, from the trained weights
+    assert panel.test_strip.faces().shape == (8, 28, 20)
+    np.testing.assert_allclose(panel.test_strip.faces()[0], state.X[state.test_ids[0]].reshape(28, 20))
+    recons = panel.recon_strip.faces()
+    np.testing.assert_allclose(recons[0].ravel(), new_model.reconstruct(state.X[state.test_ids[:1]])[0], atol=1e-5)
+    assert panel.sample_strip.faces().shape == (8, 28, 20)
+    assert panel.progress_bar.value() == 1000
+    assert "steps/s" in panel.rate_label.text() and "ETA" in panel.rate_label.text()
+    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+
+
+def qtbot_button():
+    from PyQt6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
+
+
+def test_pause_resume_and_stop_keep_the_weights(qtbot, state, errors):
+    panel = make_panel(qtbot, state)
+    tiny_form(panel, steps=10_000_000, eval_every=0)
+    assert panel.start_training()
+    qtbot.waitUntil(lambda: panel.series["step"].n >= 3, timeout=WAIT_MS)
+    assert not panel.start_button.isEnabled() and panel.pause_button.isEnabled()
+    assert not panel.resume_button.isEnabled()
+
+    qtbot.mouseClick(panel.pause_button, qtbot_button())
+    # the worker's paused(True) signal, emitted between two steps, enables Resume
+    qtbot.waitUntil(lambda: panel.resume_button.isEnabled() and "paused" in panel.rate_label.text(), timeout=WAIT_MS)
+    assert not panel.pause_button.isEnabled()
+    logged = panel.series["step"].n
+    qtbot.wait(300)
+    assert panel.series["step"].n == logged  # paused: no step was logged meanwhile
+    assert panel.is_running()
+
+    qtbot.mouseClick(panel.resume_button, qtbot_button())
+    qtbot.waitUntil(lambda: panel.series["step"].n > logged + 2, timeout=WAIT_MS)
+
+    qtbot.mouseClick(panel.stop_button, qtbot_button())
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+    outcome = panel.last_outcome
+    assert outcome.status == "stopped"
+    assert 0 < outcome.result.steps_done < 10_000_000
+    assert state.model.step == outcome.result.steps_done  # the stopped run's weights are the current model
+    assert state.model.step >= panel.series["step"].last()
+    assert errors == []
+
+
+def test_a_second_run_is_refused_while_one_runs(qtbot, state, errors):
+    panel = make_panel(qtbot, state)
+    tiny_form(panel, steps=10_000_000, eval_every=0)
+    assert panel.start_training()
+    assert not panel.start_button.isEnabled()
+    worker = panel.controller.worker
+    assert panel.start_training() is False  # the panel refuses, whatever the button says
+    assert errors and "already" in errors[-1][1]
+    assert panel.controller.worker is worker
+    assert panel.controller.start(worker) is False  # and so does the controller itself
+    panel.stop_training()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("field, text, expected", [
+    ("beta_edit", "-1", "β"),
+    ("lr_edit", "0", "learning rate"),
+    ("lr_edit", "abc", "learning rate must be a number"),
+    ("beta_edit", "nan", "β"),
+])
+def test_bad_hyper_parameters_show_a_clear_dialog_and_start_nothing(qtbot, state, errors, field, text, expected):
+    panel = make_panel(qtbot, state)
+    tiny_form(panel, steps=50)
+    getattr(panel, field).setText(text)  # setText bypasses the validator, as a paste would not
+    qtbot.mouseClick(panel.start_button, qtbot_button())
+    assert not panel.is_running()
+    assert len(errors) == 1 and errors[0][0] == "Invalid training settings"
+    assert expected in errors[0][1]
+
+
+def test_validators_block_non_numeric_typing(qtbot, state):
+    panel = make_panel(qtbot, state)
+    panel.hidden_edit.clear()
+    qtbot.keyClicks(panel.hidden_edit, "64,x32")
+    assert panel.hidden_edit.text() == "64,32"
+    panel.lr_edit.clear()
+    qtbot.keyClicks(panel.lr_edit, "abc")
+    assert panel.lr_edit.text() == ""
+    assert parse_hidden("512, 256") == [512, 256]
+    with pytest.raises(ValueError, match="hidden sizes"):
+        parse_hidden("0,")
+    assert parse_float("1e-3", "lr", 0.0, strict=True) == 1e-3
+
+
+def test_without_data_the_panel_says_so_and_start_is_disabled(qtbot):
+    state = AppState()
+    panel = make_panel(qtbot, state)
+    assert panel.no_data_label.isVisible()
+    assert "Load data" in panel.no_data_label.text()
+    assert not panel.start_button.isEnabled()
+    assert "Load data" in panel.start_button.toolTip()
+
+
+def test_divergence_shows_a_dialog_and_marks_the_plot(qtbot, state, errors):
+    panel = make_panel(qtbot, state)
+    tiny_form(panel, steps=200)
+    panel.optimizer_combo.setCurrentText("sgd")
+    panel.lr_edit.setText("100")  # blows up within a few steps
+    assert panel.start_training()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+    assert panel.last_outcome.status == "diverged"
+    assert errors and errors[0][0] == "Training diverged" and "non-finite" in errors[0][1]
+    assert len(panel.divergence_lines) == 1
+    assert panel.divergence_lines[0] in panel.loss_plot.getPlotItem().items
+    assert np.all(np.isfinite(state.model.flat))  # the last good weights, not NaNs
+
+
+def test_closing_the_window_during_training_stops_the_thread_cleanly(qtbot, frey, tmp_path):
+    state = AppState()
+    window = MainWindow(state, settings=make_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(window)
+    state.set_data(frey, "frey")
+    state.set_model(small_model(hidden=(16,), latent=4, dtype="float32"))
+    window.show()
+    panel = window.panels["training"]
+    tiny_form(panel, steps=10_000_000, eval_every=0)
+    assert panel.start_training()
+    thread = panel.controller.thread
+    qtbot.waitUntil(lambda: panel.series["step"].n >= 2, timeout=WAIT_MS)
+    window.close()
+    assert thread.isFinished()
+    assert not panel.is_running()
+    qtbot.waitUntil(lambda: state.model.step > 0, timeout=WAIT_MS)  # the weights trained so far were kept
