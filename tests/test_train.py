@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import small_model
+from threadpoolctl import threadpool_limits
 
 from core.data import split_indices
 from core.evaluate import neg_elbo
@@ -14,24 +15,32 @@ from core.optim import make_optimizer
 from core.train import Trainer, TrainingDiverged, mirror_faces, sample_faces
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """Single-threaded BLAS: these matrices are small, and on a busy shared machine spinning BLAS
+    threads make each matmul many times slower."""
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.mark.frey
 def test_training_lowers_test_neg_elbo_on_real_faces(frey):
     train_ids, test_ids = split_indices()
     model = Model(ModelConfig(kind="vae", hidden=[256], latent=16), seed=0)
     opt = make_optimizer("adam", model, lr=1e-3)
-    trainer = Trainer(model, opt, frey[train_ids], frey[test_ids], batch_size=64, log_every=20, eval_every=60)
+    trainer = Trainer(model, opt, frey[train_ids], frey[test_ids], batch_size=64, log_every=50, eval_every=250)
     before = neg_elbo(model, frey[test_ids])
     evals = []
-    result = trainer.run(120, on_eval=lambda step, value: evals.append((step, value)))
+    result = trainer.run(500, on_eval=lambda step, value: evals.append((step, value)))
     after = neg_elbo(model, frey[test_ids])
-    assert result.status == "finished" and result.steps_done == 120 and model.step == 120
-    # the untrained VAE costs ~466 nats/image; 100 Adam steps already reach ~360
-    assert before - after > 60, (before, after)
+    assert result.status == "finished" and result.steps_done == 500 and model.step == 500
+    # the untrained VAE costs ~466 nats/image; 400 Adam steps reach ~352 (measured)
+    assert before - after > 90, (before, after)
     assert np.isfinite(after)
-    assert [s for s, _ in evals] == [60, 120]
+    assert [s for s, _ in evals] == [250, 500]
     assert evals[-1][1] == pytest.approx(after)  # the loop's test evaluation is the same −ELBO
     history = result.history["train"]
-    assert history["step"] == list(range(20, 121, 20))
+    assert history["step"] == list(range(50, 501, 50))
     assert np.mean(history["total"][-3:]) < history["total"][0]
     faces = sample_faces(model, 4, seed=1)
     assert faces.shape == (4, 560) and faces.min() >= 0 and faces.max() <= 1
