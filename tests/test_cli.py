@@ -1,0 +1,282 @@
+"""The command line, run as a user runs it: ``python main.py ...`` in a subprocess from the repo root.
+
+Every user error must end with exactly one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.checkpoint import import_legacy, load_model
+from core.data import split_indices
+from core.evaluate import neg_elbo
+from core.images import mosaic, read_png_gray
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBCOMMANDS = ["train", "gradcheck", "eval", "sample", "grid", "evaluate", "import-legacy", "screenshots", "gui"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def env(frey_path) -> dict:
+    # one BLAS thread: tiny matrices, and a busy shared machine makes spinning BLAS threads slow
+    return {**os.environ, "VAE_DATA": str(frey_path), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen"}
+
+
+@pytest.fixture(scope="module")
+def cli(env):
+    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "main.py", *map(str, args)], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    return run
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit 2 and exactly one line on stderr (no traceback), naming the problem."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("main.py") and "error" in lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="module")
+def trained(cli, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("cli") / "vae.npz"
+    result = cli("train", "--hidden", "16", "--latent", "4", "--steps", "200", "--quiet", "--out", out)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def reference_pickle() -> Path:
+    env = os.environ.get("VAE_REFERENCE")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "reference"
+    path = path / "seed_ae_weights.pkl" if path.is_dir() else path
+    if not path.is_file():
+        pytest.fail(f"the reference pickle is missing at {path} (copy ../shared/reference or set VAE_REFERENCE)")
+    return path
+
+
+# ------------------------------------------------------------------ help
+def test_main_help_lists_every_subcommand(cli):
+    result = cli("--help")
+    assert result.returncode == 0 and result.stderr == ""
+    for name in SUBCOMMANDS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_has_help(cli, name):
+    result = cli(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: main.py {name}")
+
+
+# ------------------------------------------------------------------ train
+def test_train_writes_a_loadable_model_and_reports_elbo(trained, frey):
+    out, result = trained
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"train −ELBO\s+([\d.]+) nats/image\s+test −ELBO\s+([\d.]+) nats/image", result.stdout)
+    assert match, result.stdout
+    train_value, test_value = float(match.group(1)), float(match.group(2))
+    loaded = load_model(out)
+    assert loaded.model.step == 200
+    assert loaded.model.config.hidden == [16] and loaded.model.config.latent == 4 and loaded.model.is_vae
+    assert loaded.optimizer_state is not None and loaded.optimizer_state["name"] == "adam"
+    train_ids, test_ids = split_indices()
+    # the printed numbers are the saved model's −ELBO (fixed evaluation seed)
+    assert neg_elbo(loaded.model, frey[test_ids]) == pytest.approx(test_value, abs=0.006)
+    assert neg_elbo(loaded.model, frey[train_ids]) == pytest.approx(train_value, abs=0.006)
+    assert loaded.meta["train"]["final"]["test_neg_elbo"] == pytest.approx(test_value, abs=0.006)
+    assert 300 < test_value < 466  # learned something from the untrained ~466 nats
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temporary files left
+
+
+def test_train_resume_continues(trained, cli, tmp_path):
+    original, _ = trained
+    out = tmp_path / "resumed.npz"
+    shutil.copy(original, out)
+    result = cli("train", "--resume", "--steps", "260", "--quiet", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "trained 60 steps" in result.stdout and "model has 260 steps" in result.stdout
+    resumed = load_model(out)
+    assert resumed.model.step == 260 and resumed.optimizer_state["t"] == 260
+    assert resumed.model.config.to_dict() == load_model(original).model.config.to_dict()
+    again = cli("train", "--resume", "--steps", "100", "--quiet", "--out", out)
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+    assert load_model(out).model.step == 260
+
+
+def test_train_resume_without_a_file_is_an_error(cli, tmp_path):
+    assert_user_error(cli("train", "--resume", "--steps", "10", "--quiet", "--out", tmp_path / "none.npz"),
+                      "not found")
+
+
+# ------------------------------------------------------------------ gradcheck
+def test_gradcheck_json(cli):
+    result = cli("gradcheck", "--json", "--hidden", "4", "--latent", "2", "--likelihood", "gaussian-learned")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1  # exactly one line of output: one JSON object
+    report = json.loads(result.stdout)
+    assert isinstance(report, dict)
+    assert report["passed"] is True and report["mode"] == "full"
+    names = [p["name"] for p in report["params"]]
+    assert names[0] == "enc0.W" and names[-1] == "out_logvar.b" and "logvar.W" in names
+    keys = {"name", "shape", "checked", "max_rel_error", "mean_rel_error", "norm_rel_error", "warnings", "passed"}
+    for p in report["params"]:
+        assert keys <= set(p)
+        assert p["passed"] is True and p["max_rel_error"] <= 1e-5
+        assert p["checked"] == int(np.prod(p["shape"]))
+
+
+def test_gradcheck_of_a_model_file_in_direction_mode(trained, cli):
+    out, _ = trained
+    result = cli("gradcheck", "--weights", out, "--mode", "direction", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mode"] == "direction" and report["overall"]["passed"]
+    assert all(p["checked"] == 1 for p in report["params"])
+
+
+def test_gradcheck_table(cli):
+    result = cli("gradcheck", "--model", "ae", "--hidden", "6", "--latent", "2", "--mode", "sample", "--k", "4")
+    assert result.returncode == 0, result.stderr
+    assert "PASSED" in result.stdout and "code.W" in result.stdout
+
+
+# ------------------------------------------------------------------ eval, sample, grid, evaluate
+def test_eval_prints_losses_and_writes_png(trained, cli, tmp_path):
+    out, _ = trained
+    png = tmp_path / "pairs.png"
+    result = cli("eval", "--weights", out, "--index", "0", "5", "--save", png)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s*\d+ (train|test)", line)]
+    assert [r[0] for r in rows] == ["0", "5"]
+    for _, _, elbo, rec, kl in rows:
+        assert float(elbo) == pytest.approx(float(rec) + float(kl), abs=0.02)
+        assert float(kl) >= 0
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    image = read_png_gray(png)
+    assert image.shape == tuple(4 * n for n in mosaic(np.zeros((4, 560)), ncols=2).shape)  # 2 rows of a | b, ×4
+    assert image.shape == (4 * (2 * 28 + 3), 4 * (2 * 20 + 3))
+    assert image.std() > 10  # faces, not a blank canvas
+
+
+def test_sample_writes_a_grid_png(trained, cli, tmp_path):
+    out, _ = trained
+    png = tmp_path / "samples.png"
+    result = cli("sample", "--weights", out, "--n", "6", "--ncols", "3", "--scale", "2", "--save", png)
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    assert read_png_gray(png).shape == (2 * (2 * 28 + 3), 2 * (3 * 20 + 4))
+
+
+def test_grid_writes_png(trained, cli, tmp_path):
+    out, _ = trained
+    png = tmp_path / "grid.png"
+    result = cli("grid", "--weights", out, "--n", "3", "--dims", "0", "1", "--scale", "1", "--save", png)
+    assert result.returncode == 0, result.stderr
+    assert read_png_gray(png).shape == (3 * 28 + 4, 3 * 20 + 4)
+    assert_user_error(cli("grid", "--weights", out, "--dims", "0", "9", "--save", png), "latent dim 9")
+
+
+def test_evaluate_json(trained, cli):
+    out, _ = trained
+    result = cli("evaluate", "--weights", out, "--json", "--iwae-k", "5")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1
+    values = json.loads(result.stdout)
+    assert set(values) == {"neg_elbo", "rec", "kl", "iwae_neg_log_px", "active_units", "bce_floor", "n"}
+    assert values["n"] == 197
+    assert values["neg_elbo"] == pytest.approx(values["rec"] + values["kl"])
+    assert values["bce_floor"] < values["rec"]
+    assert 0 <= values["active_units"] <= 4 and values["iwae_neg_log_px"] > 0
+    table = cli("evaluate", "--weights", out, "--iwae-k", "0", "--split", "train")
+    assert table.returncode == 0 and "1768 images" in table.stdout and "neg_elbo" in table.stdout
+
+
+# ------------------------------------------------------------------ import-legacy
+def test_import_legacy_writes_npz(reference_pickle, cli, tmp_path):
+    out = tmp_path / "legacy.npz"
+    result = cli("import-legacy", reference_pickle, "--out", out)
+    assert result.returncode == 0, result.stderr
+    loaded = load_model(out)
+    np.testing.assert_array_equal(loaded.model.flat, import_legacy(reference_pickle).flat)
+    assert loaded.meta["imported_from"] == reference_pickle.name
+    with np.load(out, allow_pickle=False) as npz:
+        assert "param/enc0.W" in npz.files
+
+
+def test_import_legacy_refuses_hostile_pickle(cli, tmp_path):
+    sentinel = tmp_path / "sentinel"
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(b"cos\nsystem\n(V touch " + str(sentinel).encode() + b"\ntR.")  # os.system('touch …')
+    assert_user_error(cli("import-legacy", evil, "--out", tmp_path / "x.npz"), "refused")
+    assert not sentinel.exists() and not (tmp_path / "x.npz").exists()
+
+
+# ------------------------------------------------------------------ user errors: one line, exit 2
+@pytest.mark.parametrize("args,fragment", [
+    (["train", "--lr", "-1", "--out", "x.npz"], "--lr"),
+    (["train", "--lr", "nan", "--out", "x.npz"], "--lr"),
+    (["train", "--batch-size", "0", "--out", "x.npz"], "--batch-size"),
+    (["train", "--hidden", "abc", "--out", "x.npz"], "--hidden"),
+    (["train", "--hidden", "16,-4", "--out", "x.npz"], "--hidden"),
+    (["train", "--steps", "ten", "--out", "x.npz"], "--steps"),
+    (["train", "--model", "gan", "--out", "x.npz"], "--model"),
+    (["train"], "--out"),
+    (["eval", "--weights", "m.npz", "--index", "zero"], "--index"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_flag_values(cli, args, fragment):
+    assert_user_error(cli(*args), fragment)
+    assert not (ROOT / "x.npz").exists()
+
+
+def test_missing_model_file(cli, tmp_path):
+    assert_user_error(cli("eval", "--weights", tmp_path / "nope.npz", "--index", "0"), "not found")
+    assert_user_error(cli("sample", "--weights", tmp_path / "nope.npz", "--save", tmp_path / "s.png"), "not found")
+
+
+@pytest.mark.parametrize("index", ["1965", "-1"])
+def test_bad_image_index(trained, cli, index):
+    out, _ = trained
+    assert_user_error(cli("eval", "--weights", out, "--index", "3", index), "out of range")
+
+
+def test_corrupt_model_files(trained, cli, tmp_path):
+    out, _ = trained
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"definitely not a model" * 20)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(out.read_bytes()[:3000])
+    pickled = tmp_path / "weights.npz"
+    pickled.write_bytes(b"\x80\x04K\x01.")  # a pickle with an .npz name
+    for bad in (garbage, truncated, pickled):
+        assert_user_error(cli("evaluate", "--weights", bad, "--iwae-k", "0"), str(bad.name))
+    assert_user_error(cli("train", "--resume", "--steps", "5", "--out", garbage, "--quiet"), garbage.name)
+
+
+def test_missing_data_file(cli, tmp_path):
+    missing = tmp_path / "none.mat"
+    assert_user_error(cli("train", "--steps", "5", "--data", missing, "--out", tmp_path / "m.npz"), "not found")
+    assert_user_error(cli("gradcheck", "--data", missing), "not found")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_batch_larger_than_training_split(cli, tmp_path):
+    assert_user_error(cli("train", "--batch-size", "5000", "--steps", "5", "--out", tmp_path / "m.npz"),
+                      "larger than the training split")
