@@ -1,0 +1,271 @@
+"""The latent manifold: an N×N grid of decoded faces over two latent dims, and A→B interpolation.
+
+The grid follows Kingma & Welling (2013, Fig. 4): grid points sit at Gaussian quantiles
+(norm.ppf of evenly spaced probabilities), so each cell covers the same prior mass. The whole
+grid is one ImageItem showing a mosaic, so even 25×25 faces redraw in a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QRadioButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.backend import to_numpy
+from core.evaluate import posterior_means
+from core.explore import latent_grid, lerp, quantile_axis, slerp
+from vae_gui.state import AppState
+from vae_gui.widgets.faces import FaceGrid, FaceStrip, FaceView
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+GRID_MIN, GRID_MAX, GRID_DEFAULT = 5, 25, 15
+STEPS_MIN, STEPS_MAX, STEPS_DEFAULT = 3, 16, 8
+
+
+def most_active_dims(means: np.ndarray, k: int = 2) -> list[int]:
+    """The k latent dims whose posterior means vary most over the data (means: (N, L)), most active first."""
+    order = np.argsort(-means.var(axis=0), kind="stable")
+    return [int(d) for d in order[:k]]
+
+
+class LatentGridPanel(QWidget):
+    """An N×N grid of faces over two chosen latent dims, plus lerp/slerp between two encoded images."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.means: np.ndarray | None = None  # posterior means of the whole data set (N, L), or None
+        self._building = False
+        self._build()
+        state.model_changed.connect(lambda _m: self._on_model_or_data_changed())
+        state.data_changed.connect(lambda _x: self._on_model_or_data_changed())
+        self._on_model_or_data_changed()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.n_spin = QSpinBox()
+        self.n_spin.setRange(GRID_MIN, GRID_MAX)
+        self.n_spin.setValue(GRID_DEFAULT)
+        self.n_spin.setPrefix("N = ")
+        self.n_spin.setToolTip("faces per row and column of the grid")
+        self.row_combo, self.col_combo = QComboBox(), QComboBox()
+        self.row_combo.setToolTip("latent dimension that changes from row to row (top → bottom)")
+        self.col_combo.setToolTip("latent dimension that changes from column to column (left → right)")
+        self.base_zero = QRadioButton("others at 0")
+        self.base_zero.setToolTip("all other latent dimensions at the prior mean, 0")
+        self.base_image = QRadioButton("others from image")
+        self.base_image.setToolTip("all other latent dimensions at the posterior mean of a data face")
+        self.base_zero.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.base_zero)
+        group.addButton(self.base_image)
+        self.base_spin = QSpinBox()
+        self.base_spin.setRange(0, 1964)
+        self.base_spin.setPrefix("#")
+        self.base_spin.setToolTip("the data face whose posterior mean holds the other dimensions")
+        for signal in (self.n_spin.valueChanged, self.row_combo.currentIndexChanged,
+                       self.col_combo.currentIndexChanged, self.base_zero.toggled, self.base_spin.valueChanged):
+            signal.connect(lambda *_: self.rebuild_grid())
+
+        controls = QHBoxLayout()
+        controls.addWidget(self.n_spin)
+        controls.addSpacing(12)
+        controls.addWidget(QLabel("rows:"))
+        controls.addWidget(self.row_combo)
+        controls.addWidget(QLabel("columns:"))
+        controls.addWidget(self.col_combo)
+        controls.addSpacing(12)
+        controls.addWidget(self.base_zero)
+        controls.addWidget(self.base_image)
+        controls.addWidget(self.base_spin)
+        controls.addStretch(1)
+        self.grid_info = QLabel("")
+        self.grid_info.setWordWrap(True)
+
+        self.grid = FaceGrid(min_height=360)
+        self.grid.setToolTip("each face is decoded from z with the row dimension set to the value on the left "
+                             "axis and the column dimension to the value on the top axis (Gaussian quantiles "
+                             "5 % … 95 %)")
+        grid_box = QGroupBox("latent grid (like Kingma && Welling 2013, Frey-face manifold)")
+        grid_layout = QVBoxLayout(grid_box)
+        grid_layout.addLayout(controls)
+        grid_layout.addWidget(self.grid, 1)
+        grid_layout.addWidget(self.grid_info)
+
+        interp_box = QGroupBox("interpolation between two images' posterior means")
+        self.a_spin, self.b_spin = QSpinBox(), QSpinBox()
+        for spin, name, default in ((self.a_spin, "A", 0), (self.b_spin, "B", 1000)):
+            spin.setRange(0, 1964)
+            spin.setValue(default)
+            spin.setPrefix(f"{name} = #")
+            spin.setToolTip(f"data face {name}: its posterior mean is one end of the path")
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(STEPS_MIN, STEPS_MAX)
+        self.k_spin.setValue(STEPS_DEFAULT)
+        self.k_spin.setPrefix("K = ")
+        self.k_spin.setToolTip("decoded faces along each path, both ends included")
+        for spin in (self.a_spin, self.b_spin, self.k_spin):
+            spin.valueChanged.connect(lambda *_: self.rebuild_interpolation())
+        interp_controls = QHBoxLayout()
+        for w in (self.a_spin, self.b_spin, self.k_spin):
+            interp_controls.addWidget(w)
+        interp_controls.addStretch(1)
+        self.interp_message = QLabel("")
+        self.interp_message.setWordWrap(True)
+        interp_controls.addWidget(self.interp_message, 3)
+
+        self.original_a = FaceView("A (original)", min_height=130)
+        self.original_b = FaceView("B (original)", min_height=130)
+        for view in (self.original_a, self.original_b):
+            view.fix_height(130)
+        self.lerp_strip = FaceStrip(face_height=60)
+        self.slerp_strip = FaceStrip(face_height=60)
+        lerp_label = QLabel("lerp")
+        lerp_label.setToolTip("straight line (1 − t)·μA + t·μB")
+        slerp_label = QLabel("slerp")
+        slerp_label.setToolTip("spherical interpolation: along the great circle between μA and μB with the norm "
+                               "changing linearly; stays in the prior's high-density shell")
+        rows = QGridLayout()
+        rows.addWidget(self.original_a, 0, 0, 2, 1)
+        rows.addWidget(lerp_label, 0, 1)
+        rows.addWidget(self.lerp_strip, 0, 2)
+        rows.addWidget(slerp_label, 1, 1)
+        rows.addWidget(self.slerp_strip, 1, 2)
+        rows.addWidget(self.original_b, 0, 3, 2, 1)
+        rows.setColumnStretch(2, 1)
+        interp_layout = QVBoxLayout(interp_box)
+        interp_layout.addLayout(interp_controls)
+        interp_layout.addLayout(rows)
+        self.interp_box = interp_box
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(grid_box)
+        splitter.addWidget(interp_box)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([10_000, 1])  # the grid takes all the height the interpolation rows do not need
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    # ------------------------------------------------------------------ state
+    def _on_model_or_data_changed(self) -> None:
+        """New model or data: re-encode the data set (a few ms for 256/16), refill the dims, redraw."""
+        model, X = self.state.model, self.state.X
+        self.means = None
+        if model is not None and X is not None:
+            try:
+                self.means, _ = posterior_means(model, X)
+            except Exception as exc:
+                QMessageBox.warning(self, "Encoding failed", f"Could not encode the data set: {exc}")
+        has_data = self.means is not None
+        for w in (self.base_image, self.base_spin, self.a_spin, self.b_spin, self.k_spin):
+            w.setEnabled(has_data)
+        if not has_data:
+            self.base_zero.setChecked(True)
+        if X is not None:
+            for spin in (self.base_spin, self.a_spin, self.b_spin):
+                spin.setMaximum(len(X) - 1)
+        self._fill_dim_combos()
+        self.rebuild_grid()
+        self.rebuild_interpolation()
+
+    def _fill_dim_combos(self) -> None:
+        model = self.state.model
+        latent = model.config.latent if model is not None else 0
+        if self.means is not None and latent >= 2:
+            first, second = most_active_dims(self.means)
+            variances = self.means.var(axis=0)
+        else:
+            first, second, variances = 0, min(1, max(latent - 1, 0)), None
+        self._building = True
+        try:
+            for combo, default in ((self.row_combo, first), (self.col_combo, second)):
+                combo.clear()
+                for d in range(latent):
+                    label = f"z{d}" if variances is None else f"z{d}  (var {variances[d]:.2f})"
+                    combo.addItem(label, d)
+                if latent:
+                    combo.setCurrentIndex(default)
+        finally:
+            self._building = False
+
+    def dims(self) -> tuple[int, int]:
+        return self.row_combo.currentIndex(), self.col_combo.currentIndex()
+
+    def base_vector(self) -> np.ndarray | None:
+        """z for the dims not on the grid: zeros, or the chosen image's posterior mean."""
+        if self.base_image.isChecked() and self.means is not None:
+            return self.means[self.base_spin.value()]
+        return None
+
+    # ------------------------------------------------------------------ drawing
+    def rebuild_grid(self) -> None:
+        """Decode the N×N grid and show it as one mosaic (15×15: a few ms)."""
+        model = self.state.model
+        if self._building:
+            return
+        if model is None:
+            self.grid_info.setText("No model loaded: open or train one to see its latent grid.")
+            return
+        if model.config.latent < 2:
+            self.grid_info.setText("The latent grid needs at least two latent dimensions.")
+            return
+        n = self.n_spin.value()
+        row_dim, col_dim = self.dims()
+        try:
+            faces = to_numpy(latent_grid(model, row_dim, col_dim, n, base=self.base_vector()))
+        except Exception as exc:
+            QMessageBox.warning(self, "Latent grid failed", f"Could not decode the grid: {exc}")
+            return
+        self.grid.set_grid(faces)
+        axis = quantile_axis(n)
+        self.grid.set_axes(f"z{row_dim} (rows)", axis, f"z{col_dim} (columns)", axis, decimals=1)
+        base = (f"the posterior mean of image #{self.base_spin.value()}" if self.base_vector() is not None
+                else "0")
+        same = "  Rows and columns use the same dimension: pick two different ones." if row_dim == col_dim else ""
+        kind = "" if model.is_vae else "  (auto-encoder: codes are not N(0, I), so the grid may leave the faces)"
+        self.grid_info.setText(f"{n}×{n} faces: z{row_dim} down the rows, z{col_dim} across the columns, at "
+                               f"Gaussian quantiles 5 %…95 % ({axis[0]:.2f} … {axis[-1]:.2f}); other dims at "
+                               f"{base}.{same}{kind}")
+
+    def rebuild_interpolation(self) -> None:
+        """Decode K faces along lerp and slerp paths between the means of images A and B."""
+        model, X = self.state.model, self.state.X
+        if model is None or X is None or self.means is None:
+            self.interp_message.setText("Interpolation needs data: File → Load data… (or --data PATH / VAE_DATA)."
+                                        if model is not None else "No model loaded.")
+            for strip in (self.lerp_strip, self.slerp_strip):
+                strip.set_faces(np.zeros((0, 560)))
+            return
+        a, b, k = self.a_spin.value(), self.b_spin.value(), self.k_spin.value()
+        mean_a, mean_b = self.means[a], self.means[b]
+        try:
+            lerp_faces = to_numpy(model.decode(lerp(mean_a, mean_b, k)))
+            slerp_faces = to_numpy(model.decode(slerp(mean_a, mean_b, k)))
+        except Exception as exc:
+            QMessageBox.warning(self, "Interpolation failed", f"Could not decode the path: {exc}")
+            return
+        labels = [f"t={t:.2f}" for t in np.linspace(0, 1, k)]
+        self.lerp_strip.set_faces(lerp_faces, labels)
+        self.slerp_strip.set_faces(slerp_faces, labels)
+        self.original_a.set_face(X[a])
+        self.original_a.set_title(f"A #{a} ({self.state.split_name(a)})")
+        self.original_b.set_face(X[b])
+        self.original_b.set_title(f"B #{b} ({self.state.split_name(b)})")
+        self.interp_message.setText(f"|μA| = {np.linalg.norm(mean_a):.2f}, |μB| = {np.linalg.norm(mean_b):.2f}, "
+                                    f"distance {np.linalg.norm(mean_a - mean_b):.2f}")

@@ -1,0 +1,217 @@
+"""Reconstruction of one data face: original, reconstruction, |difference|, and its losses in nats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.backend import to_numpy
+from core.evaluate import per_image_losses
+from vae_gui.state import AppState
+from vae_gui.widgets.faces import FaceView
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+DIFF_COLORMAP = "inferno"
+NO_DATA_TEXT = (
+    "<h3>No face data loaded</h3>"
+    "<p>The Frey faces file (<tt>frey_rawface.mat</tt>) was not found, so there is nothing to reconstruct.</p>"
+    "<p>Point the program at it in one of three ways:</p>"
+    "<ul><li><b>File → Load data…</b> and choose the file;</li>"
+    "<li>start it with <tt>python main.py --data PATH/frey_rawface.mat</tt>;</li>"
+    "<li>or set the environment variable <tt>VAE_DATA=PATH/frey_rawface.mat</tt>.</li></ul>"
+    "<p>Sampling and the latent grid work without data.</p>"
+)
+REC_TIP = ("Reconstruction loss: −log p(x|z) in nats for this image, summed over its 560 pixels (for a VAE with "
+           "one z drawn from q(z|x), evaluation seed 0). Lower is better; a Bernoulli decoder cannot go below the "
+           "image's own pixel entropy (the BCE floor).")
+KL_TIP = ("KL(q(z|x) ‖ p(z)) in nats: how many nats the code spends to describe this image. Typical values are "
+          "10–40 nats; 0 means the posterior equals the prior and the code carries no information.")
+ELBO_TIP = ("−ELBO = reconstruction + KL, in nats: an upper bound on −log p(x) for this image. Lower is better; "
+            "compare it with the data set's mean −ELBO in the Training panel.")
+DIFF_TIP = ("|original − reconstruction| per pixel, coloured black (0) → yellow (1): bright areas are what the "
+            "model fails to reproduce.")
+
+
+class ReconstructionPanel(QWidget):
+    """Pick an image (spin box, slider, Random); see it, its reconstruction, the difference and the losses."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.index = 0
+        self.rec_nats: float | None = None
+        self.kl_nats: float | None = None
+        self._rng = np.random.default_rng()
+        self._build()
+        state.model_changed.connect(lambda _m: self.refresh())
+        state.data_changed.connect(self._on_data_changed)
+        state.selection_changed.connect(self._on_selection_changed)
+        self._on_data_changed(state.X)
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.spin = QSpinBox()
+        self.spin.setRange(0, 1964)
+        self.spin.setPrefix("image #")
+        self.spin.setToolTip("index of the face in the data set (0…1964)")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 1964)
+        self.slider.setToolTip("scroll through the data set")
+        self.random_button = QPushButton("Random")
+        self.random_button.setToolTip("pick a random face")
+        self.split_label = QLabel("")
+        self.split_label.setToolTip("train: the model was trained on this face; test: held out, never seen in "
+                                    "training (a fair check of generalisation)")
+        self.split_label.setMinimumWidth(70)
+        self.draw_z = QCheckBox("draw z")
+        self.draw_z.setToolTip("VAE: decode a sample z ~ q(z|x) instead of the posterior mean (each refresh draws "
+                               "a new one)")
+        self.spin.valueChanged.connect(self.set_index)
+        self.slider.valueChanged.connect(self.set_index)
+        self.random_button.clicked.connect(self.pick_random)
+        self.draw_z.toggled.connect(lambda _on: self.refresh())
+
+        pick = QHBoxLayout()
+        pick.addWidget(self.spin)
+        pick.addWidget(self.slider, 1)
+        pick.addWidget(self.random_button)
+        pick.addWidget(self.split_label)
+        pick.addWidget(self.draw_z)
+
+        self.original = FaceView("original", min_height=280)
+        self.reconstruction = FaceView("reconstruction", min_height=280)
+        self.difference = FaceView("|original − reconstruction|", min_height=280, colorbar=DIFF_COLORMAP)
+        self.difference.setToolTip(DIFF_TIP)
+        faces = QGridLayout()
+        faces.addWidget(self.original, 0, 0)
+        faces.addWidget(self.reconstruction, 0, 1)
+        faces.addWidget(self.difference, 0, 2)
+
+        self.rec_label, self.kl_label, self.elbo_label = QLabel(), QLabel(), QLabel()
+        for label, tip in ((self.rec_label, REC_TIP), (self.kl_label, KL_TIP), (self.elbo_label, ELBO_TIP)):
+            label.setToolTip(tip)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            font = label.font()
+            font.setPointSizeF(font.pointSizeF() * 1.15)
+            label.setFont(font)
+        losses = QHBoxLayout()
+        losses.addWidget(self.rec_label)
+        losses.addSpacing(24)
+        losses.addWidget(self.kl_label)
+        losses.addSpacing(24)
+        losses.addWidget(self.elbo_label)
+        losses.addStretch(1)
+
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.addLayout(pick)
+        content_layout.addLayout(losses)
+        content_layout.addLayout(faces, 1)
+        self.no_data_label = QLabel(NO_DATA_TEXT)
+        self.no_data_label.setWordWrap(True)
+        self.no_data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_data_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(content)
+        self.stack.addWidget(self.no_data_label)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.stack)
+
+    # ------------------------------------------------------------------ state
+    def has_data(self) -> bool:
+        return self.state.X is not None
+
+    def showing_no_data_message(self) -> bool:
+        return self.stack.currentWidget() is self.no_data_label
+
+    def _on_data_changed(self, X) -> None:
+        self.stack.setCurrentIndex(0 if X is not None else 1)
+        if X is not None:
+            top = len(X) - 1
+            for w in (self.spin, self.slider):
+                w.blockSignals(True)
+                w.setMaximum(top)
+                w.blockSignals(False)
+            self.set_index(min(self.index, top), force=True)
+
+    def _on_selection_changed(self, index: int) -> None:
+        if index != self.index:
+            self.set_index(index)
+
+    def pick_random(self) -> None:
+        if self.has_data():
+            self.set_index(int(self._rng.integers(len(self.state.X))))
+
+    def set_index(self, index: int, force: bool = False) -> None:
+        """Show image #index; keeps spin box and slider in step and tells the other panels."""
+        index = int(index)
+        if index == self.index and not force:
+            return
+        self.index = index
+        for w in (self.spin, self.slider):
+            if w.value() != index:
+                w.blockSignals(True)
+                w.setValue(index)
+                w.blockSignals(False)
+        self.refresh()
+        if self.state.selected != index:
+            self.state.select(index)
+
+    # ------------------------------------------------------------------ drawing
+    def refresh(self) -> None:
+        """Recompute the reconstruction and the losses of the current image (one image: well under 1 ms)."""
+        model, X = self.state.model, self.state.X
+        if X is None:
+            return
+        i = min(self.index, len(X) - 1)
+        split = self.state.split_name(i)
+        self.split_label.setText(f"<b>{split}</b>")
+        self.split_label.setStyleSheet("color: #1f77b4" if split == "train" else "color: #d62728")
+        x = X[i : i + 1]
+        self.original.set_face(x[0])
+        self.original.set_title(f"original #{i} ({split})")
+        self.draw_z.setEnabled(model is not None and model.is_vae)
+        if model is None:
+            self.reconstruction.clear()
+            self.difference.clear()
+            self.rec_nats = self.kl_nats = None
+            self.rec_label.setText("no model loaded")
+            self.kl_label.setText("")
+            self.elbo_label.setText("")
+            return
+        try:
+            sample = self.draw_z.isChecked() and model.is_vae
+            recon = to_numpy(model.reconstruct(x, sample=sample, rng=self._rng))[0].astype(np.float64)
+            rec, kl_dims = per_image_losses(model, x)
+        except Exception as exc:  # an engine error must reach the user, not kill the panel
+            QMessageBox.warning(self, "Reconstruction failed", f"Could not reconstruct image #{i}: {exc}")
+            return
+        self.reconstruction.set_face(recon)
+        self.reconstruction.set_title("reconstruction (z drawn from q(z|x))" if sample else
+                                      ("reconstruction (posterior mean)" if model.is_vae else "reconstruction"))
+        diff = np.abs(x[0].astype(np.float64) - recon)
+        self.difference.set_face(diff)
+        self.difference.set_title(f"|original − reconstruction|  (max {diff.max():.2f})")
+        self.rec_nats, self.kl_nats = float(rec[0]), float(kl_dims[0].sum())
+        self.rec_label.setText(f"reconstruction: <b>{self.rec_nats:.2f}</b> nats")
+        if model.is_vae:
+            self.kl_label.setText(f"KL: <b>{self.kl_nats:.2f}</b> nats")
+            self.elbo_label.setText(f"−ELBO: <b>{self.rec_nats + self.kl_nats:.2f}</b> nats")
+        else:
+            self.kl_label.setText("KL: – (auto-encoder)")
+            self.elbo_label.setText("")

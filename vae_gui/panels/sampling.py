@@ -1,0 +1,345 @@
+"""Drag the latent: one slider per latent dimension, a 2-D pad bound to two of them, a big face.
+
+Every change decodes the one z on the UI thread (a 256/16 decoder takes ~0.1 ms), so the face
+follows the slider while it moves. A strip of random samples z ~ N(0, I) sits below.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.backend import to_numpy
+from core.evaluate import posterior_means
+from vae_gui.state import AppState
+from vae_gui.widgets.faces import FaceStrip, FaceView
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+Z_LIMIT = 3.0  # sliders and the pad span ±3 prior standard deviations
+SLIDER_STEPS = 600  # int slider 0…600 ↔ z in [-3, 3], 0.01 per step
+N_SAMPLES = 8
+
+
+def slider_to_z(value: int) -> float:
+    return -Z_LIMIT + 2 * Z_LIMIT * value / SLIDER_STEPS
+
+
+def z_to_slider(z: float) -> int:
+    z = float(np.clip(z, -Z_LIMIT, Z_LIMIT))
+    return int(round((z + Z_LIMIT) / (2 * Z_LIMIT) * SLIDER_STEPS))
+
+
+class LatentSliders(QWidget):
+    """A column of labelled sliders, one per latent dim; ``changed(dim, value)`` on user moves."""
+
+    changed = pyqtSignal(int, float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.sliders: list[QSlider] = []
+        self.value_labels: list[QLabel] = []
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(4, 4, 4, 4)
+        self._grid.setVerticalSpacing(2)
+
+    def rebuild(self, n_dims: int, active: np.ndarray | None = None) -> None:
+        """Recreate ``n_dims`` sliders at z = 0 (``active``: bool per dim, inactive names greyed)."""
+        while self._grid.count():
+            item = self._grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.sliders, self.value_labels = [], []
+        for d in range(n_dims):
+            name = QLabel(f"z{d}")
+            name.setToolTip(f"latent dimension {d}: the slider sets z[{d}] in units of the prior's "
+                            "standard deviation (−3 … +3)")
+            if active is not None and not active[d]:
+                name.setStyleSheet("color: grey")
+                name.setToolTip(name.toolTip() + "; this unit is inactive (the encoder ignores it), "
+                                "so moving it barely changes the face")
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, SLIDER_STEPS)
+            slider.setSingleStep(5)
+            slider.setPageStep(50)
+            slider.setValue(z_to_slider(0.0))
+            slider.setMinimumWidth(160)
+            value = QLabel("+0.00")
+            value.setMinimumWidth(44)
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            slider.valueChanged.connect(lambda v, d=d: self._on_slider(d, v))
+            self._grid.addWidget(name, d, 0)
+            self._grid.addWidget(slider, d, 1)
+            self._grid.addWidget(value, d, 2)
+            self.sliders.append(slider)
+            self.value_labels.append(value)
+
+    def _on_slider(self, dim: int, value: int) -> None:
+        z = slider_to_z(value)
+        self.value_labels[dim].setText(f"{z:+.2f}")
+        self.changed.emit(dim, z)
+
+    def set_values(self, z: np.ndarray) -> None:
+        """Move every slider to z (clipped to ±3) without emitting ``changed``."""
+        for d, slider in enumerate(self.sliders):
+            slider.blockSignals(True)
+            slider.setValue(z_to_slider(z[d]))
+            slider.blockSignals(False)
+            self.value_labels[d].setText(f"{float(np.clip(z[d], -Z_LIMIT, Z_LIMIT)):+.2f}")
+
+    def values(self) -> np.ndarray:
+        return np.array([slider_to_z(s.value()) for s in self.sliders])
+
+
+class SamplingPanel(QWidget):
+    """Decode a latent vector you set by hand: sliders, a 2-D drag pad, random / reset / from an image."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.z = np.zeros(0)
+        self.decode_ms: list[float] = []  # slider/pad change → image set, the last 200 updates
+        self._moving_pad = False
+        self._rng = np.random.default_rng()
+        self._build()
+        state.model_changed.connect(self._on_model_changed)
+        state.data_changed.connect(self._on_data_changed)
+        self._on_model_changed(state.model)
+        self._on_data_changed(state.X)
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.face = FaceView("decoded face", min_height=280)
+        self.face.setToolTip("the decoder's mean image for the latent vector z set by the sliders and the pad")
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.random_button = QPushButton("Random z ~ N(0, I)")
+        self.random_button.setToolTip("draw every latent dimension from the prior, a standard normal")
+        self.reset_button = QPushButton("Reset to 0")
+        self.reset_button.setToolTip("z = 0, the prior's mean: the decoder's 'average' face")
+        self.image_spin = QSpinBox()
+        self.image_spin.setRange(0, 1964)
+        self.image_spin.setPrefix("#")
+        self.from_image_button = QPushButton("Start from image")
+        self.from_image_button.setToolTip("encode this data face and put its posterior mean on the sliders")
+        self.random_button.clicked.connect(self.randomize)
+        self.reset_button.clicked.connect(self.reset)
+        self.from_image_button.clicked.connect(lambda: self.start_from_image(self.image_spin.value()))
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.random_button)
+        buttons.addWidget(self.reset_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.from_image_button)
+        buttons.addWidget(self.image_spin)
+
+        self.sliders = LatentSliders()
+        self.sliders.changed.connect(self._on_slider_changed)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.sliders)
+        scroll.setMinimumWidth(300)
+        sliders_box = QGroupBox("latent vector z (±3 σ)")
+        QVBoxLayout(sliders_box).addWidget(scroll)
+
+        pad_box = QGroupBox("drag pad: two dimensions at once")
+        self.pad_x_combo, self.pad_y_combo = QComboBox(), QComboBox()
+        self.pad_x_combo.setToolTip("latent dimension moved by dragging left/right")
+        self.pad_y_combo.setToolTip("latent dimension moved by dragging up/down")
+        self.pad_x_combo.currentIndexChanged.connect(self._on_pad_dims_changed)
+        self.pad_y_combo.currentIndexChanged.connect(self._on_pad_dims_changed)
+        self.pad_plot = pg.PlotWidget()
+        self.pad_plot.setMinimumSize(240, 240)
+        self.pad_plot.setXRange(-Z_LIMIT, Z_LIMIT, padding=0.02)
+        self.pad_plot.setYRange(-Z_LIMIT, Z_LIMIT, padding=0.02)
+        self.pad_plot.setMouseEnabled(False, False)
+        self.pad_plot.setMenuEnabled(False)
+        self.pad_plot.hideButtons()
+        self.pad_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.pad_plot.setAspectLocked(True)
+        self.pad_target = pg.TargetItem(pos=(0, 0), size=16, movable=True, pen=pg.mkPen("r", width=2))
+        self.pad_target.setToolTip("drag me: x and y set the two chosen latent dimensions")
+        self.pad_target.sigPositionChanged.connect(self._on_pad_moved)
+        self.pad_plot.addItem(self.pad_target)
+        pad_dims = QHBoxLayout()
+        pad_dims.addWidget(QLabel("x:"))
+        pad_dims.addWidget(self.pad_x_combo)
+        pad_dims.addWidget(QLabel("y:"))
+        pad_dims.addWidget(self.pad_y_combo)
+        pad_layout = QVBoxLayout(pad_box)
+        pad_layout.addLayout(pad_dims)
+        pad_layout.addWidget(self.pad_plot, 1)
+
+        self.samples = FaceStrip(face_height=100)
+        self.samples.setToolTip("faces decoded from random z ~ N(0, I); click one to put its z on the sliders")
+        self.samples.clicked.connect(self._use_sample)
+        self.new_samples_button = QPushButton("New samples")
+        self.new_samples_button.setToolTip(f"decode {N_SAMPLES} fresh random z ~ N(0, I)")
+        self.new_samples_button.clicked.connect(self.new_samples)
+        samples_box = QGroupBox("random samples from the prior (click one to edit it)")
+        samples_layout = QHBoxLayout(samples_box)
+        samples_layout.addWidget(self.samples, 1)
+        samples_layout.addWidget(self.new_samples_button)
+
+        face_column = QVBoxLayout()
+        face_column.addWidget(self.face, 1)
+        face_column.addWidget(self.message)
+        top = QHBoxLayout()
+        top.addLayout(face_column, 2)
+        top.addWidget(sliders_box, 3)
+        top.addWidget(pad_box, 3)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addLayout(top, 1)
+        layout.addWidget(samples_box)
+
+    # ------------------------------------------------------------------ state changes
+    def _on_model_changed(self, model) -> None:
+        has_model = model is not None
+        for w in (self.random_button, self.reset_button, self.new_samples_button, self.sliders, self.pad_plot):
+            w.setEnabled(has_model)
+        self._update_from_image_enabled()
+        if not has_model:
+            self.message.setText("No model loaded: open or train one to decode faces.")
+            return
+        latent = model.config.latent
+        if latent != len(self.z):
+            self.z = np.zeros(latent)
+            self.sliders.rebuild(latent)
+            self._fill_pad_combos(latent)
+        note = ("" if model.is_vae else "Auto-encoder: its codes were never pulled towards N(0, I), so random "
+                "or far-off z often decode to non-faces.")
+        self.message.setText(note)
+        self.refresh()
+        self.new_samples()
+
+    def _on_data_changed(self, X) -> None:
+        self._update_from_image_enabled()
+        if X is not None:
+            self.image_spin.setMaximum(len(X) - 1)
+
+    def _update_from_image_enabled(self) -> None:
+        ok = self.state.model is not None and self.state.X is not None
+        self.from_image_button.setEnabled(ok)
+        self.image_spin.setEnabled(ok)
+        self.from_image_button.setToolTip("encode this data face and put its posterior mean on the sliders"
+                                          if ok else "needs data: File → Load data… (or --data PATH / VAE_DATA)")
+
+    def _fill_pad_combos(self, latent: int) -> None:
+        for combo, default in ((self.pad_x_combo, 0), (self.pad_y_combo, min(1, latent - 1))):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems([f"z{d}" for d in range(latent)])
+            combo.setCurrentIndex(default)
+            combo.blockSignals(False)
+        self._on_pad_dims_changed()
+
+    # ------------------------------------------------------------------ decoding
+    def refresh(self) -> None:
+        """Decode the current z and show it (timed: the panel's latency budget is a few ms)."""
+        model = self.state.model
+        if model is None or len(self.z) != model.config.latent:
+            return
+        start = time.perf_counter()
+        try:
+            face = to_numpy(model.decode(self.z[None, :]))[0]
+        except Exception as exc:  # an engine error must not kill the panel
+            QMessageBox.warning(self, "Decoding failed", f"Could not decode z: {exc}")
+            return
+        self.face.set_face(face)
+        self.decode_ms = (self.decode_ms + [1000 * (time.perf_counter() - start)])[-200:]
+        self.face.set_title(f"decoded face  (|z| = {np.linalg.norm(self.z):.2f})")
+
+    def set_z(self, z: np.ndarray) -> None:
+        """Put z on the sliders and the pad, then decode (values beyond ±3 are kept in z but shown clipped)."""
+        self.z = np.asarray(z, dtype=np.float64).copy()
+        self.sliders.set_values(self.z)
+        self._sync_pad()
+        self.refresh()
+
+    def randomize(self) -> None:
+        if self.state.model is not None:
+            self.set_z(self._rng.standard_normal(self.state.model.config.latent))
+
+    def reset(self) -> None:
+        if self.state.model is not None:
+            self.set_z(np.zeros(self.state.model.config.latent))
+
+    def start_from_image(self, index: int) -> None:
+        """Encode data face #index and put its posterior mean (AE: its code) on the sliders."""
+        model, X = self.state.model, self.state.X
+        if model is None or X is None:
+            return
+        try:
+            mean, _ = posterior_means(model, X[index : index + 1])
+        except Exception as exc:
+            QMessageBox.warning(self, "Encoding failed", f"Could not encode image #{index}: {exc}")
+            return
+        self.set_z(mean[0])
+
+    def new_samples(self) -> None:
+        model = self.state.model
+        if model is None:
+            return
+        self._sample_z = self._rng.standard_normal((N_SAMPLES, model.config.latent))
+        faces = to_numpy(model.decode(self._sample_z))
+        self.samples.set_faces(faces, [f"sample {i + 1}" for i in range(N_SAMPLES)])
+
+    def _use_sample(self, i: int) -> None:
+        if getattr(self, "_sample_z", None) is not None and i < len(self._sample_z):
+            self.set_z(self._sample_z[i])
+
+    # ------------------------------------------------------------------ sliders and pad
+    def _on_slider_changed(self, dim: int, value: float) -> None:
+        self.z[dim] = value
+        if dim in (self.pad_x_combo.currentIndex(), self.pad_y_combo.currentIndex()):
+            self._sync_pad()
+        self.refresh()
+
+    def _on_pad_dims_changed(self) -> None:
+        self.pad_plot.setLabel("bottom", self.pad_x_combo.currentText())
+        self.pad_plot.setLabel("left", self.pad_y_combo.currentText())
+        self._sync_pad()
+
+    def pad_dims(self) -> tuple[int, int]:
+        return self.pad_x_combo.currentIndex(), self.pad_y_combo.currentIndex()
+
+    def _sync_pad(self) -> None:
+        """Move the pad's target to the z values of its two dims (without re-decoding)."""
+        dx, dy = self.pad_dims()
+        if dx < 0 or dy < 0 or dx >= len(self.z) or dy >= len(self.z):
+            return
+        self._moving_pad = True
+        try:
+            self.pad_target.setPos(float(np.clip(self.z[dx], -Z_LIMIT, Z_LIMIT)),
+                                   float(np.clip(self.z[dy], -Z_LIMIT, Z_LIMIT)))
+        finally:
+            self._moving_pad = False
+
+    def _on_pad_moved(self, *_args) -> None:
+        if self._moving_pad or self.state.model is None:
+            return
+        pos = self.pad_target.pos()
+        x = float(np.clip(pos.x(), -Z_LIMIT, Z_LIMIT))
+        y = float(np.clip(pos.y(), -Z_LIMIT, Z_LIMIT))
+        dx, dy = self.pad_dims()
+        self.z[dx], self.z[dy] = x, y
+        self.sliders.set_values(self.z)
+        self.refresh()
