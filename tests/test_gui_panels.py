@@ -195,6 +195,7 @@ def test_reconstruction_no_data_message(qtbot, trained_vae):
 # --------------------------------------------------------------------------- latent grid
 def test_latent_grid_sizes_and_dims(qtbot, state, frey):
     panel = _show(qtbot, LatentGridPanel(state))
+    qtbot.waitUntil(panel.is_ready, timeout=10000)  # the data set is encoded in a worker thread
     means, _ = posterior_means(state.model, frey)
     top2 = list(np.argsort(-means.var(axis=0))[:2])
     assert list(panel.dims()) == top2
@@ -250,6 +251,7 @@ def test_latent_grid_without_data(qtbot, trained_vae):
 # --------------------------------------------------------------------------- latent map
 def test_latent_map_points_hover_click_and_units(qtbot, state, frey):
     panel = _show(qtbot, LatentMapPanel(state))
+    qtbot.waitUntil(panel.is_ready, timeout=10000)  # the data set is encoded in a worker thread
     qtbot.wait(50)
     n_points = len(panel.train_scatter.data) + len(panel.test_scatter.data)
     assert n_points == 1965
@@ -285,6 +287,7 @@ def test_latent_map_points_hover_click_and_units(qtbot, state, frey):
 
 def test_latent_map_projection_modes_and_hover_handler(qtbot, state, frey):
     panel = _show(qtbot, LatentMapPanel(state))
+    qtbot.waitUntil(panel.is_ready, timeout=10000)
     means, _ = posterior_means(state.model, frey)
     panel.mode_combo.setCurrentIndex(1)  # two latent dims
     panel.x_combo.setCurrentIndex(4)
@@ -306,4 +309,5 @@ def test_latent_map_refreshes_when_shown_after_a_change(qtbot, state, trained_va
     state.set_model(Model(ModelConfig(kind="vae", hidden=[16], latent=3), seed=2))
     assert panel._dirty  # hidden: no encoding yet
     _show(qtbot, panel)
-    assert not panel._dirty and len(panel.kl_bars.opts["height"]) == 3
+    qtbot.waitUntil(panel.is_ready, timeout=10000)
+    assert len(panel.kl_bars.opts["height"]) == 3

@@ -3,6 +3,8 @@
 The grid follows Kingma & Welling (2013, Fig. 4): grid points sit at Gaussian quantiles
 (norm.ppf of evenly spaced probabilities), so each cell covers the same prior mass. The whole
 grid is one ImageItem showing a mosaic, so even 25×25 faces redraw in a few milliseconds.
+The default dims (the two most active) need the whole data set encoded: that runs in a worker
+thread; the grid is drawn at once with the previous (or first two) dims and redrawn when it ends.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from core.evaluate import posterior_means
 from core.explore import latent_grid, lerp, quantile_axis, slerp
 from vae_gui.state import AppState
 from vae_gui.widgets.faces import FaceGrid, FaceStrip, FaceView
+from vae_gui.workers import run_in_thread
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 
@@ -51,6 +54,8 @@ class LatentGridPanel(QWidget):
         self.state = state
         self.means: np.ndarray | None = None  # posterior means of the whole data set (N, L), or None
         self._building = False
+        self._generation = 0  # bumps on every model/data change; stale encodings are dropped
+        self._job = None
         self._build()
         state.model_changed.connect(lambda _m: self._on_model_or_data_changed())
         state.data_changed.connect(lambda _x: self._on_model_or_data_changed())
@@ -164,15 +169,11 @@ class LatentGridPanel(QWidget):
 
     # ------------------------------------------------------------------ state
     def _on_model_or_data_changed(self) -> None:
-        """New model or data: re-encode the data set (a few ms for 256/16), refill the dims, redraw."""
+        """New model or data: redraw now; encode the data set in a worker to pick the most active dims."""
         model, X = self.state.model, self.state.X
         self.means = None
-        if model is not None and X is not None:
-            try:
-                self.means, _ = posterior_means(model, X)
-            except Exception as exc:
-                QMessageBox.warning(self, "Encoding failed", f"Could not encode the data set: {exc}")
-        has_data = self.means is not None
+        self._generation += 1
+        has_data = model is not None and X is not None
         for w in (self.base_image, self.base_spin, self.a_spin, self.b_spin, self.k_spin):
             w.setEnabled(has_data)
         if not has_data:
@@ -183,6 +184,31 @@ class LatentGridPanel(QWidget):
         self._fill_dim_combos()
         self.rebuild_grid()
         self.rebuild_interpolation()
+        if has_data:
+            generation = self._generation
+            self._job = run_in_thread(posterior_means, model, X,
+                                      on_result=lambda result: self._on_encoded(generation, result),
+                                      on_error=lambda message, _exc: self._on_encode_failed(generation, message))
+
+    def _on_encoded(self, generation: int, result) -> None:
+        if generation != self._generation:
+            return  # the model or data changed meanwhile; a newer encoding is running
+        self.means = result[0]
+        self._fill_dim_combos()
+        self.rebuild_grid()
+
+    def _on_encode_failed(self, generation: int, message: str) -> None:
+        if generation == self._generation:
+            QMessageBox.warning(self, "Encoding failed", f"Could not encode the data set: {message}")
+
+    def is_ready(self) -> bool:
+        """True once the data set's encoding (for the default dims) is in, or when there is no data."""
+        return self.means is not None or self.state.X is None or self.state.model is None
+
+    def encode_images(self, ids: list[int]) -> np.ndarray:
+        """Posterior means (AE: codes) of a few data faces: (len(ids), L); fast enough for the UI thread."""
+        means, _ = posterior_means(self.state.model, self.state.X[ids])
+        return means
 
     def _fill_dim_combos(self) -> None:
         model = self.state.model
@@ -190,6 +216,8 @@ class LatentGridPanel(QWidget):
         if self.means is not None and latent >= 2:
             first, second = most_active_dims(self.means)
             variances = self.means.var(axis=0)
+        elif self.row_combo.count() == latent and latent >= 2:  # same size: keep the user's dims until encoded
+            first, second, variances = self.row_combo.currentIndex(), self.col_combo.currentIndex(), None
         else:
             first, second, variances = 0, min(1, max(latent - 1, 0)), None
         self._building = True
@@ -209,8 +237,8 @@ class LatentGridPanel(QWidget):
 
     def base_vector(self) -> np.ndarray | None:
         """z for the dims not on the grid: zeros, or the chosen image's posterior mean."""
-        if self.base_image.isChecked() and self.means is not None:
-            return self.means[self.base_spin.value()]
+        if self.base_image.isChecked() and self.state.X is not None and self.state.model is not None:
+            return self.encode_images([self.base_spin.value()])[0]
         return None
 
     # ------------------------------------------------------------------ drawing
@@ -228,15 +256,15 @@ class LatentGridPanel(QWidget):
         n = self.n_spin.value()
         row_dim, col_dim = self.dims()
         try:
-            faces = to_numpy(latent_grid(model, row_dim, col_dim, n, base=self.base_vector()))
+            base_z = self.base_vector()
+            faces = to_numpy(latent_grid(model, row_dim, col_dim, n, base=base_z))
         except Exception as exc:
             QMessageBox.warning(self, "Latent grid failed", f"Could not decode the grid: {exc}")
             return
         self.grid.set_grid(faces)
         axis = quantile_axis(n)
         self.grid.set_axes(f"z{row_dim} (rows)", axis, f"z{col_dim} (columns)", axis, decimals=1)
-        base = (f"the posterior mean of image #{self.base_spin.value()}" if self.base_vector() is not None
-                else "0")
+        base = f"the posterior mean of image #{self.base_spin.value()}" if base_z is not None else "0"
         same = "  Rows and columns use the same dimension: pick two different ones." if row_dim == col_dim else ""
         kind = "" if model.is_vae else "  (auto-encoder: codes are not N(0, I), so the grid may leave the faces)"
         self.grid_info.setText(f"{n}×{n} faces: z{row_dim} down the rows, z{col_dim} across the columns, at "
@@ -246,15 +274,15 @@ class LatentGridPanel(QWidget):
     def rebuild_interpolation(self) -> None:
         """Decode K faces along lerp and slerp paths between the means of images A and B."""
         model, X = self.state.model, self.state.X
-        if model is None or X is None or self.means is None:
+        if model is None or X is None:
             self.interp_message.setText("Interpolation needs data: File → Load data… (or --data PATH / VAE_DATA)."
                                         if model is not None else "No model loaded.")
             for strip in (self.lerp_strip, self.slerp_strip):
                 strip.set_faces(np.zeros((0, 560)))
             return
         a, b, k = self.a_spin.value(), self.b_spin.value(), self.k_spin.value()
-        mean_a, mean_b = self.means[a], self.means[b]
         try:
+            mean_a, mean_b = self.encode_images([a, b])
             lerp_faces = to_numpy(model.decode(lerp(mean_a, mean_b, k)))
             slerp_faces = to_numpy(model.decode(slerp(mean_a, mean_b, k)))
         except Exception as exc:

@@ -2,8 +2,8 @@
 test in two colours; hover shows the face and its reconstruction, click selects it for the other
 panels. Below: KL per latent dimension and the posterior-mean variance that decides active units.
 
-Encoding the 1965 faces with a 256/16 encoder takes a few milliseconds, so it runs on the UI
-thread, but only when the model or the data changes (and the panel is visible).
+Encoding the 1965 faces takes a few to ~80 ms (256/16, depending on the machine's load), so it
+runs in a worker thread, and only when the model or the data changes while the panel is visible.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from core.backend import to_numpy
 from core.evaluate import ACTIVE_UNIT_THRESHOLD, posterior_means
 from vae_gui.state import AppState
 from vae_gui.widgets.faces import FaceView
+from vae_gui.workers import run_in_thread
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 
@@ -46,14 +47,16 @@ KL_TIP = ("Mean KL(q(z_d|x) ‖ p(z_d)) over the data set for each latent dimens
 def project(means: np.ndarray, mode: str, dim_x: int = 0, dim_y: int = 1) -> tuple[np.ndarray, str, str]:
     """2-D coordinates (N, 2) of posterior means (N, L) and the two axis names.
 
-    PCA: the centred means on their two leading principal directions (via SVD)."""
+    PCA: the centred means on the two leading eigenvectors of their L×L covariance (an eigh of a
+    16×16 matrix, far cheaper than an SVD of the N×L data)."""
     if mode == PCA:
         centred = means - means.mean(axis=0)
         if means.shape[1] < 2:
             return np.column_stack([centred[:, 0], np.zeros(len(means))]), "PC 1", "—"
-        _, sing, vt = np.linalg.svd(centred, full_matrices=False)
-        share = sing**2 / max((sing**2).sum(), 1e-300)
-        coords = centred @ vt[:2].T
+        eigvals, eigvecs = np.linalg.eigh(centred.T @ centred / len(centred))
+        order = np.argsort(eigvals)[::-1][:2]
+        share = eigvals[order] / max(eigvals.sum(), 1e-300)
+        coords = centred @ eigvecs[:, order]
         return coords, f"PC 1 ({100 * share[0]:.0f} % of variance)", f"PC 2 ({100 * share[1]:.0f} % of variance)"
     return means[:, [dim_x, dim_y]], f"z{dim_x}", f"z{dim_y}"
 
@@ -69,6 +72,8 @@ class LatentMapPanel(QWidget):
         self.coords: np.ndarray | None = None
         self.hovered: int | None = None
         self._dirty = True
+        self._generation = 0  # bumps on every new encoding; stale worker results are dropped
+        self._job = None
         self._build()
         state.model_changed.connect(lambda _m: self._mark_dirty())
         state.data_changed.connect(lambda _x: self._mark_dirty())
@@ -189,8 +194,9 @@ class LatentMapPanel(QWidget):
             self.refresh()
 
     def refresh(self) -> None:
-        """Encode the whole data set and redraw the scatter and the unit charts."""
+        """Encode the whole data set in a worker thread; the scatter and the unit charts follow."""
         self._dirty = False
+        self._generation += 1
         model, X = self.state.model, self.state.X
         self.means = self.logvars = self.coords = None
         if model is None or X is None:
@@ -203,11 +209,26 @@ class LatentMapPanel(QWidget):
             self.var_bars.setOpts(x=[], height=[])
             self.active_label.setText("active units: –")
             return
-        try:
-            self.means, self.logvars = posterior_means(model, X)
-        except Exception as exc:
-            QMessageBox.warning(self, "Encoding failed", f"Could not encode the data set: {exc}")
-            return
+        self.message.setText(f"encoding {len(X)} faces…")
+        generation = self._generation
+        self._job = run_in_thread(posterior_means, model, X,
+                                  on_result=lambda result: self._on_encoded(generation, result),
+                                  on_error=lambda message, _exc: self._on_encode_failed(generation, message))
+
+    def is_ready(self) -> bool:
+        """True once the current model's encoding is shown (for tests and screenshots)."""
+        return self.coords is not None and not self._dirty
+
+    def _on_encode_failed(self, generation: int, message: str) -> None:
+        if generation == self._generation:
+            self.message.setText("encoding failed")
+            QMessageBox.warning(self, "Encoding failed", f"Could not encode the data set: {message}")
+
+    def _on_encoded(self, generation: int, result) -> None:
+        model, X = self.state.model, self.state.X
+        if generation != self._generation or model is None or X is None:
+            return  # the model or data changed while the worker ran: a newer job is on its way
+        self.means, self.logvars = result
         self.message.setText(f"{len(X)} faces encoded ({'posterior means' if model.is_vae else 'AE codes'})")
         self._fill_dim_combos(model.config.latent)
         self.update_scatter()
