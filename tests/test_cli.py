@@ -224,7 +224,7 @@ def test_import_legacy_refuses_hostile_pickle(cli, tmp_path):
     sentinel = tmp_path / "sentinel"
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(b"cos\nsystem\n(V touch " + str(sentinel).encode() + b"\ntR.")  # os.system('touch …')
-    assert_user_error(cli("import-legacy", evil, "--out", tmp_path / "x.npz"), "refused")
+    assert_user_error(cli("import-legacy", evil, "--out", tmp_path / "x.npz"), "refused: the pickle asks for os.system")
     assert not sentinel.exists() and not (tmp_path / "x.npz").exists()
 
 
