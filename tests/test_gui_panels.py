@@ -89,11 +89,16 @@ def test_sampling_slider_changes_face(qtbot, state):
     assert np.abs(panel.face.current_image() - after).max() > 1e-4
 
 
-def test_sampling_pad_drag_changes_face_and_sliders(qtbot, state):
+def test_sampling_pad_drag_changes_face_and_sliders(qtbot, state, frey):
     panel = _show(qtbot, SamplingPanel(state))
+    qtbot.waitUntil(panel.is_ready, timeout=10000)  # the activity scan runs in a worker thread
     qtbot.wait(50)
     dx, dy = panel.pad_dims()
-    assert (dx, dy) == (0, 1)
+    variance = posterior_means(state.model, frey)[0].var(axis=0)
+    assert [dx, dy] == list(np.argsort(-variance)[:2])  # the two most active units
+    assert panel.pad_plot.getPlotItem().getAxis("bottom").labelText == f"z{dx}"
+    greyed = [d for d, name in enumerate(panel.sliders.name_labels) if "grey" in name.styleSheet()]
+    assert greyed == [d for d in range(8) if variance[d] <= 0.01]
     before = panel.face.current_image()
     view = panel.pad_plot
     vb = view.getPlotItem().getViewBox()
@@ -113,9 +118,10 @@ def test_sampling_pad_drag_changes_face_and_sliders(qtbot, state):
     panel.sliders.sliders[dy].setValue(z_to_slider(2.0))
     assert panel.pad_target.pos().y() == pytest.approx(2.0, abs=0.01)
     # choosing other pad dims: a pad move now writes those dims
-    panel.pad_x_combo.setCurrentIndex(3)
+    other = next(d for d in range(8) if d not in (dx, dy))
+    panel.pad_x_combo.setCurrentIndex(other)
     panel.pad_target.setPos(-2.0, 0.5)
-    assert panel.z[3] == pytest.approx(-2.0) and panel.z[dy] == pytest.approx(0.5)
+    assert panel.z[other] == pytest.approx(-2.0) and panel.z[dy] == pytest.approx(0.5)
 
 
 def test_sampling_random_reset_and_start_from_image(qtbot, state, frey):

@@ -69,6 +69,9 @@ class LatentGridPanel(QWidget):
         self.n_spin.setPrefix("N = ")
         self.n_spin.setToolTip("faces per row and column of the grid")
         self.row_combo, self.col_combo = QComboBox(), QComboBox()
+        for combo in (self.row_combo, self.col_combo):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.setMinimumContentsLength(14)  # "z14  (var 0.87)" stays readable after refills
         self.row_combo.setToolTip("latent dimension that changes from row to row (top → bottom)")
         self.col_combo.setToolTip("latent dimension that changes from column to column (left → right)")
         self.base_zero = QRadioButton("others at 0")

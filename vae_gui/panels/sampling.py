@@ -1,7 +1,9 @@
 """Drag the latent: one slider per latent dimension, a 2-D pad bound to two of them, a big face.
 
 Every change decodes the one z on the UI thread (a 256/16 decoder takes ~0.1 ms), so the face
-follows the slider while it moves. A strip of random samples z ~ N(0, I) sits below.
+follows the slider while it moves. A strip of random samples z ~ N(0, I) sits below. With data
+loaded, a worker encodes the data set once per model to grey out inactive units and to put the
+two most active ones on the drag pad.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from PyQt6.QtWidgets import (
 )
 
 from core.backend import to_numpy
-from core.evaluate import posterior_means
+from core.evaluate import ACTIVE_UNIT_THRESHOLD, posterior_means
 from vae_gui.state import AppState
 from vae_gui.widgets.faces import FaceStrip, FaceView
+from vae_gui.workers import run_in_thread
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 
@@ -56,6 +59,7 @@ class LatentSliders(QWidget):
         super().__init__(parent)
         self.sliders: list[QSlider] = []
         self.value_labels: list[QLabel] = []
+        self.name_labels: list[QLabel] = []
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(4, 4, 4, 4)
         self._grid.setVerticalSpacing(2)
@@ -66,15 +70,10 @@ class LatentSliders(QWidget):
             item = self._grid.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        self.sliders, self.value_labels = [], []
+        self.sliders, self.value_labels, self.name_labels = [], [], []
         for d in range(n_dims):
             name = QLabel(f"z{d}")
-            name.setToolTip(f"latent dimension {d}: the slider sets z[{d}] in units of the prior's "
-                            "standard deviation (−3 … +3)")
-            if active is not None and not active[d]:
-                name.setStyleSheet("color: grey")
-                name.setToolTip(name.toolTip() + "; this unit is inactive (the encoder ignores it), "
-                                "so moving it barely changes the face")
+            self.name_labels.append(name)
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(0, SLIDER_STEPS)
             slider.setSingleStep(5)
@@ -90,6 +89,23 @@ class LatentSliders(QWidget):
             self._grid.addWidget(value, d, 2)
             self.sliders.append(slider)
             self.value_labels.append(value)
+        self.set_active(active)
+
+    def set_active(self, active: np.ndarray | None) -> None:
+        """Grey the names of inactive units (``active``: bool per dim; None = unknown, all plain)."""
+        for d, name in enumerate(self.name_labels):
+            tip = (f"latent dimension {d}: the slider sets z[{d}] in units of the prior's standard deviation "
+                   "(−3 … +3)")
+            if active is not None and not active[d]:
+                name.setStyleSheet("color: grey")
+                name.setToolTip(tip + f". Inactive unit (posterior-mean variance ≤ {ACTIVE_UNIT_THRESHOLD}): "
+                                "the encoder ignores it, so the decoder barely reacts to it.")
+            elif active is not None:
+                name.setStyleSheet("font-weight: bold")
+                name.setToolTip(tip + ". Active unit: the encoder uses it to tell faces apart.")
+            else:
+                name.setStyleSheet("")
+                name.setToolTip(tip)
 
     def _on_slider(self, dim: int, value: int) -> None:
         z = slider_to_z(value)
@@ -118,6 +134,9 @@ class SamplingPanel(QWidget):
         self.decode_ms: list[float] = []  # slider/pad change → image set, the last 200 updates
         self._moving_pad = False
         self._rng = np.random.default_rng()
+        self.active: np.ndarray | None = None  # bool per latent dim once the data set is encoded
+        self._generation = 0
+        self._job = None
         self._build()
         state.model_changed.connect(self._on_model_changed)
         state.data_changed.connect(self._on_data_changed)
@@ -224,6 +243,7 @@ class SamplingPanel(QWidget):
             self.z = np.zeros(latent)
             self.sliders.rebuild(latent)
             self._fill_pad_combos(latent)
+        self._start_activity_scan()
         note = ("" if model.is_vae else "Auto-encoder: its codes were never pulled towards N(0, I), so random "
                 "or far-off z often decode to non-faces.")
         self.message.setText(note)
@@ -234,6 +254,37 @@ class SamplingPanel(QWidget):
         self._update_from_image_enabled()
         if X is not None:
             self.image_spin.setMaximum(len(X) - 1)
+        self._start_activity_scan()
+
+    def _start_activity_scan(self) -> None:
+        """Encode the data set in a worker; its result greys inactive sliders and sets the pad's dims."""
+        self._generation += 1
+        self.active = None
+        self.sliders.set_active(None)
+        model, X = self.state.model, self.state.X
+        if model is None or X is None:
+            return
+        generation = self._generation
+        self._job = run_in_thread(posterior_means, model, X,
+                                  on_result=lambda result: self._on_activity(generation, result[0]))
+
+    def _on_activity(self, generation: int, means: np.ndarray) -> None:
+        if generation != self._generation or means.shape[1] != len(self.sliders.sliders):
+            return  # a newer model or data set arrived meanwhile
+        variance = means.var(axis=0)
+        self.active = variance > ACTIVE_UNIT_THRESHOLD
+        self.sliders.set_active(self.active)
+        if len(variance) >= 2:
+            first, second = (int(d) for d in np.argsort(-variance, kind="stable")[:2])
+            for combo, dim in ((self.pad_x_combo, first), (self.pad_y_combo, second)):
+                combo.blockSignals(True)
+                combo.setCurrentIndex(dim)
+                combo.blockSignals(False)
+            self._on_pad_dims_changed()
+
+    def is_ready(self) -> bool:
+        """True when the activity scan is done (or impossible: no model or no data)."""
+        return self.active is not None or self.state.model is None or self.state.X is None
 
     def _update_from_image_enabled(self) -> None:
         ok = self.state.model is not None and self.state.X is not None
