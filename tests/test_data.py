@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import socket
 import threading
 
 import numpy as np
@@ -203,8 +204,11 @@ def test_download_dropped_connection_keeps_nothing(server, tmp_path):
 def test_download_http_error_and_refused_connection(server, tmp_path):
     with pytest.raises(DataError, match="could not download"):
         download(f"{server}/missing.mat", tmp_path / "a.mat", sha256=PAYLOAD_SHA)
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
     with pytest.raises(DataError):
-        download("http://127.0.0.1:9/frey.mat", tmp_path / "b.mat", sha256=PAYLOAD_SHA, timeout=5)
+        download(f"http://127.0.0.1:{closed_port}/frey.mat", tmp_path / "b.mat", sha256=PAYLOAD_SHA, timeout=5)
     assert list(tmp_path.iterdir()) == []
 
 
