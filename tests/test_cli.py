@@ -125,6 +125,17 @@ def test_train_resume_without_a_file_is_an_error(cli, tmp_path):
                       "not found")
 
 
+def test_train_divergence_saves_last_good_weights(cli, tmp_path):
+    out = tmp_path / "diverged.npz"
+    result = cli("train", "--hidden", "16", "--latent", "4", "--steps", "50", "--optimizer", "sgd", "--lr", "1e6",
+                 "--log-every", "5", "--out", out)
+    assert result.returncode == 1, result.stderr
+    assert "diverged" in result.stderr and "Traceback" not in result.stderr
+    loaded = load_model(out)  # loading itself refuses non-finite weights
+    assert np.all(np.isfinite(loaded.model.flat))
+    assert loaded.meta["saved_because"].startswith("diverged")
+
+
 # ------------------------------------------------------------------ gradcheck
 def test_gradcheck_json(cli):
     result = cli("gradcheck", "--json", "--hidden", "4", "--latent", "2", "--likelihood", "gaussian-learned")
