@@ -219,6 +219,17 @@ def test_evaluate_json(trained, cli):
     assert table.returncode == 0 and "1768 images" in table.stdout and "neg_elbo" in table.stdout
 
 
+def test_ae_train_and_evaluate_json(cli, tmp_path):
+    out = tmp_path / "ae.npz"
+    trained = cli("train", "--model", "ae", "--hidden", "16", "--latent", "4", "--epochs", "2", "--batch-size", "128",
+                  "--quiet", "--out", out)
+    assert trained.returncode == 0, trained.stderr
+    assert load_model(out).model.step == 2 * 14  # ceil(1768 / 128) = 14 batches per epoch
+    values = json.loads(cli("evaluate", "--weights", out, "--json").stdout)
+    assert values["kl"] == 0.0 and values["iwae_neg_log_px"] is None
+    assert values["neg_elbo"] == values["rec"]
+
+
 # ------------------------------------------------------------------ import-legacy
 def test_import_legacy_writes_npz(reference_pickle, cli, tmp_path):
     out = tmp_path / "legacy.npz"

@@ -198,3 +198,16 @@ def test_linear_code_can_be_negative(x):
     model = generic(small_model("ae", hidden=(8,), latent=6, code_activation="linear"))
     code, _ = model.encode(x)
     assert code.min() < 0
+
+
+def test_strided_inputs_give_the_same_result(x):
+    """Rows taken as a strided view (e.g. X[::2]) behave like a contiguous copy."""
+    model = generic(small_model("vae", hidden=(8,), latent=3))
+    eps = np.random.default_rng(0).standard_normal((4, 3))
+    strided = x[::2]
+    assert not strided.flags.c_contiguous
+    model.forward_backward(strided, eps)
+    from_view = model.grad_flat.copy()
+    model.forward_backward(np.ascontiguousarray(strided), eps)
+    np.testing.assert_array_equal(model.grad_flat, from_view)
+    np.testing.assert_array_equal(model.encode(strided)[0], model.encode(strided.copy())[0])
