@@ -15,7 +15,6 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -74,9 +73,9 @@ class LatentGridPanel(QWidget):
             combo.setMinimumContentsLength(14)  # "z14  (var 0.87)" stays readable after refills
         self.row_combo.setToolTip("latent dimension that changes from row to row (top → bottom)")
         self.col_combo.setToolTip("latent dimension that changes from column to column (left → right)")
-        self.base_zero = QRadioButton("others at 0")
+        self.base_zero = QRadioButton("at 0")
         self.base_zero.setToolTip("all other latent dimensions at the prior mean, 0")
-        self.base_image = QRadioButton("others from image")
+        self.base_image = QRadioButton("from image")
         self.base_image.setToolTip("all other latent dimensions at the posterior mean of a data face")
         self.base_zero.setChecked(True)
         group = QButtonGroup(self)
@@ -97,11 +96,13 @@ class LatentGridPanel(QWidget):
         controls.addWidget(self.row_combo)
         controls.addWidget(QLabel("columns:"))
         controls.addWidget(self.col_combo)
-        controls.addSpacing(12)
-        controls.addWidget(self.base_zero)
-        controls.addWidget(self.base_image)
-        controls.addWidget(self.base_spin)
         controls.addStretch(1)
+        base_row = QHBoxLayout()
+        base_row.addWidget(QLabel("other dims:"))
+        base_row.addWidget(self.base_zero)
+        base_row.addWidget(self.base_image)
+        base_row.addWidget(self.base_spin)
+        base_row.addStretch(1)
         self.grid_info = QLabel("")
         self.grid_info.setWordWrap(True)
 
@@ -112,6 +113,7 @@ class LatentGridPanel(QWidget):
         grid_box = QGroupBox("latent grid (like Kingma && Welling 2013, Frey-face manifold)")
         grid_layout = QVBoxLayout(grid_box)
         grid_layout.addLayout(controls)
+        grid_layout.addLayout(base_row)
         grid_layout.addWidget(self.grid, 1)
         grid_layout.addWidget(self.grid_info)
 
@@ -135,38 +137,38 @@ class LatentGridPanel(QWidget):
         interp_controls.addStretch(1)
         self.interp_message = QLabel("")
         self.interp_message.setWordWrap(True)
-        interp_controls.addWidget(self.interp_message, 3)
 
-        self.original_a = FaceView("A (original)", min_height=130)
-        self.original_b = FaceView("B (original)", min_height=130)
+        self.original_a = FaceView("A (original)", min_height=150)
+        self.original_b = FaceView("B (original)", min_height=150)
         for view in (self.original_a, self.original_b):
-            view.fix_height(130)
-        self.lerp_strip = FaceStrip(face_height=60)
-        self.slerp_strip = FaceStrip(face_height=60)
-        lerp_label = QLabel("lerp")
-        lerp_label.setToolTip("straight line (1 − t)·μA + t·μB")
-        slerp_label = QLabel("slerp")
+            view.fix_height(150)
+        self.lerp_strip = FaceStrip(ncols=8, face_height=80)
+        self.slerp_strip = FaceStrip(ncols=8, face_height=80)
+        lerp_label = QLabel("<b>lerp</b>: straight line (1 − t)·μA + t·μB")
+        lerp_label.setToolTip("linear interpolation between the two posterior means")
+        slerp_label = QLabel("<b>slerp</b>: great-circle arc from μA to μB")
         slerp_label.setToolTip("spherical interpolation: along the great circle between μA and μB with the norm "
                                "changing linearly; stays in the prior's high-density shell")
-        rows = QGridLayout()
-        rows.addWidget(self.original_a, 0, 0, 2, 1)
-        rows.addWidget(lerp_label, 0, 1)
-        rows.addWidget(self.lerp_strip, 0, 2)
-        rows.addWidget(slerp_label, 1, 1)
-        rows.addWidget(self.slerp_strip, 1, 2)
-        rows.addWidget(self.original_b, 0, 3, 2, 1)
-        rows.setColumnStretch(2, 1)
+        ends = QHBoxLayout()
+        ends.addWidget(self.original_a)
+        ends.addWidget(self.original_b)
         interp_layout = QVBoxLayout(interp_box)
         interp_layout.addLayout(interp_controls)
-        interp_layout.addLayout(rows)
+        interp_layout.addWidget(self.interp_message)
+        interp_layout.addLayout(ends)
+        interp_layout.addWidget(lerp_label)
+        interp_layout.addWidget(self.lerp_strip)
+        interp_layout.addWidget(slerp_label)
+        interp_layout.addWidget(self.slerp_strip)
+        interp_layout.addStretch(1)
         self.interp_box = interp_box
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(grid_box)
         splitter.addWidget(interp_box)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 0)
-        splitter.setSizes([10_000, 1])  # the grid takes all the height the interpolation rows do not need
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([720, 560])  # the grid is height-limited: give it the width its height can use
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
@@ -292,6 +294,8 @@ class LatentGridPanel(QWidget):
             QMessageBox.warning(self, "Interpolation failed", f"Could not decode the path: {exc}")
             return
         labels = [f"t={t:.2f}" for t in np.linspace(0, 1, k)]
+        for strip in (self.lerp_strip, self.slerp_strip):
+            strip.set_ncols(k if k <= 8 else -(-k // 2))  # one row up to 8 faces, else two even rows
         self.lerp_strip.set_faces(lerp_faces, labels)
         self.slerp_strip.set_faces(slerp_faces, labels)
         self.original_a.set_face(X[a])

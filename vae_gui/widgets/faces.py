@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from core.models import IMAGE_SHAPE
 
@@ -165,6 +165,7 @@ class FaceStrip(QWidget):
         self._face_height = int(face_height)
         self._levels = levels
         self._views: list[FaceView] = []
+        self._layout_dirty = False
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(4)
@@ -182,13 +183,20 @@ class FaceStrip(QWidget):
             self._grid.addWidget(view, i // ncols, i % ncols)
             self._views.append(view)
 
+    def set_ncols(self, ncols: int) -> None:
+        """Wrap after ``ncols`` faces (0 = one row); takes effect at the next ``set_faces``."""
+        if int(ncols) != self._ncols:
+            self._ncols = int(ncols)
+            self._layout_dirty = True
+
     def set_faces(self, faces: np.ndarray, labels: list[str] | None = None) -> None:
         """Show faces (n, 560) (or (n, 28, 20)) with optional captions (n strings)."""
         faces = np.asarray(faces)
         n = len(faces)
         if labels is not None and len(labels) != n:
             raise ValueError(f"{n} faces but {len(labels)} labels")
-        if n != len(self._views):
+        if n != len(self._views) or self._layout_dirty:
+            self._layout_dirty = False
             self._rebuild(n)
         for i, (view, face) in enumerate(zip(self._views, faces, strict=True)):
             view.set_face(face)
@@ -242,9 +250,12 @@ class FaceGrid(QWidget):
         self._plot.addItem(self._item)
         self._glw.setMinimumSize(int(min_height * 0.8), min_height)
         self._glw.scene().sigMouseClicked.connect(self._on_scene_click)
-        layout = QVBoxLayout(self)
+        # centred by stretches (not an alignment flag, which would pin the view to its size hint)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._glw, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(1)
+        layout.addWidget(self._glw, 1000)
+        layout.addStretch(1)
 
     def set_grid(self, faces: np.ndarray) -> None:
         """Show faces (rows, cols, 560) as one mosaic image."""
@@ -292,7 +303,8 @@ class FaceGrid(QWidget):
         h, w = self._mosaic.shape
         axis_w = sum(self._plot.getAxis(s).width() for s in ("left",) if self._plot.getAxis(s).isVisible())
         axis_h = sum(self._plot.getAxis(s).height() for s in ("top",) if self._plot.getAxis(s).isVisible())
-        avail_h = max(1, self._glw.height() - axis_h - 4)
+        # this widget's own height: the view's is not updated yet while our resizeEvent runs
+        avail_h = max(1, self.height() - axis_h - 4)
         self._glw.setMaximumWidth(max(self._glw.minimumWidth(), int(avail_h * w / h + axis_w + 8)))
 
     def grid_shape(self) -> tuple[int, int]:
