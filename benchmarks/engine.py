@@ -68,11 +68,13 @@ def torch_stepper(kind: str, X: np.ndarray) -> Callable[[], object]:
     return step
 
 
-def steps_per_second(step: Callable[[], object], n: int) -> float:
-    t0 = time.perf_counter()
+def steps_per_second(step: Callable[[], object], n: int) -> tuple[float, float]:
+    """(steps per wall-clock second, steps per CPU second of this process). On a shared machine the CPU
+    rate is what the code would reach alone (with one thread); the wall rate includes waiting for a core."""
+    w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         step()
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - w0), n / max(time.process_time() - c0, 1e-9)
 
 
 def training_throughput(kind: str, X: np.ndarray, reps: int, steps: int, with_torch: bool) -> dict:
@@ -83,7 +85,7 @@ def training_throughput(kind: str, X: np.ndarray, reps: int, steps: int, with_to
         ours()
         if theirs is not None:
             theirs()
-    ours_rates, torch_rates, ratios = [], [], []
+    ours_rates, torch_rates = [], []  # (wall, cpu) pairs
     for r in range(reps):
         if theirs is not None and r % 2 == 1:
             torch_rates.append(steps_per_second(theirs, steps))
@@ -92,12 +94,22 @@ def training_throughput(kind: str, X: np.ndarray, reps: int, steps: int, with_to
             ours_rates.append(steps_per_second(ours, steps))
             if theirs is not None:
                 torch_rates.append(steps_per_second(theirs, steps))
-        if theirs is not None:
-            ratios.append(ours_rates[-1] / torch_rates[-1])
+
+    def median(rates, which):
+        return statistics.median(r[which] for r in rates) if rates else None
+
+    def median_ratio(which):
+        if not torch_rates:
+            return None
+        return statistics.median(o[which] / t[which] for o, t in zip(ours_rates, torch_rates, strict=True))
+
     return {
-        f"train_{kind}_steps_per_s": statistics.median(ours_rates),
-        f"train_{kind}_torch_steps_per_s": statistics.median(torch_rates) if torch_rates else None,
-        f"train_{kind}_ratio": statistics.median(ratios) if ratios else None,
+        f"train_{kind}_steps_per_s": median(ours_rates, 0),
+        f"train_{kind}_torch_steps_per_s": median(torch_rates, 0),
+        f"train_{kind}_ratio": median_ratio(0),
+        f"train_{kind}_cpu_steps_per_s": median(ours_rates, 1),
+        f"train_{kind}_torch_cpu_steps_per_s": median(torch_rates, 1),
+        f"train_{kind}_cpu_ratio": median_ratio(1),
     }
 
 
