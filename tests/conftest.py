@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# One BLAS thread: on this 2-core machine OpenBLAS's spinning threads make small products
+# many times slower whenever another process is busy (the suite's subprocesses inherit this).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
