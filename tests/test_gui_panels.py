@@ -317,3 +317,24 @@ def test_latent_map_refreshes_when_shown_after_a_change(qtbot, state, trained_va
     _show(qtbot, panel)
     qtbot.waitUntil(panel.is_ready, timeout=10000)
     assert len(panel.kl_bars.opts["height"]) == 3
+
+
+# --------------------------------------------------------------------------- an auto-encoder
+def test_panels_work_with_an_auto_encoder(qtbot, frey):
+    s = AppState()
+    ae = Model(ModelConfig(kind="ae", hidden=[32], latent=4, dtype="float64"), seed=3)
+    s.set_model(ae)
+    s.set_data(frey, "frey_rawface.mat")
+    recon = _show(qtbot, ReconstructionPanel(s))
+    assert "auto-encoder" in recon.kl_label.text() and not recon.draw_z.isEnabled()
+    rec, _ = per_image_losses(ae, frey[:1])
+    assert recon.rec_nats == pytest.approx(rec[0])
+    sampling = _show(qtbot, SamplingPanel(s))
+    assert len(sampling.sliders.sliders) == 4 and "Auto-encoder" in sampling.message.text()
+    grid = _show(qtbot, LatentGridPanel(s))
+    qtbot.waitUntil(grid.is_ready, timeout=10000)
+    assert grid.grid.grid_shape() == (15, 15)
+    latent_map = _show(qtbot, LatentMapPanel(s))
+    qtbot.waitUntil(latent_map.is_ready, timeout=10000)
+    assert np.all(latent_map.kl_bars.opts["height"] == 0)
+    assert "auto-encoder" in latent_map.kl_plot.plotItem.titleLabel.text
