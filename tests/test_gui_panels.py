@@ -7,6 +7,7 @@ import pytest
 from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication
+from threadpoolctl import threadpool_limits
 
 from core.evaluate import per_image_losses, posterior_means
 from core.explore import quantile_axis
@@ -20,8 +21,16 @@ from vae_gui.panels.sampling import SamplingPanel, slider_to_z, z_to_slider
 from vae_gui.state import AppState
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """Small products with several OpenBLAS threads crawl on a busy 2-core machine (numpy is already
+    imported, so the OPENBLAS_NUM_THREADS variable no longer applies in this process)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="module")
-def trained_vae(frey) -> Model:
+def trained_vae(frey, one_blas_thread) -> Model:
     """A small VAE (64 hidden, 8 latent) trained 300 steps on the Frey faces: its faces vary with z."""
     model = Model(ModelConfig(kind="vae", hidden=[64], latent=8, dtype="float64"), seed=0)
     trainer = Trainer(model, make_optimizer("adam", model, lr=3e-3), frey, batch_size=100, seed=0, log_every=100,
