@@ -15,6 +15,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -138,10 +139,13 @@ class LatentGridPanel(QWidget):
         self.interp_message = QLabel("")
         self.interp_message.setWordWrap(True)
 
-        self.original_a = FaceView("A (original)", min_height=150)
-        self.original_b = FaceView("B (original)", min_height=150)
-        for view in (self.original_a, self.original_b):
-            view.fix_height(150)
+        # each path row: original A | K decoded faces | original B
+        self.original_a, self.original_b = FaceView("A", min_height=80), FaceView("B", min_height=80)
+        self.slerp_a, self.slerp_b = FaceView("A", min_height=80), FaceView("B", min_height=80)
+        for view in (self.original_a, self.original_b, self.slerp_a, self.slerp_b):
+            view.fix_height(80)
+            view.setFixedWidth(74)
+            view.setToolTip("the data face itself (not decoded): compare it with the path's end")
         self.lerp_strip = FaceStrip(ncols=8, face_height=80)
         self.slerp_strip = FaceStrip(ncols=8, face_height=80)
         lerp_label = QLabel("<b>lerp</b>: straight line (1 − t)·μA + t·μB")
@@ -149,17 +153,21 @@ class LatentGridPanel(QWidget):
         slerp_label = QLabel("<b>slerp</b>: great-circle arc from μA to μB")
         slerp_label.setToolTip("spherical interpolation: along the great circle between μA and μB with the norm "
                                "changing linearly; stays in the prior's high-density shell")
-        ends = QHBoxLayout()
-        ends.addWidget(self.original_a)
-        ends.addWidget(self.original_b)
+        rows = QGridLayout()
+        rows.setHorizontalSpacing(6)
+        rows.addWidget(lerp_label, 0, 0, 1, 3)
+        rows.addWidget(self.original_a, 1, 0, Qt.AlignmentFlag.AlignTop)
+        rows.addWidget(self.lerp_strip, 1, 1, Qt.AlignmentFlag.AlignTop)
+        rows.addWidget(self.original_b, 1, 2, Qt.AlignmentFlag.AlignTop)
+        rows.addWidget(slerp_label, 2, 0, 1, 3)
+        rows.addWidget(self.slerp_a, 3, 0, Qt.AlignmentFlag.AlignTop)
+        rows.addWidget(self.slerp_strip, 3, 1, Qt.AlignmentFlag.AlignTop)
+        rows.addWidget(self.slerp_b, 3, 2, Qt.AlignmentFlag.AlignTop)
+        rows.setColumnStretch(1, 1)
         interp_layout = QVBoxLayout(interp_box)
         interp_layout.addLayout(interp_controls)
         interp_layout.addWidget(self.interp_message)
-        interp_layout.addLayout(ends)
-        interp_layout.addWidget(lerp_label)
-        interp_layout.addWidget(self.lerp_strip)
-        interp_layout.addWidget(slerp_label)
-        interp_layout.addWidget(self.slerp_strip)
+        interp_layout.addLayout(rows)
         interp_layout.addStretch(1)
         self.interp_box = interp_box
 
@@ -298,9 +306,11 @@ class LatentGridPanel(QWidget):
             strip.set_ncols(k if k <= 8 else -(-k // 2))  # one row up to 8 faces, else two even rows
         self.lerp_strip.set_faces(lerp_faces, labels)
         self.slerp_strip.set_faces(slerp_faces, labels)
-        self.original_a.set_face(X[a])
-        self.original_a.set_title(f"A #{a} ({self.state.split_name(a)})")
-        self.original_b.set_face(X[b])
-        self.original_b.set_title(f"B #{b} ({self.state.split_name(b)})")
+        for view in (self.original_a, self.slerp_a):
+            view.set_face(X[a])
+            view.set_title(f"A #{a}")
+        for view in (self.original_b, self.slerp_b):
+            view.set_face(X[b])
+            view.set_title(f"B #{b}")
         self.interp_message.setText(f"|μA| = {np.linalg.norm(mean_a):.2f}, |μB| = {np.linalg.norm(mean_b):.2f}, "
                                     f"distance {np.linalg.norm(mean_a - mean_b):.2f}")
