@@ -14,7 +14,7 @@ from core.explore import quantile_axis
 from core.models import Model, ModelConfig
 from core.optim import make_optimizer
 from core.train import Trainer
-from vae_gui.panels.latent_grid import LatentGridPanel
+from vae_gui.panels.latent_grid import LatentGridPanel, decoder_sensitivity
 from vae_gui.panels.latent_map import LatentMapPanel
 from vae_gui.panels.reconstruction import ReconstructionPanel
 from vae_gui.panels.sampling import SamplingPanel, slider_to_z, z_to_slider
@@ -159,6 +159,7 @@ def test_sampling_strip_new_samples_and_no_data(qtbot, trained_vae):
     qtbot.mouseClick(panel.new_samples_button, Qt.MouseButton.LeftButton)
     assert np.abs(panel.samples.faces() - first).max() > 1e-3
     assert not panel.from_image_button.isEnabled()  # no data
+    assert list(panel.pad_dims()) == list(np.argsort(-decoder_sensitivity(trained_vae))[:2])
     # a model with another latent size rebuilds the sliders
     s.set_model(Model(ModelConfig(kind="vae", hidden=[16], latent=3), seed=1))
     assert len(panel.sliders.sliders) == 3 and panel.pad_x_combo.count() == 3
@@ -251,16 +252,19 @@ def test_latent_grid_interpolation(qtbot, state, frey):
     assert np.abs(slerp_faces[2] - lerp_faces[2]).max() > 1e-5  # the paths differ in between
     np.testing.assert_allclose(panel.original_a.current_image(), frey[10].reshape(28, 20))
     np.testing.assert_allclose(panel.original_b.current_image(), frey[1500].reshape(28, 20))
+    np.testing.assert_allclose(panel.slerp_a.current_image(), frey[10].reshape(28, 20))
+    np.testing.assert_allclose(panel.slerp_b.current_image(), frey[1500].reshape(28, 20))
 
 
 def test_latent_grid_without_data(qtbot, trained_vae):
     s = AppState()
     s.set_model(trained_vae)
     panel = _show(qtbot, LatentGridPanel(s))
-    assert panel.dims() == (0, 1)
+    sensitivity = decoder_sensitivity(trained_vae)  # no data: the dims the decoder reacts to most
+    assert list(panel.dims()) == list(np.argsort(-sensitivity)[:2])
     assert panel.grid.grid_shape() == (15, 15)
     assert not panel.base_image.isEnabled()
-    assert "needs data" in panel.interp_message.text()
+    assert "needs data" in panel.interp_message.text() and not panel.interp_rows.isVisible()
 
 
 # --------------------------------------------------------------------------- latent map
@@ -315,6 +319,21 @@ def test_latent_map_projection_modes_and_hover_handler(qtbot, state, frey):
     points = [p for p in panel.train_scatter.points() if p.data() == 0]
     panel._on_hover(panel.train_scatter, points, None)
     np.testing.assert_allclose(panel.hover_original.current_image(), frey[0].reshape(28, 20))
+
+
+def test_decoder_sensitivity_finds_the_dims_the_decoder_uses(trained_vae, frey):
+    sensitivity = decoder_sensitivity(trained_vae)
+    assert sensitivity.shape == (8,) and np.all(sensitivity >= 0)
+    variance = posterior_means(trained_vae, frey)[0].var(axis=0)
+    assert np.argmax(sensitivity) in np.argsort(-variance)[:3]  # agrees with the data-based activity
+
+
+def test_latent_map_without_data_says_how_to_load_it(qtbot, trained_vae):
+    s = AppState()
+    s.set_model(trained_vae)
+    panel = _show(qtbot, LatentMapPanel(s))
+    assert panel.stack.currentWidget() is panel.no_data_label
+    assert "Load data" in panel.no_data_label.text() and "VAE_DATA" in panel.no_data_label.text()
 
 
 def test_latent_map_refreshes_when_shown_after_a_change(qtbot, state, trained_vae):

@@ -40,6 +40,17 @@ GRID_MIN, GRID_MAX, GRID_DEFAULT = 5, 25, 15
 STEPS_MIN, STEPS_MAX, STEPS_DEFAULT = 3, 16, 8
 
 
+def decoder_sensitivity(model, step: float = 2.0) -> np.ndarray:
+    """How much the decoded face changes along each latent axis, without any data: (L,) mean
+    |decode(+step·e_d) − decode(−step·e_d)| over pixels. Collapsed (inactive) units score ~0."""
+    L = model.config.latent
+    z = np.zeros((2 * L, L))
+    z[np.arange(L) * 2, np.arange(L)] = step
+    z[np.arange(L) * 2 + 1, np.arange(L)] = -step
+    faces = to_numpy(model.decode(z)).astype(np.float64)
+    return np.abs(faces[0::2] - faces[1::2]).mean(axis=1)
+
+
 def most_active_dims(means: np.ndarray, k: int = 2) -> list[int]:
     """The k latent dims whose posterior means vary most over the data (means: (N, L)), most active first."""
     order = np.argsort(-means.var(axis=0), kind="stable")
@@ -164,10 +175,12 @@ class LatentGridPanel(QWidget):
         rows.addWidget(self.slerp_strip, 3, 1, Qt.AlignmentFlag.AlignTop)
         rows.addWidget(self.slerp_b, 3, 2, Qt.AlignmentFlag.AlignTop)
         rows.setColumnStretch(1, 1)
+        self.interp_rows = QWidget()
+        self.interp_rows.setLayout(rows)
         interp_layout = QVBoxLayout(interp_box)
         interp_layout.addLayout(interp_controls)
         interp_layout.addWidget(self.interp_message)
-        interp_layout.addLayout(rows)
+        interp_layout.addWidget(self.interp_rows)
         interp_layout.addStretch(1)
         self.interp_box = interp_box
 
@@ -229,10 +242,11 @@ class LatentGridPanel(QWidget):
         if self.means is not None and latent >= 2:
             first, second = most_active_dims(self.means)
             variances = self.means.var(axis=0)
-        elif self.row_combo.count() == latent and latent >= 2:  # same size: keep the user's dims until encoded
-            first, second, variances = self.row_combo.currentIndex(), self.col_combo.currentIndex(), None
+        elif latent >= 2:  # no encoding (yet): the two dims the decoder reacts to most
+            order = np.argsort(-decoder_sensitivity(model), kind="stable")
+            first, second, variances = int(order[0]), int(order[1]), None
         else:
-            first, second, variances = 0, min(1, max(latent - 1, 0)), None
+            first, second, variances = 0, 0, None
         self._building = True
         try:
             for combo, default in ((self.row_combo, first), (self.col_combo, second)):
@@ -287,6 +301,7 @@ class LatentGridPanel(QWidget):
     def rebuild_interpolation(self) -> None:
         """Decode K faces along lerp and slerp paths between the means of images A and B."""
         model, X = self.state.model, self.state.X
+        self.interp_rows.setVisible(model is not None and X is not None)
         if model is None or X is None:
             self.interp_message.setText("Interpolation needs data: File → Load data… (or --data PATH / VAE_DATA)."
                                         if model is not None else "No model loaded.")

@@ -18,6 +18,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QMessageBox,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +43,16 @@ ACTIVE_TIP = (f"A latent unit is active when its posterior mean varies over the 
               "and carry no information; a healthy 16-dim VAE on Frey faces uses several of them, not all.")
 KL_TIP = ("Mean KL(q(z_d|x) ‖ p(z_d)) over the data set for each latent dimension d, in nats: how much "
           "information each unit carries. Near 0 = an inactive (collapsed) unit.")
+
+
+NO_DATA_TEXT = (
+    "<h3>No face data loaded</h3>"
+    "<p>The latent map places every face of the data set by its posterior mean, so it needs the Frey "
+    "faces file (<tt>frey_rawface.mat</tt>). Point the program at it with <b>File → Load data…</b>, "
+    "start it with <tt>python main.py --data PATH/frey_rawface.mat</tt>, or set <tt>VAE_DATA</tt>.</p>"
+    "<p>Sampling and the latent grid work without data.</p>"
+)
+NO_MODEL_TEXT = "<h3>No model loaded</h3><p>Open a model file or train one in the Training panel.</p>"
 
 
 def project(means: np.ndarray, mode: str, dim_x: int = 0, dim_y: int = 1) -> tuple[np.ndarray, str, str]:
@@ -177,9 +188,15 @@ class LatentMapPanel(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([600, 400])
+        self.no_data_label = QLabel("")
+        self.no_data_label.setWordWrap(True)
+        self.no_data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(splitter)
+        self.stack.addWidget(self.no_data_label)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.stack, 1)
 
     # ------------------------------------------------------------------ recomputation
     def _mark_dirty(self) -> None:
@@ -199,10 +216,12 @@ class LatentMapPanel(QWidget):
         self._generation += 1
         model, X = self.state.model, self.state.X
         self.means = self.logvars = self.coords = None
+        self.stack.setCurrentIndex(0 if model is not None and X is not None else 1)
         if model is None or X is None:
             what = "No model loaded." if model is None else (
                 "No face data loaded: File → Load data… (or start with --data PATH, or set VAE_DATA).")
             self.message.setText(what)
+            self.no_data_label.setText(NO_MODEL_TEXT if model is None else NO_DATA_TEXT)
             for item in (self.train_scatter, self.test_scatter, self.selected_marker):
                 item.setData([], [])
             self.kl_bars.setOpts(x=[], height=[])

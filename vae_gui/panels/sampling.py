@@ -30,6 +30,7 @@ from PyQt6.QtWidgets import (
 
 from core.backend import to_numpy
 from core.evaluate import ACTIVE_UNIT_THRESHOLD, posterior_means
+from vae_gui.panels.latent_grid import decoder_sensitivity
 from vae_gui.state import AppState
 from vae_gui.widgets.faces import FaceStrip, FaceView
 from vae_gui.workers import run_in_thread
@@ -262,7 +263,12 @@ class SamplingPanel(QWidget):
         self.active = None
         self.sliders.set_active(None)
         model, X = self.state.model, self.state.X
-        if model is None or X is None:
+        if model is None:
+            return
+        if X is None:  # no data: put the two dims the decoder reacts to most on the pad
+            if model.config.latent >= 2 and model.config.latent == len(self.sliders.sliders):
+                order = np.argsort(-decoder_sensitivity(model), kind="stable")
+                self._set_pad_dims(int(order[0]), int(order[1]))
             return
         generation = self._generation
         self._job = run_in_thread(posterior_means, model, X,
@@ -276,11 +282,14 @@ class SamplingPanel(QWidget):
         self.sliders.set_active(self.active)
         if len(variance) >= 2:
             first, second = (int(d) for d in np.argsort(-variance, kind="stable")[:2])
-            for combo, dim in ((self.pad_x_combo, first), (self.pad_y_combo, second)):
-                combo.blockSignals(True)
-                combo.setCurrentIndex(dim)
-                combo.blockSignals(False)
-            self._on_pad_dims_changed()
+            self._set_pad_dims(first, second)
+
+    def _set_pad_dims(self, dim_x: int, dim_y: int) -> None:
+        for combo, dim in ((self.pad_x_combo, dim_x), (self.pad_y_combo, dim_y)):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(dim)
+            combo.blockSignals(False)
+        self._on_pad_dims_changed()
 
     def is_ready(self) -> bool:
         """True when the activity scan is done (or impossible: no model or no data)."""
