@@ -82,6 +82,8 @@ class LatentMapPanel(QWidget):
         self.logvars: np.ndarray | None = None
         self.coords: np.ndarray | None = None
         self.hovered: int | None = None
+        self.kl_per_dim: np.ndarray | None = None  # mean KL of each latent dim over the data (L,)
+        self.active_count: int | None = None
         self._dirty = True
         self._generation = 0  # bumps on every new encoding; stale worker results are dropped
         self._job = None

@@ -113,9 +113,11 @@ class LatentSliders(QWidget):
         self.value_labels[dim].setText(f"{z:+.2f}")
         self.changed.emit(dim, z)
 
-    def set_values(self, z: np.ndarray) -> None:
-        """Move every slider to z (clipped to ±3) without emitting ``changed``."""
+    def set_values(self, z: np.ndarray, dims: tuple[int, ...] | None = None) -> None:
+        """Move the sliders (all, or only ``dims``) to z (clipped to ±3) without emitting ``changed``."""
         for d, slider in enumerate(self.sliders):
+            if dims is not None and d not in dims:
+                continue
             slider.blockSignals(True)
             slider.setValue(z_to_slider(z[d]))
             slider.blockSignals(False)
@@ -136,6 +138,7 @@ class SamplingPanel(QWidget):
         self._moving_pad = False
         self._rng = np.random.default_rng()
         self.active: np.ndarray | None = None  # bool per latent dim once the data set is encoded
+        self._sample_z: np.ndarray | None = None  # z of the faces in the samples strip (N_SAMPLES, L)
         self._generation = 0
         self._job = None
         self._build()
@@ -363,7 +366,7 @@ class SamplingPanel(QWidget):
         self.samples.set_faces(faces, [f"sample {i + 1}" for i in range(N_SAMPLES)])
 
     def _use_sample(self, i: int) -> None:
-        if getattr(self, "_sample_z", None) is not None and i < len(self._sample_z):
+        if self._sample_z is not None and i < len(self._sample_z):
             self.set_z(self._sample_z[i])
 
     # ------------------------------------------------------------------ sliders and pad
@@ -401,5 +404,5 @@ class SamplingPanel(QWidget):
         y = float(np.clip(pos.y(), -Z_LIMIT, Z_LIMIT))
         dx, dy = self.pad_dims()
         self.z[dx], self.z[dy] = x, y
-        self.sliders.set_values(self.z)
+        self.sliders.set_values(self.z, dims=(dx, dy))
         self.refresh()
