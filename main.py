@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -509,6 +510,10 @@ COMMANDS = {"train": cmd_train, "gradcheck": cmd_gradcheck, "eval": cmd_eval, "s
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in (None, "gui", "screenshots"):
+        # The GUI's small products gain nothing from BLAS threads, and OpenBLAS's spinning
+        # threads would compete with the UI thread while a training worker runs.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from core.backend import BackendError
     from core.checkpoint import ModelFileError
     from core.data import DataError

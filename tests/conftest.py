@@ -6,13 +6,17 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # One BLAS thread: on this 2-core machine OpenBLAS's spinning threads make small products
-# many times slower whenever another process is busy (the suite's subprocesses inherit this).
+# many times slower whenever another process is busy (the suite's subprocesses inherit this;
+# threadpoolctl covers a NumPy that was imported before this file).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+threadpool_limits(1)
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
