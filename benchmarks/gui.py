@@ -1,0 +1,194 @@
+"""GUI latencies, measured in-process with the real widgets (offscreen unless a display is set).
+
+* slider: one latent slider moved → the decoded face set *and painted* (setValue, then the
+  event loop runs until idle), p50/p95 over many moves on the shipped VAE 256/16;
+* grid15: LatentGridPanel.rebuild_grid for a 15×15 grid, painted, median;
+* ui_stall: a 10 ms QTimer in the main window's event loop measures its own lateness while the
+  Training tab trains a VAE 256/16 in its worker thread (loss curves and live faces updating), p99/max;
+* cold_start: wall time from spawning ``python benchmarks/cold_start_child.py`` (which runs
+  ``main.main([])``, i.e. ``python main.py``) to the main window's first show event, median.
+
+Each measurement that fails (a panel missing, an API changed) gives None for its keys and a
+message under ``gui_errors``; the others still run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(values, q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def _app():
+    from PyQt6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication([sys.argv[0]])
+
+
+def _settle(app, condition, timeout_s: float = 60.0) -> bool:
+    """Run the event loop until condition() (or the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        app.processEvents()
+        time.sleep(0.005)
+    return True
+
+
+def _state():
+    """An AppState with the shipped VAE 256/16 and the Frey faces (or noise faces without the file)."""
+    from benchmarks.engine import load_faces
+    from core.checkpoint import load_model
+    from vae_gui.state import AppState
+
+    state = AppState()
+    state.set_model(load_model(ROOT / "model" / "vae.npz").model, ROOT / "model" / "vae.npz")
+    X, _ = load_faces()
+    state.set_data(X)
+    return state
+
+
+def slider_latency(moves: int) -> dict:
+    """p50/p95 ms from QSlider.setValue to the new face painted, over ``moves`` moves of random sliders."""
+    from vae_gui.panels.sampling import SLIDER_STEPS, SamplingPanel
+
+    app = _app()
+    panel = SamplingPanel(_state())
+    panel.resize(1200, 800)
+    panel.show()
+    _settle(app, panel.is_ready)
+    rng = np.random.default_rng(0)
+    sliders = panel.sliders.sliders
+    times = []
+    before = panel.face.current_image()
+    for i in range(moves + 10):
+        slider = sliders[i % len(sliders)]
+        value = int(rng.integers(0, SLIDER_STEPS + 1))
+        if value == slider.value():
+            value = (value + 50) % (SLIDER_STEPS + 1)
+        t0 = time.perf_counter()
+        slider.setValue(value)  # valueChanged → decode on the UI thread → ImageItem.setImage
+        app.processEvents()  # the repaint of the face
+        if i >= 10:  # the first moves warm caches
+            times.append(1e3 * (time.perf_counter() - t0))
+    if np.array_equal(before, panel.face.current_image()):
+        raise RuntimeError("the face never changed while the sliders moved")
+    panel.close()
+    panel.deleteLater()
+    return {"slider_p50_ms": percentile(times, 50), "slider_p95_ms": percentile(times, 95)}
+
+
+def grid_rebuild(reps: int) -> dict:
+    """Median ms of LatentGridPanel.rebuild_grid at 15×15, including the paint."""
+    from vae_gui.panels.latent_grid import LatentGridPanel
+
+    app = _app()
+    panel = LatentGridPanel(_state())
+    panel.resize(1200, 900)
+    panel.show()
+    _settle(app, panel.is_ready)
+    panel.n_spin.setValue(15)
+    app.processEvents()
+    times = []
+    for _ in range(reps + 2):
+        t0 = time.perf_counter()
+        panel.rebuild_grid()
+        app.processEvents()
+        times.append(1e3 * (time.perf_counter() - t0))
+    if panel.grid.grid_shape() != (15, 15):
+        raise RuntimeError(f"the grid is {panel.grid.grid_shape()}, not 15×15")
+    panel.close()
+    panel.deleteLater()
+    return {"grid15_ms": statistics.median(times[2:])}
+
+
+def ui_stall(seconds: float) -> dict:
+    """Lateness of a 10 ms timer on the UI thread while the Training tab trains (p99 and max, ms)."""
+    from PyQt6.QtCore import QEventLoop, Qt, QTimer
+
+    from vae_gui.app import MainWindow, make_settings
+
+    app = _app()
+    with tempfile.TemporaryDirectory() as tmp:
+        window = MainWindow(_state(), settings=make_settings(os.path.join(tmp, "bench.ini")))
+        window.show()
+        panel = window.panels["training"]
+        window.tabs.setCurrentWidget(panel)
+        panel.steps_spin.setValue(panel.steps_spin.maximum())
+        _settle(app, lambda: False, 0.3)
+        if not panel.start_training():
+            raise RuntimeError("the training panel refused to start a run")
+        _settle(app, lambda: len(panel.series["step"].values()) > 0, 30)  # the worker is stepping
+        interval_ms = 10
+        ticks: list[float] = []
+        timer = QTimer()
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
+        timer.setInterval(interval_ms)
+        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        timer.start()
+        loop.exec()
+        timer.stop()
+        steps_seen = len(panel.series["step"].values())
+        panel.stop_training()
+        _settle(app, lambda: not panel.is_running(), 60)
+        window.shutdown_workers()
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+    late = np.maximum(np.diff(ticks) * 1e3 - interval_ms, 0.0)
+    return {"ui_stall_p99_ms": percentile(late, 99), "ui_stall_max_ms": float(late.max()),
+            "ui_stall_ticks": len(ticks), "ui_stall_train_logs": steps_seen}
+
+
+def cold_start(reps: int) -> dict:
+    """Median seconds from spawning the GUI process to its main window's first show event."""
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               "VAE_EXPLORER_SETTINGS": os.path.join(tmp, "cold.ini")}
+        for _ in range(reps):
+            t0 = time.time()
+            out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cold_start_child.py")], env=env,
+                                 capture_output=True, text=True, timeout=120, cwd=ROOT)
+            shown = [line for line in out.stdout.splitlines() if line.startswith("SHOWN ")]
+            if not shown:
+                raise RuntimeError(f"the GUI never showed its window: {out.stderr.strip()[-300:]}")
+            times.append(float(shown[0].split()[1]) - t0)
+    return {"cold_start_s": statistics.median(times)}
+
+
+def run_all(quick: bool = False) -> dict:
+    """Every GUI measurement; a failing one gives None for its keys and a note in 'gui_errors'."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    results: dict = {}
+    errors: dict = {}
+    plan = [
+        (("slider_p50_ms", "slider_p95_ms"), lambda: slider_latency(40 if quick else 200)),
+        (("grid15_ms",), lambda: grid_rebuild(5 if quick else 30)),
+        (("ui_stall_p99_ms", "ui_stall_max_ms"), lambda: ui_stall(1.5 if quick else 8.0)),
+        (("cold_start_s",), lambda: cold_start(1 if quick else 5)),
+    ]
+    for keys, measure in plan:
+        try:
+            results.update(measure())
+        except Exception as exc:  # noqa: BLE001 - one broken piece must not hide the other numbers
+            errors[keys[0]] = f"{type(exc).__name__}: {exc}"
+            results.update(dict.fromkeys(keys))
+    if errors:
+        results["gui_errors"] = errors
+    return results
