@@ -1,0 +1,69 @@
+"""Smoke tests of benchmarks/: the one-command script still runs and its JSON keeps its keys.
+
+No timing is asserted (the machine is shared); only that every measurement runs and gives a
+number (or null where PyTorch is absent / the part was skipped on purpose).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED_KEYS = {
+    "torch_version", "threads", "train_vae_steps_per_s", "train_vae_torch_steps_per_s", "train_vae_ratio",
+    "train_ae_steps_per_s", "train_ae_torch_steps_per_s", "train_ae_ratio", "gemm_floor_ratio", "slider_p95_ms",
+    "grid15_ms", "ui_stall_p99_ms", "cold_start_s", "gradcheck_full_small_s", "gradcheck_direction_s",
+}
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def test_quick_json_run_prints_one_object_with_every_key():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--json", "--reps", "1",
+                          "--no-gui", "--no-gradcheck"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)  # exactly one JSON object, nothing else on stdout
+    assert REQUIRED_KEYS <= results.keys()
+    assert results["threads"] == 1
+    for kind in ("vae", "ae"):
+        assert results[f"train_{kind}_steps_per_s"] > 0
+        if HAS_TORCH:
+            assert results[f"train_{kind}_torch_steps_per_s"] > 0 and results[f"train_{kind}_ratio"] > 0
+        else:
+            assert results[f"train_{kind}_torch_steps_per_s"] is None and results[f"train_{kind}_ratio"] is None
+    assert results["torch_version"] is None or isinstance(results["torch_version"], str)
+    assert results["gemm_floor_ratio"] > 0
+    for skipped in ("slider_p95_ms", "grid15_ms", "ui_stall_p99_ms", "cold_start_s", "gradcheck_full_small_s"):
+        assert results[skipped] is None
+
+
+def test_gemm_shapes_are_the_vae_step_products():
+    from benchmarks.engine import vae_gemm_shapes
+
+    shapes = vae_gemm_shapes(n=64, d=560, h=256, latent=16)
+    assert len(shapes) == 11  # 4 forward, 4 weight gradients, 3 input gradients (none for the images)
+    for a_shape, b_shape, ta, tb in shapes:  # inner dimensions agree
+        assert (a_shape[0] if ta else a_shape[1]) == (b_shape[1] if tb else b_shape[0])
+
+
+def test_gradcheck_timing_runs_and_checks_the_gradient(frey):
+    from benchmarks.engine import gradcheck_seconds
+
+    assert gradcheck_seconds(frey, "direction", 32, 8, reps=1) > 0
+
+
+@pytest.mark.slow
+def test_gui_measurements_run(qapp):
+    from benchmarks import gui
+
+    slider = gui.slider_latency(3)
+    assert 0 < slider["slider_p50_ms"] <= slider["slider_p95_ms"]
+    assert gui.grid_rebuild(1)["grid15_ms"] > 0
+    stall = gui.ui_stall(0.4)
+    assert stall["ui_stall_p99_ms"] >= 0 and stall["ui_stall_train_logs"] > 0
+    assert gui.cold_start(1)["cold_start_s"] > 0
