@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import numpy as np
 import pytest
 from conftest import small_model
+from PyQt6.QtCore import QCoreApplication, QEvent
+from PyQt6.QtWidgets import QApplication
 from threadpoolctl import threadpool_limits
 
 from core.train import Trainer
@@ -15,6 +18,18 @@ from vae_gui.panels.training import TrainingPanel, parse_float, parse_hidden
 from vae_gui.state import AppState
 
 WAIT_MS = 60_000  # generous: the CI machine is shared; no test asserts a duration
+
+
+@pytest.fixture(autouse=True)
+def delete_widgets_after_test():
+    """Delete every widget this test made, now and in one go: left to Python's garbage collector,
+    pyqtgraph items can be freed in the middle of a later test's paint event (a crash)."""
+    yield
+    for widget in QApplication.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -143,6 +143,7 @@ class Job(QObject):
 
     @pyqtSlot()
     def _thread_finished(self) -> None:
+        self.thread.wait()  # see TrainController._thread_finished
         self.done = True
         _ACTIVE_JOBS.discard(self)
         if self._on_ended is not None:
@@ -355,8 +356,11 @@ class TrainController(QObject):
 
     @pyqtSlot()
     def _thread_finished(self) -> None:
-        if self.thread is None or self.thread.isRunning():
+        if self.thread is None:
             return
+        # 'finished' is emitted just before the thread ends; wait() releases the GIL and lets it
+        # end, so dropping the last reference never has to join a thread that needs the GIL
+        self.thread.wait()
         self.worker, self.thread = None, None
         self.ended.emit()
 

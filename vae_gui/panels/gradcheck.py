@@ -54,8 +54,9 @@ DEFINITIONS = {
 }
 
 COLUMNS = ["Parameter", "Shape", "Checked", "Max rel. error", "Mean rel. error", "Norm error", "Warnings", "Result"]
-COLUMN_TIPS = ["Parameter array of the network", "Shape of the array", DEFINITIONS["checked"], DEFINITIONS["max"],
-               DEFINITIONS["mean"], DEFINITIONS["norm"], DEFINITIONS["warn"],
+COLUMN_TIPS = ["Parameter array of the network", "Shape of the array", DEFINITIONS["checked"],
+               f"<p>{DEFINITIONS['max']}</p><p>{DEFINITIONS['rel']}</p>",
+               f"<p>{DEFINITIONS['mean']}</p><p>{DEFINITIONS['rel']}</p>", DEFINITIONS["norm"], DEFINITIONS["warn"],
                f"pass: max relative error ≤ {PASS_THRESHOLD:g}; fail otherwise"]
 PASS_COLOR = QColor("#c8f0c8")
 FAIL_COLOR = QColor("#f6c4c4")
@@ -325,8 +326,11 @@ class GradcheckPanel(QWidget):
         self.state.report_error("Gradient check failed", message)
 
     def _on_thread_finished(self) -> None:
-        if self._thread is None or self._thread.isRunning():
+        if self._thread is None:
             return
+        # 'finished' comes from the thread just before it ends: wait() (which releases the GIL)
+        # lets it end, so dropping the last reference never joins a thread that needs the GIL
+        self._thread.wait()
         self._worker, self._thread = None, None
         self._update_enabled()
 
