@@ -103,10 +103,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.setCentralWidget(self.tabs)
         for title, module, cls, stem in PANELS:
-            try:
-                panel = getattr(importlib.import_module(f"vae_gui.panels.{module}"), cls)(self.state)
-            except ModuleNotFoundError:  # TEMPORARY while GUI-2 writes the panel
-                panel = QLabel(f"{title}: panel not written yet")
+            panel = getattr(importlib.import_module(f"vae_gui.panels.{module}"), cls)(self.state)
             self.panels[stem] = panel
             self.tabs.addTab(panel, title)
         self._jobs: list[workers.Job] = []
@@ -314,8 +311,7 @@ class MainWindow(QMainWindow):
 
         def done(model) -> None:
             self.state.set_model(model, None, None)
-            self.notify(f"Imported {path} as {model.config.describe()} (save it as .npz to keep it)",
-                                         8)
+            self.notify(f"Imported {path} as {model.config.describe()} (save it as .npz to keep it)")
 
         return self._run(import_legacy, Path(path), kind, on_result=done, error_title="Could not import the pickle")
 

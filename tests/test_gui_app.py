@@ -1,0 +1,261 @@
+"""The main window: tabs, menus, status bar, model/data files, drag and drop, exports, screenshots."""
+
+from __future__ import annotations
+
+import csv
+import gc
+import pickle
+
+import numpy as np
+import pytest
+from conftest import small_model
+from PyQt6.QtCore import QCoreApplication, QEvent, QMimeData, QPointF, Qt, QUrl
+from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PyQt6.QtWidgets import QApplication, QMessageBox
+from threadpoolctl import threadpool_limits
+
+import vae_gui.app as app_module
+from core.optim import make_optimizer
+from vae_gui.app import PANELS, MainWindow, make_settings, take_screenshots
+from vae_gui.state import AppState
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def delete_widgets_after_test():
+    """Delete every widget now and in one go (pyqtgraph items freed later by the garbage
+    collector can crash a later test's paint event)."""
+    yield
+    for widget in QApplication.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    """Every QMessageBox.critical the window shows, as (title, text); nothing modal opens."""
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: shown.append((title, text)))
+    return shown
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, frey, dialogs):
+    state = AppState()
+    state.set_data(frey, "frey_rawface.mat")
+    state.set_model(small_model(hidden=(16,), latent=4, dtype="float32"))
+    w = MainWindow(state, settings=make_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def test_window_opens_with_all_six_real_tabs(window):
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles == ["Training", "Reconstruction", "Sampling", "Latent grid", "Latent map", "Gradcheck"]
+    for i, (_title, module, cls, _stem) in enumerate(PANELS):
+        assert type(window.tabs.widget(i)).__name__ == cls
+        assert type(window.tabs.widget(i)).__module__ == f"vae_gui.panels.{module}"
+    shortcuts = {a.text(): a.shortcut().toString() for a in
+                 (window.open_action, window.save_action, window.export_png_action, window.quit_action)}
+    assert shortcuts == {"Open model…": "Ctrl+O", "Save model as…": "Ctrl+S", "Export view as PNG…": "Ctrl+E",
+                         "Quit": "Ctrl+Q"}
+
+
+def test_status_bar_describes_the_model_and_the_data(window):
+    model = window.state.model
+    model.step = 1234
+    window.state.set_model(model)
+    text = window.model_label.text()
+    assert model.config.describe() in text and "1,234 steps trained" in text
+    assert "1965 faces" in window.data_label.text()
+    window.state.set_data(None, message="no file")
+    assert "Load data" in window.data_label.text()
+
+
+def test_a_corrupt_model_file_shows_a_dialog_and_changes_nothing(qtbot, window, dialogs, tmp_path):
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"this is not a zip archive at all")
+    before = window.state.model
+    status_before = window.model_label.text()
+    window.open_model_path(bad)
+    qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
+    title, text = dialogs[0]
+    assert title == "Could not open the model"
+    assert "broken.npz" in text and "not a VAE Explorer model file" in text
+    assert window.state.model is before
+    assert window.model_label.text() == status_before
+
+
+def test_save_then_open_round_trips_weights_step_and_optimiser(qtbot, window, tmp_path, dialogs):
+    model = window.state.model
+    model.step = 77
+    optimizer = make_optimizer("adam", model, lr=1e-3)
+    optimizer.t = 77
+    window.state.set_model(model, optimizer_state=optimizer.state_dict())
+    path = tmp_path / "saved"
+    assert window.save_model_path(path)
+    saved = tmp_path / "saved.npz"
+    assert saved.exists() and "saved.npz" in window.model_label.text()
+
+    window.state.set_model(small_model(hidden=(8,), latent=2, dtype="float32"))
+    window.open_model_path(saved)
+    qtbot.waitUntil(lambda: window.state.model_path == saved, timeout=WAIT_MS)
+    loaded = window.state.model
+    np.testing.assert_array_equal(loaded.flat, model.flat)
+    assert loaded.step == 77 and loaded.config.describe() == model.config.describe()
+    assert window.state.optimizer_state["name"] == "adam" and window.state.optimizer_state["t"] == 77
+    assert "77 steps trained" in window.model_label.text()
+    assert window.settings.value("last_model") == str(saved)
+    assert dialogs == []
+
+
+def test_dropping_a_model_file_on_the_window_opens_it(qtbot, window, tmp_path):
+    other = small_model(hidden=(12,), latent=3, dtype="float32", seed=5)
+    from core.checkpoint import save_model
+
+    path = save_model(tmp_path / "dropped.npz", other)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(window.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(window.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)
+    qtbot.waitUntil(lambda: window.state.model_path == path, timeout=WAIT_MS)
+    np.testing.assert_array_equal(window.state.model.flat, other.flat)
+    assert "560-12-3" in window.model_label.text()
+
+
+def test_export_loss_curves_as_csv_after_a_short_run(qtbot, window, tmp_path, dialogs):
+    assert window.export_csv_path(tmp_path / "empty.csv") == 0
+    assert dialogs and "no loss curves" in dialogs[-1][1]
+    panel = window.panels["training"]
+    panel.hidden_edit.setText("16")
+    panel.latent_spin.setValue(4)
+    panel.steps_spin.setValue(100)
+    panel.eval_spin.setValue(50)
+    assert panel.start_training()
+    window.open_model_path(tmp_path / "whatever.npz")  # refused while training
+    assert "training run is going" in dialogs[-1][1]
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+
+    out = tmp_path / "curves.csv"
+    assert window.export_csv_path(out) == 10
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["step"]) for r in rows] == list(range(10, 101, 10))
+    assert all(float(r["neg_elbo"]) > 0 and float(r["kl"]) >= 0 for r in rows)
+    tests = {int(r["step"]): r["test_neg_elbo"] for r in rows if r["test_neg_elbo"]}
+    assert sorted(tests) == [50, 100] and all(float(v) > 0 for v in tests.values())
+    history = panel.loss_history()
+    np.testing.assert_allclose([float(r["rec"]) for r in rows], history["rec"], rtol=1e-5)
+
+
+def test_export_view_as_png_grabs_the_current_tab(window, tmp_path):
+    window.tabs.setCurrentIndex(5)
+    out = tmp_path / "view.png"
+    assert window.export_png_path(out)
+    image = QImage(str(out))
+    assert not image.isNull()
+    assert (image.width(), image.height()) == (window.tabs.currentWidget().width(),
+                                               window.tabs.currentWidget().height())
+
+
+def test_a_bad_data_file_shows_a_dialog_and_keeps_the_data(qtbot, window, tmp_path, dialogs):
+    bad = tmp_path / "faces.mat"
+    bad.write_bytes(b"\x00" * 100)
+    X = window.state.X
+    window.load_data_path(bad)
+    qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
+    assert dialogs[0][0] == "Could not load the data" and "faces.mat" in dialogs[0][1]
+    assert window.state.X is X
+
+
+def test_loading_data_in_the_background_updates_state_and_settings(qtbot, window, frey_path):
+    window.state.set_data(None, message="none")
+    window.load_data_path(frey_path)
+    qtbot.waitUntil(lambda: window.state.X is not None, timeout=WAIT_MS)
+    assert window.state.X.shape == (1965, 560)
+    assert window.settings.value("data_path") == str(frey_path)
+
+
+def test_legacy_pickles_import_and_malicious_ones_are_refused(qtbot, window, tmp_path, dialogs):
+    rng = np.random.default_rng(0)
+    h, l = 10, 3
+    arrays = (rng.normal(size=(h, 560)), rng.normal(size=(l, h)), rng.normal(size=(h, l)), rng.normal(size=(560, h)),
+              rng.normal(size=(h, 1)), rng.normal(size=(l, 1)), rng.normal(size=(h, 1)), rng.normal(size=(560, 1)))
+    good = tmp_path / "ae.pkl"
+    good.write_bytes(pickle.dumps(arrays))
+    window.import_legacy_path(good, "ae")
+    qtbot.waitUntil(lambda: window.state.model.config.kind == "ae", timeout=WAIT_MS)
+    np.testing.assert_allclose(window.state.model.params["enc0.W"], arrays[0].T, rtol=1e-6)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps(Evil()))
+    before = window.state.model
+    window.import_legacy_path(evil, "ae")
+    qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
+    assert "refused" in dialogs[0][1]
+    assert window.state.model is before
+
+
+def test_start_up_falls_back_to_a_fresh_vae_and_reports_bad_weights(qtbot, window, tmp_path, monkeypatch, dialogs):
+    monkeypatch.setattr(app_module, "DEFAULT_MODEL", tmp_path / "missing.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_text("nope")
+    window.load_initial_model(bad, remembered=False)
+    qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
+    assert "bad.npz" in dialogs[0][1]
+    assert window.state.model.config.describe().startswith("VAE 560-256-16")
+    assert window.state.model.step == 0
+    assert "untrained" in window.notice_label.text()
+
+
+def test_shipped_models_menu_lists_model_files_and_opens_them(qtbot, window, tmp_path, monkeypatch):
+    from core.checkpoint import save_model
+
+    monkeypatch.setattr(app_module, "MODEL_DIR", tmp_path)
+    save_model(tmp_path / "ae.npz", small_model(kind="ae", hidden=(8,), latent=2, dtype="float32"))
+    save_model(tmp_path / "vae.npz", small_model(hidden=(8,), latent=2, dtype="float32"))
+    window._fill_shipped_menu()
+    actions = window.shipped_menu.actions()
+    assert [a.text() for a in actions] == ["ae.npz", "vae.npz"]
+    actions[0].trigger()
+    qtbot.waitUntil(lambda: window.state.model_path == tmp_path / "ae.npz", timeout=WAIT_MS)
+    assert window.state.model.config.kind == "ae"
+
+
+def test_settings_are_written_to_the_given_ini_file(window, tmp_path):
+    window.save_model_path(tmp_path / "m.npz")
+    window.close()
+    text = (tmp_path / "settings.ini").read_text()
+    assert "geometry" in text and "m.npz" in text
+
+
+def test_take_screenshots_writes_one_png_per_panel_and_the_window(tmp_path, frey_path):
+    logged = []
+    assert take_screenshots(tmp_path / "shots", data=str(frey_path), steps=20, log=logged.append) == 0
+    expected = [stem for *_rest, stem in PANELS] + ["window"]
+    assert sorted(p.stem for p in (tmp_path / "shots").glob("*.png")) == sorted(expected)
+    for stem in expected:
+        image = QImage(str(tmp_path / "shots" / f"{stem}.png"))
+        assert image.width() > 400 and image.height() > 300
+        grey = image.convertToFormat(QImage.Format.Format_Grayscale8)
+        pixels = np.frombuffer(grey.constBits().asstring(grey.sizeInBytes()), dtype=np.uint8)
+        assert pixels.std() > 5  # a picture, not a blank grey square
+    assert len(logged) == len(expected)
