@@ -170,7 +170,8 @@ class GradcheckPanel(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         for col, tip in enumerate(COLUMN_TIPS):
             self.table.horizontalHeaderItem(col).setToolTip(tip)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setMinimumSectionSize(70)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
 
@@ -355,6 +356,8 @@ class GradcheckPanel(QWidget):
             lo, hi = np.floor(logs.min()), max(np.ceil(logs.max()), np.floor(logs.min()) + 1)
             counts, edges = np.histogram(logs, bins=max(10, int((hi - lo) * 4)), range=(lo, hi))
             self.hist_curve.setData(edges, counts)
+            # always show both threshold lines, however good or bad the errors are
+            self.hist_plot.setXRange(min(lo, np.log10(PASS_THRESHOLD) - 1), max(hi, np.log10(WARN_THRESHOLD) + 0.5))
             n_zero = int((errors == 0).sum())
             self.zero_label.setText(f"← {n_zero:,} entries agree exactly (error 0)" if n_zero else "")
             self.zero_label.setPos(lo + (edges[1] - edges[0]) * 1.2, max(counts.max() * 0.98, 1))

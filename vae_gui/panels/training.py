@@ -49,12 +49,12 @@ EMA_WEIGHT = 0.9  # smoothed = 0.9·smoothed + 0.1·raw over logged points (log_
 REDRAW_MS = 100
 
 TIPS = {
-    "total": "−ELBO per image in nats: reconstruction + KL (for an AE, the reconstruction alone). "
-             "Lower is better; a VAE 560-256-16 on Frey faces ends near 300–350 nats with a Bernoulli decoder.",
+    "total": "−ELBO per image in nats: reconstruction + KL (for an AE, the reconstruction alone), an upper "
+             "bound on −log p(x). Lower is better; it should fall fast, then flatten.",
     "rec": "Reconstruction loss per image in nats: −log p(x|z) summed over the 560 pixels. Lower is better; "
            "with a Bernoulli decoder it can never go below the BCE floor (the pixels' own entropy).",
     "kl": "KL(q(z|x) ‖ N(0, I)) per image in nats: how much information the code carries. "
-          "Near 0 means the latent is unused (posterior collapse); typical values are 10–40 nats.",
+          "Near 0 means the latent is unused (posterior collapse); a few nats or more means the code is used.",
     "test": "−ELBO per image on the 197 held-out test faces (same fixed noise every time). "
             "If it rises while the training curve falls, the model overfits.",
     "rate": "Optimiser steps per second over the last logging interval, and the time left at that rate.",
@@ -275,7 +275,7 @@ class TrainingPanel(QWidget):
         self.loss_plot.setTitle("−ELBO and reconstruction (nats / image)", color="k")
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.addLegend(offset=(-10, 10), brush=(255, 255, 255, 210), labelTextColor="k")
         self.loss_plot.setToolTip(f"<p>{TIPS['total']}</p><p>{TIPS['rec']}</p><p>{TIPS['test']}</p>"
                                   "<p>Thin pale lines: each logged minibatch; thick lines: smoothed (EMA).</p>")
         self.kl_plot = pg.PlotWidget()
@@ -283,7 +283,7 @@ class TrainingPanel(QWidget):
         self.kl_plot.setTitle("KL (nats / image)", color="k")
         self.kl_plot.setLabel("bottom", "step")
         self.kl_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.kl_plot.addLegend(offset=(-10, 10))
+        self.kl_plot.addLegend(offset=(-10, 10), brush=(255, 255, 255, 210), labelTextColor="k")
         self.kl_plot.setToolTip(f"<p>{TIPS['kl']}</p><p>Thin pale line: each logged minibatch; "
                                 "thick line: smoothed (EMA).</p>")
         self.kl_plot.setXLink(self.loss_plot)
