@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 
 from .models import Model
@@ -10,9 +12,10 @@ from .models import Model
 def quantile_axis(n: int, lo: float = 0.05, hi: float = 0.95) -> np.ndarray:
     """n values at Gaussian quantiles norm.ppf(linspace(lo, hi, n)), like the Frey-face
     manifold figure of Kingma & Welling (2013)."""
-    from scipy.stats import norm
-
-    return norm.ppf(np.linspace(lo, hi, n))
+    # the standard library's inverse CDF agrees with scipy.stats.norm.ppf to ~1e-15 and spares the GUI's
+    # cold start the ~0.8 s import of scipy.stats (measured with python -X importtime)
+    inv_cdf = NormalDist().inv_cdf
+    return np.array([inv_cdf(float(p)) for p in np.linspace(lo, hi, n)])
 
 
 def latent_grid(model: Model, dim_row: int, dim_col: int, n: int, base: np.ndarray | None = None):
