@@ -19,11 +19,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-R_DATA, R_MODELS, R_FAULTS = ("tests/test_reliability_data.py", "tests/test_reliability_models.py",
-                              "tests/test_reliability_faults.py")
+R_DATA, R_MODELS, R_FAULTS, R_GUI = ("tests/test_reliability_data.py", "tests/test_reliability_models.py",
+                                     "tests/test_reliability_faults.py", "tests/test_reliability_gui.py")
 
-# name: (file, exact text, replacement, tests to run)
-MUTATIONS: dict[str, tuple[str, str, str, list[str]]] = {
+# name: (file, exact text, replacement, tests to run); a mutation with several edits lists
+# further (file, text, replacement) triples after the tests.
+MUTATIONS: dict[str, tuple] = {
     "data: no shape check": (
         "core/data.py", "    if ff.shape != FREY_SHAPE:", "    if False:", [R_DATA]),
     "data: no range check": (
@@ -97,6 +98,27 @@ MUTATIONS: dict[str, tuple[str, str, str, list[str]]] = {
         "main.py", '        if shown["progress"]:', "        if False:", [R_DATA]),
     "config: negative beta accepted": (
         "core/models.py", "if not np.isfinite(self.beta) or self.beta < 0:", "if False:", [R_MODELS]),
+    "gui: two training runs at once (both guards off)": (
+        "vae_gui/workers.py", "        if self.is_running():\n            return False",
+        "        if False:\n            pass", [R_GUI],
+        ("vae_gui/panels/training.py", "        if self.controller.is_running():\n", "        if False:\n")),
+    "gui: open/load allowed during training": (
+        "vae_gui/app.py", "    def _refuse_while_training(self, what: str) -> bool:\n        if self.state.training:",
+        "    def _refuse_while_training(self, what: str) -> bool:\n        if False:", [R_GUI]),
+    "gui: load errors not shown": (
+        "vae_gui/app.py", "        def on_error(message, _exc):\n            self.show_error(error_title, message)",
+        "        def on_error(message, _exc):\n            pass", [R_GUI]),
+    "gui: closing does not stop the workers": (
+        "vae_gui/app.py", "        self.shutdown_workers()\n        event.accept()", "        event.accept()", [R_GUI]),
+    "gui: a paused run ignores stop": (
+        "vae_gui/workers.py", "while self._paused and not self._stop:", "while self._paused:", [R_GUI]),
+    "gui: gradcheck not cancelled on close": (
+        "vae_gui/panels/gradcheck.py", "        self.cancel_check()\n        ok = self._thread.wait(msecs)",
+        "        ok = self._thread.wait(msecs)", [R_GUI]),
+    "gui: loss curves not downsampled": (
+        "vae_gui/panels/training.py", '            item.setDownsampling(auto=True, method="peak")\n', "", [R_GUI]),
+    "gui: divergence not marked on the plot": (
+        "vae_gui/panels/training.py", "            self.divergence_lines.append(line)", "            pass", [R_GUI]),
 }
 
 
@@ -115,15 +137,16 @@ def tracked_copy(dest: Path) -> None:
 
 def run(name: str) -> bool:
     """True when the tests caught the mutation."""
-    file, old, new, tests = MUTATIONS[name]
+    first_file, first_old, first_new, tests, *more = MUTATIONS[name]
     with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
         tree = Path(tmp)
         tracked_copy(tree)
-        text = (tree / file).read_text()
-        if text.count(old) != 1:
-            print(f"STALE     {name}: the text to mutate is not (uniquely) in {file}")
-            return False
-        (tree / file).write_text(text.replace(old, new))
+        for file, old, new in [(first_file, first_old, first_new), *more]:
+            text = (tree / file).read_text()
+            if text.count(old) != 1:
+                print(f"STALE     {name}: the text to mutate is not (uniquely) in {file}")
+                return False
+            (tree / file).write_text(text.replace(old, new))
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         proc = subprocess.run([PYTHON, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests], cwd=tree,
                               capture_output=True, text=True, env=env, timeout=600)
