@@ -227,7 +227,8 @@ def test_divergence_shows_a_dialog_and_marks_the_plot(qtbot, state, errors):
     assert np.all(np.isfinite(state.model.flat))  # the last good weights, not NaNs
 
 
-def test_closing_the_window_during_training_stops_the_thread_cleanly(qtbot, frey, tmp_path):
+@pytest.mark.parametrize("paused", [False, True])
+def test_closing_the_window_during_training_stops_the_thread_cleanly(qtbot, frey, tmp_path, paused):
     state = AppState()
     window = MainWindow(state, settings=make_settings(tmp_path / "settings.ini"))
     qtbot.addWidget(window)
@@ -239,7 +240,39 @@ def test_closing_the_window_during_training_stops_the_thread_cleanly(qtbot, frey
     assert panel.start_training()
     thread = panel.controller.thread
     qtbot.waitUntil(lambda: panel.series["step"].n >= 2, timeout=WAIT_MS)
+    if paused:  # a paused worker waits on a condition: closing must wake it up
+        panel.pause_training()
+        qtbot.waitUntil(lambda: panel.resume_button.isEnabled(), timeout=WAIT_MS)
     window.close()
     assert thread.isFinished()
     assert not panel.is_running()
     qtbot.waitUntil(lambda: state.model.step > 0, timeout=WAIT_MS)  # the weights trained so far were kept
+
+
+def test_train_worker_reports_rate_eta_faces_and_hands_back_a_cpu_model(qtbot, frey):
+    from vae_gui.workers import TrainController, TrainSettings, TrainWorker
+
+    model = small_model(hidden=(16,), latent=4, dtype="float32")
+    z = np.random.default_rng(0).standard_normal((8, 4))
+    worker = TrainWorker(model, frey[:1700], frey[1700:1750], TrainSettings(steps=40, batch_size=20, log_every=10,
+                                                                              eval_every=20),
+                         face_images=frey[1750:1758], face_z=z)
+    got = {"progress": [], "test": [], "faces": [], "finished": []}
+    worker.progress.connect(lambda step, stats: got["progress"].append((step, stats)))
+    worker.test_eval.connect(lambda step, value: got["test"].append((step, value)))
+    worker.faces.connect(lambda faces: got["faces"].append(faces))
+    worker.finished.connect(lambda outcome: got["finished"].append(outcome))
+    controller = TrainController()
+    assert controller.start(worker)
+    qtbot.waitUntil(lambda: not controller.is_running() and len(got["finished"]) == 1, timeout=WAIT_MS)
+    assert [step for step, _ in got["progress"]] == [10, 20, 30, 40]
+    stats = got["progress"][-1][1]
+    assert stats["steps_per_s"] > 0 and stats["eta"] == stats["eta_s"] == 0 and stats["done"] == 40
+    assert [step for step, _ in got["test"]] == [20, 40]
+    last_faces = got["faces"][-1]
+    assert last_faces["step"] == 40
+    assert last_faces["recons"].shape == last_faces["samples"].shape == (8, 560)
+    outcome = got["finished"][0]
+    assert outcome.status == "finished" and outcome.model.device == "cpu" and outcome.model.step == 40
+    np.testing.assert_allclose(last_faces["samples"], outcome.model.decode(z), atol=1e-6)
+    assert model.step == 40  # the worker trained the model it was given (the panel gives it a copy)

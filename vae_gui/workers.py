@@ -203,7 +203,7 @@ class TrainWorker(QObject):
     ends, ``finished(TrainOutcome)`` carries a CPU copy of the trained model.
     """
 
-    progress = pyqtSignal(int, object)  # step, stats dict: total, rec, kl, steps_per_s, eta_s, done, of…
+    progress = pyqtSignal(int, object)  # step, stats: total, rec, kl, steps_per_s, eta (= eta_s, seconds), done, of…
     test_eval = pyqtSignal(int, float)  # step, test −ELBO
     faces = pyqtSignal(object)  # {'step', 'recons' (8, 560), 'samples' (8, 560)} host arrays
     paused = pyqtSignal(bool)
@@ -272,7 +272,11 @@ class TrainWorker(QObject):
         trainer = Trainer(model, optimizer, self.X_train, self.X_test, batch_size=s.batch_size, seed=s.seed,
                           log_every=s.log_every, eval_every=s.eval_every)
         self._emit_faces(model, force=True)
-        result = trainer.run(s.steps, on_log=lambda stats: self.progress.emit(int(stats["step"]), stats),
+        def on_log(stats: dict) -> None:
+            stats["eta"] = stats["eta_s"]
+            self.progress.emit(int(stats["step"]), stats)
+
+        result = trainer.run(s.steps, on_log=on_log,
                              on_eval=lambda step, value: self.test_eval.emit(int(step), float(value)),
                              should_stop=lambda: self._between_steps(model))
         self._emit_faces(model, force=True)
@@ -360,7 +364,8 @@ class TrainController(QObject):
             return
         # 'finished' is emitted just before the thread ends; wait() releases the GIL and lets it
         # end, so dropping the last reference never has to join a thread that needs the GIL
-        self.thread.wait()
+        if not self.thread.wait(120_000):  # a step that never ends: keep the thread object alive
+            return
         self.worker, self.thread = None, None
         self.ended.emit()
 
