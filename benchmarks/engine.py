@@ -127,8 +127,8 @@ def vae_gemm_shapes(n: int = BATCH, d: int = 560, h: int = HIDDEN, latent: int =
     ]
 
 
-def gemm_floor_seconds(reps: int, iters: int) -> float:
-    """Median time of the step's matrix products alone in NumPy float32, outputs preallocated."""
+def gemm_work() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(A, B, out) float32 operands of every product in ``vae_gemm_shapes`` (transposed views as in the step)."""
     rng = np.random.default_rng(0)
     work = []
     for a_shape, b_shape, ta, tb in vae_gemm_shapes():
@@ -136,26 +136,51 @@ def gemm_floor_seconds(reps: int, iters: int) -> float:
         b = rng.standard_normal(b_shape, dtype=np.float32)
         a, b = (a.T if ta else a), (b.T if tb else b)
         work.append((a, b, np.empty((a.shape[0], b.shape[1]), dtype=np.float32)))
-    for a, b, out in work:
-        np.matmul(a, b, out=out)
-    times = []
+    return work
+
+
+def step_over_gemm_floor(X: np.ndarray, reps: int, steps: int) -> dict:
+    """Our VAE training step (forward, backward, Adam) against its matrix products alone (NumPy float32,
+    same shapes, outputs preallocated): CPU ms of each and the median of the per-repetition ratios.
+
+    CPU time of this (single-threaded) process, measured back to back: on a time-sliced machine that is
+    what each would take on an idle core, and both see the same cache state."""
+    step = engine_stepper("vae", X)
+    work = gemm_work()
+
+    def floor_once():
+        for a, b, out in work:
+            np.matmul(a, b, out=out)
+
+    for _ in range(20):
+        step()
+        floor_once()
+    step_ms, floor_ms = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            for a, b, out in work:
-                np.matmul(a, b, out=out)
-        times.append((time.perf_counter() - t0) / iters)
-    return statistics.median(times)
+        c0 = time.process_time()
+        for _ in range(steps):
+            step()
+        step_ms.append((time.process_time() - c0) / steps * 1e3)
+        c0 = time.process_time()
+        for _ in range(steps):
+            floor_once()
+        floor_ms.append((time.process_time() - c0) / steps * 1e3)
+    return {"vae_step_cpu_ms": statistics.median(step_ms), "gemm_floor_cpu_ms": statistics.median(floor_ms),
+            "gemm_floor_ratio": statistics.median(s / f for s, f in zip(step_ms, floor_ms, strict=True))}
 
 
-def gradcheck_seconds(X: np.ndarray, mode: str, hidden: int, latent: int, reps: int, batch: int = 8) -> float:
-    """Median wall time of gradcheck(mode) on a float64 VAE 560-hidden-latent (a batch of 8 faces, as the CLI)."""
+def gradcheck_seconds(X: np.ndarray, mode: str, hidden: int, latent: int, reps: int,
+                      batch: int = 8) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of gradcheck(mode) on a float64 VAE 560-hidden-latent, on a batch of 8
+    faces as the CLI's default; raises if the check does not pass."""
     model = Model(ModelConfig(kind="vae", hidden=[hidden], latent=latent, dtype="float64"), seed=0)
     x = X[np.random.default_rng(0).choice(len(X), batch, replace=False)]
-    times = []
+    wall, cpu = [], []
     for _ in range(reps):
+        c0 = time.process_time()
         report = gradcheck(model, x, mode=mode)
+        cpu.append(time.process_time() - c0)
         if not report.passed:
             raise RuntimeError(f"gradcheck {mode} failed on VAE 560-{hidden}-{latent}")
-        times.append(report.seconds)
-    return statistics.median(times)
+        wall.append(report.seconds)
+    return statistics.median(wall), statistics.median(cpu)
