@@ -12,7 +12,6 @@ from conftest import small_model
 from PyQt6.QtCore import QCoreApplication, QEvent, QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PyQt6.QtWidgets import QApplication, QMessageBox
-from threadpoolctl import threadpool_limits
 
 import vae_gui.app as app_module
 from core.optim import make_optimizer
@@ -33,11 +32,6 @@ def delete_widgets_after_test():
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     gc.collect()
 
-
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture
@@ -259,3 +253,56 @@ def test_take_screenshots_writes_one_png_per_panel_and_the_window(tmp_path, frey
         pixels = np.frombuffer(grey.constBits().asstring(grey.sizeInBytes()), dtype=np.uint8)
         assert pixels.std() > 5  # a picture, not a blank grey square
     assert len(logged) == len(expected)
+
+
+def test_menu_open_goes_through_the_file_dialog(qtbot, window, tmp_path, monkeypatch, dialogs):
+    from PyQt6.QtWidgets import QFileDialog
+
+    bad = tmp_path / "truncated.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), "VAE Explorer models (*.npz)"))
+    before = window.state.model
+    window.open_action.trigger()
+    qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
+    assert "truncated.npz" in dialogs[0][1]
+    assert window.state.model is before
+
+
+def test_missing_data_is_downloaded_with_a_progress_dialog(qtbot, window, tmp_path, monkeypatch, frey_path):
+    monkeypatch.delenv("VAE_DATA", raising=False)
+    monkeypatch.setattr(app_module, "find_data", lambda path=None: tmp_path / "frey_rawface.mat")
+    calls = []
+
+    def fake_ensure_data(path=None, allow_download=True, progress=None, **kwargs):
+        for done in (400_000, 800_000, 1_000_000):
+            progress(done, 1_000_000)
+            calls.append(done)
+        return frey_path
+
+    monkeypatch.setattr(app_module, "ensure_data", fake_ensure_data)
+    window.state.set_data(None, message="none yet")
+    window.load_initial_data(None)
+    assert window._progress_dialog is not None
+    qtbot.waitUntil(lambda: window.state.X is not None, timeout=WAIT_MS)
+    assert calls == [400_000, 800_000, 1_000_000]
+    assert window._progress_dialog.maximum() == 1_000_000
+    assert window.state.X.shape == (1965, 560)
+
+
+def test_no_data_at_all_still_opens_and_says_how_to_load_it(qtbot, window, tmp_path, monkeypatch, dialogs):
+    from core.data import DataError
+
+    monkeypatch.delenv("VAE_DATA", raising=False)
+    monkeypatch.setattr(app_module, "find_data", lambda path=None: tmp_path / "frey_rawface.mat")
+
+    def offline(*args, **kwargs):
+        raise DataError("could not download https://example/frey_rawface.mat: network unreachable")
+
+    monkeypatch.setattr(app_module, "ensure_data", offline)
+    window.state.set_data(None, message="none yet")
+    window.load_initial_data(None)
+    qtbot.waitUntil(lambda: "network unreachable" in window.data_label.text(), timeout=WAIT_MS)
+    assert window.state.X is None
+    assert "Load data" in window.data_label.text()
+    assert dialogs == []  # no modal dialog at start-up: the status bar and the panels say it
+    assert not window.panels["training"].start_button.isEnabled()

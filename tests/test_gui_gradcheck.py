@@ -9,7 +9,6 @@ import pytest
 from conftest import small_model
 from PyQt6.QtCore import QCoreApplication, QEvent, Qt
 from PyQt6.QtWidgets import QApplication
-from threadpoolctl import threadpool_limits
 
 from core.models import Model, param_shapes
 from vae_gui.panels.gradcheck import FAIL_COLOR, PASS_COLOR, GradcheckPanel
@@ -30,11 +29,6 @@ def delete_widgets_after_test():
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     gc.collect()
 
-
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture

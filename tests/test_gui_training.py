@@ -10,7 +10,6 @@ import pytest
 from conftest import small_model
 from PyQt6.QtCore import QCoreApplication, QEvent
 from PyQt6.QtWidgets import QApplication
-from threadpoolctl import threadpool_limits
 
 from core.train import Trainer
 from vae_gui.app import MainWindow, make_settings
@@ -31,12 +30,6 @@ def delete_widgets_after_test():
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     gc.collect()
 
-
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Tiny matrices: BLAS threads only fight over the shared cores."""
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture
