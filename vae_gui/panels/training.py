@@ -291,7 +291,8 @@ class TrainingPanel(QWidget):
         def curve(plot, color, width, name=None, alpha=255):
             c = pg.mkColor(color)
             c.setAlpha(alpha)
-            item = plot.plot(pen=pg.mkPen(c, width=width), name=name)
+            # no antialiasing: with it, one redraw of 100 000 points takes seconds instead of ~0.1 s
+            item = plot.plot(pen=pg.mkPen(c, width=width), name=name, antialias=False)
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
             return item
