@@ -74,6 +74,7 @@ def save_model(path: str | os.PathLike, model: Model, optimizer: Optimizer | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _file_mode(path))  # mkstemp makes 0600 files; a saved model gets the usual mode
         with os.fdopen(fd, "wb") as f:
             np.savez(f, allow_pickle=False, **arrays)
             f.flush()
@@ -91,6 +92,17 @@ def save_model(path: str | os.PathLike, model: Model, optimizer: Optimizer | Non
     except OSError:
         pass
     return path
+
+
+def _file_mode(path: Path) -> int:
+    """Permission bits for a model file written at ``path``: those of the file it replaces, else
+    what the umask gives a new file (0644 with the common umask 022)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _json_safe(obj):

@@ -217,6 +217,18 @@ def test_sigkill_during_saves_leaves_a_complete_file(tmp_path):
     assert leftovers, "no kill landed during a save; the test proved nothing"
 
 
+def test_atomic_save_gives_normal_file_permissions(tmp_path):
+    """The temporary file of an atomic save is created 0600; the saved model must not stay
+    unreadable to the group and others: a new file gets the umask's mode, a replaced file keeps its own."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path = save_model(tmp_path / "model.npz", small_model())
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    path.chmod(0o640)
+    save_model(path, small_model())
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
 # ----------------------------------------------------------------------------- resume
 def _train_cli(capsys, frey_path, out, *extra):
     code, stdout, err = run_cli(capsys, "train", "--data", frey_path, "--out", out, "--hidden", "16", "--latent",

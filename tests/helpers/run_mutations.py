@@ -57,6 +57,8 @@ MUTATIONS: dict[str, tuple] = {
         "core/checkpoint.py",
         "    fd, tmp = tempfile.mkstemp(prefix=f\".{path.name}.\", suffix=\".tmp\", dir=path.parent)",
         "    fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), path", [R_FAULTS]),
+    "save: temporary file's 0600 mode kept": (
+        "core/checkpoint.py", "        os.fchmod(fd, _file_mode(path))", "        pass", [R_FAULTS]),
     "save: non-finite weights written": (
         "core/checkpoint.py", "    bad = [n for n, a in params.items() if not np.all(np.isfinite(a))]\n    if bad:\n"
         "        raise ModelFileError(f\"refusing", "    bad = []\n    if bad:\n"
