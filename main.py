@@ -210,6 +210,17 @@ def _progress_line(stats: dict, width: int = 24) -> str:
             f"KL {stats['kl']:6.2f}  {stats['steps_per_s']:6.0f} steps/s  ETA {eta:5.0f}s")
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an --out that is a folder or lies in a folder we cannot write (CliError)."""
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; give a file name such as {out / 'model.npz'}")
+    folder = out.parent.resolve()
+    while not folder.exists():  # save_model creates missing folders: check the first one that exists
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"cannot write the model file {out}: {folder} is not a writable folder")
+
+
 # ---------------------------------------------------------------------------- commands
 def cmd_train(args) -> int:
     import numpy as np
@@ -221,6 +232,7 @@ def cmd_train(args) -> int:
     from core.optim import make_optimizer
     from core.train import Trainer
 
+    _check_writable(Path(args.out))  # before training, not after it
     X = _load_data(args.data, quiet=args.quiet)
     train_ids, test_ids = split_indices()
     out = Path(args.out)

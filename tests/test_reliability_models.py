@@ -375,6 +375,16 @@ def test_cli_steps_zero(tmp_path, frey_path, capsys):
     assert_cli_error(code, err, "--steps", "> 0")
 
 
+@pytest.mark.parametrize("where", ["a folder", "inside a file"])
+def test_cli_unwritable_out_is_refused_before_training(where, tmp_path, capsys):
+    """--out that cannot be written is refused up front (the data path is bogus on purpose:
+    the --out check comes first, so no data is loaded and no training is lost)."""
+    (tmp_path / "notes.txt").write_text("x")
+    out = tmp_path if where == "a folder" else tmp_path / "notes.txt" / "model.npz"
+    code, _, err = run_cli(capsys, "train", "--out", out, "--data", tmp_path / "missing.mat", "--steps", "5")
+    assert_cli_error(code, err, "--out" if where == "a folder" else "not a writable folder")
+
+
 def test_cli_error_is_one_line_in_a_real_process(tmp_path):
     """The same contract seen from outside: a child process, its real stderr and exit status."""
     proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "sample", "--weights", str(tmp_path / "none.npz"),

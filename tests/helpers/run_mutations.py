@@ -91,6 +91,8 @@ MUTATIONS: dict[str, tuple] = {
         [R_FAULTS]),
     "cli: no batch-size check": (
         "main.py", "    if batch_size > len(fit_ids):", "    if False:", [R_MODELS]),
+    "cli: --out not checked before training": (
+        "main.py", "    _check_writable(Path(args.out))  # before training, not after it\n", "", [R_MODELS]),
     "cli: --lr accepts 0": (
         "main.py", 't.add_argument("--lr", type=_positive_float', 't.add_argument("--lr", type=float', [R_MODELS]),
     "cli: traceback instead of one line": (
