@@ -19,7 +19,6 @@ from PyQt6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QRadioButton,
     QSpinBox,
     QSplitter,
@@ -225,7 +224,7 @@ class LatentGridPanel(QWidget):
 
     def _on_encode_failed(self, generation: int, message: str) -> None:
         if generation == self._generation:
-            QMessageBox.warning(self, "Encoding failed", f"Could not encode the data set: {message}")
+            self.state.report_error("Encoding failed", f"Could not encode the data set: {message}")
 
     def is_ready(self) -> bool:
         """True once the data set's encoding (for the default dims) is in, or when there is no data."""
@@ -286,7 +285,7 @@ class LatentGridPanel(QWidget):
             base_z = self.base_vector()
             faces = to_numpy(latent_grid(model, row_dim, col_dim, n, base=base_z))
         except Exception as exc:
-            QMessageBox.warning(self, "Latent grid failed", f"Could not decode the grid: {exc}")
+            self.state.report_error("Latent grid failed", f"Could not decode the grid: {exc}")
             return
         self.grid.set_grid(faces)
         axis = quantile_axis(n)
@@ -314,7 +313,7 @@ class LatentGridPanel(QWidget):
             lerp_faces = to_numpy(model.decode(lerp(mean_a, mean_b, k)))
             slerp_faces = to_numpy(model.decode(slerp(mean_a, mean_b, k)))
         except Exception as exc:
-            QMessageBox.warning(self, "Interpolation failed", f"Could not decode the path: {exc}")
+            self.state.report_error("Interpolation failed", f"Could not decode the path: {exc}")
             return
         labels = [f"t={t:.2f}" for t in np.linspace(0, 1, k)]
         for strip in (self.lerp_strip, self.slerp_strip):

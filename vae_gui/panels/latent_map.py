@@ -16,7 +16,6 @@ from PyQt6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -243,7 +242,7 @@ class LatentMapPanel(QWidget):
     def _on_encode_failed(self, generation: int, message: str) -> None:
         if generation == self._generation:
             self.message.setText("encoding failed")
-            QMessageBox.warning(self, "Encoding failed", f"Could not encode the data set: {message}")
+            self.state.report_error("Encoding failed", f"Could not encode the data set: {message}")
 
     def _on_encoded(self, generation: int, result) -> None:
         model, X = self.state.model, self.state.X
@@ -335,7 +334,7 @@ class LatentMapPanel(QWidget):
         try:
             recon = to_numpy(model.reconstruct(X[index : index + 1]))[0]
         except Exception as exc:
-            QMessageBox.warning(self, "Reconstruction failed", f"Could not reconstruct image #{index}: {exc}")
+            self.state.report_error("Reconstruction failed", f"Could not reconstruct image #{index}: {exc}")
             return
         split = self.state.split_name(index)
         self.hover_original.set_face(X[index])

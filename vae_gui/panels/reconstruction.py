@@ -10,7 +10,6 @@ from PyQt6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -199,7 +198,7 @@ class ReconstructionPanel(QWidget):
             recon = to_numpy(model.reconstruct(x, sample=sample, rng=self._rng))[0].astype(np.float64)
             rec, kl_dims = per_image_losses(model, x)
         except Exception as exc:  # an engine error must reach the user, not kill the panel
-            QMessageBox.warning(self, "Reconstruction failed", f"Could not reconstruct image #{i}: {exc}")
+            self.state.report_error("Reconstruction failed", f"Could not reconstruct image #{i}: {exc}")
             return
         self.reconstruction.set_face(recon)
         self.reconstruction.set_title("reconstruction (z drawn from q(z|x))" if sample else

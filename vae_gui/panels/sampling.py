@@ -19,7 +19,6 @@ from PyQt6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QScrollArea,
     QSlider,
@@ -324,7 +323,7 @@ class SamplingPanel(QWidget):
         try:
             face = to_numpy(model.decode(self.z[None, :]))[0]
         except Exception as exc:  # an engine error must not kill the panel
-            QMessageBox.warning(self, "Decoding failed", f"Could not decode z: {exc}")
+            self.state.report_error("Decoding failed", f"Could not decode z: {exc}")
             return
         self.face.set_face(face)
         self.decode_ms = (self.decode_ms + [1000 * (time.perf_counter() - start)])[-200:]
@@ -353,7 +352,7 @@ class SamplingPanel(QWidget):
         try:
             mean, _ = posterior_means(model, X[index : index + 1])
         except Exception as exc:
-            QMessageBox.warning(self, "Encoding failed", f"Could not encode image #{index}: {exc}")
+            self.state.report_error("Encoding failed", f"Could not encode image #{index}: {exc}")
             return
         self.set_z(mean[0])
 
