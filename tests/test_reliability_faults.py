@@ -217,6 +217,27 @@ def test_sigkill_during_saves_leaves_a_complete_file(tmp_path):
     assert leftovers, "no kill landed during a save; the test proved nothing"
 
 
+def test_a_save_that_fails_midway_keeps_the_previous_file(tmp_path, monkeypatch):
+    """Disk full (or any error) while writing: the previous model file is untouched, the
+    temporary file is removed and the error reaches the caller."""
+    import errno
+
+    import core.checkpoint as checkpoint
+
+    path = save_model(tmp_path / "model.npz", small_model(seed=1))
+    before = path.read_bytes()
+
+    def disk_full(f, **arrays):
+        f.write(b"PK\x03\x04 half an archive")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_model(path, small_model(seed=2))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
 def test_atomic_save_gives_normal_file_permissions(tmp_path):
     """The temporary file of an atomic save is created 0600; the saved model must not stay
     unreadable to the group and others: a new file gets the umask's mode, a replaced file keeps its own."""

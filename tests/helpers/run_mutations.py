@@ -59,6 +59,9 @@ MUTATIONS: dict[str, tuple] = {
         "    fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), path", [R_FAULTS]),
     "save: temporary file's 0600 mode kept": (
         "core/checkpoint.py", "        os.fchmod(fd, _file_mode(path))", "        pass", [R_FAULTS]),
+    "save: temporary file left after a failed write": (
+        "core/checkpoint.py", "    except BaseException:\n        Path(tmp).unlink(missing_ok=True)\n        raise",
+        "    except BaseException:\n        raise", [R_FAULTS]),
     "save: non-finite weights written": (
         "core/checkpoint.py", "    bad = [n for n, a in params.items() if not np.all(np.isfinite(a))]\n    if bad:\n"
         "        raise ModelFileError(f\"refusing", "    bad = []\n    if bad:\n"
