@@ -68,3 +68,21 @@ def test_gui_measurements_run(qapp):
     stall = gui.ui_stall(0.4)
     assert stall["ui_stall_p99_ms"] >= 0 and stall["ui_stall_train_logs"] > 0
     assert gui.cold_start(1)["cold_start_s"] > 0
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is a benchmark-only dependency")
+@pytest.mark.parametrize("kind", ["vae", "ae"])
+def test_torch_reference_is_the_identical_network(kind, frey):
+    """The PyTorch side of the throughput comparison computes our objective from our weights."""
+    import numpy as np
+    import torch
+
+    from benchmarks.engine import engine_model
+    from benchmarks.torch_ref import from_engine
+
+    model = engine_model(kind)
+    x = frey[:64]
+    eps = np.random.default_rng(0).standard_normal((64, model.config.latent)).astype(np.float32)
+    ours = model.forward_backward(model.asarray(x), model.asarray(eps), compute_loss=True)["objective"]
+    theirs = from_engine(model).loss(torch.from_numpy(x), torch.from_numpy(eps) if kind == "vae" else None).item()
+    assert theirs == pytest.approx(ours, rel=1e-5)
