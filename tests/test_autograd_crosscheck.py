@@ -143,31 +143,34 @@ def test_crosscheck_notices_a_wrong_gradient(rng):
 
 
 # ----------------------------------------------------------------------------- trajectories
-OPTIMIZERS = {
-    "sgd": ({"lr": 1e-3, "momentum": 0.9}, lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9)),
-    "adagrad": ({"lr": 0.01}, lambda ps: torch.optim.Adagrad(ps, lr=0.01, eps=1e-10)),
-    "adam": ({"lr": 1e-3}, lambda ps: torch.optim.Adam(ps, lr=1e-3, betas=(0.9, 0.999), eps=1e-8)),
+OPTIMIZERS = {  # (our hyper-parameters, torch.optim with the same ones given params and weight decay)
+    "sgd": ({"lr": 1e-3, "momentum": 0.9}, lambda ps, wd: torch.optim.SGD(ps, lr=1e-3, momentum=0.9, weight_decay=wd)),
+    "adagrad": ({"lr": 0.01}, lambda ps, wd: torch.optim.Adagrad(ps, lr=0.01, eps=1e-10, weight_decay=wd)),
+    "adam": ({"lr": 1e-3},
+             lambda ps, wd: torch.optim.Adam(ps, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)),
 }
-TRAJECTORY_CASES = [("ae", "bernoulli", "relu", 0), ("vae", "bernoulli", "relu", 20),
-                    ("vae", "gaussian-learned", "relu", 0)]
+# (kind, likelihood, AE code activation, KL warm-up steps, Trainer weight decay)
+TRAJECTORY_CASES = [("ae", "bernoulli", "relu", 0, 0.0), ("vae", "bernoulli", "relu", 20, 0.0),
+                    ("vae", "gaussian-learned", "relu", 0, 0.0), ("vae", "gaussian-learned", "relu", 0, 0.05)]
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-@pytest.mark.parametrize("kind,likelihood,code_activation,warmup", TRAJECTORY_CASES,
-                         ids=[f"{k}-{lik}-warmup{w}" for k, lik, _, w in TRAJECTORY_CASES])
-def test_training_trajectory_matches_torch_optim(optimizer, kind, likelihood, code_activation, warmup, rng):
+@pytest.mark.parametrize("kind,likelihood,code_activation,warmup,weight_decay", TRAJECTORY_CASES,
+                         ids=[f"{k}-{lik}-warmup{w}-wd{wd:g}" for k, lik, _, w, wd in TRAJECTORY_CASES])
+def test_training_trajectory_matches_torch_optim(optimizer, kind, likelihood, code_activation, warmup,
+                                                 weight_decay, rng):
     """50 steps of the engine's Trainer against torch.optim on the same batches and noise."""
     seed = 3
     model = make_model(kind, likelihood, code_activation, warmup_steps=warmup)
     X = faces(rng, N_TRAIN)
     ours_hyper, make_torch_opt = OPTIMIZERS[optimizer]
     trainer = Trainer(model, make_optimizer(optimizer, model, **ours_hyper), X, batch_size=BATCH, seed=seed,
-                      log_every=10, eval_every=0)
+                      log_every=10, eval_every=0, weight_decay=weight_decay)
 
     # the reference replays the Trainer's minibatch order and the model's noise generator
     p = torch_params(model)
     names = list(p)
-    opt = make_torch_opt([p[n] for n in names])
+    opt = make_torch_opt([p[n] for n in names], weight_decay)
     schedule = BatchSchedule(np.arange(N_TRAIN), BATCH, seed)
     noise = np.random.default_rng(7)  # the model's noise_rng is default_rng(model seed)
     X_t = torch.tensor(X)
