@@ -5,6 +5,8 @@
 * grid15: LatentGridPanel.rebuild_grid for a 15×15 grid, painted, median;
 * ui_stall: a 10 ms QTimer in the main window's event loop measures its own lateness while the
   Training tab trains a VAE 256/16 in its worker thread (loss curves and live faces updating), p99/max;
+* gradcheck_direction_gui: GradcheckPanel in direction mode on the current (shipped 256/16) VAE,
+  run_check → report shown (worker thread, signals), median;
 * cold_start: wall time from spawning ``python benchmarks/cold_start_child.py`` (which runs
   ``main.main([])``, i.e. ``python main.py``) to the main window's first show event, median.
 
@@ -162,6 +164,34 @@ def ui_stall(seconds: float) -> dict:
             "ui_stall_train_logs": steps_seen}
 
 
+def gradcheck_direction_gui(reps: int) -> dict:
+    """Median seconds from GradcheckPanel.run_check (direction mode, the current VAE 256/16's weights)
+    to its report shown, the worker thread included."""
+    from vae_gui.panels.gradcheck import GradcheckPanel
+
+    app = _app()
+    panel = GradcheckPanel(_state())
+    panel.show()
+    panel.current_check.setChecked(True)
+    panel.mode_combo.setCurrentText("direction")
+    app.processEvents()
+    times = []
+    for _ in range(reps):
+        panel.report = None
+        t0 = time.perf_counter()
+        if not panel.run_check():
+            raise RuntimeError("the gradcheck panel refused to run")
+        if not _settle(app, lambda: panel.report is not None, 60):
+            raise RuntimeError("the gradcheck panel showed no report within 60 s")
+        times.append(time.perf_counter() - t0)
+        if not panel.report.passed or panel.report.mode != "direction":
+            raise RuntimeError("the direction check on the shipped VAE did not pass")
+        _settle(app, lambda: not panel.is_running(), 30)
+    panel.close()
+    panel.deleteLater()
+    return {"gradcheck_direction_gui_s": statistics.median(times)}
+
+
 def cold_start(reps: int) -> dict:
     """Median seconds from spawning the GUI process to its main window's first show event."""
     times = []
@@ -188,6 +218,7 @@ def run_all(quick: bool = False) -> dict:
         (("slider_p50_ms", "slider_p95_ms"), lambda: slider_latency(40 if quick else 200)),
         (("grid15_ms",), lambda: grid_rebuild(5 if quick else 30)),
         (("ui_stall_p99_ms", "ui_stall_max_ms"), lambda: ui_stall(1.5 if quick else 8.0)),
+        (("gradcheck_direction_gui_s",), lambda: gradcheck_direction_gui(1 if quick else 5)),
         (("cold_start_s",), lambda: cold_start(1 if quick else 5)),
     ]
     for keys, measure in plan:

@@ -92,7 +92,7 @@ def run_engine(args, reps: int, results: dict) -> None:
 
 
 GUI_KEYS = ("slider_p50_ms", "slider_p95_ms", "grid15_ms", "ui_stall_p99_ms", "ui_stall_max_ms", "ui_stall_idle_p99_ms",
-            "cold_start_s")
+            "gradcheck_direction_gui_s", "cold_start_s")
 
 
 def run_gui(args, results: dict) -> None:
@@ -123,6 +123,7 @@ TABLE = [
     ("gradcheck_full_small_s", "gradcheck full, VAE 560-32-8", "s", "<= 5"),
     ("gradcheck_full_small_cpu_s", "gradcheck full, VAE 560-32-8, CPU", "s", None),
     ("gradcheck_direction_s", "gradcheck direction, VAE 560-256-16", "s", "<= 0.5"),
+    ("gradcheck_direction_gui_s", "  the same from the Gradcheck panel", "s", "<= 0.5"),
     ("slider_p50_ms", "latent slider -> face, p50", "ms", None),
     ("slider_p95_ms", "latent slider -> face, p95", "ms", "<= 4"),
     ("grid15_ms", "15x15 latent grid rebuilt", "ms", "<= 30"),

@@ -67,6 +67,7 @@ def test_gui_measurements_run(qapp):
     assert gui.grid_rebuild(1)["grid15_ms"] > 0
     stall = gui.ui_stall(0.4)
     assert stall["ui_stall_p99_ms"] >= 0 and stall["ui_stall_train_logs"] > 0
+    assert gui.gradcheck_direction_gui(1)["gradcheck_direction_gui_s"] > 0
     assert gui.cold_start(1)["cold_start_s"] > 0
 
 
