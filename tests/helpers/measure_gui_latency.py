@@ -7,9 +7,10 @@ to paint (not part of the test suite; the numbers go in docs/RELIABILITY.md).
    (batch 100, Adam) and, for SECONDS, lets a 10 ms QTimer record the gaps between its ticks:
    a gap much longer than 10 ms is time the UI thread could not react. Prints the median, 99th
    percentile and largest gap, with the same numbers for an idle window for comparison.
-2. Fills the curves with 100 000 logged points (a very long run) and times one redraw + repaint
-   of the loss plots (what the panel does every 100 ms while points arrive): as the panel builds
-   its curves, then with antialiasing off, then also without downsampling and clip-to-view.
+2. Fills the curves with 100 000 logged points (a very long run), records the same gaps while
+   training goes on, and times one redraw + repaint of the loss plots (what the panel does every
+   100 ms while points arrive): as the panel builds its curves, then with antialiasing off, then
+   also without downsampling and clip-to-view.
 """
 
 from __future__ import annotations
@@ -99,6 +100,15 @@ def main() -> None:
             app.processEvents()
             times.append((time.perf_counter() - t0) * 1e3)
         return float(np.median(times[1:]))
+
+    # a long run going on: training continues with the 100 000 points in the curves
+    window.state.model.step = int(x[-1])  # the run goes on after the logged points (x stays sorted)
+    panel.continue_radio.setChecked(True)
+    assert panel.start_training()
+    gaps = tick_gaps(app, seconds)
+    print(f"training on with 100000 points in the curves: {describe(gaps)}")
+    panel.stop_training()
+    wait_until(lambda: not panel.is_running(), 60, app)
 
     antialiased = [name for name, curve in panel.curves.items() if curve.opts["antialias"]]
     print(f"redraw + paint with {n} logged points, curves as built ({len(antialiased)} of {len(panel.curves)} "
