@@ -124,6 +124,8 @@ MUTATIONS: dict[str, tuple] = {
         "        ok = self._thread.wait(msecs)", [R_GUI]),
     "gui: loss curves not downsampled": (
         "vae_gui/panels/training.py", '            item.setDownsampling(auto=True, method="peak")\n', "", [R_GUI]),
+    "gui: loss curves antialiased": (
+        "vae_gui/panels/training.py", "name=name, antialias=False)", "name=name)", [R_GUI]),
     "gui: divergence not marked on the plot": (
         "vae_gui/panels/training.py", "            self.divergence_lines.append(line)", "            pass", [R_GUI]),
 }
