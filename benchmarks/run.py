@@ -144,7 +144,10 @@ def print_table(results: dict) -> None:
     print(f"{'measure':<44}{'value':>12}  {'unit':<8}target")
     for key, label, unit, target in TABLE:
         value = results.get(key)
-        text = "n/a" if value is None else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+        if value is None:
+            text = "n/a"
+        else:
+            text = f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
         print(f"{label:<44}{text:>12}  {unit:<8}{target or ''}")
 
 
