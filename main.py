@@ -537,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, DataError, ModelFileError, ConfigError, BackendError, OSError, ValueError) as exc:
         print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C (the first one saves and stops), or one before training
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     except MemoryError as exc:  # e.g. --hidden 100000000
         print(f"{PROG}: error: not enough memory for this model or data set ({_one_line(str(exc))})", file=sys.stderr)
         return 2

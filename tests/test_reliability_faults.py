@@ -185,6 +185,57 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path, frey_path):
     assert read_meta(out)["saved_because"] == "interrupted"
 
 
+@pytest.mark.timeout(180)
+def test_a_second_ctrl_c_quits_without_a_traceback(tmp_path, frey_path):
+    """Two Ctrl-C in a row: the second one quits at once (exit 130, a one-line message, no
+    traceback); whatever file exists afterwards is a complete model."""
+    out = tmp_path / "model.npz"
+    proc = _start_training(frey_path, out, "--steps", "1000000")
+    line = proc.stderr.readline()
+    while line and not line.startswith("step "):
+        line = proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    # 130, or killed by the SIGINT itself (-2; the shell shows 130 too) when the second signal came
+    # after the first had already saved and main() returned
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "main.py: interrupted" in err or "interrupted at step" in err, err
+    if out.exists():
+        assert load_model(out).model.step > 0
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_while_reading_a_file_quits_with_one_line(tmp_path):
+    """Ctrl-C before any handler of ours is installed (here: while a model file is being read;
+    a FIFO nobody writes to keeps the read blocked, so the signal lands there for sure): one
+    line, exit 130, no traceback, no output file."""
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    out = tmp_path / "faces.png"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "sample", "--weights", str(fifo), "--save",
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CHILD_ENV)
+    deadline = time.monotonic() + 60
+    while True:  # opening the write end succeeds once the child has opened the FIFO to read it
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+    try:
+        time.sleep(0.2)  # the child is now blocked reading the file's first bytes
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        os.close(writer)
+    assert proc.returncode == 130, err
+    assert err.splitlines() == ["main.py: interrupted"], err
+    assert not out.exists()
+
+
 # ----------------------------------------------------------------------------- SIGKILL during a save
 @pytest.mark.timeout(300)
 def test_sigkill_during_saves_leaves_a_complete_file(tmp_path):

@@ -89,6 +89,9 @@ MUTATIONS: dict[str, tuple] = {
     "cli: Ctrl-C not caught": (
         "main.py", "    previous = signal.signal(signal.SIGINT, on_sigint)",
         "    previous = signal.getsignal(signal.SIGINT)", [R_FAULTS]),
+    "cli: Ctrl-C outside training gives a traceback": (
+        "main.py", "    except KeyboardInterrupt:  # a second", "    except ZeroDivisionError:  # a second",
+        [R_FAULTS]),
     "cli: resume ignores the saved batch size": (
         "main.py", 'batch_size = int(settings.get("batch_size", args.batch_size))', "batch_size = args.batch_size",
         [R_FAULTS]),
