@@ -289,6 +289,15 @@ def test_malformed_legacy_pickle_is_refused(case, tmp_path):
         assert word in str(info.value), f"{case}: {word!r} not in {info.value}"
 
 
+def test_a_pickle_asking_for_a_9_tb_array_is_refused(tmp_path):
+    """NumPy's own array constructor is allowed, so a pickle can ask it for a huge array: the
+    allocation error becomes a refusal instead of a crash."""
+    path = tmp_path / "weights.pkl"
+    path.write_bytes(pickle.dumps((_Payload(np._core.multiarray._reconstruct, np.ndarray, (9 * 10**12,), b"b"),)))
+    with pytest.raises(LegacyPickleError):
+        import_legacy(path)
+
+
 def test_not_a_pickle_at_all(tmp_path):
     path = tmp_path / "weights.pkl"
     path.write_text("just text")
