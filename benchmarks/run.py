@@ -31,7 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS/PyTorch threads for both sides (default 1: the 2 shared cores here make "
                         "multi-threaded BLAS stall)")
-    p.add_argument("--reps", type=int, default=None, help="alternating repetitions (default 7; 3 with --quick)")
+    p.add_argument("--reps", type=int, default=None, help="alternating repetitions (default 9; 3 with --quick)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
     p.add_argument("--no-gui", action="store_true", help="skip the GUI latencies (keys null)")
     p.add_argument("--no-gradcheck", action="store_true", help="skip the gradcheck timings (keys null)")
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    reps = args.reps or (3 if args.quick else 7)
+    reps = args.reps or (3 if args.quick else 9)
     results: dict = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_name(),
