@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latent", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="torch.optim.Adam's (L2) weight_decay")
     p.add_argument("--steps", type=int, default=60000)
     p.add_argument("--eval-every", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     X_train = torch.tensor(X[train_ids])
     X_test = torch.tensor(X[test_ids])
     model = TorchVAE(args.hidden, args.latent, args.likelihood)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     rng = np.random.default_rng(args.seed)
     n = len(X_train)
     history = []
