@@ -29,6 +29,12 @@ DIVERGED = re.compile(r"training diverged (?:at|by) step (\d+): (non-finite loss
 CHILD_ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def _default_sigint() -> None:
+    """Children that get Ctrl-C start with SIGINT at its default, as in a terminal (a background
+    job of a non-interactive shell inherits it ignored, and then Python never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(autouse=True)
 def one_blas_thread():
     """In-process training uses one BLAS thread too (much faster on a busy 2-core machine)."""
@@ -157,7 +163,8 @@ def _start_training(frey_path: Path, out: Path, *extra: str) -> subprocess.Popen
     return subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--data", str(frey_path),
                              "--out", str(out), "--hidden", "16", "--latent", "4", "--batch-size", "32",
                              "--log-every", "10", "--eval-every", "0", "--checkpoint-every", "0", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CHILD_ENV)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CHILD_ENV,
+                            preexec_fn=_default_sigint)
 
 
 def _interrupt_after_progress(proc: subprocess.Popen) -> tuple[int, str, str]:
@@ -216,7 +223,8 @@ def test_ctrl_c_while_reading_a_file_quits_with_one_line(tmp_path):
     os.mkfifo(fifo)
     out = tmp_path / "faces.png"
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "sample", "--weights", str(fifo), "--save",
-                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CHILD_ENV)
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CHILD_ENV,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + 60
     while True:  # opening the write end succeeds once the child has opened the FIFO to read it
         try:
@@ -351,7 +359,7 @@ def test_ctrl_c_then_resume_equals_an_uninterrupted_run(tmp_path, frey_path, cap
                              "--out", str(interrupted), "--hidden", "16", "--latent", "4", "--batch-size", "32",
                              "--seed", "7", "--log-every", "25", "--eval-every", "100", "--checkpoint-every", "0",
                              "--steps", total], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=CHILD_ENV)
+                            env=CHILD_ENV, preexec_fn=_default_sigint)
     code, _, err = _interrupt_after_progress(proc)
     assert code == 130, err  # interrupted, not finished: otherwise this test proves nothing
     step = load_model(interrupted).model.step
