@@ -94,3 +94,25 @@ def test_iwae_bound_is_no_looser_than_the_elbo(name, splits):
     assert iwae_100 <= iwae_1
     # k = 1 is itself a one-sample −ELBO estimate: it agrees with neg_elbo up to Monte-Carlo noise
     assert abs(iwae_1 - elbo_estimate) < 0.05 * abs(elbo_estimate) + 5.0
+
+
+@pytest.mark.frey
+def test_early_stopping_keeps_the_best_validation_weights(frey_path, frey, tmp_path):
+    """The options that made vae_gauss.npz: --val-size holds faces out of training, --keep-best saves the
+    weights with the best validation −ELBO, --patience ends the run, --weight-decay is recorded."""
+    import main
+
+    out = tmp_path / "es.npz"
+    code = main.main(["train", "--model", "vae", "--likelihood", "gaussian-learned", "--hidden", "8", "--latent", "2",
+                      "--batch-size", "32", "--steps", "400", "--lr", "0.01", "--eval-every", "20", "--val-size", "100",
+                      "--keep-best", "--patience", "3", "--weight-decay", "0.01", "--quiet", "--data", str(frey_path),
+                      "--out", str(out)])
+    assert code == 0
+    loaded = load_model(out)
+    settings = loaded.meta["train"]
+    stopping = settings["early_stopping"]
+    assert settings["weight_decay"] == 0.01 and settings["val_size"] == 100
+    assert loaded.model.step == stopping["best_step"] <= stopping["last_step"]
+    train_ids, _ = split_indices()
+    val_value = neg_elbo(loaded.model, frey[train_ids[-100:]])
+    assert val_value == pytest.approx(stopping["best_val_neg_elbo"], rel=1e-6)
