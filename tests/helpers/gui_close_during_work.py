@@ -68,7 +68,7 @@ def main() -> None:
                 fail("did not pause")
     elif mode == "gradcheck":
         panel = window.panels["gradcheck"]
-        panel.hidden_edit.setText("256")  # a full check of a 560-256-… net takes minutes
+        panel.hidden_edit.setText("2048")  # a full check of a 560-2048-… net takes far longer than any wait
         if not panel.run_check():
             fail("gradcheck did not start")
         if not wait_until(lambda: panel.progress_bar.value() > 0, TIMEOUT_S, app):
