@@ -45,7 +45,9 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 ORG_NAME = APP_NAME = "VAE Explorer"
 SETTINGS_ENV = "VAE_EXPLORER_SETTINGS"
 MODEL_DIR = PROJECT_ROOT / "model"
-DEFAULT_MODEL = MODEL_DIR / "vae.npz"
+# The Gaussian learned-variance VAE opens first: its samples are visibly different faces, while the
+# Bernoulli VAE (model/vae.npz) decodes almost every z to one average face (docs/RESULTS.md).
+DEFAULT_MODEL = MODEL_DIR / "vae_gauss.npz"
 NO_DATA_HINT = "use File ▸ Load data… to point at frey_rawface.mat (or start with --data PATH / set VAE_DATA)"
 
 # (tab title, module in vae_gui.panels, class, screenshot file stem)
@@ -377,7 +379,7 @@ class MainWindow(QMainWindow):
         job._on_ended = lambda: self._jobs.remove(job) if job in self._jobs else None
 
     def load_initial_model(self, weights: str | os.PathLike | None = None, remembered: bool = True) -> None:
-        """At start-up: the given file, else the last model opened, else model/vae.npz, else a
+        """At start-up: the given file, else the last model opened, else model/vae_gauss.npz, else a
         fresh VAE 256/16 (the status bar says which). A bad file shows a dialog and falls back."""
         candidates: list[Path] = []
         if weights:
