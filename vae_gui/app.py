@@ -546,8 +546,9 @@ def take_screenshots(directory: str | os.PathLike, data: str | None = None, step
     """Open the real window offscreen, bring every panel into a representative state and write
     ``<panel>.png`` for each tab plus ``window.png``. Returns 0 on success, 1 otherwise.
 
-    The state: ``steps`` training steps of the current model (the shipped one continued, or a
-    fresh VAE), a test face selected, the latent grid built, a gradient check of a small net done.
+    The state: a ``steps``-step training run of a new model in the Training tab, the shipped
+    model back as the current one for the other tabs, a test face selected, the latent grid
+    built, a gradient check of a small net done.
     """
     if not os.environ.get("QT_QPA_PLATFORM") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -578,10 +579,12 @@ def _shoot(app: QApplication, window: MainWindow, out: Path, data: str | None, s
     _settle(app, window)
 
     training = window.panels["training"]
+    early_shots: dict = {}
     if state.X is not None:
         window.tabs.setCurrentWidget(training)
-        if state.model_path is not None:
-            training.continue_radio.setChecked(True)
+        # A new model's run shows a real learning curve; continuing a shipped model (saved without
+        # optimiser state) would show a fresh Adam's first-step jolt instead.
+        training.new_radio.setChecked(True)
         training.steps_spin.setValue(int(steps))
         training.eval_spin.setValue(max(10, (int(steps) // 6) // 10 * 10))
         if not training.start_training():
@@ -589,6 +592,11 @@ def _shoot(app: QApplication, window: MainWindow, out: Path, data: str | None, s
             return 1
         if not wait_until(lambda: not training.is_running(), 3600, app):
             training.shutdown()
+        _settle(app, window, seconds=0.5)
+        # grab the run now: loading the shipped model back starts the Training tab's plots afresh
+        early_shots["training"] = training.grab()
+        early_shots["window"] = window.grab()
+        window.load_initial_model(None, remembered=False)  # the other panels show the shipped model
         _settle(app, window)
         state.select(int(state.test_ids[3]))
     grid = window.panels["latent_grid"]
@@ -604,12 +612,12 @@ def _shoot(app: QApplication, window: MainWindow, out: Path, data: str | None, s
         window.tabs.setCurrentIndex(index)
         _settle(app, window, seconds=0.5)
         target = out / f"{stem}.png"
-        if window.tabs.currentWidget().grab().save(str(target), "PNG"):
+        if early_shots.get(stem, window.tabs.currentWidget().grab()).save(str(target), "PNG"):
             written.append(target)
     window.tabs.setCurrentIndex(0)
     _settle(app, window, seconds=0.3)
     target = out / "window.png"
-    if window.grab().save(str(target), "PNG"):
+    if early_shots.get("window", window.grab()).save(str(target), "PNG"):
         written.append(target)
     for path in written:
         log(f"wrote {path}")

@@ -46,7 +46,7 @@ pg.setConfigOptions(imageAxisOrder="row-major")
 N_LIVE_FACES = 8
 FACE_Z_SEED = 2024  # the fixed z of the live samples, so frames differ only by the weights
 EMA_WEIGHT = 0.9  # smoothed = 0.9·smoothed + 0.1·raw over logged points (log_every steps apart)
-REDRAW_MS = 100
+REDRAW_MS = 250
 
 TIPS = {
     "total": "−ELBO per image in nats: reconstruction + KL (for an AE, the reconstruction alone), an upper "
