@@ -5,10 +5,12 @@ Driven through the real MainWindow (pytest-qt, offscreen). See docs/RELIABILITY.
 
 from __future__ import annotations
 
+import http.server
 import os
 import pickle
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -111,6 +113,37 @@ def test_bad_data_file_shows_a_dialog_and_keeps_the_current_data(case, window, d
     for word in words:
         assert word in dialogs[0][1], f"{case}: {word!r} not in {dialogs[0][1]!r}"
     assert window.state.X is before_X and window.state.data_path == before_path
+
+
+def test_startup_download_with_a_wrong_checksum_shows_a_dialog(qtbot, tmp_path, dialogs, monkeypatch):
+    """No data file at start-up: the window downloads it. A wrong checksum must be said in a
+    dialog (not only in the status bar), the bad file deleted, and the program runs on without data."""
+    import urllib.request
+
+    from test_reliability_data import _BadMirror
+
+    import core.data as data
+
+    target = tmp_path / "data" / "frey_rawface.mat"
+    monkeypatch.setattr(data, "DEFAULT_PATH", target)
+    monkeypatch.delenv("VAE_DATA", raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BadMirror)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    mirror = f"http://127.0.0.1:{server.server_address[1]}/frey_rawface.mat"
+    real_urlopen = urllib.request.urlopen
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout=30: real_urlopen(mirror, timeout=5))
+    win = MainWindow(AppState(), settings=make_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(win)
+    try:
+        win.load_initial_data(None, allow_download=True)
+        _wait_jobs(qtbot, win)
+        assert win.state.X is None and not target.exists()
+        assert "SHA-256" in win.state.data_message  # the status bar says it
+        assert len(dialogs) == 1 and "SHA-256" in dialogs[0][1], dialogs  # and so does a dialog
+    finally:
+        win.close()
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize("payload", ["os.system", "builtins.exec", "os.system inside a weight tuple"])
