@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import csv
-import gc
 import pickle
 
 import numpy as np
 import pytest
 from conftest import small_model
-from PyQt6.QtCore import QCoreApplication, QEvent, QMimeData, QPointF, Qt, QUrl
+from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage
-from PyQt6.QtWidgets import QApplication, QMessageBox
+from PyQt6.QtWidgets import QMessageBox
+from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
 import vae_gui.app as app_module
 from core.optim import make_optimizer
@@ -21,16 +21,6 @@ from vae_gui.state import AppState
 WAIT_MS = 60_000
 
 
-@pytest.fixture(autouse=True)
-def delete_widgets_after_test():
-    """Delete every widget now and in one go (pyqtgraph items freed later by the garbage
-    collector can crash a later test's paint event)."""
-    yield
-    for widget in QApplication.topLevelWidgets():
-        widget.close()
-        widget.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
-    gc.collect()
 
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-
 import numpy as np
 import pytest
 from conftest import small_model
-from PyQt6.QtCore import QCoreApplication, QEvent, Qt
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtCore import Qt
+from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
 from core.models import Model, param_shapes
 from vae_gui.panels.gradcheck import FAIL_COLOR, PASS_COLOR, GradcheckPanel
@@ -18,16 +16,6 @@ WAIT_MS = 60_000
 LEFT = Qt.MouseButton.LeftButton
 
 
-@pytest.fixture(autouse=True)
-def delete_widgets_after_test():
-    """Delete every widget this test made, now and in one go: left to Python's garbage collector,
-    pyqtgraph items can be freed in the middle of a later test's paint event (a crash)."""
-    yield
-    for widget in QApplication.topLevelWidgets():
-        widget.close()
-        widget.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
-    gc.collect()
 
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import threading
 
 import numpy as np
 import pytest
 from conftest import small_model
-from PyQt6.QtCore import QCoreApplication, QEvent
-from PyQt6.QtWidgets import QApplication
+from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
 from core.train import Trainer
 from vae_gui.app import MainWindow, make_settings
@@ -19,16 +17,6 @@ from vae_gui.state import AppState
 WAIT_MS = 60_000  # generous: the CI machine is shared; no test asserts a duration
 
 
-@pytest.fixture(autouse=True)
-def delete_widgets_after_test():
-    """Delete every widget this test made, now and in one go: left to Python's garbage collector,
-    pyqtgraph items can be freed in the middle of a later test's paint event (a crash)."""
-    yield
-    for widget in QApplication.topLevelWidgets():
-        widget.close()
-        widget.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
-    gc.collect()
 
 
 
