@@ -31,6 +31,11 @@ class DataError(ValueError):
     """The data file is missing, unreadable or not the Frey face set (the message says which)."""
 
 
+class DownloadIntegrityError(DataError):
+    """A download arrived but is wrong: cut off, or its SHA-256 does not match (the file was deleted).
+    Unlike an unreachable server, this is worth interrupting the user for."""
+
+
 def find_data(path: str | os.PathLike | None = None) -> Path:
     """Where the data should be: ``path``, else $VAE_DATA, else data/frey_rawface.mat.
     The file need not exist yet (see ``ensure_data``)."""
@@ -112,10 +117,10 @@ def download(url: str, dest: str | os.PathLike, sha256: str = FREY_SHA256,
                 if progress:
                     progress(done, total)
         if total is not None and done != total:
-            raise DataError(f"download of {url} was cut off after {done} of {total} bytes")
+            raise DownloadIntegrityError(f"download of {url} was cut off after {done} of {total} bytes")
         digest = h.hexdigest()
         if digest != sha256:
-            raise DataError(f"download of {url} has SHA-256 {digest[:12]}…, expected {sha256[:12]}…; "
+            raise DownloadIntegrityError(f"download of {url} has SHA-256 {digest[:12]}…, expected {sha256[:12]}…; "
                             "the file was deleted")
         os.replace(part, dest)
     except DataError:

@@ -34,7 +34,7 @@ from PyQt6.QtWidgets import (
 )
 
 from core.checkpoint import import_legacy, load_model, save_model
-from core.data import PROJECT_ROOT, DataError, ensure_data, find_data, load_frey
+from core.data import PROJECT_ROOT, DataError, DownloadIntegrityError, ensure_data, find_data, load_frey
 from core.models import Model, ModelConfig
 from core.optim import optimizer_from_state
 from vae_gui import workers
@@ -367,10 +367,16 @@ class MainWindow(QMainWindow):
             self.state.set_data(X, found)
             dialog.close()
 
-        def failed(message, _exc) -> None:
+        def failed(message, exc) -> None:
             dialog.close()
             self.state.set_data(None, message=f"could not get the data: {message}")
             self.notify(f"No data: {message}", 15)
+            # Being offline is said in the status bar and the panels; a download that arrived
+            # damaged or with the wrong checksum (and was deleted) deserves a dialog.
+            if isinstance(exc, DownloadIntegrityError):
+                self.show_error("Could not get the Frey faces",
+                                f"{message}\n\nThe program runs on without data: sampling and the latent grid work "
+                                f"from the model alone. To use the data, {NO_DATA_HINT}.")
 
         job = workers.run_in_thread(_download_and_load, on_result=done, on_error=failed, on_progress=on_progress,
                                     with_progress=True)
