@@ -206,8 +206,6 @@ def _check_writable(out: Path) -> None:
 
 # ---------------------------------------------------------------------------- commands
 def cmd_train(args) -> int:
-    import numpy as np
-
     from core.checkpoint import save_model
     from core.data import split_indices
     from core.evaluate import neg_elbo
@@ -335,7 +333,6 @@ def cmd_train(args) -> int:
           f"({result.steps_done / max(result.seconds, 1e-9):.0f} steps/s); model has {model.step} steps")
     print(f"train −ELBO {train_elbo:.2f} nats/image   test −ELBO {test_elbo:.2f} nats/image")
     print(f"saved {out}")
-    del np
     return 0
 
 
