@@ -176,6 +176,8 @@ def main(argv=None) -> int:
             results["torch_version"] = torch.__version__
         except ImportError:
             pass
+    import core.optim  # noqa: F401  loads SciPy's BLAS too (Adam's axpy), so the limit below pins it as well
+
     with threadpool_limits(limits=args.threads, user_api="blas"):
         results.update(blas_info())
         run_engine(args, reps, results)
