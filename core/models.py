@@ -298,7 +298,7 @@ class Model:
         inv_n = 1.0 / n
         lik = cfg.likelihood
         if lik == "bernoulli":
-            dlogits = losses.bernoulli_grad(recon_logits, x)
+            dlogits = losses.bernoulli_grad_inplace(recon_logits, x)  # the logits are not needed any more
         elif lik == "gaussian":
             dlogits = losses.gaussian_fixed_grad(recon_logits, x)
         else:
