@@ -12,12 +12,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg.blas import dasum, sasum
 
 from .backend import to_numpy
 from .data import BatchSchedule
 from .evaluate import neg_elbo
 from .models import Model
 from .optim import Optimizer
+
+_BLAS_ASUM = {np.dtype(np.float32): sasum, np.dtype(np.float64): dasum}
+
+
+def _finite_probe(x, ones) -> float:
+    """A sum that is inf or NaN when any entry of the flat vector x is: Σ|x| as one BLAS asum pass on
+    host arrays (13 µs on 300k float32 against 27 µs for the dot with ``ones``, measured), else x·ones."""
+    asum = _BLAS_ASUM.get(x.dtype) if isinstance(x, np.ndarray) else None
+    return float(asum(x)) if asum is not None else float(x @ ones)
 
 
 class TrainingDiverged(RuntimeError):
@@ -104,9 +114,8 @@ class Trainer:
         idx = self.schedule.batch(step)
         xb = self.X_train[idx if model.xp is np else model.xp.asarray(idx)]
         stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now)
-        # one reduction catches NaN and inf anywhere in the gradient; a BLAS dot with ones is that sum
-        # at half the cost of ndarray.sum (measured: 27 vs 54 µs for 300k float32)
-        grad_sum = float(model.grad_flat @ self._ones)
+        # one reduction catches NaN and inf anywhere in the gradient (ndarray.sum took 54 µs for 300k float32)
+        grad_sum = _finite_probe(model.grad_flat, self._ones)
         if not math.isfinite(grad_sum) or (stats is not None and not math.isfinite(stats["objective"])):
             what = "loss" if stats is not None and not math.isfinite(stats["objective"]) else "gradient"
             self._restore()
