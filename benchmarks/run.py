@@ -176,7 +176,7 @@ def main(argv=None) -> int:
             results["torch_version"] = torch.__version__
         except ImportError:
             pass
-    import core.optim  # noqa: F401  loads SciPy's BLAS too (Adam's axpy), so the limit below pins it as well
+    import scipy.linalg.blas  # noqa: F401  SciPy's OpenBLAS (Adam's axpy) must be loaded for the limit below to pin it
 
     with threadpool_limits(limits=args.threads, user_api="blas"):
         results.update(blas_info())
