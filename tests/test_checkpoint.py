@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import small_model
-from threadpoolctl import threadpool_limits
 
 import core.checkpoint as checkpoint
 from core.checkpoint import (
@@ -29,14 +28,6 @@ from core.optim import make_optimizer
 from core.train import Trainer
 
 REFERENCE_NAME = "seed_ae_weights.pkl"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Single-threaded BLAS: these matrices are small, and on a busy shared machine spinning BLAS
-    threads make each matmul many times slower."""
-    with threadpool_limits(limits=1):
-        yield
 
 
 # ============================================================================ legacy import

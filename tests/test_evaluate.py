@@ -5,21 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import small_model
-from threadpoolctl import threadpool_limits
 
 from core import evaluate as ev
 from core.data import split_indices
 from core.models import Model, ModelConfig
 from core.optim import make_optimizer
 from core.train import Trainer
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Single-threaded BLAS: these matrices are small, and on a busy shared machine spinning BLAS
-    threads make each matmul many times slower."""
-    with threadpool_limits(limits=1):
-        yield
 
 
 @pytest.fixture(scope="module")

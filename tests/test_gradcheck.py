@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import small_model
-from threadpoolctl import threadpool_limits
 
 from core.gradcheck import (
     PASS_THRESHOLD,
@@ -25,14 +24,6 @@ from core.models import Model, param_shapes
 
 SMALL_D = 48
 LIKELIHOODS = ["bernoulli", "gaussian", "gaussian-learned"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Single-threaded BLAS: these matrices are small, and on a busy shared machine spinning BLAS
-    threads make each matmul many times slower."""
-    with threadpool_limits(limits=1):
-        yield
 
 
 def generic_model(kind="vae", likelihood="bernoulli", hidden=(16,), seed=0, input_dim=SMALL_D, **kw) -> Model:

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.reliability import ROOT, run_cli, small_model
-from threadpoolctl import threadpool_limits
 
 from core.checkpoint import ModelFileError, load_model, read_meta, save_model
 from core.data import split_indices
@@ -33,13 +32,6 @@ def _default_sigint() -> None:
     """Children that get Ctrl-C start with SIGINT at its default, as in a terminal (a background
     job of a non-interactive shell inherits it ignored, and then Python never raises KeyboardInterrupt)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """In-process training uses one BLAS thread too (much faster on a busy 2-core machine)."""
-    with threadpool_limits(limits=1):
-        yield
 
 
 def _trainer(frey, hidden=16, lr=1e-3, log_every=50, optimizer="adam", seed=0) -> Trainer:

@@ -18,7 +18,6 @@ from helpers.reliability import ROOT, save_small_model
 from PyQt6.QtWidgets import QMessageBox
 from test_reliability_data import BAD_DATA
 from test_reliability_models import BAD_MODELS, BAD_PICKLES, _hostile_payloads
-from threadpoolctl import threadpool_limits
 
 from core.checkpoint import load_model
 from core.models import Model, ModelConfig
@@ -27,12 +26,6 @@ from vae_gui.state import AppState
 
 WAIT_MS = 60_000  # generous: the machine is shared; nothing here asserts a duration
 CHILD_ENV_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen"}
-
-
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    with threadpool_limits(limits=1):
-        yield
 
 
 @pytest.fixture
