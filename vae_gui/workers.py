@@ -119,6 +119,12 @@ class Job(QObject):
     def cancel(self) -> None:
         self.worker.cancel()
 
+    def detach(self, *_args) -> None:
+        """Cancel and drop the callbacks: for an owner that is going away, a result still queued
+        for the UI thread must not reach its deleted widgets."""
+        self._on_result = self._on_error = self._on_progress = self._on_ended = None
+        self.worker.cancel()
+
     def is_running(self) -> bool:
         return not self.done
 
@@ -152,21 +158,26 @@ class Job(QObject):
 
 def run_in_thread(fn: Callable, *args, on_result: Callable | None = None, on_error: Callable | None = None,
                   on_progress: Callable | None = None, on_ended: Callable | None = None,
-                  with_progress: bool = False, **kwargs) -> Job:
+                  with_progress: bool = False, owner: QObject | None = None, **kwargs) -> Job:
     """Run ``fn(*args, **kwargs)`` in a new QThread; the callbacks run on the UI thread.
 
     on_result(value); on_error(message, exception); on_progress(done, total, text) (total is -1
     when unknown; only with ``with_progress=True``, which passes ``progress=`` and
-    ``cancelled=`` to fn); on_ended() after either.
+    ``cancelled=`` to fn); on_ended() after either. When ``owner`` (the widget the callbacks
+    update) is destroyed first, the callbacks are dropped.
     """
     worker = FunctionWorker(fn, args, kwargs, with_progress=with_progress)
-    return Job(worker, on_result, on_error, on_progress, on_ended).start()
+    job = Job(worker, on_result, on_error, on_progress, on_ended)
+    if owner is not None:
+        owner.destroyed.connect(job.detach)
+    return job.start()
 
 
 def wait_for_all_jobs(msecs: int = 30000) -> None:
-    """Ask every running job to cancel and wait for its thread (used when the window closes)."""
+    """Cancel every running job, drop its callbacks and wait for its thread (used when the window
+    closes: results still queued must not reach widgets that are about to be deleted)."""
     for job in list(_ACTIVE_JOBS):
-        job.cancel()
+        job.detach()
         job.thread.wait(msecs)
 
 

@@ -211,7 +211,7 @@ class LatentGridPanel(QWidget):
         self.rebuild_interpolation()
         if has_data:
             generation = self._generation
-            self._job = run_in_thread(posterior_means, model, X,
+            self._job = run_in_thread(posterior_means, model, X, owner=self,
                                       on_result=lambda result: self._on_encoded(generation, result),
                                       on_error=lambda message, _exc: self._on_encode_failed(generation, message))
 

@@ -231,7 +231,7 @@ class LatentMapPanel(QWidget):
             return
         self.message.setText(f"encoding {len(X)} faces…")
         generation = self._generation
-        self._job = run_in_thread(posterior_means, model, X,
+        self._job = run_in_thread(posterior_means, model, X, owner=self,
                                   on_result=lambda result: self._on_encoded(generation, result),
                                   on_error=lambda message, _exc: self._on_encode_failed(generation, message))
 

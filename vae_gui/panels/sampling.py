@@ -273,7 +273,7 @@ class SamplingPanel(QWidget):
                 self._set_pad_dims(int(order[0]), int(order[1]))
             return
         generation = self._generation
-        self._job = run_in_thread(posterior_means, model, X,
+        self._job = run_in_thread(posterior_means, model, X, owner=self,
                                   on_result=lambda result: self._on_activity(generation, result[0]))
 
     def _on_activity(self, generation: int, means: np.ndarray) -> None:
