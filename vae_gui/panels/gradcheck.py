@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QRegularExpression, Qt, QThread
-from PyQt6.QtGui import QColor, QRegularExpressionValidator
+from PyQt6.QtCore import Qt, QThread
+from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,7 +33,7 @@ from PyQt6.QtWidgets import (
 from core.gradcheck import MODES, PASS_THRESHOLD, STEP, WARN_THRESHOLD, GradcheckReport
 from core.losses import LIKELIHOODS
 from core.models import ConfigError, Model, ModelConfig
-from vae_gui.panels.training import parse_hidden
+from vae_gui.panels.training import hidden_sizes_validator, parse_hidden
 from vae_gui.state import AppState
 from vae_gui.workers import GradcheckWorker
 
@@ -97,7 +97,7 @@ class GradcheckPanel(QWidget):
         self.likelihood_combo = QComboBox()
         self.likelihood_combo.addItems(list(LIKELIHOODS))
         self.hidden_edit = QLineEdit("8")
-        self.hidden_edit.setValidator(QRegularExpressionValidator(QRegularExpression(r"^\s*\d+(\s*,\s*\d+)*\s*,?\s*$")))
+        self.hidden_edit.setValidator(hidden_sizes_validator())
         self.hidden_edit.setToolTip("Hidden sizes of the fresh network, e.g. 8 or 16,8 (small keeps 'full' quick).")
         self.latent_spin = QSpinBox()
         self.latent_spin.setRange(1, 64)

@@ -84,6 +84,14 @@ class Series:
         return float(self._data[self.n - 1]) if self.n else math.nan
 
 
+# What a hidden-sizes field accepts while typing ('256', '512, 256', '512,'); parse_hidden has the last word.
+HIDDEN_SIZES_PATTERN = r"^\s*\d+(\s*,\s*\d+)*\s*,?\s*$"
+
+
+def hidden_sizes_validator() -> QRegularExpressionValidator:
+    return QRegularExpressionValidator(QRegularExpression(HIDDEN_SIZES_PATTERN))
+
+
 def parse_hidden(text: str) -> list[int]:
     """'512, 256' -> [512, 256]; raises ValueError with a clear message."""
     parts = [p.strip() for p in text.split(",")]
@@ -180,7 +188,7 @@ class TrainingPanel(QWidget):
         self.kind_combo.addItems(["vae", "ae"])
         self.kind_combo.setToolTip("VAE: Gaussian code with a KL term. AE: plain deterministic code, no KL.")
         self.hidden_edit = QLineEdit("256")
-        self.hidden_edit.setValidator(QRegularExpressionValidator(QRegularExpression(r"^\s*\d+(\s*,\s*\d+)*\s*,?\s*$")))
+        self.hidden_edit.setValidator(hidden_sizes_validator())
         self.hidden_edit.setToolTip("Encoder hidden layer sizes, e.g. 256 or 512,256; the decoder mirrors them.")
         self.latent_spin = QSpinBox()
         self.latent_spin.setRange(1, 512)
