@@ -87,13 +87,16 @@ class Trainer:
         xp.copyto(good["flat"], self.model.flat)
         for k, arr in good["opt"].items():
             xp.copyto(arr, getattr(opt, k))
-        good.update(step=self.model.step, opt_t=opt.t, rng=self.model.noise_rng.bit_generator.state)
+        good.update(step=self.model.step, opt_t=opt.t, rng=self.model.noise_rng.bit_generator.state,
+                    opt_scalars={k: getattr(opt, k) for k in opt.state_scalars})
 
     def _restore(self) -> None:
         good, opt = self._good, self.optimizer
         self.model.flat[...] = good["flat"]
         self.model.step = good["step"]
         opt.t = good["opt_t"]
+        for k, value in good["opt_scalars"].items():
+            setattr(opt, k, value)
         for k, arr in good["opt"].items():
             getattr(opt, k)[...] = arr
         self.model.noise_rng.bit_generator.state = good["rng"]

@@ -259,7 +259,8 @@ def test_meta_holds_config_step_optimizer_and_extra(tmp_path):
     assert meta["config"] == model.config.to_dict()
     assert ModelConfig.from_dict(meta["config"]).to_dict() == model.config.to_dict()
     assert meta["step"] == 42
-    assert meta["optimizer"] == {"name": "adam", "t": 0, "lr": 3e-4, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    assert meta["optimizer"] == {"name": "adam", "t": 0, "lr": 3e-4, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                                 "m_scale": 1.0, "v_scale": 1.0}
     assert meta["train"] == {"batch_size": 32} and meta["note"] == "hi"
     loaded = load_model(path)
     assert loaded.meta["note"] == "hi" and loaded.model.step == 42

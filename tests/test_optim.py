@@ -80,8 +80,9 @@ def test_adam_three_steps_match_pytorch_formula(model, rng):
         theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
         np.testing.assert_allclose(model.flat, theta, rtol=1e-12, atol=1e-15)
     assert opt.t == 3
-    np.testing.assert_allclose(opt.m, m, rtol=1e-12)
-    np.testing.assert_allclose(opt.v, v, rtol=1e-12)
+    m_true, v_true = opt.moments()
+    np.testing.assert_allclose(m_true, m, rtol=1e-12)
+    np.testing.assert_allclose(v_true, v, rtol=1e-12)
 
 
 def test_adam_first_step_moves_every_entry_by_lr(model, rng):
@@ -163,3 +164,80 @@ def test_float32_optimizer_keeps_float32(rng):
     set_grad(model, rng.standard_normal(model.n_params).astype(np.float32))
     opt.step()
     assert model.flat.dtype == np.float32 and opt.m.dtype == np.float32
+
+
+def _adam_reference(theta, grads, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+    """PyTorch's Adam written out in float64: (theta, m, v) after the gradients in ``grads``."""
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        theta = theta - lr / (1 - b1**t) * m / (np.sqrt(v) / np.sqrt(1 - b2**t) + eps)
+    return theta, m, v
+
+
+@pytest.mark.parametrize("b1, b2", [(0.9, 0.999), (0.5, 0.9), (0.0, 0.99)])
+def test_adam_matches_the_formula_across_scale_folds(model, rng, b1, b2):
+    """300 steps: the stored moments are folded several times (β1 = 0.9 every 66 steps, β1 = 0.5 every
+    11, β1 = 0 every step); parameters and the true moments still follow the formula, and half of the
+    entries get a zero gradient after step 100, as dead ReLU units do."""
+    theta0 = model.flat.copy()
+    grads = []
+    for t in range(300):
+        g = rng.standard_normal(model.n_params)
+        if t >= 100:
+            g[::2] = 0.0
+        grads.append(g)
+    opt = make_optimizer("adam", model, lr=1e-3, beta1=b1, beta2=b2)
+    folds = 0
+    for g in grads:
+        set_grad(model, g)
+        before = opt.m_scale
+        opt.step()
+        folds += opt.m_scale != before * b1  # else the scale just decayed
+    theta, m, v = _adam_reference(theta0, grads, b1=b1, b2=b2)
+    np.testing.assert_allclose(model.flat, theta, rtol=1e-11, atol=1e-14)
+    m_true, v_true = opt.moments()
+    np.testing.assert_allclose(m_true, m, rtol=1e-10, atol=1e-300)
+    np.testing.assert_allclose(v_true, v, rtol=1e-10, atol=1e-300)
+    assert folds >= 300 // 66
+    assert 1 / opt.FOLD_AT <= opt.m_scale <= 1 and 1 / opt.FOLD_AT <= opt.v_scale <= 1
+
+
+def test_adam_flushes_moments_that_decay_below_the_normal_floats(rng):
+    """A float32 moment whose gradient stays 0 decays by β1 a step; PyTorch walks it down through the
+    (slow) denormal floats, ours sets it to 0 at the next fold once it is below the smallest normal."""
+    model = small_model("ae", hidden=(8,), latent=3, dtype="float32")
+    opt = make_optimizer("adam", model)
+    set_grad(model, rng.standard_normal(model.n_params).astype(np.float32))
+    opt.step()
+    set_grad(model, np.zeros(model.n_params, np.float32))
+    tiny = np.finfo(np.float32).tiny
+    for _ in range(1000):  # 0.9**1000 ≈ 2e-46: every true m would be denormal or 0 long before
+        opt.step()
+        assert not np.any((opt.m != 0) & (np.abs(opt.m) < tiny))
+    assert np.all(opt.m == 0) and np.all(opt.moments()[0] == 0)
+    assert np.all(opt.v > 0)  # v decays by 0.999 a step: still far above the denormals
+    assert np.all(np.isfinite(model.flat))
+
+
+def test_adam_state_keeps_the_scales_and_older_states_load(model, rng):
+    """The scales travel with the state (so a resumed run is bit-identical); a state saved before they
+    existed holds true moments and loads with scale 1; a scale outside (0, 1] is refused."""
+    opt = make_optimizer("adam", model)
+    for _ in range(30):
+        set_grad(model, rng.standard_normal(model.n_params))
+        opt.step()
+    state = opt.state_dict()
+    assert state["m_scale"] == pytest.approx(0.9**30) and state["v_scale"] == pytest.approx(0.999**30)
+    restored = optimizer_from_state(model.copy(), state)
+    assert (restored.m_scale, restored.v_scale) == (opt.m_scale, opt.v_scale)
+    old = {k: v for k, v in state.items() if k not in ("m_scale", "v_scale")}
+    m_true, v_true = opt.moments()
+    old["m"], old["v"] = m_true, v_true
+    legacy = optimizer_from_state(model.copy(), old)
+    assert legacy.m_scale == legacy.v_scale == 1.0
+    np.testing.assert_array_equal(legacy.moments()[0], m_true)
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="m_scale"):
+            optimizer_from_state(model.copy(), {**state, "m_scale": bad})

@@ -109,6 +109,8 @@ def test_injected_nan_gradient_restores_snapshot_and_optimizer(synthetic_faces, 
     np.testing.assert_array_equal(model.flat, snaps[-1][1])
     assert model.step == 8 and opt.t == 8
     assert np.all(np.isfinite(opt.m)) and np.all(np.isfinite(opt.v))
+    # Adam's moment scales are restored with its arrays (the poisoned 9th step had decayed them once more)
+    assert opt.m_scale == pytest.approx(0.9**8, rel=1e-12) and opt.v_scale == pytest.approx(0.999**8, rel=1e-12)
     # training can go on from the restored state
     monkeypatch.undo()
     again = trainer.run(3)
