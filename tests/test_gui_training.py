@@ -111,6 +111,42 @@ def qtbot_button():
     return Qt.MouseButton.LeftButton
 
 
+def test_each_redraw_paints_each_loss_plot_once(qtbot, state, monkeypatch):
+    """New points beyond the axes' range re-range the plots; that must cost one paint per plot, not two
+    (a range settled during the paint makes the clipped, downsampled curves ask for another)."""
+    import pyqtgraph as pg
+
+    panel = make_panel(qtbot, state)
+    qtbot.waitExposed(panel)
+    paints = {"loss": 0, "kl": 0}
+    original = pg.GraphicsView.paintEvent
+
+    def counting(view, event):
+        for name in paints:
+            if view is getattr(panel, f"{name}_plot"):
+                paints[name] += 1
+        return original(view, event)
+
+    monkeypatch.setattr(pg.GraphicsView, "paintEvent", counting)
+    step = 0
+
+    def log_and_redraw(redraw: int) -> None:
+        nonlocal step
+        for _ in range(20):
+            step += 50
+            loss = 400.0 - 10 * redraw - step / 1000  # tick labels keep their width: no axis re-layout
+            panel._on_progress(step, {"total": loss, "rec": loss - 5, "kl": 5.0 + 0.5 * redraw, "done": step,
+                                      "of": 10_000, "steps_per_s": 500.0, "eta_s": 10.0})
+        panel._redraw()
+        qtbot.wait(100)
+
+    log_and_redraw(0)  # the first points: the axes find their widths
+    for redraw in range(1, 5):
+        before = dict(paints)
+        log_and_redraw(redraw)
+        assert {k: paints[k] - before[k] for k in paints} == {"loss": 1, "kl": 1}
+
+
 def test_pause_resume_and_stop_keep_the_weights(qtbot, state, errors):
     panel = make_panel(qtbot, state)
     tiny_form(panel, steps=10_000_000, eval_every=0)
