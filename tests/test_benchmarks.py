@@ -32,10 +32,12 @@ def test_quick_json_run_prints_one_object_with_every_key():
     assert results["threads"] == 1
     for kind in ("vae", "ae"):
         assert results[f"train_{kind}_steps_per_s"] > 0
+        torch_keys = [f"train_{kind}_torch_steps_per_s", f"train_{kind}_ratio", f"train_{kind}_torch_fused_steps_per_s",
+                      f"train_{kind}_fused_ratio"]
         if HAS_TORCH:
-            assert results[f"train_{kind}_torch_steps_per_s"] > 0 and results[f"train_{kind}_ratio"] > 0
+            assert all(results[k] > 0 for k in torch_keys)
         else:
-            assert results[f"train_{kind}_torch_steps_per_s"] is None and results[f"train_{kind}_ratio"] is None
+            assert all(results[k] is None for k in torch_keys)
     assert results["torch_version"] is None or isinstance(results["torch_version"], str)
     assert results["gemm_floor_ratio"] > 0
     for skipped in ("slider_p95_ms", "grid15_ms", "ui_stall_p99_ms", "cold_start_s", "gradcheck_full_small_s"):
