@@ -500,12 +500,18 @@ COMMANDS = {"train": cmd_train, "gradcheck": cmd_gradcheck, "eval": cmd_eval, "s
             "screenshots": cmd_screenshots, "gui": cmd_gui}
 
 
+def limit_blas_threads() -> None:
+    """One OpenBLAS thread unless OPENBLAS_NUM_THREADS is set: read once when NumPy loads, so this runs first.
+
+    The matrices here are small (64×560×256): on the 2-core test machine `train` ran at 49 steps/s with
+    OpenBLAS's default of a thread per core and 568 with one, because its spinning threads wait for each
+    other whenever anything else wants a core; in the GUI they would also compete with the UI thread."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in (None, "gui", "screenshots"):
-        # The GUI's small products gain nothing from BLAS threads, and OpenBLAS's spinning
-        # threads would compete with the UI thread while a training worker runs.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    limit_blas_threads()
     from core.backend import BackendError
     from core.checkpoint import ModelFileError
     from core.data import DataError

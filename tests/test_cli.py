@@ -302,3 +302,22 @@ def test_missing_data_file(cli, tmp_path):
 def test_batch_larger_than_training_split(cli, tmp_path):
     assert_user_error(cli("train", "--batch-size", "5000", "--steps", "5", "--out", tmp_path / "m.npz"),
                       "larger than the training split")
+
+
+@pytest.mark.parametrize("preset, expected", [(None, 1), ("2", 2)])
+def test_every_command_runs_blas_on_one_thread_unless_told(preset, expected, frey_path):
+    """OpenBLAS reads OPENBLAS_NUM_THREADS once, when NumPy loads: main() must set it first (training ran
+    49 instead of 568 steps/s with a thread per core on the 2-core test machine); a value the user set wins."""
+    probe = ("import sys, main\n"
+             "from threadpoolctl import threadpool_info\n"
+             "main.main(['evaluate', '--weights', 'model/ae.npz', '--split', 'test', '--json'])\n"
+             "blas = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+             "print('BLAS threads', sorted(set(blas)), file=sys.stderr)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    env["VAE_DATA"] = str(frey_path)
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"BLAS threads [{min(expected, os.cpu_count())}]" in result.stderr
