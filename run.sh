@@ -23,10 +23,13 @@ ensure_venv() {
     fi
   fi
   local reqs=$1 stamp="$VENV/.installed-$1"
-  local want; want=$(cat requirements.txt "$reqs" | sha256sum | cut -c1-16)
+  local want; want=$(cat requirements.txt "$reqs" pyproject.toml | sha256sum | cut -c1-16)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -r "$reqs"
+    # the project itself, editable (core, vae_gui, cli and main importable from anywhere, no path hacks)
+    "$VENV/bin/python" -m pip install -q --no-deps -e . --config-settings editable_mode=compat
+    rm -rf ./*.egg-info
     echo "$want" > "$stamp"
   fi
 }

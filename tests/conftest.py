@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -17,11 +16,8 @@ import pytest  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 threadpool_limits(1)
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from core.data import find_data, load_frey  # noqa: E402
-from core.models import Model, ModelConfig  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +52,3 @@ def synthetic_faces(rng) -> np.ndarray:
         faces.append(0.1 + 0.8 * blob + 0.05 * rng.random((28, 20)))
     return np.clip(np.array(faces).reshape(64, 560), 0, 1).astype(np.float32)
 
-
-def small_model(kind="vae", likelihood="bernoulli", hidden=(16,), latent=4, dtype="float64", seed=0, **kw) -> Model:
-    return Model(ModelConfig(kind=kind, hidden=list(hidden), latent=latent, likelihood=likelihood,
-                             dtype=dtype, **kw), seed=seed)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import small_model
+from helpers.factories import small_model
 from torch.distributions import Normal, kl_divergence
 
 from core.data import BatchSchedule

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_model
+from helpers.factories import small_model
 
 import core.checkpoint as checkpoint
 from core.checkpoint import (

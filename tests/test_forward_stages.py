@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_model
+from helpers.factories import small_model
 
 
 @pytest.mark.parametrize("kind,likelihood,hidden", [("vae", "bernoulli", (16,)), ("vae", "gaussian-learned", (12, 8)),

@@ -7,7 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import small_model
+from helpers.factories import small_model
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PyQt6.QtWidgets import QMessageBox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_model
+from helpers.factories import small_model
 from PyQt6.QtCore import Qt
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 

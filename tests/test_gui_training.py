@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import small_model
+from helpers.factories import small_model
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
 from core.train import Trainer

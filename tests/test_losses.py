@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_model
+from helpers.factories import small_model
 
 from core import losses
 from core.evaluate import evaluate

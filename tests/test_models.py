@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_model
+from helpers.factories import small_model
 
 from core.models import INPUT_DIM, ConfigError, Model, ModelConfig, param_shapes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_model
+from helpers.factories import small_model
 
 from core.optim import OPTIMIZERS, make_optimizer, optimizer_from_state
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from core.backend import to_numpy  # noqa: E402
 from core.data import ensure_data, load_frey, split_indices  # noqa: E402

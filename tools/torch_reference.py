@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from core.data import ensure_data, load_frey, split_indices  # noqa: E402
 from core.evaluate import bce_floor  # noqa: E402

@@ -13,8 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 from core.data import ensure_data, load_frey, split_indices  # noqa: E402
 from core.models import Model, ModelConfig  # noqa: E402
 from core.optim import make_optimizer  # noqa: E402

@@ -11,8 +11,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 from core.checkpoint import save_model  # noqa: E402
 from core.models import Model, ModelConfig  # noqa: E402
 from core.optim import make_optimizer  # noqa: E402
