@@ -366,7 +366,7 @@ def _cli_train(capsys, tmp_path, frey_path, *extra):
     (["--lr", "0"], ["--lr", "> 0"]),
     (["--lr=-0.01"], ["--lr", "> 0"]),
     (["--lr", "nan"], ["--lr"]),
-    (["--lr", "fast"], ["--lr", "expected a number"]),
+    (["--lr", "fast"], ["--lr", "must be a number"]),
     (["--beta=-1"], ["--beta", ">= 0"]),
     (["--beta", "inf"], ["--beta"]),
     (["--warmup-steps=-5"], ["--warmup-steps", ">= 0"]),

@@ -87,25 +87,25 @@ MUTATIONS: dict[str, tuple] = {
         "        self.__dict__.setdefault('leak', []).append(xb.copy())\n        stats = model.forward_backward(xb,",
         [R_FAULTS]),
     "cli: Ctrl-C not caught": (
-        "main.py", "    previous = signal.signal(signal.SIGINT, on_sigint)",
-        "    previous = signal.getsignal(signal.SIGINT)", [R_FAULTS]),
+        "cli/train.py", "        previous = signal.signal(signal.SIGINT, self.on_sigint)",
+        "        previous = signal.getsignal(signal.SIGINT)", [R_FAULTS]),
     "cli: Ctrl-C outside training gives a traceback": (
         "main.py", "    except KeyboardInterrupt:  # a second", "    except ZeroDivisionError:  # a second",
         [R_FAULTS]),
     "cli: resume ignores the saved batch size": (
-        "main.py", 'batch_size = int(settings.get("batch_size", args.batch_size))', "batch_size = args.batch_size",
+        "cli/train.py", 'int(stored.get("batch_size", args.batch_size))', "args.batch_size",
         [R_FAULTS]),
     "cli: no batch-size check": (
-        "main.py", "    if batch_size > len(fit_ids):", "    if False:", [R_MODELS]),
+        "cli/train.py", '    if settings["batch_size"] > len(fit_ids):', "    if False:", [R_MODELS]),
     "cli: --out not checked before training": (
-        "main.py", "    _check_writable(Path(args.out))  # before training, not after it\n", "", [R_MODELS]),
+        "cli/train.py", "    check_writable(out)  # before training, not after it\n", "", [R_MODELS]),
     "cli: --lr accepts 0": (
-        "main.py", 't.add_argument("--lr", type=_positive_float', 't.add_argument("--lr", type=float', [R_MODELS]),
+        "cli/train.py", 't.add_argument("--lr", type=positive_float', 't.add_argument("--lr", type=float', [R_MODELS]),
     "cli: traceback instead of one line": (
         "main.py", "    except (CliError, DataError, ModelFileError, ConfigError, BackendError, OSError, ValueError)",
         "    except (CliError,)", [R_DATA, R_MODELS]),
     "cli: download progress line not ended": (
-        "main.py", '        if shown["progress"]:', "        if False:", [R_DATA]),
+        "cli/common.py", '        if shown["progress"]:', "        if False:", [R_DATA]),
     "config: negative beta accepted": (
         "core/models.py", "if not np.isfinite(self.beta) or self.beta < 0:", "if False:", [R_MODELS]),
     "gui: two training runs at once (both guards off)": (

@@ -1,0 +1,86 @@
+"""What every command shares: the one-line error type, the argparse parser class, flag types built on
+``core.parsing``, and loading the data and a model file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from core.parsing import parse_hidden, parse_number
+
+PROG = "main.py"
+
+
+class CliError(Exception):
+    """A user error: printed as one line on stderr, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse's default prints usage too)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _flag_type(parse: Callable[[str], object], type_name: str) -> Callable[[str], object]:
+    """An argparse type whose ValueError message reaches the user (argparse would print only its own)."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = type_name
+    return convert
+
+
+positive_int = _flag_type(lambda t: parse_number(t, int, 0, strict=True), "positive_int")
+nonneg_int = _flag_type(lambda t: parse_number(t, int, 0), "nonneg_int")
+positive_float = _flag_type(lambda t: parse_number(t, float, 0, strict=True), "positive_float")
+nonneg_float = _flag_type(lambda t: parse_number(t, float, 0), "nonneg_float")
+hidden_sizes = _flag_type(lambda t: parse_hidden(t, name="sizes"), "hidden_sizes")
+
+
+def one_line(text: str) -> str:
+    """Error messages are printed as exactly one line."""
+    return " ".join(text.split())
+
+
+def load_data(path, allow_download: bool = True, quiet: bool = False):
+    """The Frey faces (1965, 560) from ``path`` / $VAE_DATA / data/, downloading them with a progress line."""
+    from core.data import ensure_data, load_frey
+
+    shown = {"progress": False}
+
+    def progress(done, total):
+        if not quiet:
+            pct = f"{100 * done / total:5.1f}%" if total else f"{done / 1e6:.1f} MB"
+            print(f"\rdownloading the Frey faces: {pct}", end="", file=sys.stderr, flush=True)
+            shown["progress"] = True
+
+    try:
+        found = ensure_data(path, allow_download=allow_download, progress=progress)
+    finally:
+        if shown["progress"]:  # end the progress line, so a following error message starts on its own line
+            print(file=sys.stderr)
+    return load_frey(found)
+
+
+def load_weights(path, device: str = "cpu"):
+    from core.checkpoint import load_model
+
+    return load_model(path, device=device)
+
+
+def check_writable(out: Path, what: str = "model file") -> None:
+    """Refuse an output path that is a folder or lies in a folder we cannot write (CliError)."""
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; give a file name such as {out / 'model.npz'}")
+    folder = out.parent.resolve()
+    while not folder.exists():  # the writers create missing folders: check the first one that exists
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"cannot write the {what} {out}: {folder} is not a writable folder")

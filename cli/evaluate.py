@@ -1,0 +1,39 @@
+"""``main.py evaluate``: −ELBO, reconstruction, KL, IWAE, active units and the BCE floor of a split."""
+
+from __future__ import annotations
+
+import json
+
+from .common import load_data, load_weights, nonneg_int
+
+KEYS = ["neg_elbo", "rec", "kl", "iwae_neg_log_px", "active_units", "bce_floor", "n"]
+
+
+def add_parser(sub) -> None:
+    ev = sub.add_parser("evaluate", help="−ELBO, reconstruction, KL, IWAE, active units, BCE floor")
+    ev.add_argument("--weights", required=True)
+    ev.add_argument("--split", choices=["train", "test", "all"], default="test")
+    ev.add_argument("--iwae-k", type=nonneg_int, default=1000, help="samples for the IWAE −log p(x) (0: skip)")
+    ev.add_argument("--seed", type=int, default=0, help="evaluation seed for the VAE's z")
+    ev.add_argument("--data", default=None)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from core.data import split_indices
+    from core.evaluate import evaluate
+
+    model = load_weights(args.weights).model
+    X = load_data(args.data)
+    train_ids, test_ids = split_indices()
+    rows = {"train": X[train_ids], "test": X[test_ids], "all": X}[args.split]
+    result = evaluate(model, rows, iwae_k=args.iwae_k if model.is_vae else 0, seed=args.seed)
+    if args.json:
+        print(json.dumps({k: result[k] for k in KEYS}))
+        return 0
+    print(f"{model.config.describe()} on the {args.split} split ({result['n']} images), nats per image:")
+    for k in KEYS[:-1]:
+        v = result[k]
+        print(f"  {k:<16} {'—' if v is None else (f'{v:.3f}' if isinstance(v, float) else v)}")
+    return 0

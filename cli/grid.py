@@ -1,0 +1,46 @@
+"""``main.py grid``: N×N faces over two latent dims at Gaussian quantiles, saved as one PNG."""
+
+from __future__ import annotations
+
+from .common import CliError, load_data, load_weights, nonneg_int, positive_int
+
+
+def add_parser(sub) -> None:
+    gr = sub.add_parser("grid", help="N×N faces over two latent dims at Gaussian quantiles")
+    gr.add_argument("--weights", required=True)
+    gr.add_argument("--n", type=positive_int, default=15)
+    gr.add_argument("--dims", type=nonneg_int, nargs=2, default=None,
+                    help="the two latent dims (default: the two with the largest posterior-mean variance, needs data)")
+    gr.add_argument("--scale", type=positive_int, default=2)
+    gr.add_argument("--data", default=None)
+    gr.add_argument("--save", required=True)
+    gr.set_defaults(run=run)
+
+
+def _dims(args, model) -> list[int]:
+    import numpy as np
+
+    from core.evaluate import posterior_means
+
+    if args.dims is None:
+        mean, _ = posterior_means(model, load_data(args.data))
+        dims = [int(d) for d in np.argsort(mean.var(axis=0))[::-1][:2]]
+    else:
+        dims = list(args.dims)
+    for d in dims:
+        if d >= model.config.latent:
+            raise CliError(f"latent dim {d} does not exist (the model has {model.config.latent})")
+    return dims
+
+
+def run(args) -> int:
+    from core.backend import to_numpy
+    from core.explore import latent_grid
+    from core.images import mosaic, write_png
+
+    model = load_weights(args.weights).model
+    dims = _dims(args, model)
+    faces = to_numpy(latent_grid(model, dims[0], dims[1], args.n))
+    write_png(args.save, mosaic(faces.reshape(-1, faces.shape[-1]), ncols=args.n), scale=args.scale)
+    print(f"saved {args.save}: {args.n}×{args.n} grid over latent dims {dims[0]} (rows) and {dims[1]} (columns)")
+    return 0

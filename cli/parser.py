@@ -1,0 +1,20 @@
+"""The argument parser: one subparser per command module, each registering its own ``run``."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import eval as eval_cmd
+from . import evaluate, gradcheck, grid, gui, import_legacy, sample, screenshots, train
+from .common import PROG, Parser
+
+COMMAND_MODULES = (train, gradcheck, eval_cmd, sample, grid, evaluate, import_legacy, screenshots, gui)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog=PROG, description="VAE Explorer: auto-encoders and VAEs on the Frey faces, "
+               "with hand-written back-propagation. Without a subcommand the GUI opens.")
+    sub = p.add_subparsers(dest="command", parser_class=Parser)
+    for module in COMMAND_MODULES:
+        module.add_parser(sub)
+    return p

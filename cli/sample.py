@@ -1,0 +1,27 @@
+"""``main.py sample``: faces decoded from z ~ N(0, I), saved as one PNG."""
+
+from __future__ import annotations
+
+from .common import load_weights, positive_int
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("sample", help="faces decoded from z ~ N(0, I)")
+    s.add_argument("--weights", required=True)
+    s.add_argument("--n", type=positive_int, default=16)
+    s.add_argument("--ncols", type=positive_int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--scale", type=positive_int, default=3, help="PNG pixels per face pixel")
+    s.add_argument("--save", required=True)
+    s.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from core.images import mosaic, write_png
+    from core.train import sample_faces
+
+    model = load_weights(args.weights).model
+    faces = sample_faces(model, args.n, seed=args.seed)
+    write_png(args.save, mosaic(faces, ncols=min(args.ncols, args.n)), scale=args.scale)
+    print(f"saved {args.save}: {args.n} faces decoded from z ~ N(0, I), seed {args.seed}")
+    return 0
