@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backend import to_numpy
+from .config import TrainConfig
 from .data import BatchSchedule
+from .dataset import FREY_IMAGE_SHAPE, Dataset
 from .evaluate import neg_elbo
 from .models import Model
 from .optim import Optimizer, blas_routine
@@ -31,9 +33,43 @@ class TrainingDiverged(RuntimeError):
     """Raised by Trainer.step when a loss or gradient is not finite (weights already restored)."""
 
 
+def mirror_images(X: np.ndarray, image_shape: tuple[int, int] = FREY_IMAGE_SHAPE) -> np.ndarray:
+    """Left-right mirrored copies of images (N, H·W): a mirrored face is still a face."""
+    h, w = image_shape
+    return np.ascontiguousarray(X.reshape(-1, h, w)[:, :, ::-1].reshape(len(X), -1))
+
+
 def mirror_faces(X: np.ndarray) -> np.ndarray:
-    """Left-right mirrored copies of faces (N, 560): a mirrored face is still a face."""
-    return np.ascontiguousarray(X.reshape(-1, 28, 20)[:, :, ::-1].reshape(len(X), -1))
+    """Left-right mirrored copies of Frey faces (N, 560)."""
+    return mirror_images(X, FREY_IMAGE_SHAPE)
+
+
+@dataclass
+class BestWeights:
+    """Early stopping's bookkeeping: the best evaluation so far, the evaluations since, and (with
+    ``keep``) a copy of the weights that scored it."""
+
+    patience: int = 0
+    keep: bool = False
+    step: int = 0
+    value: float = math.inf
+    evals_since: int = 0
+    flat: object = None
+
+    def update(self, step: int, value: float, flat) -> None:
+        if value < self.value:
+            self.value, self.step, self.evals_since = value, step, 0
+            if self.keep:
+                if self.flat is None:
+                    self.flat = flat.copy()
+                else:
+                    self.flat[...] = flat
+        else:
+            self.evals_since += 1
+
+    @property
+    def patience_spent(self) -> bool:
+        return bool(self.patience and self.evals_since >= self.patience)
 
 
 @dataclass
@@ -43,6 +79,7 @@ class TrainResult:
     message: str
     seconds: float
     history: dict = field(default_factory=dict)
+    patience_stop: bool = False  # stopped because the validation −ELBO stopped improving
 
 
 class Trainer:
@@ -55,7 +92,8 @@ class Trainer:
 
     def __init__(self, model: Model, optimizer: Optimizer, X_train: np.ndarray, X_test: np.ndarray | None = None,
                  batch_size: int = 64, seed: int = 0, log_every: int = 50, eval_every: int = 500,
-                 mirror: bool = False, weight_decay: float = 0.0):
+                 mirror: bool = False, weight_decay: float = 0.0, patience: int = 0, keep_best: bool = False,
+                 image_shape: tuple[int, int] = FREY_IMAGE_SHAPE):
         if log_every <= 0:
             raise ValueError("log_every must be > 0")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
@@ -65,9 +103,11 @@ class Trainer:
         self.optimizer = optimizer
         X_train = np.asarray(X_train, dtype=np.float32)
         if mirror:
-            X_train = np.concatenate([X_train, mirror_faces(X_train)])
+            X_train = np.concatenate([X_train, mirror_images(X_train, image_shape)])
         self.X_train = model.asarray(X_train)
-        self.X_test = X_test
+        self.X_test = X_test  # the test split, or the validation set when early stopping watches it
+        self.best = BestWeights(patience=int(patience), keep=bool(keep_best), step=model.step)
+        self.inspector = None  # core.inspect's per-layer statistics on log steps (see step())
         self.schedule = BatchSchedule(np.arange(len(X_train)), batch_size, seed)
         self._ones = model.xp.ones_like(model.grad_flat)  # for the per-step finiteness check
         self.log_every = int(log_every)
@@ -113,7 +153,10 @@ class Trainer:
         log_now = (step + 1) % self.log_every == 0
         idx = self.schedule.batch(step)
         xb = self.X_train[idx if model.xp is np else model.xp.asarray(idx)]
-        stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now)
+        # on log steps an inspector gets the pass's own activations (no second forward pass)
+        record = {} if log_now and self.inspector is not None else None
+        stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now,
+                                       **({"record": record} if record is not None else {}))
         # one reduction catches NaN and inf anywhere in the gradient (ndarray.sum took 54 µs for 300k float32)
         grad_sum = _finite_probe(model.grad_flat, self._ones)
         if not math.isfinite(grad_sum) or (stats is not None and not math.isfinite(stats["objective"])):
@@ -121,6 +164,8 @@ class Trainer:
             self._restore()
             raise TrainingDiverged(f"training diverged at step {step + 1}: non-finite {what}; "
                                    f"kept the weights of step {self.last_good_step}")
+        if record is not None:
+            self.inspector.before_update(model, record)
         if self.weight_decay:
             # L2 penalty ½·wd·‖θ‖² on every parameter: its gradient wd·θ joins the loss gradient
             # before the optimiser sees it (torch.optim's weight_decay does the same)
@@ -134,6 +179,8 @@ class Trainer:
                                        f"kept the weights of step {self.last_good_step}")
             stats["step"] = model.step
             stats["kl_weight"] = model.kl_weight_at(step)
+            if record is not None:
+                stats["inspect"] = self.inspector.after_update(model)
             for key in ("total", "rec", "kl", "objective"):
                 self.history[key].append(stats[key])
             self.history["step"].append(model.step)
@@ -141,12 +188,42 @@ class Trainer:
         return stats
 
     def evaluate_test(self) -> float | None:
+        """−ELBO on X_test (the test split, or the validation set), recorded for early stopping."""
         if self.X_test is None or len(self.X_test) == 0:
             return None
         value = neg_elbo(self.model, self.X_test, seed=0)
         self.test_history["step"].append(self.model.step)
         self.test_history["neg_elbo"].append(value)
+        self.best.update(self.model.step, value, self.model.flat)
         return value
+
+    def restore_best(self) -> bool:
+        """With keep_best: put the best-scoring weights (and their step) back; True when that changed
+        the model. The optimiser's moments belong to later steps then, so the run cannot be resumed."""
+        best = self.best
+        if not best.keep or best.flat is None or best.step == self.model.step:
+            return False
+        self.model.flat[...] = best.flat
+        self.model.step = best.step
+        return True
+
+    def early_stopping_summary(self, patience_stop: bool) -> dict:
+        """meta['train']['early_stopping'] of a run with a validation set."""
+        return {"best_val_neg_elbo": self.best.value, "best_step": self.best.step, "last_step": self.model.step,
+                "patience_stop": bool(patience_stop)}
+
+    @classmethod
+    def from_config(cls, model: Model, optimizer: Optimizer, dataset: Dataset, config: TrainConfig) -> Trainer:
+        """A trainer on ``dataset``'s training split as ``config`` says: the last ``val_size`` training
+        images held out for validation (X_test is then the validation set, else the test split), weight
+        decay, mirroring, patience and keep-best. Raises ConfigError when the sizes do not fit the data."""
+        config.check_data(len(dataset.train_ids))
+        fit_ids, val_ids = dataset.train_val_ids(config.val_size)
+        X_eval = dataset.images[val_ids if val_ids is not None else dataset.test_ids]
+        return cls(model, optimizer, dataset.images[fit_ids], X_eval, batch_size=config.batch_size,
+                   seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, mirror=config.mirror,
+                   weight_decay=config.weight_decay, patience=config.patience, keep_best=config.keep_best,
+                   image_shape=dataset.image_shape)
 
     # ------------------------------------------------------------------ the loop
     def run(self, n_steps: int, on_log: Callable[[dict], None] | None = None,
@@ -155,13 +232,16 @@ class Trainer:
             on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0) -> TrainResult:
         """Run ``n_steps`` steps (or until should_stop() is True, checked after every step).
 
-        on_log(stats) gets the batch losses plus 'steps_per_s', 'eta_s', 'done', 'of'.
+        on_log(stats) gets the batch losses plus 'steps_per_s', 'eta_s', 'done', 'of' (and 'inspect' when
+        an inspector is attached). Every ``eval_every`` steps X_test is evaluated (on_eval(step, value));
+        with ``patience`` the run stops after that many evaluations without a better value.
         Divergence ends the run with status 'diverged' and the last good weights in place.
         """
         start = time.perf_counter()
         t_last, s_last = start, 0
         done = 0
         status, message = "finished", f"trained {n_steps} steps"
+        patience_stop = False
         # The divergence guard reports non-finite values in words; NumPy's overflow warnings would only add noise.
         errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
         errstate.__enter__()
@@ -181,8 +261,10 @@ class Trainer:
                         on_eval(self.model.step, value)
                 if checkpoint_every and on_checkpoint and self.model.step % checkpoint_every == 0:
                     on_checkpoint(self.model.step)
-                if should_stop is not None and should_stop():
+                asked = should_stop is not None and should_stop()
+                if asked or self.best.patience_spent:
                     status, message = "stopped", f"stopped after {done} of {n_steps} steps"
+                    patience_stop = not asked
                     break
             # a run that ends between logging steps has not had its weights checked yet
             if not math.isfinite(float(self.model.flat.sum())):
@@ -194,10 +276,10 @@ class Trainer:
         finally:
             errstate.__exit__(None, None, None)
         return TrainResult(status, done, message, time.perf_counter() - start,
-                           {"train": self.history, "test": self.test_history})
+                           {"train": self.history, "test": self.test_history}, patience_stop)
 
 
 def sample_faces(model: Model, n: int, seed: int = 0) -> np.ndarray:
-    """Faces decoded from z ~ N(0, I): host float (n, 560)."""
+    """Images decoded from z ~ N(0, I): host float (n, D)."""
     z = np.random.default_rng(seed).standard_normal((n, model.config.latent))
     return to_numpy(model.decode(z))

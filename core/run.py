@@ -1,0 +1,88 @@
+"""``TrainingRun``: one training run as the CLI and the GUI worker both start it, from a TrainConfig.
+
+It builds the model and optimiser (or takes them from a loaded model file to continue its run), makes
+the Trainer on the data set's split, runs it with the caller's callbacks, and at the end applies
+keep-best, measures the final train/test −ELBO and writes the model file's meta. The caller decides how
+to show progress and when to stop (``should_stop``); nothing here prints or handles signals.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .checkpoint import LoadedModel, save_model
+from .config import TrainConfig
+from .dataset import Dataset, check_model_data
+from .evaluate import neg_elbo
+from .models import ConfigError, Model
+from .optim import make_optimizer
+from .train import Trainer, TrainResult
+
+
+class TrainingRun:
+    """A run of ``config`` on ``dataset``; with ``loaded`` it continues that model's run (its file's
+    architecture, batch size, seed, mirror, weight decay, validation size and optimiser state)."""
+
+    def __init__(self, config: TrainConfig, dataset: Dataset, loaded: LoadedModel | None = None,
+                 device: str = "cpu"):
+        self.dataset = dataset
+        self.seconds_before = 0.0
+        if loaded is not None:
+            config = config.resumed_from(loaded.meta)
+            check_model_data(loaded.meta.get("data"), dataset)  # ValueError on an image-size mismatch
+            self.model, self.optimizer = loaded.model, loaded.optimizer()
+            if self.optimizer is None:
+                raise ConfigError("the model file has no optimiser state to resume from")
+            self.seconds_before = float(loaded.meta.get("train_seconds", 0.0))
+        else:
+            self.model = Model(config.model_config(dataset.dim), seed=config.seed, device=device)
+            self.optimizer = make_optimizer(config.optimizer, self.model, config.learning_rate)
+        if self.model.config.input_dim != dataset.dim:
+            raise ConfigError(f"the model reads {self.model.config.input_dim} pixels per image, "
+                              f"the data set has {dataset.dim}")
+        self.config = config
+        self.trainer = Trainer.from_config(self.model, self.optimizer, dataset, config)
+        self.total_steps = config.total_steps(self.trainer.schedule.batches_per_epoch)
+        self.remaining = self.total_steps - (self.model.step if loaded is not None else 0)
+        self.final: dict = {}
+        self.early_stopping: dict | None = None
+        self.kept_best = False
+        self._t0 = time.perf_counter()
+
+    def run(self, on_log: Callable[[dict], None] | None = None,
+            on_eval: Callable[[int, float], None] | None = None, should_stop: Callable[[], bool] | None = None,
+            on_checkpoint: Callable[[int], None] | None = None) -> TrainResult:
+        """Train the remaining steps; see Trainer.run for the callbacks."""
+        self._t0 = time.perf_counter()
+        return self.trainer.run(max(self.remaining, 0), on_log=on_log, on_eval=on_eval, should_stop=should_stop,
+                                on_checkpoint=on_checkpoint, checkpoint_every=self.config.checkpoint_every)
+
+    def finish(self, result: TrainResult) -> dict:
+        """After a run that did not diverge: keep-best (the optimiser is dropped then, since its moments
+        belong to later steps) and the final {'train_neg_elbo', 'test_neg_elbo'} of the saved weights."""
+        if self.config.val_size:
+            self.early_stopping = self.trainer.early_stopping_summary(result.patience_stop)
+        if self.config.keep_best and self.trainer.restore_best():
+            self.kept_best = True
+            self.optimizer = None
+        ds = self.dataset
+        self.final = {"train_neg_elbo": neg_elbo(self.model, ds.split("train")),
+                      "test_neg_elbo": neg_elbo(self.model, ds.split("test"))}
+        return self.final
+
+    def meta(self, reason: str) -> dict:
+        """The model file's extra meta: settings, data record, why it was saved, training time."""
+        train = self.config.to_meta()
+        if self.early_stopping is not None:
+            train["early_stopping"] = self.early_stopping
+        if self.final:
+            train["final"] = self.final
+        return {"train": train, "data": self.dataset.to_meta(), "saved_because": reason,
+                "train_seconds": self.seconds_before + time.perf_counter() - self._t0}
+
+    def save(self, path: str | os.PathLike, reason: str) -> Path:
+        """Write the model (with its optimiser unless keep-best dropped it) atomically to ``path``."""
+        return save_model(path, self.model, self.optimizer, extra=self.meta(reason))

@@ -1,0 +1,58 @@
+"""Dataset: images with their shape, the one split rule, ids, fingerprint, and the model file's data record."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.data import split_indices
+from core.dataset import Dataset, check_model_data, frey_dataset, n_test_of
+
+
+def test_split_rule_is_seeded_ten_percent_and_matches_the_frey_ids():
+    assert n_test_of(1965) == 197 and n_test_of(100) == 10 and n_test_of(101) == 11 and n_test_of(2) == 1
+    ds = Dataset(np.random.default_rng(0).random((1965, 6), dtype=np.float32), (2, 3), "synthetic")
+    train, test = split_indices()
+    np.testing.assert_array_equal(ds.train_ids, train)
+    np.testing.assert_array_equal(ds.test_ids, test)
+    small = Dataset(np.zeros((50, 4), np.float32), (2, 2), "tiny")
+    assert len(small.test_ids) == 5 and len(small.train_ids) == 45
+    assert sorted(np.concatenate([small.train_ids, small.test_ids]).tolist()) == small.ids.tolist()
+    assert small.split_of(int(small.test_ids[0])) == "test" and small.split_of(int(small.train_ids[0])) == "train"
+    fit, val = small.train_val_ids(5)
+    np.testing.assert_array_equal(val, small.train_ids[-5:])
+    assert len(fit) == 40
+
+
+def test_shape_is_checked_and_images_become_float32_rows():
+    with pytest.raises(ValueError, match="image shape 3x3 does not match 4 pixels"):
+        Dataset(np.zeros((5, 4)), (3, 3), "bad")
+    with pytest.raises(ValueError, match="at least 2 images"):
+        Dataset(np.zeros((1, 4)), (2, 2), "one")
+    ds = Dataset(np.ones((3, 6), np.float64), (3, 2), "x")
+    assert ds.images.dtype == np.float32 and ds.dim == 6 and ds.image_shape == (3, 2)
+
+
+def test_fingerprint_follows_the_pixels_and_the_model_record_is_checked():
+    rng = np.random.default_rng(1)
+    images = rng.random((20, 12), dtype=np.float32)
+    a = Dataset(images, (3, 4), "a")
+    assert Dataset(images.copy(), (3, 4), "renamed").fingerprint == a.fingerprint
+    changed = images.copy()
+    changed[3, 5] = 1.0 - changed[3, 5]
+    assert Dataset(changed, (3, 4), "a").fingerprint != a.fingerprint
+    assert Dataset(images, (4, 3), "a").fingerprint != a.fingerprint  # same pixels, other shape
+    record = a.to_meta()
+    assert record == {"name": "a", "n": 20, "image_shape": [3, 4], "fingerprint": a.fingerprint}
+    assert check_model_data(record, a) == [] and check_model_data(None, a) == []
+    warnings = check_model_data(record, Dataset(changed, (3, 4), "b"))
+    assert len(warnings) == 1 and "other data" in warnings[0]
+    with pytest.raises(ValueError, match="trained on 3×4 images, these are 4×3"):
+        check_model_data(record, Dataset(images, (4, 3), "a"))
+
+
+@pytest.mark.frey
+def test_frey_dataset(frey_path, frey):
+    ds = frey_dataset(frey_path)
+    assert ds.describe() == "frey: 1965 images of 28×20 (1768 train, 197 test)"
+    np.testing.assert_array_equal(ds.images, frey)
