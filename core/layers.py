@@ -8,7 +8,7 @@ gradient vector without temporaries.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from .backend import xp_of
 
@@ -83,3 +83,98 @@ def softplus(a):
     """log(1 + exp(a)) without overflow: max(a, 0) + log1p(exp(−|a|))."""
     xp = xp_of(a)
     return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
+
+
+# ---------------------------------------------------------------- hidden-layer activations
+# Each pair works in place when asked (the model's hidden pre-activations are its own temporaries) and
+# keeps only what its backward needs in the cache. Every derivative is written in terms of the output,
+# so no pair needs a copy of its input.
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "softplus", "tanh")
+# activations with a kink (a jump in the first derivative) at pre-activation 0; elu (α = 1) is C¹ there
+KINKED_ACTIVATIONS = ("relu", "leaky_relu")
+DEFAULT_LEAKY_SLOPE = 0.01
+
+
+def leaky_relu_forward(a, slope: float = DEFAULT_LEAKY_SLOPE, inplace: bool = False):
+    """a where a > 0, slope·a elsewhere (0 ≤ slope < 1, so max(a, slope·a)). Cache: (out, slope);
+    out > 0 exactly where a > 0."""
+    xp = xp_of(a)
+    out = xp.maximum(a, slope * a, out=a if inplace else None)
+    return out, (out, slope)
+
+
+def leaky_relu_backward(dout, cache, inplace: bool = False):
+    """dout where a > 0, slope·dout elsewhere."""
+    out, slope = cache
+    xp = xp_of(dout)
+    scale = xp.where(out > 0, 1.0, slope).astype(dout.dtype, copy=False)
+    if inplace:
+        dout *= scale
+        return dout
+    return dout * scale
+
+
+def elu_forward(a, inplace: bool = False):
+    """a where a > 0, exp(a) − 1 elsewhere (α = 1). Cache: the output."""
+    xp = xp_of(a)
+    negative = xp.expm1(xp.minimum(a, 0))
+    out = xp.where(a > 0, a, negative)
+    if inplace:
+        a[...] = out
+        out = a
+    return out, out
+
+
+def elu_backward(dout, cache, inplace: bool = False):
+    """dout · (1 where a > 0, else exp(a) = out + 1)."""
+    xp = xp_of(dout)
+    scale = xp.where(cache > 0, 1.0, cache + 1.0).astype(dout.dtype, copy=False)
+    if inplace:
+        dout *= scale
+        return dout
+    return dout * scale
+
+
+def softplus_forward(a, inplace: bool = False):
+    """log(1 + exp(a)) (overflow-free). Cache: the output, since sigmoid(a) = 1 − exp(−out)."""
+    out = softplus(a)
+    if inplace:
+        a[...] = out
+        out = a
+    return out, out
+
+
+def softplus_backward(dout, cache, inplace: bool = False):
+    """dout · sigmoid(a), written −expm1(−out): accurate also where out is tiny (a ≪ 0)."""
+    scale = -xp_of(dout).expm1(-cache)
+    if inplace:
+        dout *= scale
+        return dout
+    return dout * scale
+
+
+def tanh_forward(a, inplace: bool = False):
+    """tanh(a). Cache: the output (the derivative is 1 − out²)."""
+    out = xp_of(a).tanh(a, out=a if inplace else None)
+    return out, out
+
+
+def tanh_backward(dout, cache, inplace: bool = False):
+    """dout · (1 − out²)."""
+    scale = 1.0 - cache * cache
+    if inplace:
+        dout *= scale
+        return dout
+    return dout * scale
+
+
+def activation_layer(name: str, slope: float = DEFAULT_LEAKY_SLOPE):
+    """(forward(a, inplace=False) -> (out, cache), backward(dout, cache, inplace=False)) of a named
+    activation; ``slope`` is leaky_relu's negative-side slope (ignored by the others)."""
+    if name == "leaky_relu":
+        return partial(leaky_relu_forward, slope=slope), leaky_relu_backward
+    pairs = {"relu": (relu_forward, relu_backward), "elu": (elu_forward, elu_backward),
+             "softplus": (softplus_forward, softplus_backward), "tanh": (tanh_forward, tanh_backward)}
+    if name not in pairs:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, not {name!r}")
+    return pairs[name]

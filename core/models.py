@@ -19,12 +19,25 @@ import numpy as np
 
 from . import losses
 from .backend import get_xp, to_numpy
-from .layers import affine_backward, affine_forward, relu_backward, relu_forward, sigmoid
+from .layers import (
+    ACTIVATIONS,
+    DEFAULT_LEAKY_SLOPE,
+    activation_layer,
+    affine_backward,
+    affine_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid,
+)
 
 IMAGE_SHAPE = (28, 20)
 INPUT_DIM = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 KINDS = ("ae", "vae")
 CODE_ACTIVATIONS = ("relu", "linear")
+# weight initialisation: "auto" is He (normal, variance 2/fan_in) for a stack of ReLU-family units and
+# Glorot (variance 2/(fan_in + fan_out)) for tanh/softplus; "torch" is nn.Linear's default
+# U(±1/√fan_in) for every weight and bias, to compare a run one-to-one with the PyTorch reference
+INITS = ("auto", "he", "glorot", "torch")
 DTYPES = ("float32", "float64")
 
 
@@ -42,6 +55,10 @@ class ModelConfig:
     latent: int = 16
     likelihood: str = "bernoulli"
     code_activation: str = "relu"
+    enc_activation: str = "relu"  # the encoder's hidden layers (layers.ACTIVATIONS)
+    dec_activation: str = "relu"  # the decoder's hidden layers
+    leaky_slope: float = DEFAULT_LEAKY_SLOPE  # leaky_relu's slope for negative inputs
+    init: str = "auto"  # INITS
     beta: float = 1.0
     warmup_steps: int = 0
     dtype: str = "float32"
@@ -58,6 +75,14 @@ class ModelConfig:
             raise ConfigError(f"likelihood must be one of {losses.LIKELIHOODS}, not {self.likelihood!r}")
         if self.code_activation not in CODE_ACTIVATIONS:
             raise ConfigError(f"code activation must be one of {CODE_ACTIVATIONS}")
+        for stack in ("enc", "dec"):
+            if getattr(self, f"{stack}_activation") not in ACTIVATIONS:
+                raise ConfigError(f"{stack}_activation must be one of {', '.join(ACTIVATIONS)}, "
+                                  f"not {getattr(self, f'{stack}_activation')!r}")
+        if not (isinstance(self.leaky_slope, (int, float)) and 0 <= self.leaky_slope < 1):
+            raise ConfigError(f"leaky_slope must be a number in [0, 1), got {self.leaky_slope!r}")
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(INITS)}, not {self.init!r}")
         if not np.isfinite(self.beta) or self.beta < 0:
             raise ConfigError(f"beta must be a finite number >= 0, got {self.beta}")
         if self.warmup_steps < 0:
@@ -70,8 +95,15 @@ class ModelConfig:
         self.latent = int(self.latent)
         return self
 
+    def init_scheme(self, stack: str) -> str:
+        """The initialisation of the 'enc' or 'dec' hidden stack: 'he', 'glorot' or 'torch'."""
+        if self.init != "auto":
+            return self.init
+        return "glorot" if getattr(self, f"{stack}_activation") in ("tanh", "softplus") else "he"
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, plus 'init_schemes' stating the initialisation each stack got (from_dict ignores it)."""
+        return {**asdict(self), "init_schemes": {s: self.init_scheme(s) for s in ("enc", "dec")}}
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -86,6 +118,8 @@ class ModelConfig:
             text += f", β={self.beta:g}"
         else:
             text += f", {self.code_activation} code"
+        if (self.enc_activation, self.dec_activation) != ("relu", "relu"):  # ReLU stays unsaid, as it always was
+            text += f", {self.enc_activation}/{self.dec_activation}"
         return text
 
 
@@ -143,14 +177,29 @@ class Model:
         return int(self.flat.size)
 
     def _init_weights(self, rng: np.random.Generator) -> None:
+        """Normal weights scaled by ``init_variance``, zero biases; ``init='torch'``: U(±1/√fan_in) for both."""
+        fan_in = self.config.input_dim
         for name, shape in self.shapes:
-            if name.endswith(".W"):
-                # He init for layers feeding a ReLU, a smaller Glorot-like scale for the heads
-                gain = 2.0 if name.startswith(("enc", "dec")) else 1.0
-                if name.startswith("logvar") or name.startswith("out_logvar"):
-                    gain = 0.01
-                w = rng.standard_normal(shape) * np.sqrt(gain / shape[0])
+            fan_in = shape[0] if name.endswith(".W") else fan_in  # a bias follows its weight matrix
+            if self.config.init == "torch":
+                bound = 1.0 / np.sqrt(fan_in)
+                self.params[name][...] = self.xp.asarray(rng.uniform(-bound, bound, shape), dtype=self.dtype)
+            elif name.endswith(".W"):
+                w = rng.standard_normal(shape) * np.sqrt(self._init_variance(name, shape))
                 self.params[name][...] = self.xp.asarray(w, dtype=self.dtype)
+
+    def _init_variance(self, name: str, shape: tuple[int, int]) -> float:
+        """He 2/fan_in or Glorot 2/(fan_in + fan_out) for the hidden stacks (ModelConfig.init_scheme), 1/fan_in
+        for the code or mean head, 0.01/fan_in for the log-variance heads (they start near variance 1)."""
+        layer = name.split(".")[0]
+        if layer.startswith(("enc", "dec")):
+            scheme = self.config.init_scheme(layer[:3])
+            return 2.0 / shape[0] if scheme == "he" else 2.0 / (shape[0] + shape[1])
+        return 0.01 / shape[0] if layer in ("logvar", "out_logvar") else 1.0 / shape[0]
+
+    def _activation(self, stack: str):
+        """(forward, backward) of the 'enc' or 'dec' hidden stack's activation (layers.activation_layer)."""
+        return activation_layer(getattr(self.config, f"{stack}_activation"), self.config.leaky_slope)
 
     def set_params(self, arrays: dict) -> None:
         """Copy ``{name: array}`` into the model, checking names and shapes first."""
@@ -196,7 +245,7 @@ class Model:
         h = x
         for i in range(len(self.config.hidden)):
             a, affine_cache = affine_forward(h, self.params[f"enc{i}.W"], self.params[f"enc{i}.b"])
-            h, relu_cache = relu_forward(a, inplace=True)
+            h, relu_cache = self._activation("enc")[0](a, inplace=True)
             caches.append((affine_cache, relu_cache))
         return h, caches
 
@@ -211,7 +260,7 @@ class Model:
         d = z
         for i in range(len(self.config.hidden)):
             a, affine_cache = affine_forward(d, self.params[f"dec{i}.W"], self.params[f"dec{i}.b"])
-            d, relu_cache = relu_forward(a, inplace=True)
+            d, relu_cache = self._activation("dec")[0](a, inplace=True)
             caches.append((affine_cache, relu_cache))
         return d, caches
 
@@ -312,7 +361,7 @@ class Model:
             dd += dlogvar_px @ self.params["out_logvar.W"].T
         for i in reversed(range(len(cfg.hidden))):
             affine_cache, relu_cache = dec_caches[i]
-            dd = relu_backward(dd, relu_cache, inplace=True)
+            dd = self._activation("dec")[1](dd, relu_cache, inplace=True)
             dd, _, _ = affine_backward(dd, affine_cache, g[f"dec{i}.W"], g[f"dec{i}.b"])
         dz = dd
         if self.is_vae:
@@ -329,7 +378,7 @@ class Model:
             dh, _, _ = affine_backward(dz, code_cache, g["code.W"], g["code.b"])
         for i in reversed(range(len(cfg.hidden))):
             affine_cache, relu_cache = enc_caches[i]
-            dh = relu_backward(dh, relu_cache, inplace=True)
+            dh = self._activation("enc")[1](dh, relu_cache, inplace=True)
             dh, _, _ = affine_backward(dh, affine_cache, g[f"enc{i}.W"], g[f"enc{i}.b"], need_dx=i > 0)
         return result
 
