@@ -1,0 +1,340 @@
+"""Backprop inspector: per-layer statistics of a model's activations, gradients and updates.
+
+While training, ``Inspector`` reads the arrays the trainer's own pass recorded on a log step
+(``Model.forward_backward(record=...)``: no second forward pass) and returns one *snapshot*, a dict of
+plain NumPy arrays and floats::
+
+    {"step", "source" ('training' | 'data set'), "images" (how many images the dead/rare counts cover),
+     "layers": [{"name", "kind" ('relu' | 'linear' | 'sigmoid'), "units", "act_mean", "act_std",
+                 "pre_hist", "post_hist" ((counts, edges) or None), "dead", "rare", "saturated",
+                 "weight_norm", "grad_norm", "update_ratio"}, ...],
+     "kl_per_unit" (L,) | None, "active_units", "sigma_per_unit" (L,) | None, "diagnoses" [str],
+     "weights" {layer: W} (only with keep_weights)}
+
+Layers are named as the model file names their parameters (``enc0`` for ``enc0.W``/``enc0.b``); norms and
+the update/weight ratio ‖ΔW‖/‖W‖ are of the layer's weight matrix. A unit of a ReLU (or leaky ReLU) layer is
+*dead* when its activation input is ≤ 0 for every image seen, *rare* when it is > 0 for fewer than 1 % of them.
+During training "every image seen" means the batches of the last ``window`` log steps; ``inspect_model``
+counts over a whole data set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from .backend import to_numpy
+from .evaluate import ACTIVE_UNIT_THRESHOLD
+from .models import Model
+
+RARE_SHARE = 0.01  # active on fewer than 1 % of the images
+SATURATED_P = 0.01  # a sigmoid output below 0.01 or above 0.99 is saturated
+RATIO_HIGH = 1e-1  # update/weight ratio above this: the learning rate is probably too high
+RATIO_LOW = 1e-5  # below this: probably too low (cs231n's rule of thumb is ~1e-3)
+SATURATED_WARN = 0.25  # share of saturated decoder outputs worth a word
+HIST_BINS = 40
+
+
+def layer_names(model: Model) -> list[str]:
+    """Every affine layer in forward order: enc0…, mean/logvar or code, dec0…, out (, out_logvar)."""
+    return [name[:-2] for name, _ in model.shapes if name.endswith(".W")]
+
+
+GATED_KINDS = ("relu", "leaky_relu")  # activations with an off side (input <= 0): these units can die
+
+
+def layer_kind(model: Model, layer: str) -> str:
+    """The layer's nonlinearity: the hidden stacks' activation (ReLU unless the config names another),
+    'relu' for a ReLU code, 'sigmoid' for the decoder output, else 'linear'."""
+    cfg = model.config
+    if layer.startswith("enc"):
+        return getattr(cfg, "enc_activation", "relu")
+    if layer.startswith("dec"):
+        return getattr(cfg, "dec_activation", "relu")
+    if layer == "code" and cfg.code_activation == "relu":
+        return "relu"
+    return "sigmoid" if layer == "out" else "linear"
+
+
+def _norm(a) -> float:
+    """Frobenius norm as one BLAS dot of the flattened array (no temporary of a's size)."""
+    flat = to_numpy(a).ravel()
+    return math.sqrt(float(np.dot(flat, flat)))
+
+
+def histogram(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """(counts (bins,), edges (bins + 1,)) over the finite values' own range."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.zeros(bins, dtype=np.int64), np.linspace(0.0, 1.0, bins + 1)
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.histogram(values, bins=bins, range=(lo, hi))
+
+
+def _activations(record: dict, layer: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(input of the nonlinearity, its output) of a layer as host arrays; a linear layer has only the first."""
+    if layer == "out":
+        probs = record.get("out")
+        return None, (None if probs is None else to_numpy(probs))
+    pre, post = record.get(f"{layer}.pre"), record.get(layer)
+    if pre is None:  # a linear layer records its output under its name
+        return (None if post is None else to_numpy(post)), None
+    return to_numpy(pre), to_numpy(post)
+
+
+def activation_stats(kind: str, pre: np.ndarray | None, post: np.ndarray | None, bins: int = HIST_BINS) -> dict:
+    """Mean/std of what the layer passes on, histograms, and for a ReLU the per-unit active counts (units,)."""
+    shown = post if post is not None else pre
+    out = {"act_mean": None, "act_std": None, "pre_hist": None, "post_hist": None, "active": None, "saturated": None}
+    if shown is None:
+        return out
+    out["act_mean"], out["act_std"] = float(shown.mean()), float(shown.std())
+    if pre is not None:
+        out["pre_hist"] = histogram(pre, bins)
+    if post is not None:
+        out["post_hist"] = histogram(post, bins)
+    if kind in GATED_KINDS and pre is not None:
+        out["active"] = np.count_nonzero(pre > 0, axis=0)
+    if kind == "sigmoid" and post is not None:
+        out["saturated"] = float(np.mean((post < SATURATED_P) | (post > 1.0 - SATURATED_P)))
+    return out
+
+
+def latent_stats(record: dict) -> dict:
+    """KL per unit (L,) averaged over the batch, active units (posterior-mean variance > 0.01, as in
+    core.evaluate), mean posterior σ per unit; all None for an AE."""
+    if "mean" not in record or "logvar" not in record:
+        return {"kl_per_unit": None, "active_units": None, "sigma_per_unit": None}
+    mean = to_numpy(record["mean"]).astype(np.float64)
+    logvar = to_numpy(record["logvar"]).astype(np.float64)
+    kl = 0.5 * (mean**2 + np.exp(logvar) - 1.0 - logvar)
+    return {"kl_per_unit": kl.mean(axis=0), "active_units": int((mean.var(axis=0) > ACTIVE_UNIT_THRESHOLD).sum()),
+            "sigma_per_unit": np.exp(0.5 * logvar).mean(axis=0)}
+
+
+def dead_and_rare(active: np.ndarray, n_images: int) -> tuple[int, int]:
+    """From per-unit active counts over n_images: (dead: never active, rare: active on < 1 % but not dead)."""
+    dead = int(np.count_nonzero(active == 0))
+    rare = int(np.count_nonzero((active > 0) & (active < RARE_SHARE * n_images)))
+    return dead, rare
+
+
+def _layer_row(model: Model, layer: str, stats: dict) -> dict:
+    W = model.params[f"{layer}.W"]
+    row = {"name": layer, "kind": layer_kind(model, layer), "units": int(W.shape[1]),
+           "weight_norm": _norm(W), "grad_norm": None, "update_ratio": None, "dead": None, "rare": None}
+    row.update({k: v for k, v in stats.items() if k != "active"})
+    return row
+
+
+class Inspector:
+    """Statistics on the trainer's log steps: ``before_update(model, record)`` right after the log step's
+    forward/backward (its gradient, its activations, θ before the step), ``after_update(model)`` after the
+    optimiser step returns the snapshot. Costs a few copies of batch-sized arrays and one of θ per log step."""
+
+    def __init__(self, window: int = 20, keep_weights: bool = False, bins: int = HIST_BINS):
+        self.window, self.keep_weights, self.bins = int(window), bool(keep_weights), int(bins)
+        self._active: dict[str, deque] = {}
+        self._images: deque = deque(maxlen=self.window)
+        self._theta: np.ndarray | None = None
+        self._pending: dict | None = None
+
+    def before_update(self, model: Model, record: dict) -> None:
+        rows, batch = [], 0
+        for layer in layer_names(model):
+            pre, post = _activations(record, layer)
+            stats = activation_stats(layer_kind(model, layer), pre, post, self.bins)
+            batch = max(batch, len(pre) if pre is not None else len(post) if post is not None else 0)
+            if stats["active"] is not None:
+                self._active.setdefault(layer, deque(maxlen=self.window)).append(stats["active"])
+            row = _layer_row(model, layer, stats)
+            row["grad_norm"] = _norm(model.grads[f"{layer}.W"])
+            rows.append(row)
+        self._images.append(batch)
+        if self._theta is None or self._theta.shape != model.flat.shape:
+            self._theta = np.empty(model.flat.shape, dtype=model.flat.dtype)
+        self._theta[...] = to_numpy(model.flat)
+        self._pending = {"rows": rows, "latent": latent_stats(record)}
+
+    def after_update(self, model: Model) -> dict:
+        if self._pending is None:
+            raise RuntimeError("after_update needs a before_update on the same step")
+        rows, latent = self._pending["rows"], self._pending["latent"]
+        self._pending = None
+        delta = to_numpy(model.flat) - self._theta
+        images = int(sum(self._images))
+        for row, (start, stop) in zip(rows, _weight_slices(model), strict=True):
+            row["update_ratio"] = _norm(delta[start:stop]) / max(row["weight_norm"], 1e-30)
+            if row["name"] in self._active:
+                row["dead"], row["rare"] = dead_and_rare(sum(self._active[row["name"]]), images)
+        snap = {"step": int(model.step), "source": "training", "images": images, "layers": rows, **latent}
+        snap["diagnoses"] = diagnose(snap)
+        if self.keep_weights:
+            snap["weights"] = {row["name"]: to_numpy(model.params[f"{row['name']}.W"]).copy() for row in rows}
+        return snap
+
+
+def _weight_slices(model: Model) -> list[tuple[int, int]]:
+    """(start, stop) of every layer's W inside the flat parameter vector, in layer order."""
+    slices, offset = [], 0
+    for name, shape in model.shapes:
+        size = int(np.prod(shape))
+        if name.endswith(".W"):
+            slices.append((offset, offset + size))
+        offset += size
+    return slices
+
+
+def _sci(x: float) -> str:
+    """One significant digit, exponent without padding: 0.3 -> '3e-1'."""
+    mantissa, exponent = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def diagnose(snap: dict) -> list[str]:
+    """Clear-cut findings in words; an empty list when nothing stands out."""
+    where = "any face" if snap["source"] == "data set" else f"the last {snap['images']} training images"
+    found = []
+    for row in snap["layers"]:
+        if row["dead"]:
+            found.append(f"{row['name']}: {row['dead']} of {row['units']} units are dead (never active on {where})")
+        if row["rare"]:
+            found.append(f"{row['name']}: {row['rare']} of {row['units']} units are rarely active "
+                         f"(on < 1 % of {where})")
+        ratio = row["update_ratio"]
+        if ratio is not None and ratio > RATIO_HIGH:
+            found.append(f"update/weight ratio of {row['name']}.W is {_sci(ratio)}: learning rate probably too high")
+        elif ratio is not None and 0 < ratio < RATIO_LOW:
+            found.append(f"update/weight ratio of {row['name']}.W is {_sci(ratio)}: learning rate probably too low")
+        if row["saturated"] is not None and row["saturated"] > SATURATED_WARN:
+            found.append(f"{row['name']}: {100 * row['saturated']:.0f} % of the decoder's sigmoid outputs are "
+                         f"saturated (< {SATURATED_P} or > {1 - SATURATED_P})")
+    kl = snap.get("kl_per_unit")
+    if kl is not None and snap["active_units"] is not None:
+        inactive = len(kl) - snap["active_units"]
+        if inactive:
+            collapse = " (posterior collapse)" if inactive >= len(kl) / 2 else ""
+            found.append(f"{inactive} of {len(kl)} latent units are inactive{collapse}")
+    return found
+
+
+class _DataSetTotals:
+    """Per-layer sums over the chunks of a data set: active counts, moments, histogram samples, saturation."""
+
+    def __init__(self, model: Model, hist_images: int):
+        self.model, self.hist_images = model, hist_images
+        self.n = 0
+        self.sums: dict[str, dict] = {}
+        self.latent: dict[str, list] = {"mean": [], "logvar": []}
+
+    def add(self, record: dict) -> None:
+        for layer in layer_names(self.model):
+            pre, post = _activations(record, layer)
+            shown = post if post is not None else pre
+            if shown is None:
+                continue
+            s = self.sums.setdefault(layer, {"sum": 0.0, "sumsq": 0.0, "count": 0, "active": 0, "saturated": 0,
+                                             "pre": [], "post": []})
+            shown64 = shown.astype(np.float64)
+            s["sum"] += float(shown64.sum())
+            s["sumsq"] += float(np.dot(shown64.ravel(), shown64.ravel()))
+            s["count"] += shown.size
+            if layer_kind(self.model, layer) in GATED_KINDS and pre is not None:
+                s["active"] = s["active"] + np.count_nonzero(pre > 0, axis=0)
+            if layer == "out":
+                s["saturated"] += int(np.count_nonzero((post < SATURATED_P) | (post > 1.0 - SATURATED_P)))
+            if self.n < self.hist_images:
+                keep = self.hist_images - self.n
+                s["pre"] += [] if pre is None else [pre[:keep]]
+                s["post"] += [] if post is None else [post[:keep]]
+        for key in self.latent:
+            if key in record:
+                self.latent[key].append(to_numpy(record[key]).astype(np.float64))
+        self.n += len(next(iter(record.values())))
+
+    def layer_stats(self, layer: str, bins: int) -> dict:
+        s = self.sums.get(layer)
+        if s is None:
+            return activation_stats(layer_kind(self.model, layer), None, None)
+        mean = s["sum"] / s["count"]
+        out = {"act_mean": mean, "act_std": math.sqrt(max(s["sumsq"] / s["count"] - mean * mean, 0.0)),
+               "pre_hist": histogram(np.concatenate(s["pre"]), bins) if s["pre"] else None,
+               "post_hist": histogram(np.concatenate(s["post"]), bins) if s["post"] else None,
+               "saturated": s["saturated"] / s["count"] if layer == "out" else None}
+        if layer_kind(self.model, layer) in GATED_KINDS and s["pre"]:
+            out["dead"], out["rare"] = dead_and_rare(np.asarray(s["active"]), self.n)
+        return out
+
+    def latent_record(self) -> dict:
+        return {k: np.concatenate(v) for k, v in self.latent.items() if v}
+
+
+def _record_pass(model: Model, x: np.ndarray, eps) -> dict:
+    """One forward/backward of ``model`` on x, returning what it recorded (and leaving its gradient)."""
+    record: dict = {}
+    model.forward_backward(model.asarray(x), eps=eps, compute_loss=False, record=record)
+    return record
+
+
+def inspect_model(model: Model, X: np.ndarray, chunk: int = 512, grad_batch: int = 128, seed: int = 0,
+                  bins: int = HIST_BINS, hist_images: int = 4096, keep_weights: bool = False) -> dict:
+    """A snapshot (see the module docstring) of ``model`` over the whole data set X (N, 560), in chunks.
+
+    Activations, dead/rare units, saturation, KL per unit and σ come from the deterministic pass (z = the
+    posterior mean); the gradient norms from one seeded batch of ``grad_batch`` images with z sampled as in
+    training. Works on a copy, so the caller's model (and its gradient buffer) is untouched."""
+    if len(X) == 0:
+        raise ValueError("inspect needs at least one image")
+    work = model.copy()
+    totals = _DataSetTotals(work, hist_images)
+    for start in range(0, len(X), chunk):
+        xb = X[start : start + chunk]
+        zeros = work.asarray(np.zeros((len(xb), work.config.latent))) if work.is_vae else None
+        totals.add(_record_pass(work, xb, zeros))
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(X), size=min(grad_batch, len(X)), replace=False))
+    eps = work.asarray(rng.standard_normal((len(idx), work.config.latent))) if work.is_vae else None
+    _record_pass(work, X[idx], eps)
+    rows = []
+    for layer in layer_names(work):
+        row = _layer_row(work, layer, totals.layer_stats(layer, bins))
+        row["grad_norm"] = _norm(work.grads[f"{layer}.W"])
+        rows.append(row)
+    snap = {"step": int(model.step), "source": "data set", "images": int(len(X)), "layers": rows,
+            **latent_stats(totals.latent_record())}
+    snap["diagnoses"] = diagnose(snap)
+    if keep_weights:
+        snap["weights"] = {layer: to_numpy(work.params[f"{layer}.W"]).copy() for layer in layer_names(work)}
+    return snap
+
+
+JSON_LAYER_KEYS = ("name", "units", "dead", "rare", "act_mean", "act_std", "weight_norm", "grad_norm",
+                   "update_ratio", "saturated")
+
+
+def _plain(v):
+    """A JSON value: None, str, bool, int, or a finite float (non-finite becomes None)."""
+    if v is None or isinstance(v, (str, bool)):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return float(v) if math.isfinite(float(v)) else None
+
+
+def _plain_vector(a) -> list | None:
+    return None if a is None else [_plain(v) for v in a]
+
+
+def snapshot_json(snap: dict) -> dict:
+    """The snapshot's numbers as JSON-ready Python values (histograms and weights left out):
+    {"layers": [{"name", "units", "dead", "rare", "act_mean", "act_std", "weight_norm", "grad_norm", ...}],
+     "kl_per_unit": [...], ...}."""
+    layers = [{k: _plain(row.get(k)) for k in JSON_LAYER_KEYS} for row in snap["layers"]]
+    return {"step": snap["step"], "source": snap["source"], "images": snap["images"], "layers": layers,
+            "kl_per_unit": _plain_vector(snap.get("kl_per_unit")), "active_units": snap.get("active_units"),
+            "sigma_per_unit": _plain_vector(snap.get("sigma_per_unit")), "diagnoses": list(snap.get("diagnoses", []))}

@@ -1,0 +1,255 @@
+"""core.inspect: the inspector's statistics against a direct NumPy computation on small models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.factories import small_model
+
+from core.inspect import (
+    Inspector,
+    diagnose,
+    histogram,
+    inspect_model,
+    layer_names,
+    snapshot_json,
+)
+from core.optim import make_optimizer
+from core.train import Trainer
+
+
+def faces(n: int = 200, seed: int = 0) -> np.ndarray:
+    """Synthetic 'faces' in [0, 1]: a few smooth prototypes plus noise, so units see varied inputs."""
+    rng = np.random.default_rng(seed)
+    protos = rng.uniform(0, 1, (5, 560))
+    mix = rng.dirichlet(np.ones(5), size=n)
+    return np.clip(mix @ protos + 0.1 * rng.standard_normal((n, 560)), 0, 1)
+
+
+def direct_forward(model, x: np.ndarray, eps: np.ndarray | None) -> dict:
+    """Every layer's activation input and output, computed here in float64 without the engine."""
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in model.params_numpy().items()}
+    out, h = {}, x
+    for i in range(len(model.config.hidden)):
+        out[f"enc{i}.pre"] = h @ p[f"enc{i}.W"] + p[f"enc{i}.b"]
+        h = out[f"enc{i}"] = np.maximum(out[f"enc{i}.pre"], 0)
+    if model.is_vae:
+        out["mean"] = h @ p["mean.W"] + p["mean.b"]
+        out["logvar"] = h @ p["logvar.W"] + p["logvar.b"]
+        z = out["mean"] + np.exp(0.5 * out["logvar"]) * eps
+    else:
+        out["code.pre"] = h @ p["code.W"] + p["code.b"]
+        z = out["code"] = np.maximum(out["code.pre"], 0)
+    d = z
+    for i in range(len(model.config.hidden)):
+        out[f"dec{i}.pre"] = d @ p[f"dec{i}.W"] + p[f"dec{i}.b"]
+        d = out[f"dec{i}"] = np.maximum(out[f"dec{i}.pre"], 0)
+    out["out"] = 1 / (1 + np.exp(-(d @ p["out.W"] + p["out.b"])))
+    return out
+
+
+def layer(snap: dict, name: str) -> dict:
+    return next(row for row in snap["layers"] if row["name"] == name)
+
+
+def test_forward_backward_records_the_pass_it_makes():
+    model = small_model(hidden=(16, 8), latent=4)
+    x = faces(32)
+    eps = np.random.default_rng(1).standard_normal((32, 4))
+    record: dict = {}
+    model.forward_backward(x, eps=eps, compute_loss=False, record=record)
+    expected = direct_forward(model, x, eps)
+    assert set(expected) <= set(record)
+    for key, want in expected.items():
+        np.testing.assert_allclose(np.asarray(record[key]), want, rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def one_inspected_step(model, x, eps, lr=0.01, window=20):
+    """The Trainer's order on a log step, by hand: record, before_update, an SGD step, after_update."""
+    record = direct_forward(model, x, eps)
+    model.forward_backward(x, eps=eps, compute_loss=False)
+    inspector = Inspector(window=window)
+    inspector.before_update(model, record)
+    before = model.params_numpy()
+    grads = {k: np.array(v) for k, v in model.grads.items()}
+    model.flat -= lr * model.grad_flat
+    return inspector.after_update(model), record, before, grads
+
+
+def test_layer_statistics_match_numpy():
+    model = small_model(hidden=(16,), latent=4)
+    x, eps = faces(64), np.random.default_rng(2).standard_normal((64, 4))
+    snap, rec, before, grads = one_inspected_step(model, x, eps, lr=0.01)
+    assert [row["name"] for row in snap["layers"]] == ["enc0", "mean", "logvar", "dec0", "out"] == layer_names(model)
+    for name in ("enc0", "dec0"):
+        row, pre, post = layer(snap, name), rec[f"{name}.pre"], rec[name]
+        assert row["kind"] == "relu" and row["units"] == 16
+        assert row["act_mean"] == pytest.approx(post.mean(), rel=1e-12)
+        assert row["act_std"] == pytest.approx(post.std(), rel=1e-12)
+        counts, edges = np.histogram(pre, bins=40, range=(pre.min(), pre.max()))
+        np.testing.assert_array_equal(row["pre_hist"][0], counts)
+        np.testing.assert_allclose(row["pre_hist"][1], edges)
+        assert row["post_hist"][0].sum() == post.size
+        active = (pre > 0).sum(axis=0)
+        assert row["dead"] == int((active == 0).sum())
+        assert row["rare"] == int(((active > 0) & (active < 0.01 * 64)).sum())
+    for name in layer_names(model):
+        row = layer(snap, name)
+        w_before = before[f"{name}.W"]
+        assert row["weight_norm"] == pytest.approx(np.linalg.norm(w_before), rel=1e-12)
+        assert row["grad_norm"] == pytest.approx(np.linalg.norm(grads[f"{name}.W"]), rel=1e-12)
+        step = np.linalg.norm(model.params[f"{name}.W"] - w_before)
+        assert row["update_ratio"] == pytest.approx(step / np.linalg.norm(w_before), rel=1e-9)
+        assert row["update_ratio"] == pytest.approx(0.01 * row["grad_norm"] / row["weight_norm"], rel=1e-9)
+    probs = rec["out"]
+    assert layer(snap, "out")["saturated"] == pytest.approx(np.mean((probs < 0.01) | (probs > 0.99)))
+    assert layer(snap, "mean")["act_mean"] == pytest.approx(rec["mean"].mean())
+    kl = 0.5 * (rec["mean"] ** 2 + np.exp(rec["logvar"]) - 1 - rec["logvar"])
+    np.testing.assert_allclose(snap["kl_per_unit"], kl.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(snap["sigma_per_unit"], np.exp(0.5 * rec["logvar"]).mean(axis=0), rtol=1e-12)
+    assert snap["active_units"] == int((rec["mean"].var(axis=0) > 0.01).sum())
+
+
+def test_histogram_of_constant_values_and_of_nothing():
+    counts, edges = histogram(np.full(10, 3.0), bins=4)
+    assert counts.sum() == 10 and edges[0] < 3.0 < edges[-1]
+    counts, _ = histogram(np.array([np.nan, np.inf]), bins=4)
+    assert counts.sum() == 0
+
+
+def plant_dead_units(model, layer_name: str, units: list[int]) -> None:
+    """Zero a unit's weights and bias: its activation input is 0 for every image, so it never fires."""
+    model.params[f"{layer_name}.W"][:, units] = 0
+    model.params[f"{layer_name}.b"][units] = 0
+
+
+def test_planted_dead_units_are_counted_over_the_data_set():
+    model = small_model(hidden=(16,), latent=4)
+    X = faces(300)
+    baseline = layer(inspect_model(model, X), "enc0")
+    plant_dead_units(model, "enc0", [2, 5, 11])
+    snap = inspect_model(model, X)
+    row = layer(snap, "enc0")
+    direct = (direct_forward(model, X, np.zeros((300, 4)))["enc0.pre"] > 0).sum(axis=0)
+    assert row["dead"] == int((direct == 0).sum()) == baseline["dead"] + 3
+    assert f"enc0: {row['dead']} of 16 units are dead (never active on any face)" in snap["diagnoses"]
+    assert snap["source"] == "data set" and snap["images"] == 300
+
+
+def test_a_unit_active_on_one_face_in_three_hundred_is_rare():
+    model = small_model(hidden=(16,), latent=4)
+    X = faces(300)
+    W, b = model.params["enc0.W"], model.params["enc0.b"]
+    W[:, 7] = X[42] - X.mean(axis=0)  # largest for face 42: put the threshold just below its value
+    scores = X @ W[:, 7]
+    b[7] = -0.5 * (np.sort(scores)[-1] + np.sort(scores)[-2])
+    row = layer(inspect_model(model, X), "enc0")
+    direct = (direct_forward(model, X, np.zeros((300, 4)))["enc0.pre"] > 0).sum(axis=0)
+    assert direct[7] == 1
+    assert row["rare"] == int(((direct > 0) & (direct < 3)).sum()) >= 1
+
+
+def test_inspect_model_leaves_the_model_alone_and_matches_chunks():
+    model = small_model(hidden=(16,), latent=4)
+    X = faces(300)
+    flat, grad = model.flat.copy(), model.grad_flat.copy()
+    whole, chunked = inspect_model(model, X, chunk=1000), inspect_model(model, X, chunk=37)
+    np.testing.assert_array_equal(model.flat, flat)
+    np.testing.assert_array_equal(model.grad_flat, grad)
+    for a, b in zip(whole["layers"], chunked["layers"], strict=True):
+        for key in ("dead", "rare", "weight_norm", "grad_norm"):
+            assert a[key] == b[key], (a["name"], key)
+        assert a["act_mean"] == pytest.approx(b["act_mean"], rel=1e-9)
+        assert a["act_std"] == pytest.approx(b["act_std"], rel=1e-9)
+    rec = direct_forward(model, X, np.zeros((300, 4)))
+    assert layer(whole, "enc0")["act_std"] == pytest.approx(rec["enc0"].std(), rel=1e-9)
+    kl = 0.5 * (rec["mean"] ** 2 + np.exp(rec["logvar"]) - 1 - rec["logvar"])
+    np.testing.assert_allclose(chunked["kl_per_unit"], kl.mean(axis=0), rtol=1e-9)
+
+
+def test_collapsed_latent_units_are_diagnosed():
+    model = small_model(hidden=(16,), latent=4)
+    for head in ("mean", "logvar"):  # three units ignore x and equal the prior: KL 0, no variance
+        model.params[f"{head}.W"][:, :3] = 0
+        model.params[f"{head}.b"][:3] = 0
+    snap = inspect_model(model, faces(100))
+    assert snap["active_units"] == 1
+    np.testing.assert_allclose(snap["kl_per_unit"][:3], 0, atol=1e-12)
+    assert "3 of 4 latent units are inactive (posterior collapse)" in snap["diagnoses"]
+
+
+def test_update_ratio_diagnoses_in_words():
+    snap = {"source": "training", "images": 640, "kl_per_unit": None, "active_units": None,
+            "layers": [{"name": "out", "units": 560, "dead": None, "rare": None, "saturated": 0.0,
+                        "update_ratio": 0.3},
+                       {"name": "enc0", "units": 200, "dead": 57, "rare": 0, "saturated": None,
+                        "update_ratio": 2e-6}]}
+    found = diagnose(snap)
+    assert "update/weight ratio of out.W is 3e-1: learning rate probably too high" in found
+    assert "update/weight ratio of enc0.W is 2e-6: learning rate probably too low" in found
+    assert "enc0: 57 of 200 units are dead (never active on the last 640 training images)" in found
+    snap["layers"][0]["update_ratio"] = 1e-3
+    assert not any("out.W" in line for line in diagnose(snap))
+
+
+def test_dead_units_during_training_count_over_the_window():
+    model = small_model(hidden=(16,), latent=4)
+    inspector = Inspector(window=2)
+    X = faces(64)
+    live, off = X[:32], np.zeros((32, 560))
+    model.params["enc0.b"][:] = -1.0  # on zero images every unit is off; on faces some are on
+    for batch in (live, off, off):
+        eps = np.zeros((len(batch), 4))
+        model.forward_backward(batch, eps=eps, compute_loss=False)
+        inspector.before_update(model, direct_forward(model, batch, eps))
+        snap = inspector.after_update(model)
+    on_faces = (direct_forward(model, live, np.zeros((32, 4)))["enc0.pre"] > 0).any(axis=0)
+    assert on_faces.sum() > 0
+    assert layer(snap, "enc0")["dead"] == 16  # the face batch has left the 2-step window
+    assert snap["images"] == 64
+
+
+def test_ae_and_learned_variance_models():
+    ae = small_model(kind="ae", hidden=(16,), latent=4)
+    snap = inspect_model(ae, faces(50))
+    assert snap["kl_per_unit"] is None and snap["active_units"] is None
+    assert layer(snap, "code")["kind"] == "relu" and layer(snap, "code")["dead"] is not None
+    gauss = small_model(likelihood="gaussian-learned", hidden=(16,), latent=4)
+    snap = inspect_model(gauss, faces(50))
+    assert [row["name"] for row in snap["layers"]][-1] == "out_logvar"
+    assert layer(snap, "out_logvar")["grad_norm"] > 0
+
+
+def test_snapshot_json_has_the_documented_shape():
+    import json
+
+    snap = inspect_model(small_model(hidden=(16,), latent=4), faces(50))
+    data = json.loads(json.dumps(snapshot_json(snap)))
+    first = data["layers"][0]
+    assert first["name"] == "enc0" and first["units"] == 16
+    for key in ("dead", "rare", "act_mean", "act_std", "weight_norm", "grad_norm"):
+        assert key in first
+    assert len(data["kl_per_unit"]) == 4
+
+
+def test_trainer_log_steps_carry_inspection_without_changing_training():
+    X = faces(128).astype(np.float32)
+
+    def run(with_inspector: bool):
+        model = small_model(hidden=(16,), latent=4, dtype="float32")
+        trainer = Trainer(model, make_optimizer("adam", model, lr=1e-3), X, batch_size=32, log_every=5,
+                          eval_every=0)
+        if with_inspector:
+            trainer.inspector = Inspector()
+        logs = []
+        trainer.run(20, on_log=logs.append)
+        return model, logs
+
+    plain, plain_logs = run(False)
+    inspected, logs = run(True)
+    np.testing.assert_array_equal(plain.flat, inspected.flat)
+    assert all("inspect" not in s for s in plain_logs)
+    assert [s["inspect"]["step"] for s in logs] == [5, 10, 15, 20]
+    snap = logs[-1]["inspect"]
+    assert snap["images"] == 4 * 32
+    assert all(0 < row["update_ratio"] < 1 for row in snap["layers"])
