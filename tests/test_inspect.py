@@ -253,3 +253,11 @@ def test_trainer_log_steps_carry_inspection_without_changing_training():
     snap = logs[-1]["inspect"]
     assert snap["images"] == 4 * 32
     assert all(0 < row["update_ratio"] < 1 for row in snap["layers"])
+
+
+def test_subnormal_weights_are_reported():
+    model = small_model(hidden=(16,), latent=4, dtype="float32")
+    model.params["enc0.W"][:5, 0] = 1e-40  # below float32's smallest normal number (1.2e-38)
+    snap = inspect_model(model, faces(20))
+    assert any(line.startswith("enc0.W: 5 weights are subnormal floats") for line in snap["diagnoses"])
+    assert not any("dec0.W" in line for line in snap["diagnoses"])
