@@ -8,7 +8,8 @@ import numpy as np
 
 from . import losses
 from .backend import to_numpy
-from .models import Model
+from .explore import latent_activity
+from .models import Model, reparameterize
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 
@@ -69,9 +70,9 @@ def iwae_neg_log_px(model: Model, X: np.ndarray, k: int, seed: int = 1, chunk_ro
         for k0 in range(0, k, max(1, chunk_rows // b)):
             kc = min(k - k0, max(1, chunk_rows // b))
             eps = rng.standard_normal((b, kc, L))
-            z = mean[start:stop, None, :] + np.exp(0.5 * logvar[start:stop, None, :]) * eps
+            z, _ = reparameterize(mean[start:stop, None, :], logvar[start:stop, None, :], eps)
             x_rep = np.repeat(X[start:stop], kc, axis=0)
-            recon_logits, recon_logvar, _ = model._decoder_forward(model.asarray(z.reshape(b * kc, L)))
+            recon_logits, recon_logvar = model.decoder_outputs(z.reshape(b * kc, L))
             rec = to_numpy(model.rec_nll(recon_logits, recon_logvar, model.asarray(x_rep))).astype(np.float64)
             # log p(z) − log q(z|x): the 0.5·log(2π) terms cancel
             log_ratio = -0.5 * (z * z).sum(-1) + 0.5 * (eps * eps).sum(-1) + 0.5 * logvar[start:stop, None, :].sum(-1)
@@ -89,7 +90,7 @@ def _logsumexp(a: np.ndarray) -> np.ndarray:
 def active_units(model: Model, X: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
     """Latent dims whose posterior mean (AE: code) varies over X with variance > threshold."""
     mean, _ = posterior_means(model, X)
-    return int((mean.var(axis=0) > threshold).sum())
+    return int((latent_activity(mean) > threshold).sum())
 
 
 def bce_floor(X: np.ndarray) -> float:

@@ -31,6 +31,19 @@ def latent_grid(model: Model, dim_row: int, dim_col: int, n: int, base: np.ndarr
     return model.decode(z.reshape(n * n, L)).reshape(n, n, -1)
 
 
+def latent_activity(means: np.ndarray) -> np.ndarray:
+    """How much each latent dim is used: the variance of the posterior means (AE: codes) over the
+    data, (N, L) -> (L,). evaluate.active_units counts the dims above a threshold."""
+    return np.asarray(means, dtype=np.float64).var(axis=0)
+
+
+def most_active_dims(means: np.ndarray, k: int = 2) -> list[int]:
+    """The k latent dims whose posterior means vary most over the data, most active first (ties: the
+    lower dim first, so the choice is stable)."""
+    order = np.argsort(-latent_activity(means), kind="stable")
+    return [int(d) for d in order[:k]]
+
+
 def lerp(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
     """k points on the straight line from a to b (both included): (k, L)."""
     t = np.linspace(0.0, 1.0, k)[:, None]

@@ -12,25 +12,41 @@ import numpy as np
 from .models import IMAGE_SHAPE
 
 
-def to_uint8(faces: np.ndarray) -> np.ndarray:
-    """(…, 560) or (…, 28, 20) values in [0, 1] -> uint8 images (…, 28, 20)."""
+def to_uint8(faces: np.ndarray, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """(…, D) or (…, H, W) values in [0, 1] -> uint8 images (…, H, W). ``image_shape`` (H, W) reshapes
+    flat rows (default: the Frey faces' 28×20 when D is 560)."""
     faces = np.asarray(faces, dtype=np.float64)
-    faces = faces.reshape(*faces.shape[:-1], *IMAGE_SHAPE) if faces.shape[-1] == 560 else faces
+    shape = image_shape or (IMAGE_SHAPE if faces.shape[-1] == 560 else None)
+    if shape is not None and faces.shape[-1] == shape[0] * shape[1]:
+        faces = faces.reshape(*faces.shape[:-1], *shape)
     return np.clip(np.rint(faces * 255.0), 0, 255).astype(np.uint8)
 
 
-def mosaic(faces: np.ndarray, ncols: int, pad: int = 1, background: int = 255) -> np.ndarray:
-    """Tile faces (n, 560) in rows of ``ncols`` with ``pad`` pixels between: uint8 (H, W)."""
-    imgs = to_uint8(faces)
-    n = len(imgs)
-    nrows = max(1, -(-n // ncols))
-    h, w = IMAGE_SHAPE
-    out = np.full((nrows * h + (nrows + 1) * pad, ncols * w + (ncols + 1) * pad), background, np.uint8)
-    for i, img in enumerate(imgs):
-        r, c = divmod(i, ncols)
-        top, left = pad + r * (h + pad), pad + c * (w + pad)
-        out[top : top + h, left : left + w] = img
+def tile(images: np.ndarray, pad: int = 1, background: float = 1.0) -> np.ndarray:
+    """Tile images (rows, cols, H, W) into one array (rows·H + (rows+1)·pad, cols·W + (cols+1)·pad) of
+    their dtype, ``pad`` pixels of ``background`` between and around them. Whole-array reshapes instead of
+    a Python loop: a 25×25 grid of faces takes well under a millisecond."""
+    images = np.asarray(images)
+    rows, cols, h, w = images.shape
+    cell_h, cell_w = h + pad, w + pad
+    out = np.full((rows * cell_h + pad, cols * cell_w + pad), background, dtype=images.dtype)
+    # padded cells (rows, cell_h, cols, cell_w) laid into out[pad:, pad:], each image at its cell's top-left
+    cells = np.full((rows, cell_h, cols, cell_w), background, dtype=images.dtype)
+    cells[:, :h, :, :w] = images.transpose(0, 2, 1, 3)
+    out[pad:, pad:] = cells.reshape(rows * cell_h, cols * cell_w)
     return out
+
+
+def mosaic(faces: np.ndarray, ncols: int, pad: int = 1, background: int = 255,
+           image_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Tile images (n, D) (or (n, H, W)) in rows of ``ncols`` with ``pad`` pixels between: uint8 (H', W').
+    ``image_shape`` (H, W) for flat rows of other data than the 28×20 Frey faces."""
+    imgs = to_uint8(faces, image_shape)
+    n, h, w = imgs.shape
+    nrows = max(1, -(-n // ncols))
+    grid = np.full((nrows * ncols, h, w), background, np.uint8)
+    grid[:n] = imgs
+    return tile(grid.reshape(nrows, ncols, h, w), pad=pad, background=background)
 
 
 def write_png(path: str | os.PathLike, gray: np.ndarray, scale: int = 1) -> Path:

@@ -95,4 +95,93 @@ def bernoulli_entropy(x):
     return -(x * xp.log(p) + (1.0 - x) * xp.log(q)).sum(axis=1)
 
 
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
+# ---------------------------------------------------------------- likelihoods as objects
+# The decoder outputs logits (N, D) and, for a learned variance, per-pixel log-variances (N, D). A
+# likelihood turns them into the reconstruction NLL, its gradient, the mean image and samples, so the
+# model has one code path for every likelihood.
+class Likelihood:
+    """p(x | decoder output). ``learns_variance``: the decoder has a second output head (logvar)."""
+
+    name = ""
+    learns_variance = False
+
+    def nll(self, logits, logvar, x, per_pixel: bool = False):
+        """Per-image NLL in nats (N,), or the (N, D) per-pixel terms when per_pixel."""
+        raise NotImplementedError
+
+    def grad(self, logits, logvar, x):
+        """(d nll.sum() / d logits, d / d logvar or None). May overwrite ``logits`` (the model no longer
+        needs them when it asks)."""
+        raise NotImplementedError
+
+    def mean(self, logits):
+        """E[x | z]: sigmoid(logits), the image the decoder draws."""
+        return sigmoid(logits)
+
+    def sample(self, logits, logvar, rng):
+        """One draw x ~ p(x | z) per image (host NumPy ``rng``), on the logits' device."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Bernoulli(Likelihood):
+    name = "bernoulli"
+
+    def nll(self, logits, logvar, x, per_pixel: bool = False):
+        return bernoulli_nll(logits, x, per_pixel)
+
+    def grad(self, logits, logvar, x):
+        return bernoulli_grad_inplace(logits, x), None
+
+    def sample(self, logits, logvar, rng):
+        xp = xp_of(logits)
+        u = xp.asarray(rng.random(logits.shape), dtype=logits.dtype)
+        return (u < sigmoid(logits)).astype(logits.dtype)
+
+
+class GaussianFixed(Likelihood):
+    """Unit-variance Gaussian around sigmoid(logits)."""
+
+    name = "gaussian"
+
+    def nll(self, logits, logvar, x, per_pixel: bool = False):
+        return gaussian_fixed_nll(logits, x, per_pixel)
+
+    def grad(self, logits, logvar, x):
+        return gaussian_fixed_grad(logits, x), None
+
+    def sample(self, logits, logvar, rng):
+        xp = xp_of(logits)
+        return sigmoid(logits) + xp.asarray(rng.standard_normal(logits.shape), dtype=logits.dtype)
+
+
+class GaussianLearned(Likelihood):
+    """Gaussian around sigmoid(logits) with a learned per-pixel log-variance."""
+
+    name = "gaussian-learned"
+    learns_variance = True
+
+    def nll(self, logits, logvar, x, per_pixel: bool = False):
+        return gaussian_learned_nll(logits, logvar, x, per_pixel)
+
+    def grad(self, logits, logvar, x):
+        return gaussian_learned_grad(logits, logvar, x)
+
+    def sample(self, logits, logvar, rng):
+        xp = xp_of(logits)
+        noise = xp.asarray(rng.standard_normal(logits.shape), dtype=logits.dtype)
+        return sigmoid(logits) + xp.exp(0.5 * logvar) * noise
+
+
+_LIKELIHOOD_OBJECTS = {cls.name: cls() for cls in (Bernoulli, GaussianFixed, GaussianLearned)}
+LIKELIHOODS = tuple(_LIKELIHOOD_OBJECTS)
+
+
+def likelihood(name: str) -> Likelihood:
+    """The likelihood object called ``name`` (one of LIKELIHOODS)."""
+    try:
+        return _LIKELIHOOD_OBJECTS[name]
+    except KeyError:
+        raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, not {name!r}") from None

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import losses
-from .backend import get_xp, to_numpy
+from .backend import get_xp, to_numpy, xp_of
 from .layers import (
     ACTIVATIONS,
     DEFAULT_LEAKY_SLOPE,
@@ -27,7 +27,6 @@ from .layers import (
     affine_forward,
     relu_backward,
     relu_forward,
-    sigmoid,
 )
 
 IMAGE_SHAPE = (28, 20)
@@ -138,9 +137,16 @@ def param_shapes(cfg: ModelConfig) -> list[tuple[str, tuple[int, ...]]]:
         shapes += [(f"dec{i}.W", (fan_in, h)), (f"dec{i}.b", (h,))]
         fan_in = h
     shapes += [("out.W", (fan_in, cfg.input_dim)), ("out.b", (cfg.input_dim,))]
-    if cfg.likelihood == "gaussian-learned":
+    if losses.likelihood(cfg.likelihood).learns_variance:
         shapes += [("out_logvar.W", (fan_in, cfg.input_dim)), ("out_logvar.b", (cfg.input_dim,))]
     return shapes
+
+
+def reparameterize(mean, logvar, eps):
+    """z = mean + std·eps with std = exp(logvar/2): a sample of N(mean, exp(logvar)) that is differentiable
+    in mean and logvar. Returns (z, std); all (N, L), NumPy or CuPy."""
+    std = xp_of(mean).exp(0.5 * logvar)
+    return mean + std * eps, std
 
 
 class Model:
@@ -151,6 +157,7 @@ class Model:
         self.device = device
         self.xp = get_xp(device)
         self.dtype = np.dtype(config.dtype)
+        self.likelihood = losses.likelihood(config.likelihood)
         self.shapes = param_shapes(config)
         total = sum(int(np.prod(s)) for _, s in self.shapes)
         self.flat = self.xp.zeros(total, dtype=self.dtype)
@@ -240,12 +247,22 @@ class Model:
         return self.asarray(self.noise_rng.standard_normal((n, self.config.latent)))
 
     # ---------------------------------------------------------------- forward pieces
-    def _encoder_forward(self, x):
+    def _encoder_forward(self, x, record: dict | None = None):
+        return self._hidden_stack(x, "enc", record)
+
+    def _hidden_stack(self, h, prefix: str, record: dict | None = None):
+        """The hidden layers ``prefix``0… ('enc' or 'dec') on h: (last output, [(affine cache, activation
+        cache)]). ``record`` (a dict, log steps only) receives each layer's pre-activation copy
+        '{prefix}{i}.pre' and its output '{prefix}{i}'."""
         caches = []
-        h = x
+        activation_forward = self._activation(prefix)[0]
         for i in range(len(self.config.hidden)):
-            a, affine_cache = affine_forward(h, self.params[f"enc{i}.W"], self.params[f"enc{i}.b"])
-            h, relu_cache = self._activation("enc")[0](a, inplace=True)
+            a, affine_cache = affine_forward(h, self.params[f"{prefix}{i}.W"], self.params[f"{prefix}{i}.b"])
+            if record is not None:
+                record[f"{prefix}{i}.pre"] = a.copy()  # the in-place activation overwrites a
+            h, relu_cache = activation_forward(a, inplace=True)
+            if record is not None:
+                record[f"{prefix}{i}"] = h
             caches.append((affine_cache, relu_cache))
         return h, caches
 
@@ -254,31 +271,29 @@ class Model:
         recon_logits, recon_logvar = self._output_forward(d)
         return recon_logits, recon_logvar, (d, caches)
 
-    def _decoder_hidden(self, z):
-        """The decoder's ReLU layers: (last hidden d, caches)."""
-        caches = []
-        d = z
-        for i in range(len(self.config.hidden)):
-            a, affine_cache = affine_forward(d, self.params[f"dec{i}.W"], self.params[f"dec{i}.b"])
-            d, relu_cache = self._activation("dec")[0](a, inplace=True)
-            caches.append((affine_cache, relu_cache))
-        return d, caches
+    def _decoder_hidden(self, z, record: dict | None = None):
+        """The decoder's hidden layers: (last hidden d, caches)."""
+        return self._hidden_stack(z, "dec", record)
 
     def _output_forward(self, d):
         """Output layer(s) on the last decoder hidden d: (logits, per-pixel logvar or None)."""
         recon_logits = d @ self.params["out.W"]
         recon_logits += self.params["out.b"]
         recon_logvar = None
-        if self.config.likelihood == "gaussian-learned":
+        if self.likelihood.learns_variance:
             recon_logvar = d @ self.params["out_logvar.W"]
             recon_logvar += self.params["out_logvar.b"]
         return recon_logits, recon_logvar
 
-    def _code_forward(self, h):
+    def _code_forward(self, h, record: dict | None = None):
         """AE code layer: (code, cache)."""
         code, cache = affine_forward(h, self.params["code.W"], self.params["code.b"])
         if self.config.code_activation == "relu":
+            if record is not None:
+                record["code.pre"] = code.copy()
             code, _ = relu_forward(code, inplace=True)
+        if record is not None:
+            record["code"] = code
         return code, cache
 
     def _heads_forward(self, h):
@@ -288,13 +303,8 @@ class Model:
         return mean, logvar, (mean_cache, logvar_cache)
 
     def rec_nll(self, recon_logits, recon_logvar, x, per_pixel: bool = False):
-        """Per-image reconstruction NLL in nats: (N,), or its (N, 560) terms when per_pixel."""
-        lik = self.config.likelihood
-        if lik == "bernoulli":
-            return losses.bernoulli_nll(recon_logits, x, per_pixel)
-        if lik == "gaussian":
-            return losses.gaussian_fixed_nll(recon_logits, x, per_pixel)
-        return losses.gaussian_learned_nll(recon_logits, recon_logvar, x, per_pixel)
+        """Per-image reconstruction NLL in nats: (N,), or its (N, D) terms when per_pixel."""
+        return self.likelihood.nll(recon_logits, recon_logvar, x, per_pixel)
 
     # ---------------------------------------------------------------- training pass
     def kl_weight_at(self, step: int) -> float:
@@ -304,83 +314,95 @@ class Model:
             return cfg.beta * min(1.0, (step + 1) / cfg.warmup_steps)
         return cfg.beta
 
-    def forward_backward(self, x, eps=None, kl_weight: float | None = None, compute_loss: bool = True):
-        """One forward and backward pass on a batch x: (N, 560) already on the device.
+    def forward_backward(self, x, eps=None, kl_weight: float | None = None, compute_loss: bool = True,
+                         record: dict | None = None):
+        """One forward and backward pass on a batch x: (N, D) already on the device.
 
         Fills ``self.grads`` with the gradient of the objective
         mean_n [rec_n + kl_weight·KL_n]. ``eps``: (N, latent) noise for the VAE (drawn from the
         model's generator when None). Returns per-image means {total, rec, kl, objective} and
         ``kl_per_dim`` (latent,) as floats when compute_loss, else None: the loss value costs
-        extra passes and its gradient never needs it.
+        extra passes and its gradient never needs it. ``record`` (a dict, for the inspector on log
+        steps) receives the pass's activations: 'enc{i}.pre', 'enc{i}', 'mean', 'logvar' or 'code.pre',
+        'code', 'dec{i}.pre', 'dec{i}', 'out' (the decoder's mean image, (N, D)).
         """
-        xp = self.xp
-        n = x.shape[0]
-        cfg = self.config
-        if kl_weight is None:
-            kl_weight = cfg.beta
-        g = self.grads
-        h, enc_caches = self._encoder_forward(x)
+        kl_weight = self.config.beta if kl_weight is None else kl_weight
+        fwd = self._train_forward(x, eps, record)
+        result = self._batch_losses(fwd, x, kl_weight) if compute_loss else None
+        self._backward(fwd, x, kl_weight)
+        return result
+
+    def _train_forward(self, x, eps, record: dict | None) -> dict:
+        """The forward pass of forward_backward: every array its backward needs, by name."""
+        h, enc_caches = self._encoder_forward(x, record)
+        fwd = {"enc_caches": enc_caches}
         if self.is_vae:
-            mean, logvar, head_caches = self._heads_forward(h)
-            if eps is None:
-                eps = self.draw_eps(n)
-            std = xp.exp(0.5 * logvar)
-            z = mean + std * eps
+            mean, logvar, fwd["head_caches"] = self._heads_forward(h)
+            eps = self.draw_eps(x.shape[0]) if eps is None else eps
+            z, std = reparameterize(mean, logvar, eps)
+            fwd.update(mean=mean, logvar=logvar, eps=eps, std=std)
+            if record is not None:
+                record.update(mean=mean, logvar=logvar)
         else:
-            z, code_cache = self._code_forward(h)
-        recon_logits, recon_logvar, (d_last, dec_caches) = self._decoder_forward(z)
+            z, fwd["code_cache"] = self._code_forward(h, record)
+        fwd["z"] = z
+        d, fwd["dec_caches"] = self._decoder_hidden(z, record)
+        fwd["d"] = d
+        fwd["logits"], fwd["logvar_px"] = self._output_forward(d)
+        if record is not None:
+            record["out"] = self.likelihood.mean(fwd["logits"])
+        return fwd
 
-        result = None
-        if compute_loss:
-            rec = self.rec_nll(recon_logits, recon_logvar, x)
-            rec_mean = float(rec.mean())
-            if self.is_vae:
-                kl_dims = losses.kl_per_dim(mean, logvar).mean(axis=0)
-                kl = float(kl_dims.sum())
-                kl_dims = to_numpy(kl_dims).astype(np.float64)
-            else:
-                kl, kl_dims = 0.0, np.zeros(cfg.latent)
-            result = {"total": rec_mean + kl, "rec": rec_mean, "kl": kl,
-                      "objective": rec_mean + kl_weight * kl, "kl_per_dim": kl_dims}
-
-        # ---- backward: d(objective)/d(everything), the 1/N of the batch mean folded in here
-        inv_n = 1.0 / n
-        lik = cfg.likelihood
-        if lik == "bernoulli":
-            dlogits = losses.bernoulli_grad_inplace(recon_logits, x)  # the logits are not needed any more
-        elif lik == "gaussian":
-            dlogits = losses.gaussian_fixed_grad(recon_logits, x)
+    def _batch_losses(self, fwd: dict, x, kl_weight: float) -> dict:
+        """Per-image means {total, rec, kl, objective, kl_per_dim} of a forward pass, as host floats."""
+        rec_mean = float(self.rec_nll(fwd["logits"], fwd["logvar_px"], x).mean())
+        if self.is_vae:
+            kl_dims = losses.kl_per_dim(fwd["mean"], fwd["logvar"]).mean(axis=0)
+            kl = float(kl_dims.sum())
+            kl_dims = to_numpy(kl_dims).astype(np.float64)
         else:
-            dlogits, dlogvar_px = losses.gaussian_learned_grad(recon_logits, recon_logvar, x)
+            kl, kl_dims = 0.0, np.zeros(self.config.latent)
+        return {"total": rec_mean + kl, "rec": rec_mean, "kl": kl, "objective": rec_mean + kl_weight * kl,
+                "kl_per_dim": kl_dims}
+
+    def _backward(self, fwd: dict, x, kl_weight: float) -> None:
+        """d(objective)/d(every parameter) into self.grads; the 1/N of the batch mean is folded in here."""
+        g, inv_n, d_last = self.grads, 1.0 / x.shape[0], fwd["d"]
+        dlogits, dlogvar_px = self.likelihood.grad(fwd["logits"], fwd["logvar_px"], x)  # may overwrite the logits
+        if dlogvar_px is not None:
             dlogvar_px *= inv_n
-            _, _, _ = affine_backward(dlogvar_px, (d_last, self.params["out_logvar.W"]),
-                                      g["out_logvar.W"], g["out_logvar.b"], need_dx=False)
+            affine_backward(dlogvar_px, (d_last, self.params["out_logvar.W"]), g["out_logvar.W"],
+                            g["out_logvar.b"], need_dx=False)
         dlogits *= inv_n
         dd, _, _ = affine_backward(dlogits, (d_last, self.params["out.W"]), g["out.W"], g["out.b"])
-        if lik == "gaussian-learned":
+        if dlogvar_px is not None:
             dd += dlogvar_px @ self.params["out_logvar.W"].T
-        for i in reversed(range(len(cfg.hidden))):
-            affine_cache, relu_cache = dec_caches[i]
-            dd = self._activation("dec")[1](dd, relu_cache, inplace=True)
-            dd, _, _ = affine_backward(dd, affine_cache, g[f"dec{i}.W"], g[f"dec{i}.b"])
-        dz = dd
+        dz = self._hidden_stack_backward(dd, fwd["dec_caches"], "dec")
         if self.is_vae:
-            dkl_mean, dkl_logvar = losses.kl_grad(mean, logvar)
+            dkl_mean, dkl_logvar = losses.kl_grad(fwd["mean"], fwd["logvar"])
             w = kl_weight * inv_n
             dmean = dz + w * dkl_mean
-            dlogvar = dz * eps * (0.5 * std) + w * dkl_logvar
+            dlogvar = dz * fwd["eps"] * (0.5 * fwd["std"]) + w * dkl_logvar
+            head_caches = fwd["head_caches"]
             dh, _, _ = affine_backward(dmean, head_caches[0], g["mean.W"], g["mean.b"])
             dh2, _, _ = affine_backward(dlogvar, head_caches[1], g["logvar.W"], g["logvar.b"])
             dh += dh2
         else:
-            if cfg.code_activation == "relu":
-                dz = relu_backward(dz, z, inplace=True)
-            dh, _, _ = affine_backward(dz, code_cache, g["code.W"], g["code.b"])
-        for i in reversed(range(len(cfg.hidden))):
-            affine_cache, relu_cache = enc_caches[i]
-            dh = self._activation("enc")[1](dh, relu_cache, inplace=True)
-            dh, _, _ = affine_backward(dh, affine_cache, g[f"enc{i}.W"], g[f"enc{i}.b"], need_dx=i > 0)
-        return result
+            if self.config.code_activation == "relu":
+                dz = relu_backward(dz, fwd["z"], inplace=True)
+            dh, _, _ = affine_backward(dz, fwd["code_cache"], g["code.W"], g["code.b"])
+        self._hidden_stack_backward(dh, fwd["enc_caches"], "enc")
+
+    def _hidden_stack_backward(self, dout, caches: list, prefix: str):
+        """Backward through the hidden layers ``prefix``0…: gradients into self.grads, returns d(input)
+        (None for the encoder, whose input is the data)."""
+        g, activation_backward = self.grads, self._activation(prefix)[1]
+        for i in reversed(range(len(caches))):
+            affine_cache, relu_cache = caches[i]
+            dout = activation_backward(dout, relu_cache, inplace=True)
+            dout, _, _ = affine_backward(dout, affine_cache, g[f"{prefix}{i}.W"], g[f"{prefix}{i}.b"],
+                                         need_dx=i > 0 or prefix != "enc")
+        return dout
 
     def objective(self, x, eps=None, kl_weight: float | None = None) -> float:
         """mean_n [rec_n + kl_weight·KL_n] without a backward pass."""
@@ -463,18 +485,22 @@ class Model:
         code, _ = self._code_forward(h)
         return code, None
 
+    def decoder_outputs(self, z):
+        """z: (N, L) -> (logits (N, D), per-pixel logvar (N, D) or None): what the likelihood reads."""
+        recon_logits, recon_logvar, _ = self._decoder_forward(self.asarray(z))
+        return recon_logits, recon_logvar
+
     def decode(self, z):
-        """z: (N, L) -> mean images (N, 560) in [0, 1] (the decoder's sigmoid output)."""
+        """z: (N, L) -> mean images (N, D) in [0, 1] (the decoder's sigmoid output)."""
         recon_logits, _, _ = self._decoder_forward(self.asarray(z))
-        return sigmoid(recon_logits)
+        return self.likelihood.mean(recon_logits)
 
     def reconstruct(self, x, sample: bool = False, rng: np.random.Generator | None = None):
         """Decode the posterior mean (or a sample when ``sample``) of each row of x."""
         mean, logvar = self.encode(x)
         if sample and self.is_vae:
             rng = rng or np.random.default_rng()
-            eps = self.asarray(rng.standard_normal(mean.shape))
-            mean = mean + self.xp.exp(0.5 * logvar) * eps
+            mean, _ = reparameterize(mean, logvar, self.asarray(rng.standard_normal(mean.shape)))
         return self.decode(mean)
 
     def config_json(self) -> str:
