@@ -12,8 +12,9 @@ import math
 import numbers
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from .layers import ACTIVATIONS, DEFAULT_LEAKY_SLOPE
 from .losses import LIKELIHOODS
-from .models import CODE_ACTIVATIONS, DTYPES, KINDS, ConfigError, ModelConfig
+from .models import CODE_ACTIVATIONS, DTYPES, INITS, KINDS, ConfigError, ModelConfig
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 DEVICES = ("cpu", "cuda")
@@ -27,6 +28,10 @@ FIELDS: dict[str, tuple] = {
     "latent": ("int", 1, 10_000),
     "likelihood": ("choice", LIKELIHOODS),
     "code_activation": ("choice", CODE_ACTIVATIONS),
+    "enc_activation": ("choice", ACTIVATIONS),
+    "dec_activation": ("choice", ACTIVATIONS),
+    "leaky_slope": ("float", 0.0, 0.999),
+    "init": ("choice", INITS),
     "beta": ("float", 0.0, None),
     "warmup_steps": ("int", 0, None),
     "dtype": ("choice", DTYPES),
@@ -51,6 +56,9 @@ FIELDS: dict[str, tuple] = {
 # settings a resumed run takes from the model file, not from the command line or the form: they decide
 # which batches the next steps see, so changing them would break the bit-exact continuation
 RESUME_FROM_FILE = ("batch_size", "seed", "mirror", "weight_decay", "val_size", "binarize")
+# the fields that describe the network (ModelConfig's); the model file keeps them in meta["config"]
+MODEL_FIELDS = ("kind", "hidden", "latent", "likelihood", "code_activation", "enc_activation", "dec_activation",
+                "leaky_slope", "init", "beta", "warmup_steps", "dtype")
 # argparse destinations that differ from the field names
 ARG_NAMES = {"kind": "model"}
 
@@ -71,6 +79,10 @@ class TrainConfig:
     latent: int = 16
     likelihood: str = "bernoulli"
     code_activation: str = "relu"
+    enc_activation: str = "relu"
+    dec_activation: str = "relu"
+    leaky_slope: float = DEFAULT_LEAKY_SLOPE
+    init: str = "auto"
     beta: float = 1.0
     warmup_steps: int = 0
     dtype: str = "float32"
@@ -130,15 +142,13 @@ class TrainConfig:
 
     def model_config(self, input_dim: int) -> ModelConfig:
         """The architecture part as a ModelConfig for images of ``input_dim`` pixels."""
-        return ModelConfig(kind=self.kind, hidden=list(self.hidden), latent=self.latent, likelihood=self.likelihood,
-                           code_activation=self.code_activation, beta=self.beta, warmup_steps=self.warmup_steps,
-                           dtype=self.dtype, input_dim=input_dim).validate()
+        values = {k: getattr(self, k) for k in MODEL_FIELDS}
+        return ModelConfig(**{**values, "hidden": list(self.hidden)}, input_dim=input_dim).validate()
 
     def with_model(self, config: ModelConfig) -> TrainConfig:
         """A copy whose architecture fields are those of ``config`` (e.g. a loaded model's)."""
-        return replace(self, kind=config.kind, hidden=list(config.hidden), latent=config.latent,
-                       likelihood=config.likelihood, code_activation=config.code_activation, beta=config.beta,
-                       warmup_steps=config.warmup_steps, dtype=config.dtype)
+        values = {k: getattr(config, k) for k in MODEL_FIELDS}
+        return replace(self, **{**values, "hidden": list(config.hidden)})
 
     def updated(self, **changes) -> TrainConfig:
         """A validated copy with ``changes`` applied (unknown names are a ConfigError)."""
@@ -155,7 +165,7 @@ class TrainConfig:
         d = asdict(self)
         d["lr"] = self.learning_rate
         d["split_seed"] = 0
-        for key in ("kind", "hidden", "latent", "likelihood", "code_activation", "beta", "warmup_steps", "dtype"):
+        for key in MODEL_FIELDS:
             d.pop(key)  # meta["config"] holds the architecture
         return d
 
@@ -165,8 +175,7 @@ class TrainConfig:
         for the rest. Files written before a setting existed get its default (old files had only
         batch_size, seed, mirror, optimizer, lr, weight_decay, val_size; the oldest had no "train")."""
         train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
-        known = {f.name for f in fields(cls)} - {"kind", "hidden", "latent", "likelihood", "code_activation",
-                                                  "beta", "warmup_steps", "dtype"}
+        known = {f.name for f in fields(cls)} - set(MODEL_FIELDS)
         values = {k: train[k] for k in known if k in train}
         config = cls(**values)
         if isinstance(meta.get("config"), dict):
