@@ -355,3 +355,61 @@ def snapshot_json(snap: dict) -> dict:
     return {"step": snap["step"], "source": snap["source"], "images": snap["images"], "layers": layers,
             "kl_per_unit": _plain_vector(snap.get("kl_per_unit")), "active_units": snap.get("active_units"),
             "sigma_per_unit": _plain_vector(snap.get("sigma_per_unit")), "diagnoses": list(snap.get("diagnoses", []))}
+
+
+class SnapshotHistory:
+    """The numbers of successive training snapshots over time, for plots: ``steps`` (T,), ``ratios``
+    {layer: (T,)}, ``kl`` (T, L) or None, ``active`` (T,). Keeps at most ``capacity`` steps: when full, every
+    other old step is dropped, so a long run still spans its whole length."""
+
+    def __init__(self, capacity: int = 2000):
+        self.capacity = int(capacity)
+        self.clear()
+
+    def clear(self) -> None:
+        self._steps: list[int] = []
+        self._ratios: dict[str, list[float]] = {}
+        self._kl: list[np.ndarray] = []
+        self._active: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def add(self, snap: dict) -> None:
+        if self._steps and snap["step"] <= self._steps[-1]:  # a new run started over: its own history
+            self.clear()
+        self._steps.append(int(snap["step"]))
+        for row in snap["layers"]:
+            ratio = row.get("update_ratio")
+            self._ratios.setdefault(row["name"], []).append(np.nan if ratio is None else float(ratio))
+        if snap.get("kl_per_unit") is not None:
+            self._kl.append(np.asarray(snap["kl_per_unit"], dtype=np.float64))
+            self._active.append(int(snap["active_units"]))
+        if len(self._steps) > self.capacity:
+            self._thin()
+
+    def _thin(self) -> None:
+        keep = slice(None, None, 2)
+        self._steps = self._steps[keep]
+        self._ratios = {k: v[keep] for k, v in self._ratios.items()}
+        self._kl, self._active = self._kl[keep], self._active[keep]
+
+    @property
+    def steps(self) -> np.ndarray:
+        return np.asarray(self._steps, dtype=np.float64)
+
+    def ratios(self, layer: str) -> np.ndarray:
+        return np.asarray(self._ratios.get(layer, []), dtype=np.float64)
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self._ratios)
+
+    @property
+    def kl(self) -> np.ndarray | None:
+        """(T, L) KL per unit per logged step, or None for an AE / no history."""
+        return np.stack(self._kl) if self._kl else None
+
+    @property
+    def active(self) -> np.ndarray:
+        return np.asarray(self._active, dtype=np.float64)

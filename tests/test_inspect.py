@@ -261,3 +261,24 @@ def test_subnormal_weights_are_reported():
     snap = inspect_model(model, faces(20))
     assert any(line.startswith("enc0.W: 5 weights are subnormal floats") for line in snap["diagnoses"])
     assert not any("dec0.W" in line for line in snap["diagnoses"])
+
+
+def test_history_keeps_ratios_kl_and_active_units_over_steps():
+    from core.inspect import SnapshotHistory
+
+    history = SnapshotHistory(capacity=4)
+
+    def snap(step):
+        return {"step": step, "layers": [{"name": "enc0", "update_ratio": step * 1e-4}],
+                "kl_per_unit": np.array([step, 0.0]), "active_units": 1}
+
+    for step in (10, 20, 30, 40):
+        history.add(snap(step))
+    np.testing.assert_array_equal(history.steps, [10, 20, 30, 40])
+    np.testing.assert_allclose(history.ratios("enc0"), [1e-3, 2e-3, 3e-3, 4e-3])
+    assert history.kl.shape == (4, 2) and list(history.active) == [1, 1, 1, 1]
+    history.add(snap(50))  # over capacity: every other step kept, the run's whole span still there
+    np.testing.assert_array_equal(history.steps, [10, 30, 50])
+    assert history.kl.shape == (3, 2)
+    history.add(snap(10))  # a new run
+    np.testing.assert_array_equal(history.steps, [10])
