@@ -6,9 +6,10 @@ import argparse
 
 from . import eval as eval_cmd
 from . import evaluate, gradcheck, grid, gui, import_legacy, sample, screenshots, train
+from . import inspect as inspect_cmd
 from .common import PROG, Parser
 
-COMMAND_MODULES = (train, gradcheck, eval_cmd, sample, grid, evaluate, import_legacy, screenshots, gui)
+COMMAND_MODULES = (train, gradcheck, eval_cmd, sample, grid, evaluate, inspect_cmd, import_legacy, screenshots, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:
