@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
+import json
+import re
 import signal
 import sys
-import time
 from pathlib import Path
 
 from .common import (
@@ -56,6 +56,17 @@ def add_parser(sub) -> None:
     t.add_argument("--eval-every", type=nonneg_int, default=1000, help="test −ELBO every N steps (0: never)")
     t.add_argument("--checkpoint-every", type=nonneg_int, default=5000, help="save every N steps (0: only at the end)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    # the choices are checked by core.config.TrainConfig (importing core here would load NumPy before main()
+    # has pinned the BLAS threads)
+    t.add_argument("--activation", default=None,
+                   help="hidden activation of encoder and decoder: relu (default), leaky_relu, elu, softplus, tanh")
+    t.add_argument("--enc-activation", default=None, help="the encoder's activation (overrides --activation)")
+    t.add_argument("--dec-activation", default=None, help="the decoder's activation (overrides --activation)")
+    t.add_argument("--leaky-slope", type=nonneg_float, default=0.01, help="leaky_relu's slope for negative inputs")
+    t.add_argument("--init", default="auto",
+                   help="weight init: auto (He for the ReLU family, Glorot for tanh/softplus), he, glorot, torch")
+    t.add_argument("--inspect-log", default=None, metavar="F.jsonl",
+                   help="append each log step's per-layer statistics (core.inspect) to this JSON-lines file")
     t.set_defaults(run=run)
 
 
@@ -68,79 +79,25 @@ def progress_line(stats: dict, width: int = 24) -> str:
             f"KL {stats['kl']:6.2f}  {stats['steps_per_s']:6.0f} steps/s  ETA {eta:5.0f}s")
 
 
-def _resumed(args, out: Path):
-    """(model, optimizer, settings, meta) from the file being resumed; its stored settings win."""
-    loaded = load_weights(out, device=args.device)
-    optimizer = loaded.optimizer()
-    if optimizer is None:
-        raise CliError(f"{out} has no optimiser state to resume from")
-    stored = loaded.meta.get("train", {})
-    settings = {"batch_size": int(stored.get("batch_size", args.batch_size)),
-                "seed": int(stored.get("seed", args.seed)),
-                "mirror": bool(stored.get("mirror", args.mirror)),
-                "weight_decay": float(stored.get("weight_decay", args.weight_decay)),
-                "val_size": int(stored.get("val_size", args.val_size))}
-    return loaded.model, optimizer, settings, loaded.meta
+def _core():
+    """core's training API, imported on first use (see add_parser)."""
+    from core.config import TrainConfig
+    from core.models import ConfigError
+    from core.run import TrainingRun
+
+    return TrainConfig, TrainingRun, ConfigError
 
 
-def _fresh(args):
-    """(model, optimizer, settings, meta) of a new model built from the flags."""
-    from core.models import Model, ModelConfig
-    from core.optim import make_optimizer
+class TrainCli:
+    """What ``train`` adds around a core.run.TrainingRun: the progress line, Ctrl-C, the --inspect-log
+    file and the messages. The run itself (model, optimiser, split, early stopping, keep-best, the
+    model file's meta) is core's, the same one the GUI's Training tab runs."""
 
-    config = ModelConfig(kind=args.model, hidden=args.hidden, latent=args.latent, likelihood=args.likelihood,
-                         code_activation=args.code_activation, beta=args.beta, warmup_steps=args.warmup_steps,
-                         dtype=args.dtype)
-    model = Model(config, seed=args.seed, device=args.device)
-    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
-    settings = {"batch_size": args.batch_size, "seed": args.seed, "mirror": args.mirror,
-                "weight_decay": args.weight_decay, "val_size": args.val_size}
-    return model, make_optimizer(args.optimizer, model, lr), settings, {}
-
-
-def _split(args, settings: dict):
-    """(fit_ids, val_ids or None, train_ids, test_ids), checking the flags that depend on the split."""
-    from core.data import split_indices
-
-    train_ids, test_ids = split_indices()
-    val_size = settings["val_size"]
-    if (args.keep_best or args.patience) and not val_size:
-        raise CliError("--keep-best and --patience need a validation set: give --val-size N")
-    if val_size and not args.eval_every:
-        raise CliError("--val-size needs --eval-every > 0 to measure the validation −ELBO")
-    if val_size >= len(train_ids):
-        raise CliError(f"--val-size {val_size} leaves no training faces (the training split has {len(train_ids)})")
-    # the training split is already a random permutation, so its last N faces are a random validation set
-    fit_ids, val_ids = (train_ids[:-val_size], train_ids[-val_size:]) if val_size else (train_ids, None)
-    if settings["batch_size"] > len(fit_ids):
-        raise CliError(f"batch size {settings['batch_size']} is larger than the training split "
-                       f"({len(fit_ids)} images)")
-    return fit_ids, val_ids, train_ids, test_ids
-
-
-def _target_steps(args, batches_per_epoch: int) -> int:
-    if args.epochs is not None:
-        return args.epochs * batches_per_epoch
-    return args.steps if args.steps is not None else 10000
-
-
-class TrainRun:
-    """One ``train`` invocation's mutable state: the Ctrl-C flag, the best validation result, saving."""
-
-    def __init__(self, args, out: Path, model, optimizer, settings: dict, meta: dict):
-        self.args, self.out, self.model, self.optimizer = args, out, model, optimizer
-        self.settings, self.seconds_before = settings, float(meta.get("train_seconds", 0.0))
-        self.t0 = time.perf_counter()
+    def __init__(self, args, out: Path, run):
+        self.args, self.out, self.run = args, out, run
         self.interrupted = False
         self.tty = sys.stderr.isatty()
-        self.best = {"value": math.inf, "step": model.step, "flat": None, "evals_since": 0}
-
-    def save(self, reason: str) -> None:
-        from core.checkpoint import save_model
-
-        save_model(self.out, self.model, self.optimizer,
-                   extra={"train": self.settings, "saved_because": reason,
-                          "train_seconds": self.seconds_before + time.perf_counter() - self.t0})
+        self.inspect_log = None
 
     def on_sigint(self, signum, frame) -> None:
         if self.interrupted:
@@ -148,88 +105,87 @@ class TrainRun:
         self.interrupted = True
 
     def on_log(self, stats: dict) -> None:
+        if self.inspect_log is not None and "inspect" in stats:
+            from core.inspect import snapshot_json
+
+            self.inspect_log.write(json.dumps(snapshot_json(stats["inspect"])) + "\n")
         if not self.args.quiet:
             print(("\r" if self.tty else "") + progress_line(stats), end="" if self.tty else "\n",
                   file=sys.stderr, flush=True)
 
     def on_eval(self, step: int, value: float) -> None:
-        best = self.best
-        if value < best["value"]:
-            flat = self.model.flat.copy() if self.args.keep_best else None
-            best.update(value=value, step=step, evals_since=0, flat=flat)
-        else:
-            best["evals_since"] += 1
         if not self.args.quiet:
-            what = "validation" if self.settings["val_size"] else "test"
+            what = "validation" if self.run.config.val_size else "test"
             print(("\n" if self.tty else "") + f"step {step}: {what} −ELBO {value:.2f} nats/image", file=sys.stderr)
 
-    def should_stop(self) -> bool:
-        patience = self.args.patience
-        return self.interrupted or bool(patience and self.best["evals_since"] >= patience)
-
-    def train(self, trainer, n_steps: int):
+    def train(self):
+        """Run to the end, Ctrl-C (first: stop and save; second: KeyboardInterrupt) or divergence."""
         previous = signal.signal(signal.SIGINT, self.on_sigint)
         try:
-            return trainer.run(n_steps, on_log=self.on_log, on_eval=self.on_eval, should_stop=self.should_stop,
-                               on_checkpoint=lambda s: self.save(f"checkpoint at step {s}"),
-                               checkpoint_every=self.args.checkpoint_every)
+            if self.args.inspect_log:
+                from core.inspect import Inspector
+
+                self.run.trainer.inspector = Inspector()
+                self.inspect_log = open(self.args.inspect_log, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+            return self.run.run(on_log=self.on_log, on_eval=self.on_eval, should_stop=lambda: self.interrupted,
+                                on_checkpoint=lambda s: self.run.save(self.out, f"checkpoint at step {s}"))
         finally:
             signal.signal(signal.SIGINT, previous)
+            if self.inspect_log is not None:
+                self.inspect_log.close()
+            if self.tty and not self.args.quiet:
+                print(file=sys.stderr)
 
-    def keep_best(self, result) -> None:
-        """Record the early-stopping outcome; with --keep-best put the best weights back."""
-        best, settings = self.best, self.settings
-        if settings["val_size"]:
-            settings["early_stopping"] = {"best_val_neg_elbo": best["value"], "best_step": best["step"],
-                                          "last_step": self.model.step,
-                                          "patience_stop": not self.interrupted and result.status == "stopped"}
-        if self.args.keep_best and best["flat"] is not None and best["step"] != self.model.step:
-            self.model.flat[...] = best["flat"]
-            self.model.step = best["step"]
-            self.optimizer = None  # its moments belong to later steps: the file cannot be resumed
-            print(f"kept the weights of step {best['step']} (validation −ELBO {best['value']:.2f})")
-
-    def finish(self, result, X, train_ids, test_ids) -> int:
-        from core.evaluate import neg_elbo
-
-        if self.tty and not self.args.quiet:
-            print(file=sys.stderr)
+    def finish(self, result) -> int:
+        run, out = self.run, self.out
         if result.status == "diverged":
-            self.save("diverged; last good weights")
-            print(f"{result.message}; saved them to {self.out}", file=sys.stderr)
+            run.save(out, "diverged; last good weights")
+            print(f"{result.message}; saved them to {out}", file=sys.stderr)
             return 1
-        self.keep_best(result)
-        train_elbo, test_elbo = neg_elbo(self.model, X[train_ids]), neg_elbo(self.model, X[test_ids])
-        self.settings["final"] = {"train_neg_elbo": train_elbo, "test_neg_elbo": test_elbo}
+        final = run.finish(result)
+        if run.kept_best:
+            best = run.trainer.best
+            print(f"kept the weights of step {best.step} (validation −ELBO {best.value:.2f})")
         if result.status == "stopped" and self.interrupted:
-            self.save("interrupted")
-            print(f"interrupted at step {self.model.step}: saved {self.out}; continue with --resume", file=sys.stderr)
+            run.save(out, "interrupted")
+            print(f"interrupted at step {run.model.step}: saved {out}; continue with --resume", file=sys.stderr)
             return 130
-        self.save("finished")
+        run.save(out, "finished")
         print(f"trained {result.steps_done} steps in {result.seconds:.1f} s "
-              f"({result.steps_done / max(result.seconds, 1e-9):.0f} steps/s); model has {self.model.step} steps")
-        print(f"train −ELBO {train_elbo:.2f} nats/image   test −ELBO {test_elbo:.2f} nats/image")
-        print(f"saved {self.out}")
+              f"({result.steps_done / max(result.seconds, 1e-9):.0f} steps/s); model has {run.model.step} steps")
+        print(f"train −ELBO {final['train_neg_elbo']:.2f} nats/image   "
+              f"test −ELBO {final['test_neg_elbo']:.2f} nats/image")
+        print(f"saved {out}")
         return 0
+
+
+def flag_names(message: str) -> str:
+    """A TrainConfig message in the CLI's words: field names become their flags (val_size -> --val-size)."""
+    from core.config import ARG_NAMES, FIELDS
+
+    for name in sorted(FIELDS, key=len, reverse=True):
+        flag = "--" + ARG_NAMES.get(name, name).replace("_", "-")
+        message = re.sub(rf"(?<![\w-]){name}(?![\w-])", flag, message)
+    return message
 
 
 def run(args) -> int:
-    from core.train import Trainer
-
     out = Path(args.out)
     check_writable(out)  # before training, not after it
-    X = load_data(args.data, quiet=args.quiet)
-    model, optimizer, settings, meta = _resumed(args, out) if args.resume else _fresh(args)
-    fit_ids, val_ids, train_ids, test_ids = _split(args, settings)
-    trainer = Trainer(model, optimizer, X[fit_ids], X[val_ids] if val_ids is not None else X[test_ids],
-                      batch_size=settings["batch_size"], seed=settings["seed"], log_every=args.log_every,
-                      eval_every=args.eval_every, mirror=settings["mirror"], weight_decay=settings["weight_decay"])
-    remaining = _target_steps(args, trainer.schedule.batches_per_epoch) - (model.step if args.resume else 0)
-    if remaining <= 0:
-        print(f"{out} already has {model.step} steps (target {remaining + model.step}); nothing to do",
-              file=sys.stderr)
+    from core.dataset import FREY_IMAGE_SHAPE, FREY_NAME, Dataset
+
+    TrainConfig, TrainingRun, ConfigError = _core()
+    dataset = Dataset(load_data(args.data, quiet=args.quiet), FREY_IMAGE_SHAPE, FREY_NAME)
+    args.enc_activation = args.enc_activation or args.activation or "relu"
+    args.dec_activation = args.dec_activation or args.activation or "relu"
+    try:
+        config = TrainConfig.from_args(args)
+        run = TrainingRun(config, dataset, load_weights(out, device=args.device) if args.resume else None,
+                          device=args.device)
+    except ConfigError as exc:
+        raise CliError(flag_names(str(exc))) from None
+    if run.remaining <= 0:
+        print(f"{out} already has {run.model.step} steps (target {run.total_steps}); nothing to do", file=sys.stderr)
         return 0
-    settings.update(optimizer=optimizer.name, lr=optimizer.lr, split_seed=0)
-    run_state = TrainRun(args, out, model, optimizer, settings, meta)
-    result = run_state.train(trainer, remaining)
-    return run_state.finish(result, X, train_ids, test_ids)
+    cli = TrainCli(args, out, run)
+    return cli.finish(cli.train())
