@@ -110,6 +110,22 @@ def test_layer_statistics_match_numpy():
     assert snap["active_units"] == int((rec["mean"].var(axis=0) > 0.01).sum())
 
 
+def test_histogram_equals_numpys_and_training_histograms_sample_the_batch():
+    rng = np.random.default_rng(5)
+    for values in (rng.standard_normal(5000).astype(np.float32), np.repeat(np.linspace(-1, 1, 41), 3)):
+        counts, edges = histogram(values, bins=40)
+        want, want_edges = np.histogram(values, bins=40, range=(values.min(), values.max()))
+        np.testing.assert_array_equal(counts, want)  # values on bin edges included
+        np.testing.assert_allclose(edges, want_edges, rtol=1e-6, atol=1e-7)
+    model = small_model(hidden=(512,), latent=4)  # 4096 values = the first 8 of 64 images
+    x, eps = faces(64), np.zeros((64, 4))
+    snap, rec, _, _ = one_inspected_step(model, x, eps)
+    pre = rec["enc0.pre"][:8]
+    np.testing.assert_array_equal(layer(snap, "enc0")["pre_hist"][0],
+                                  np.histogram(pre, bins=40, range=(pre.min(), pre.max()))[0])
+    assert layer(snap, "enc0")["act_mean"] == pytest.approx(rec["enc0"].mean(), rel=1e-12)  # the whole batch
+
+
 def test_histogram_of_constant_values_and_of_nothing():
     counts, edges = histogram(np.full(10, 3.0), bins=4)
     assert counts.sum() == 10 and edges[0] < 3.0 < edges[-1]
