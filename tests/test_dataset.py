@@ -56,3 +56,27 @@ def test_frey_dataset(frey_path, frey):
     ds = frey_dataset(frey_path)
     assert ds.describe() == "frey: 1965 images of 28×20 (1768 train, 197 test)"
     np.testing.assert_array_equal(ds.images, frey)
+
+
+def test_mosaic_and_tile_keep_non_square_images_upright():
+    from core.images import mosaic, tile
+
+    images = np.zeros((3, 2 * 5))
+    images[1] = 1.0
+    images[2, :5] = 1.0  # image 2: its top row white
+    out = mosaic(images, ncols=2, pad=1, background=128, image_shape=(2, 5))
+    assert out.shape == (2 * 2 + 3, 2 * 5 + 3)
+    assert (out[1:3, 7:12] == 255).all() and (out[1:3, 1:6] == 0).all()
+    assert (out[4, 1:6] == 255).all() and (out[5, 1:6] == 0).all()  # top row of image 2 on top
+    assert (out[4:6, 7:12] == 128).all()  # the empty cell
+    floats = tile(np.arange(2 * 3 * 2 * 5, dtype=float).reshape(2, 3, 2, 5), pad=0)
+    assert floats.shape == (4, 15) and floats[2, 5] == 1 * 30 + 1 * 10 + 0 * 5 + 0
+
+
+def test_most_active_dims():
+    from core.explore import latent_activity, most_active_dims
+
+    means = np.random.default_rng(0).standard_normal((500, 4)) * np.array([0.1, 3.0, 1.0, 3.0])
+    assert most_active_dims(means, 3) == [1, 3, 2] or most_active_dims(means, 3) == [3, 1, 2]
+    np.testing.assert_allclose(latent_activity(means), means.var(axis=0))
+    assert most_active_dims(np.zeros((5, 3))) == [0, 1]  # ties: the lower dim first

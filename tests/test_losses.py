@@ -197,3 +197,35 @@ def test_bernoulli_entropy_formula(rng):
     inner = x[2:]
     np.testing.assert_allclose(losses.bernoulli_nll(np.log(inner / (1 - inner)), inner),
                                losses.bernoulli_entropy(inner), rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", LIKELIHOODS)
+def test_likelihood_objects_match_the_functions(name):
+    rng = np.random.default_rng(3)
+    logits, logvar = rng.standard_normal((5, 7)), 0.3 * rng.standard_normal((5, 7))
+    x = rng.random((5, 7))
+    lik = losses.likelihood(name)
+    assert lik.name == name and lik.learns_variance == (name == "gaussian-learned")
+    expected = {"bernoulli": lambda pp: losses.bernoulli_nll(logits, x, pp),
+                "gaussian": lambda pp: losses.gaussian_fixed_nll(logits, x, pp),
+                "gaussian-learned": lambda pp: losses.gaussian_learned_nll(logits, logvar, x, pp)}[name]
+    np.testing.assert_array_equal(lik.nll(logits, logvar, x), expected(False))
+    np.testing.assert_array_equal(lik.nll(logits, logvar, x, per_pixel=True), expected(True))
+    dlogits, dlogvar = lik.grad(logits.copy(), logvar, x)
+    h = 1e-6
+    bumped = logits.copy()
+    bumped[2, 3] += h
+    numeric = (lik.nll(bumped, logvar, x).sum() - lik.nll(logits, logvar, x).sum()) / h
+    assert dlogits[2, 3] == pytest.approx(numeric, rel=1e-4, abs=1e-6)
+    assert (dlogvar is None) == (name != "gaussian-learned")
+    np.testing.assert_allclose(lik.mean(logits), 1 / (1 + np.exp(-logits)), rtol=1e-12)
+    draws = np.stack([lik.sample(logits, logvar, np.random.default_rng(s)) for s in range(400)])
+    assert draws.shape == (400, 5, 7)
+    np.testing.assert_allclose(draws.mean(axis=0), lik.mean(logits), atol=0.25)
+    if name == "bernoulli":
+        assert set(np.unique(draws)) <= {0.0, 1.0}
+
+
+def test_unknown_likelihood_is_a_clear_error():
+    with pytest.raises(ValueError, match="likelihood must be one of bernoulli, gaussian, gaussian-learned"):
+        losses.likelihood("poisson")

@@ -159,3 +159,106 @@ def test_mirror_doubles_the_training_set(synthetic_faces):
     model = small_model("ae", hidden=(8,), latent=3, dtype="float32")
     trainer = Trainer(model, make_optimizer("adam", model), synthetic_faces, batch_size=8, mirror=True)
     assert len(trainer.X_train) == 2 * len(synthetic_faces)
+
+
+# ------------------------------------------------------------------ TrainConfig-driven runs (CLI and GUI alike)
+def _synthetic_dataset(n=120, seed=0):
+    from core.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    return Dataset(rng.random((n, 12), dtype=np.float32), (4, 3), "synthetic")
+
+
+def test_patience_stops_the_run_and_keep_best_restores_the_best_validation_weights():
+    from core.config import TrainConfig
+    from core.run import TrainingRun
+
+    dataset = _synthetic_dataset()
+    # uniform noise has nothing to learn: after a few evaluations the validation −ELBO stops improving
+    config = TrainConfig(hidden=[8], latent=2, optimizer="sgd", lr=0.1, batch_size=16, steps=400, eval_every=5,
+                         log_every=5, val_size=20, patience=3, keep_best=True).validate()
+    run = TrainingRun(config, dataset)
+    evals = []
+    result = run.run(on_eval=lambda step, value: evals.append((step, value)))
+    assert result.status == "stopped" and result.patience_stop and result.steps_done < 400
+    best_step, best_value = min(evals, key=lambda e: e[1])
+    # stopped exactly `patience` evaluations after the best one
+    assert evals[-1][0] == best_step + 3 * 5
+    run.finish(result)
+    assert run.kept_best and run.optimizer is None and run.model.step == best_step
+    fit_ids, val_ids = dataset.train_val_ids(20)
+    assert neg_elbo(run.model, dataset.images[val_ids]) == pytest.approx(best_value, rel=1e-6)
+    meta = run.meta("finished")
+    assert meta["train"]["early_stopping"] == {"best_val_neg_elbo": best_value, "best_step": best_step,
+                                               "last_step": evals[-1][0], "patience_stop": True}
+    assert meta["data"] == dataset.to_meta() and meta["train"]["val_size"] == 20
+
+
+def test_a_resumed_training_run_is_bitwise_the_uninterrupted_one(tmp_path):
+    from core.checkpoint import load_model
+    from core.config import TrainConfig
+    from core.run import TrainingRun
+
+    dataset = _synthetic_dataset()
+    config = TrainConfig(kind="vae", hidden=[8], latent=2, batch_size=16, steps=40, log_every=5, eval_every=10,
+                         mirror=True, weight_decay=0.01, seed=3).validate()
+    whole = TrainingRun(config, dataset)
+    whole.run()
+    half = TrainingRun(config.updated(steps=17), dataset)
+    half.run()
+    half.save(tmp_path / "half.npz", "checkpoint")
+    # the resumed run takes batch size, seed, mirror and weight decay from the file, not from the caller
+    resumed = TrainingRun(TrainConfig(steps=40, log_every=5, eval_every=10), dataset,
+                          load_model(tmp_path / "half.npz"))
+    assert resumed.remaining == 23 and resumed.config.batch_size == 16 and resumed.config.mirror
+    resumed.run()
+    np.testing.assert_array_equal(resumed.model.flat, whole.model.flat)
+
+
+def test_resuming_on_images_of_another_size_is_refused(tmp_path):
+    from core.checkpoint import load_model
+    from core.config import TrainConfig
+    from core.dataset import Dataset
+    from core.run import TrainingRun
+
+    dataset = _synthetic_dataset()
+    run = TrainingRun(TrainConfig(hidden=[8], latent=2, batch_size=16, steps=5, eval_every=0), dataset)
+    run.run()
+    run.save(tmp_path / "m.npz", "finished")
+    other = Dataset(np.zeros((50, 12), np.float32), (3, 4), "other")
+    with pytest.raises(ValueError, match="trained on 4×3 images, these are 3×4"):
+        TrainingRun(TrainConfig(steps=10), other, load_model(tmp_path / "m.npz"))
+
+
+def test_an_inspector_sees_the_log_steps_activations_only(synthetic_faces):
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def before_update(self, model, record):
+            self.calls.append((model.step, sorted(record)))
+
+        def after_update(self, model):
+            return {"step": model.step}
+
+    model = small_model("vae", hidden=(8,), latent=3)
+    trainer = Trainer(model, make_optimizer("adam", model), synthetic_faces, batch_size=16, log_every=4, eval_every=0)
+    trainer.inspector = Recorder()
+    logs = []
+    trainer.run(12, on_log=logs.append)
+    assert [s for s, _ in trainer.inspector.calls] == [3, 7, 11]  # the step before each logged update
+    assert trainer.inspector.calls[0][1] == ["dec0", "dec0.pre", "enc0", "enc0.pre", "logvar", "mean", "out"]
+    assert [s["inspect"] for s in logs] == [{"step": 4}, {"step": 8}, {"step": 12}]
+
+
+def test_weight_decay_adds_wd_theta_to_the_gradient(synthetic_faces):
+    """One SGD step with decay wd moves θ by an extra −lr·wd·θ against the same step without it."""
+    runs = {}
+    for wd in (0.0, 0.5):
+        model = small_model("vae", hidden=(8,), latent=3, dtype="float64")
+        start = model.flat.copy()
+        trainer = Trainer(model, make_optimizer("sgd", model, lr=0.1), synthetic_faces, batch_size=16,
+                          eval_every=0, weight_decay=wd)
+        trainer.run(1)
+        runs[wd] = model.flat.copy()
+    np.testing.assert_allclose(runs[0.5] - runs[0.0], -0.1 * 0.5 * start, rtol=1e-9, atol=1e-12)
