@@ -410,70 +410,20 @@ class Model:
         w = self.config.beta if kl_weight is None else kl_weight
         return float((rec + w * kl_dims.sum(axis=1)).mean())
 
-    def objective_terms(self, x, eps=None, kl_weight: float | None = None, start: str = "x",
-                        stages: dict | None = None):
-        """The objective's terms before summation: (rec (N, 560), weighted KL (N, latent)),
-        each divided by N. Gradcheck subtracts these term by term, which keeps the round-off
-        of a ~400-nat sum out of a finite difference. ``start``/``stages``: see per_image_losses."""
-        rec, kl_dims = self.per_image_losses(x, eps, per_pixel=True, start=start, stages=stages)
-        w = self.config.beta if kl_weight is None else kl_weight
-        n = x.shape[0]
-        return rec / n, kl_dims * (w / n)
-
-    # ---------------------------------------------------------------- forward stages
-    # The forward pass in four stages: x → h (encoder output) → z, KL (code or Gaussian head and
-    # sampling) → d (last decoder hidden) → logits. A pass that changes only later layers may resume
-    # from a stored stage: gradcheck, perturbing one decoder weight at a time, skips the encoder.
-    STAGES = ("x", "h", "z", "d")
-
-    def first_stage(self, name: str) -> str:
-        """The stage from which parameter ``name`` first acts (everything before it does not depend on it)."""
-        layer = name.split(".")[0]
-        if layer.startswith("enc"):
-            return "x"
-        if layer in ("mean", "logvar", "code"):
-            return "h"
-        if layer.startswith("dec"):
-            return "z"
-        return "d"  # out, out_logvar
-
-    def _latent(self, h, eps=None):
-        """From the encoder output h: (z, kl_per_dim), both (N, latent). VAE: z = mean + std·eps
-        (eps from the model's generator when None); AE: z is the code and the KL is 0."""
-        if self.is_vae:
-            mean, logvar, _ = self._heads_forward(h)
-            if eps is None:
-                eps = self.draw_eps(h.shape[0])
-            z = mean + self.xp.exp(0.5 * logvar) * eps
-            return z, losses.kl_per_dim(mean, logvar)
-        z, _ = self._code_forward(h)
-        return z, self.xp.zeros((h.shape[0], self.config.latent), dtype=self.dtype)
-
-    def forward_stages(self, x, eps) -> dict:
-        """The stored stages of a forward pass on x with noise eps: {'h', 'z', 'kl_dims', 'd'}."""
-        h, _ = self._encoder_forward(x)
-        z, kl_dims = self._latent(h, eps)
-        d, _ = self._decoder_hidden(z)
-        return {"h": h, "z": z, "kl_dims": kl_dims, "d": d}
-
     # ---------------------------------------------------------------- inference
-    def per_image_losses(self, x, eps=None, per_pixel: bool = False, start: str = "x", stages: dict | None = None):
+    def per_image_losses(self, x, eps=None, per_pixel: bool = False):
         """Forward only. Returns (rec (N,), kl_per_dim (N, latent)) on the device; for a VAE,
         z = mean + std·eps (eps from the model's generator when None). ``per_pixel`` gives
-        rec as (N, 560) terms. ``start`` 'h', 'z' or 'd' takes the stages before it from ``stages``
-        (``forward_stages`` on the same x and eps) instead of recomputing them."""
-        if start not in self.STAGES:
-            raise ValueError(f"start must be one of {self.STAGES}, not {start!r}")
-        if start == "x":
-            h, _ = self._encoder_forward(x)
-        elif start == "h":
-            h = stages["h"]
-        if start in ("x", "h"):
-            z, kl_dims = self._latent(h, eps)
+        rec as (N, 560) terms."""
+        h, _ = self._encoder_forward(x)
+        if self.is_vae:
+            mean, logvar, _ = self._heads_forward(h)
+            z, _ = reparameterize(mean, logvar, self.draw_eps(x.shape[0]) if eps is None else eps)
+            kl_dims = losses.kl_per_dim(mean, logvar)
         else:
-            z, kl_dims = stages["z"], stages["kl_dims"]
-        d = self._decoder_hidden(z)[0] if start != "d" else stages["d"]
-        recon_logits, recon_logvar = self._output_forward(d)
+            z, _ = self._code_forward(h)
+            kl_dims = self.xp.zeros((x.shape[0], self.config.latent), dtype=self.dtype)
+        recon_logits, recon_logvar = self._output_forward(self._decoder_hidden(z)[0])
         return self.rec_nll(recon_logits, recon_logvar, x, per_pixel), kl_dims
 
     def encode(self, x):
