@@ -11,7 +11,6 @@ import math
 import os
 import urllib.error
 import urllib.request
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -53,23 +52,13 @@ def load_frey(path: str | os.PathLike) -> np.ndarray:
     Raises DataError naming the problem: missing file, not a .mat, no ``ff`` key, wrong shape,
     wrong dtype or values out of 0…255, truncated file.
     """
-    import scipy.io
+    from .safe_io import read_mat_variable
 
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file not found: {path}")
     if path.is_dir():
         raise DataError(f"data path is a folder, not a .mat file: {path}")
-    try:
-        mat = scipy.io.loadmat(str(path))
-    except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, MemoryError) as exc:
-        raise DataError(f"{path} is not a readable MATLAB .mat file (truncated or another format): {exc}") from exc
-    except Exception as exc:  # scipy raises assorted errors on garbage input
-        raise DataError(f"{path} is not a readable MATLAB .mat file: {type(exc).__name__}: {exc}") from exc
-    if "ff" not in mat:
-        keys = ", ".join(k for k in mat if not k.startswith("__")) or "none"
-        raise DataError(f"{path} has no variable 'ff' (the Frey faces); its variables: {keys}")
-    ff = mat["ff"]
+    # only 'ff' is read, after its declared shape and class were checked (safe_io: no FIFOs, devices, bombs)
+    ff = read_mat_variable(path, "ff", math.prod(FREY_SHAPE), "data file", DataError)
     if ff.shape != FREY_SHAPE:
         raise DataError(f"'ff' in {path} has shape {ff.shape}, expected {FREY_SHAPE} (560 pixels × 1965 faces)")
     if ff.dtype != np.uint8:
