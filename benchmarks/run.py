@@ -82,6 +82,9 @@ def run_engine(args, reps: int, results: dict) -> None:
     for kind in ("vae", "ae"):
         results.update(engine.training_throughput(kind, X, reps, steps, with_torch))
     results.update(engine.step_over_gemm_floor(X, reps, steps))
+    from benchmarks import inspector
+
+    results.update(inspector.run(X, reps, steps))
     results["gradcheck_full_small_s"] = None
     results["gradcheck_direction_s"] = None
     if not args.no_gradcheck:
@@ -124,6 +127,8 @@ TABLE = [
     ("vae_step_cpu_ms", "VAE step (fwd+bwd+Adam), ours, CPU", "ms", None),
     ("gemm_floor_cpu_ms", "its matrix products alone (NumPy), CPU", "ms", None),
     ("gemm_floor_ratio", "step / GEMM floor", "x", "<= 1.8"),
+    ("inspector_overhead_ratio", "training with the inspector / without, log every 10", "x", ">= 0.9"),
+    ("inspector_overhead_ratio_cli", "  the same, log every 100 (CLI default)", "x", ">= 0.9"),
     ("gradcheck_full_small_s", "gradcheck full, VAE 560-32-8", "s", "<= 5"),
     ("gradcheck_full_small_cpu_s", "gradcheck full, VAE 560-32-8, CPU", "s", None),
     ("gradcheck_direction_s", "gradcheck direction, VAE 560-256-16", "s", "<= 0.5"),

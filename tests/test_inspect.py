@@ -298,3 +298,10 @@ def test_history_keeps_ratios_kl_and_active_units_over_steps():
     assert history.kl.shape == (3, 2)
     history.add(snap(10))  # a new run
     np.testing.assert_array_equal(history.steps, [10])
+
+
+def test_overhead_benchmark_runs_both_trainers():
+    from benchmarks.inspector import overhead_ratio
+
+    ratio = overhead_ratio(faces(256).astype(np.float32), reps=1, steps=20, log_every=10, keep_weights=True)
+    assert 0 < ratio < 10  # a number, not a timing claim (the machine is shared)
