@@ -6,7 +6,7 @@ plain NumPy arrays and floats::
 
     {"step", "source" ('training' | 'data set'), "images" (how many images the dead/rare counts cover),
      "layers": [{"name", "kind" ('relu' | 'linear' | 'sigmoid'), "units", "act_mean", "act_std",
-                 "pre_hist", "post_hist" ((counts, edges) or None), "dead", "rare", "saturated",
+                 "pre_hist", "post_hist" ((counts, edges) or None), "dead", "rare", "active_share", "saturated",
                  "weight_norm", "grad_norm", "update_ratio"}, ...],
      "kl_per_unit" (L,) | None, "active_units", "sigma_per_unit" (L,) | None, "diagnoses" [str],
      "weights" {layer: W} (only with keep_weights)}
@@ -107,7 +107,8 @@ def _activations(record: dict, layer: str) -> tuple[np.ndarray | None, np.ndarra
 def activation_stats(kind: str, pre: np.ndarray | None, post: np.ndarray | None, bins: int = HIST_BINS) -> dict:
     """Mean/std of what the layer passes on, histograms, and for a ReLU the per-unit active counts (units,)."""
     shown = post if post is not None else pre
-    out = {"act_mean": None, "act_std": None, "pre_hist": None, "post_hist": None, "active": None, "saturated": None}
+    out = {"act_mean": None, "act_std": None, "pre_hist": None, "post_hist": None, "active": None,
+           "active_share": None, "saturated": None}
     if shown is None:
         return out
     out["act_mean"], out["act_std"] = _mean_std(shown)
@@ -118,6 +119,7 @@ def activation_stats(kind: str, pre: np.ndarray | None, post: np.ndarray | None,
         out["post_hist"] = histogram(post[:rows], bins)
     if kind in GATED_KINDS and pre is not None:
         out["active"] = np.count_nonzero(pre > 0, axis=0)
+        out["active_share"] = float(out["active"].sum()) / pre.size  # of (image, unit) pairs: the gate is open
     if kind == "sigmoid" and post is not None:
         out["saturated"] = float(np.mean((post < SATURATED_P) | (post > 1.0 - SATURATED_P)))
     return out
@@ -289,9 +291,10 @@ class _DataSetTotals:
         out = {"act_mean": mean, "act_std": math.sqrt(max(s["sumsq"] / s["count"] - mean * mean, 0.0)),
                "pre_hist": histogram(np.concatenate(s["pre"]), bins) if s["pre"] else None,
                "post_hist": histogram(np.concatenate(s["post"]), bins) if s["post"] else None,
-               "saturated": s["saturated"] / s["count"] if layer == "out" else None}
+               "saturated": s["saturated"] / s["count"] if layer == "out" else None, "active_share": None}
         if layer_kind(self.model, layer) in GATED_KINDS and s["pre"]:
             out["dead"], out["rare"] = dead_and_rare(np.asarray(s["active"]), self.n)
+            out["active_share"] = float(np.sum(s["active"])) / (self.n * np.size(s["active"]))
         return out
 
     def latent_record(self) -> dict:
@@ -352,7 +355,7 @@ def subnormal_weights(model: Model) -> list[str]:
 
 
 JSON_LAYER_KEYS = ("name", "units", "dead", "rare", "act_mean", "act_std", "weight_norm", "grad_norm",
-                   "update_ratio", "saturated")
+                   "update_ratio", "saturated", "active_share")
 
 
 def _plain(v):

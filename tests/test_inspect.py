@@ -93,6 +93,7 @@ def test_layer_statistics_match_numpy():
         active = (pre > 0).sum(axis=0)
         assert row["dead"] == int((active == 0).sum())
         assert row["rare"] == int(((active > 0) & (active < 0.01 * 64)).sum())
+        assert row["active_share"] == pytest.approx((pre > 0).mean())
     for name in layer_names(model):
         row = layer(snap, name)
         w_before = before[f"{name}.W"]
@@ -179,6 +180,7 @@ def test_inspect_model_leaves_the_model_alone_and_matches_chunks():
         assert a["act_std"] == pytest.approx(b["act_std"], rel=1e-9)
     rec = direct_forward(model, X, np.zeros((300, 4)))
     assert layer(whole, "enc0")["act_std"] == pytest.approx(rec["enc0"].std(), rel=1e-9)
+    assert layer(chunked, "enc0")["active_share"] == pytest.approx((rec["enc0.pre"] > 0).mean())
     kl = 0.5 * (rec["mean"] ** 2 + np.exp(rec["logvar"]) - 1 - rec["logvar"])
     np.testing.assert_allclose(chunked["kl_per_unit"], kl.mean(axis=0), rtol=1e-9)
 
