@@ -69,10 +69,34 @@ def load_data(path, allow_download: bool = True, quiet: bool = False):
     return load_frey(found)
 
 
-def load_weights(path, device: str = "cpu"):
-    from core.checkpoint import load_model
+def add_max_params(parser) -> None:
+    """The flag that raises the parameter limit of a model file to load (a memory-bomb guard)."""
+    from core.fields import DEFAULT_MAX_PARAMS
 
-    return load_model(path, device=device)
+    parser.add_argument("--max-params", type=positive_int, default=DEFAULT_MAX_PARAMS,
+                        help=f"refuse model files with more parameters than this (default {DEFAULT_MAX_PARAMS:,})")
+
+
+def load_weights(path, device: str = "cpu", max_params: int | None = None, data=None):
+    """A model file (LoadedModel); with ``data`` (N, D) its input size must be D."""
+    from core.checkpoint import DEFAULT_MAX_PARAMS, check_fits_data, load_model
+
+    loaded = load_model(path, device=device, max_params=max_params or DEFAULT_MAX_PARAMS)
+    if data is not None:
+        check_fits_data(loaded.model, data.shape[1], path)
+    return loaded
+
+
+def add_force(parser, what: str) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help=f"replace an existing regular file that is not a {what} (never a folder, FIFO or device)")
+
+
+def check_png_output(path, force: bool) -> None:
+    """Refuse a --save path before any work: see core.safe_io.check_output."""
+    from core.safe_io import PNG, check_output
+
+    check_output(path, PNG, force, CliError)
 
 
 def check_writable(out: Path, what: str = "model file") -> None:

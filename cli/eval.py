@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import CliError, load_data, load_weights
+from .common import CliError, add_force, add_max_params, check_png_output, load_data, load_weights
 
 
 def add_parser(sub) -> None:
@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
     e.add_argument("--save", default=None, help="PNG of original | reconstruction rows")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--data", default=None)
+    add_force(e, "PNG image")
+    add_max_params(e)
     e.set_defaults(run=run)
 
 
@@ -29,8 +31,10 @@ def run(args) -> int:
     from core.evaluate import per_image_losses
     from core.images import mosaic, write_png
 
-    model = load_weights(args.weights).model
+    if args.save:
+        check_png_output(args.save, args.force)
     X = load_data(args.data)
+    model = load_weights(args.weights, max_params=args.max_params, data=X).model
     check_indices(args.index, len(X))
     x = X[args.index]
     rec, kl_dims = per_image_losses(model, x, seed=args.seed)
@@ -41,6 +45,6 @@ def run(args) -> int:
         print(f"{idx:>6} {split_of(idx):<6}{rec[i] + kl:>10.2f}{rec[i]:>10.2f}{kl:>8.2f}")
     if args.save:
         pairs = np.stack([x, recon], axis=1).reshape(-1, x.shape[1])
-        write_png(args.save, mosaic(pairs, ncols=2), scale=4)
+        write_png(args.save, mosaic(pairs, ncols=2), scale=4, force=args.force)
         print(f"saved {args.save} (each row: original | reconstruction)")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import load_data, load_weights, nonneg_int
+from .common import add_max_params, load_data, load_weights, nonneg_int
 
 KEYS = ["neg_elbo", "rec", "kl", "iwae_neg_log_px", "active_units", "bce_floor", "n"]
 
@@ -17,6 +17,7 @@ def add_parser(sub) -> None:
     ev.add_argument("--seed", type=int, default=0, help="evaluation seed for the VAE's z")
     ev.add_argument("--data", default=None)
     ev.add_argument("--json", action="store_true")
+    add_max_params(ev)
     ev.set_defaults(run=run)
 
 
@@ -24,8 +25,8 @@ def run(args) -> int:
     from core.data import split_indices
     from core.evaluate import evaluate
 
-    model = load_weights(args.weights).model
     X = load_data(args.data)
+    model = load_weights(args.weights, max_params=args.max_params, data=X).model
     train_ids, test_ids = split_indices()
     rows = {"train": X[train_ids], "test": X[test_ids], "all": X}[args.split]
     result = evaluate(model, rows, iwae_k=args.iwae_k if model.is_vae else 0, seed=args.seed)

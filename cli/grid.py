@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .common import CliError, load_data, load_weights, nonneg_int, positive_int
+from .common import (
+    CliError,
+    add_force,
+    add_max_params,
+    check_png_output,
+    load_data,
+    load_weights,
+    nonneg_int,
+    positive_int,
+)
 
 
 def add_parser(sub) -> None:
@@ -14,16 +23,21 @@ def add_parser(sub) -> None:
     gr.add_argument("--scale", type=positive_int, default=2)
     gr.add_argument("--data", default=None)
     gr.add_argument("--save", required=True)
+    add_force(gr, "PNG image")
+    add_max_params(gr)
     gr.set_defaults(run=run)
 
 
 def _dims(args, model) -> list[int]:
     import numpy as np
 
+    from core.checkpoint import check_fits_data
     from core.evaluate import posterior_means
 
     if args.dims is None:
-        mean, _ = posterior_means(model, load_data(args.data))
+        X = load_data(args.data)
+        check_fits_data(model, X.shape[1], args.weights)
+        mean, _ = posterior_means(model, X)
         dims = [int(d) for d in np.argsort(mean.var(axis=0))[::-1][:2]]
     else:
         dims = list(args.dims)
@@ -38,9 +52,11 @@ def run(args) -> int:
     from core.explore import latent_grid
     from core.images import mosaic, write_png
 
-    model = load_weights(args.weights).model
+    check_png_output(args.save, args.force)
+    model = load_weights(args.weights, max_params=args.max_params).model
     dims = _dims(args, model)
     faces = to_numpy(latent_grid(model, dims[0], dims[1], args.n))
-    write_png(args.save, mosaic(faces.reshape(-1, faces.shape[-1]), ncols=args.n), scale=args.scale)
+    write_png(args.save, mosaic(faces.reshape(-1, faces.shape[-1]), ncols=args.n), scale=args.scale,
+              force=args.force)
     print(f"saved {args.save}: {args.n}×{args.n} grid over latent dims {dims[0]} (rows) and {dims[1]} (columns)")
     return 0

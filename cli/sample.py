@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import load_weights, positive_int
+from .common import add_force, add_max_params, check_png_output, load_weights, positive_int
 
 
 def add_parser(sub) -> None:
@@ -13,6 +13,8 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--scale", type=positive_int, default=3, help="PNG pixels per face pixel")
     s.add_argument("--save", required=True)
+    add_force(s, "PNG image")
+    add_max_params(s)
     s.set_defaults(run=run)
 
 
@@ -20,8 +22,9 @@ def run(args) -> int:
     from core.images import mosaic, write_png
     from core.train import sample_faces
 
-    model = load_weights(args.weights).model
+    check_png_output(args.save, args.force)
+    model = load_weights(args.weights, max_params=args.max_params).model
     faces = sample_faces(model, args.n, seed=args.seed)
-    write_png(args.save, mosaic(faces, ncols=min(args.ncols, args.n)), scale=args.scale)
+    write_png(args.save, mosaic(faces, ncols=min(args.ncols, args.n)), scale=args.scale, force=args.force)
     print(f"saved {args.save}: {args.n} faces decoded from z ~ N(0, I), seed {args.seed}")
     return 0

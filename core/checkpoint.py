@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fields import CONFIG_FIELDS, META_FIELDS, OPTIMIZER_FIELDS, TRAIN_FIELDS, check_fields
+from .fields import CONFIG_FIELDS, DEFAULT_MAX_PARAMS, META_FIELDS, OPTIMIZER_FIELDS, TRAIN_FIELDS, check_fields
 from .fields import is_int as _is_int
 from .models import ConfigError, Model, ModelConfig, param_shapes
 from .optim import Optimizer, optimizer_from_state
@@ -28,7 +28,6 @@ from .safe_io import GB, MB, OutputKind, atomic_write, open_regular, read_capped
 
 FORMAT = "vae-explorer-model"
 FORMAT_VERSION = 1
-DEFAULT_MAX_PARAMS = 50_000_000  # 200 MB of float32 weights (600 MB with Adam's state); --max-params raises it
 MAX_META_BYTES = 1 * MB  # our meta is a few KB
 MAX_MODEL_FILE_BYTES = 64 * GB  # members are read only up to their own checked sizes; this only bounds the file
 _NPY_HEADER_ALLOWANCE = 64 * 1024  # a .npy header is < 10 KB (NumPy reads at most 10 000 bytes of one)
@@ -513,3 +512,11 @@ def import_legacy(path: str | os.PathLike, kind: str = "ae", likelihood: str = "
                                 "--likelihood bernoulli or gaussian")
     model.set_params(params)
     return model
+
+
+def check_fits_data(model: Model, n_pixels: int, path: str | os.PathLike | None = None) -> None:
+    """Refuse a model whose input size is not the data's image size (before any array meets another)."""
+    if model.config.input_dim != n_pixels:
+        where = f"the model in {path}" if path else "the model"
+        raise ModelFileError(f"{where} ({model.config.describe()}) takes images of {model.config.input_dim} pixels, "
+                             f"but the data's images have {n_pixels} pixels; it cannot be used with this data")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+DEFAULT_MAX_PARAMS = 50_000_000  # 200 MB of float32 weights (600 MB with Adam's state); --max-params raises it
 INT31 = 2**31 - 1  # sizes and step counts the training loop can hold in any integer type it uses
 INT62 = 2**62
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .models import IMAGE_SHAPE
+from .safe_io import PNG, atomic_write
 
 
 def to_uint8(faces: np.ndarray, image_shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -49,8 +50,9 @@ def mosaic(faces: np.ndarray, ncols: int, pad: int = 1, background: int = 255,
     return tile(grid.reshape(nrows, ncols, h, w), pad=pad, background=background)
 
 
-def write_png(path: str | os.PathLike, gray: np.ndarray, scale: int = 1) -> Path:
-    """Write a uint8 (H, W) greyscale image as PNG, each pixel a scale×scale block."""
+def write_png(path: str | os.PathLike, gray: np.ndarray, scale: int = 1, force: bool = False) -> Path:
+    """Write a uint8 (H, W) greyscale image as PNG, each pixel a scale×scale block, atomically: it may
+    replace a PNG (any regular file with ``force``), never another kind of file (see safe_io)."""
     gray = np.asarray(gray, dtype=np.uint8)
     if scale > 1:
         gray = np.repeat(np.repeat(gray, scale, axis=0), scale, axis=1)
@@ -62,10 +64,7 @@ def write_png(path: str | os.PathLike, gray: np.ndarray, scale: int = 1) -> Path
 
     png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return path
+    return atomic_write(path, PNG, lambda f: f.write(png), force=force)
 
 
 def read_png_gray(path: str | os.PathLike) -> np.ndarray:
