@@ -437,3 +437,32 @@ class SnapshotHistory:
     @property
     def active(self) -> np.ndarray:
         return np.asarray(self._active, dtype=np.float64)
+
+
+def weight_image(W: np.ndarray, layer: str, image_shape: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """A layer's weight matrix W (fan_in, fan_out) as one grey image in [0, 1] (0.5 = zero weight), and a caption.
+
+    A layer that reads the pixels (enc0) shows each unit's input weights as a face, one that writes them
+    (out, out_logvar) each unit's output weights; each face is scaled to its own largest |w|, so the
+    pattern shows, not the size. Any other layer shows W.T (units × inputs) scaled to the largest |w|."""
+    from .images import tile
+
+    W = np.asarray(W, dtype=np.float64)
+    h, w = image_shape
+    pixels = h * w
+    faces = W.T if W.shape[0] == pixels else W if W.shape[1] == pixels else None
+    if faces is None:
+        scale = max(float(np.abs(W).max()), 1e-30)
+        return 0.5 + 0.5 * W.T / scale, (f"{layer}.W as units × inputs ({W.shape[1]} × {W.shape[0]}): "
+                                         f"grey 0, white +{scale:.2g}, black −{scale:.2g}")
+    scale = np.maximum(np.abs(faces).max(axis=1, keepdims=True), 1e-30)
+    faces = 0.5 + 0.5 * faces / scale
+    n = len(faces)
+    cols = int(math.ceil(math.sqrt(n * h / w)))
+    rows = int(math.ceil(n / cols))
+    cells = np.ones((rows * cols, pixels))
+    cells[:n] = faces
+    what = "input" if W.shape[0] == pixels else "output"
+    return tile(cells.reshape(rows, cols, h, w), pad=1, background=1.0), (
+        f"{layer}.W: the {what} weights of each of its {n} units as a {h}×{w} face "
+        f"(grey 0, white +, black −; each face scaled to its own largest |w|)")

@@ -307,3 +307,19 @@ def test_overhead_benchmark_runs_both_trainers():
 
     ratio = overhead_ratio(faces(256).astype(np.float32), reps=1, steps=20, log_every=10, keep_weights=True)
     assert 0 < ratio < 10  # a number, not a timing claim (the machine is shared)
+
+
+def test_weight_images_show_first_and_last_layer_weights_as_faces():
+    from core.inspect import weight_image
+
+    model = small_model(hidden=(5,), latent=4)
+    W = model.params_numpy()["enc0.W"]
+    image, caption = weight_image(W, "enc0", (28, 20))
+    assert image.shape == (2 * 29 + 1, 3 * 21 + 1)  # 5 faces: 3 columns (⌈√(5·28/20)⌉) × 2 rows, one cell blank
+    face1 = image[1:29, 22:42]  # row 0, column 1: unit 1, scaled to its own largest |w|
+    np.testing.assert_allclose(face1, 0.5 + 0.5 * W[:, 1].reshape(28, 20) / np.abs(W[:, 1]).max())
+    assert np.all(image[30:58, 43:63] == 1.0) and "enc0.W" in caption and "input" in caption
+    out_image, caption = weight_image(model.params_numpy()["out.W"], "out", (28, 20))
+    assert out_image.shape == image.shape and "output" in caption
+    middle, caption = weight_image(model.params_numpy()["mean.W"], "mean", (28, 20))
+    assert middle.shape == (4, 5) and middle.min() >= 0 and middle.max() <= 1
