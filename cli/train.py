@@ -49,7 +49,13 @@ def add_parser(sub) -> None:
                    help="early stopping: save the weights with the best validation −ELBO (needs --val-size)")
     t.add_argument("--patience", type=nonneg_int, default=0,
                    help="stop after N evaluations without a better validation −ELBO (0: never; needs --val-size)")
-    t.add_argument("--data", default=None, help="path of frey_rawface.mat (default: $VAE_DATA, then data/)")
+    t.add_argument("--data", default=None,
+                   help="data set: frey_rawface.mat (default: $VAE_DATA, then data/), F.npy, F.npz[:NAME], "
+                        "F.mat[:VAR], an IDX file (*-idx3-ubyte[.gz]) or a folder of PNG/JPEG images")
+    t.add_argument("--image-shape", default=None, metavar="HxW",
+                   help="image size for flat (N, D) arrays; a folder's images are resized to it")
+    t.add_argument("--binarize", default="none",
+                   help="none, static (one fixed Bernoulli draw) or dynamic (a fresh draw per batch); bernoulli only")
     t.add_argument("--out", required=True, help="model file to write, e.g. model/my_vae.npz")
     t.add_argument("--resume", action="store_true", help="continue training the model in --out")
     t.add_argument("--log-every", type=positive_int, default=100)
@@ -169,13 +175,23 @@ def flag_names(message: str) -> str:
     return message
 
 
+def load_dataset(spec, image_shape, quiet: bool = False):
+    """The data set of --data/--image-shape; the Frey faces by default (with the download progress line)."""
+    from core.dataset_io import open_dataset, parse_image_shape
+
+    shape = parse_image_shape(image_shape) if image_shape else None
+    if spec is None and shape is None:
+        from core.dataset import FREY_IMAGE_SHAPE, FREY_NAME, Dataset
+
+        return Dataset(load_data(None, quiet=quiet), FREY_IMAGE_SHAPE, FREY_NAME)
+    return open_dataset(spec, shape)
+
+
 def run(args) -> int:
     out = Path(args.out)
     check_writable(out)  # before training, not after it
-    from core.dataset import FREY_IMAGE_SHAPE, FREY_NAME, Dataset
-
     TrainConfig, TrainingRun, ConfigError = _core()
-    dataset = Dataset(load_data(args.data, quiet=args.quiet), FREY_IMAGE_SHAPE, FREY_NAME)
+    dataset = load_dataset(args.data, args.image_shape, quiet=args.quiet)
     args.enc_activation = args.enc_activation or args.activation or "relu"
     args.dec_activation = args.dec_activation or args.activation or "relu"
     try:

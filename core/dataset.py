@@ -150,3 +150,17 @@ def check_model_data(train_meta: dict | None, dataset: Dataset) -> list[str]:
         return [f"the model was trained on other data ({train_meta.get('name')}, {train_meta.get('n')} images) "
                 f"than {dataset.describe()}; numbers are not comparable with its training report"]
     return []
+
+
+def model_image_shape(meta: dict | None, input_dim: int) -> tuple[int, int]:
+    """The (H, W) a model's images have: its file's data record, else 28×20 for the 560-pixel Frey models
+    saved before the record existed, else the squarest H×W with H·W = input_dim (H >= W, upright)."""
+    record = (meta or {}).get("data")
+    if isinstance(record, dict) and isinstance(record.get("image_shape"), list) and len(record["image_shape"]) == 2:
+        h, w = (int(v) for v in record["image_shape"])
+        if h * w == input_dim:
+            return h, w
+    if input_dim == FREY_IMAGE_SHAPE[0] * FREY_IMAGE_SHAPE[1]:
+        return FREY_IMAGE_SHAPE
+    w = max(d for d in range(1, int(math.isqrt(input_dim)) + 1) if input_dim % d == 0)
+    return input_dim // w, w

@@ -16,6 +16,7 @@ from pathlib import Path
 from .checkpoint import LoadedModel, save_model
 from .config import TrainConfig
 from .dataset import Dataset, check_model_data
+from .dataset_io import evaluation_view
 from .evaluate import neg_elbo
 from .models import ConfigError, Model
 from .optim import make_optimizer
@@ -44,7 +45,11 @@ class TrainingRun:
             raise ConfigError(f"the model reads {self.model.config.input_dim} pixels per image, "
                               f"the data set has {dataset.dim}")
         self.config = config
-        self.trainer = Trainer.from_config(self.model, self.optimizer, dataset, config)
+        # static: trains on one fixed draw; dynamic: fresh draws per batch, evaluated on one fixed draw
+        self.eval_data, self.eval_note = evaluation_view(dataset, config.to_meta())
+        train_data = self.eval_data if config.binarize == "static" else dataset
+        self.trainer = Trainer.from_config(self.model, self.optimizer, train_data, config,
+                                           eval_images=self.eval_data.images)
         self.total_steps = config.total_steps(self.trainer.schedule.batches_per_epoch)
         self.remaining = self.total_steps - (self.model.step if loaded is not None else 0)
         self.final: dict = {}
@@ -68,7 +73,7 @@ class TrainingRun:
         if self.config.keep_best and self.trainer.restore_best():
             self.kept_best = True
             self.optimizer = None
-        ds = self.dataset
+        ds = self.eval_data
         self.final = {"train_neg_elbo": neg_elbo(self.model, ds.split("train")),
                       "test_neg_elbo": neg_elbo(self.model, ds.split("test"))}
         return self.final

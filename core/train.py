@@ -93,7 +93,7 @@ class Trainer:
     def __init__(self, model: Model, optimizer: Optimizer, X_train: np.ndarray, X_test: np.ndarray | None = None,
                  batch_size: int = 64, seed: int = 0, log_every: int = 50, eval_every: int = 500,
                  mirror: bool = False, weight_decay: float = 0.0, patience: int = 0, keep_best: bool = False,
-                 image_shape: tuple[int, int] = FREY_IMAGE_SHAPE):
+                 image_shape: tuple[int, int] = FREY_IMAGE_SHAPE, binarize: str = "none"):
         if log_every <= 0:
             raise ValueError("log_every must be > 0")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
@@ -106,6 +106,8 @@ class Trainer:
             X_train = np.concatenate([X_train, mirror_images(X_train, image_shape)])
         self.X_train = model.asarray(X_train)
         self.X_test = X_test  # the test split, or the validation set when early stopping watches it
+        # dynamic binarisation: each batch a fresh Bernoulli draw of its pixels (static is done on the data)
+        self.dynamic_binarize = binarize == "dynamic"
         self.best = BestWeights(patience=int(patience), keep=bool(keep_best), step=model.step)
         self.inspector = None  # core.inspect's per-layer statistics on log steps (see step())
         self.schedule = BatchSchedule(np.arange(len(X_train)), batch_size, seed)
@@ -153,6 +155,9 @@ class Trainer:
         log_now = (step + 1) % self.log_every == 0
         idx = self.schedule.batch(step)
         xb = self.X_train[idx if model.xp is np else model.xp.asarray(idx)]
+        if self.dynamic_binarize:  # drawn from the step alone, so a resumed run sees the same draws
+            u = np.random.default_rng([self.schedule.seed, step, 1]).random(xb.shape, dtype=np.float32)
+            xb = model.asarray(model.xp.asarray(u) < xb)
         # on log steps an inspector gets the pass's own activations (no second forward pass)
         record = {} if log_now and self.inspector is not None else None
         stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now,
@@ -213,17 +218,21 @@ class Trainer:
                 "patience_stop": bool(patience_stop)}
 
     @classmethod
-    def from_config(cls, model: Model, optimizer: Optimizer, dataset: Dataset, config: TrainConfig) -> Trainer:
+    def from_config(cls, model: Model, optimizer: Optimizer, dataset: Dataset, config: TrainConfig,
+                    eval_images: np.ndarray | None = None) -> Trainer:
         """A trainer on ``dataset``'s training split as ``config`` says: the last ``val_size`` training
         images held out for validation (X_test is then the validation set, else the test split), weight
-        decay, mirroring, patience and keep-best. Raises ConfigError when the sizes do not fit the data."""
+        decay, mirroring, patience, keep-best and dynamic binarisation. ``eval_images`` (N, D): what the
+        validation/test images are taken from (default the dataset's; a binarised view for dynamic
+        binarisation). Raises ConfigError when the sizes do not fit the data."""
         config.check_data(len(dataset.train_ids))
         fit_ids, val_ids = dataset.train_val_ids(config.val_size)
-        X_eval = dataset.images[val_ids if val_ids is not None else dataset.test_ids]
+        source = dataset.images if eval_images is None else eval_images
+        X_eval = source[val_ids if val_ids is not None else dataset.test_ids]
         return cls(model, optimizer, dataset.images[fit_ids], X_eval, batch_size=config.batch_size,
                    seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, mirror=config.mirror,
                    weight_decay=config.weight_decay, patience=config.patience, keep_best=config.keep_best,
-                   image_shape=dataset.image_shape)
+                   image_shape=dataset.image_shape, binarize=config.binarize)
 
     # ------------------------------------------------------------------ the loop
     def run(self, n_steps: int, on_log: Callable[[dict], None] | None = None,

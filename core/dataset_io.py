@@ -1,0 +1,292 @@
+"""Reading a data set from a file or folder into a ``Dataset``: NumPy .npy/.npz, MATLAB .mat, IDX (MNIST's
+format, also gzipped) and folders of PNG/JPEG images (Pillow), plus value-range handling and binarisation.
+
+``open_dataset(spec, image_shape=None)`` is what every command and the GUI's File → Open data set… call:
+``spec`` is a path, optionally with ``:NAME`` for the array of an .npz or the variable of a .mat
+(``faces.npz:train``, ``frey_rawface.mat:ff``); None means the Frey faces (downloaded when missing). Every
+problem is a DataError with one line naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import re
+import struct
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .data import DataError, ensure_data
+from .dataset import FREY_IMAGE_SHAPE, Dataset, frey_dataset
+
+MAX_VALUES = 400_000_000  # 70 000 MNIST images are 55 M values; anything past this is refused before reading
+MAX_FILE_BYTES = 2 << 30
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+BINARIZE = ("none", "static", "dynamic")
+
+
+def parse_image_shape(text: str) -> tuple[int, int]:
+    """'28x20' (or 28×20, 28,20) -> (28, 20); ValueError naming the expected form."""
+    match = re.fullmatch(r"\s*(\d+)\s*[x×X,]\s*(\d+)\s*", str(text))
+    if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise ValueError(f"image shape must be HxW with whole numbers >= 1, e.g. 28x20; got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def split_spec(spec: str | os.PathLike) -> tuple[Path, str | None]:
+    """'PATH.npz:NAME' -> (PATH.npz, NAME); a path without a ':NAME' after its suffix -> (path, None)."""
+    text = os.fspath(spec)
+    match = re.fullmatch(r"(.+\.(?:npz|mat)):([^/\\]+)", text, flags=re.IGNORECASE)
+    if match and not Path(text).exists():
+        return Path(match.group(1)), match.group(2)
+    return Path(text), None
+
+
+# ------------------------------------------------------------------ values
+def to_unit_range(arr: np.ndarray, where: str) -> tuple[np.ndarray, str]:
+    """Pixel values as float32 in [0, 1] and a note saying how they were read.
+
+    uint8 (and any integers within 0…255) are divided by 255; integers with a larger maximum by the
+    data's maximum; booleans and floats already in [0, 1] are kept. Negative, non-finite or complex
+    values, and floats outside [0, 1], are a DataError."""
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        raise DataError(f"{where} holds {arr.dtype} values; expected numbers (pixel intensities)")
+    if arr.size == 0:
+        raise DataError(f"{where} holds no values")
+    if kind == "b":
+        return arr.astype(np.float32), "booleans read as 0/1"
+    lo, hi = arr.min(), arr.max()
+    if kind == "f":
+        if not np.isfinite(lo) or not np.isfinite(hi):
+            raise DataError(f"{where} holds NaN or infinite values")
+        if lo < 0 or hi > 1:
+            raise DataError(f"{where} holds floats in {lo:g}…{hi:g}; floats must already be in [0, 1] "
+                            "(store 0…255 pixels as integers, e.g. uint8)")
+        return arr.astype(np.float32, copy=False), f"{arr.dtype} values in [0, 1] kept as they are"
+    if lo < 0:
+        raise DataError(f"{where} holds negative values ({lo}); expected pixel intensities >= 0")
+    if arr.dtype == np.uint8 or hi <= 255:
+        return (arr.astype(np.float32) / np.float32(255.0)), f"{arr.dtype} 0…255 scaled by 1/255"
+    return (arr.astype(np.float32) / np.float32(hi)), f"{arr.dtype} 0…{hi} scaled by the data's maximum 1/{hi}"
+
+
+def binarized(dataset: Dataset, seed: int = 0) -> Dataset:
+    """Static binarisation: one Bernoulli draw of every pixel (probability = its grey value) from
+    default_rng(seed), fixed for the whole run (as in the binarised-MNIST literature)."""
+    rng = np.random.default_rng(seed)
+    draw = (rng.random(dataset.images.shape, dtype=np.float32) < dataset.images).astype(np.float32)
+    return Dataset(draw, dataset.image_shape, dataset.name, source=dataset.source,
+                   note=f"{dataset.note}; statically binarised (one Bernoulli draw, seed {seed})")
+
+
+def evaluation_view(dataset: Dataset, train_meta: dict | None) -> tuple[Dataset, str]:
+    """The images a model is evaluated on and a note saying which: a model trained with --binarize
+    static is evaluated on the same fixed draw it trained on (its seed), one trained with dynamic
+    binarisation on one fixed draw (seed 0), the usual stochastically binarised test set."""
+    mode = (train_meta or {}).get("binarize", "none")
+    if mode == "static":
+        seed = int((train_meta or {}).get("seed", 0))
+        return binarized(dataset, seed), f"binarize static: the training run's fixed draw (seed {seed})"
+    if mode == "dynamic":
+        return binarized(dataset, 0), "binarize dynamic: evaluated on one fixed Bernoulli draw (seed 0)"
+    return dataset, "binarize none: grey values"
+
+
+# ------------------------------------------------------------------ arrays to images
+def _rows(arr: np.ndarray, image_shape: tuple[int, int] | None, where: str) -> tuple[np.ndarray, tuple[int, int], str]:
+    """An array of images -> (N, D) rows, (H, W) and a note on the layout that was assumed."""
+    if arr.ndim == 3:
+        n, h, w = arr.shape
+        if image_shape is not None and image_shape != (h, w):
+            raise DataError(f"{where} holds {h}×{w} images, not the {image_shape[0]}×{image_shape[1]} "
+                            "of --image-shape")
+        return arr.reshape(n, h * w), (h, w), f"(N, H, W) = {arr.shape}"
+    if arr.ndim != 2:
+        raise DataError(f"{where} has shape {arr.shape}; expected (N, H, W) images, or (N, D) with --image-shape HxW")
+    if image_shape is None:
+        raise DataError(f"{where} has shape {arr.shape}: flat images need their size, give --image-shape HxW")
+    d = image_shape[0] * image_shape[1]
+    if arr.shape[1] == d:
+        return arr, image_shape, f"one image per row ({arr.shape[0]} rows of {d} pixels)"
+    if arr.shape[0] == d:
+        return arr.T, image_shape, f"one image per column ({arr.shape[1]} columns of {d} pixels)"
+    raise DataError(f"{where} has shape {arr.shape}: neither its rows nor its columns have "
+                    f"{image_shape[0]}×{image_shape[1]} = {d} pixels")
+
+
+def _dataset(arr: np.ndarray, image_shape, where: str, name: str, source: str, layout_hint: str = "") -> Dataset:
+    rows, shape, layout = _rows(arr, image_shape, where)
+    if len(rows) < 2:
+        raise DataError(f"{where} holds {len(rows)} image(s); a data set needs at least 2")
+    images, values = to_unit_range(rows, where)
+    note = "; ".join(p for p in (layout_hint or layout, values) if p)
+    return Dataset(images, shape, name, source=source, note=note)
+
+
+def _check_count(count: int, where: str) -> None:
+    if count > MAX_VALUES:
+        raise DataError(f"{where} declares {count:,} values, more than the {MAX_VALUES:,} a data set may have")
+
+
+# ------------------------------------------------------------------ formats
+def read_numpy(path: Path, name: str | None, image_shape) -> Dataset:
+    """A .npy array, or the array ``name`` of an .npz (the only one when it holds one). Never unpickles."""
+    where = f"{path}"
+    try:
+        loaded = np.load(path, allow_pickle=False, mmap_mode=None)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a readable NumPy file (truncated, another format, or object arrays): "
+                        f"{exc}") from exc
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            names = list(loaded.files)
+            if name is None and len(names) != 1:
+                raise DataError(f"{path} holds {len(names)} arrays ({', '.join(names) or 'none'}); "
+                                f"pick one with {path}:NAME")
+            name = name or names[0]
+            if name not in names:
+                raise DataError(f"{path} has no array {name!r}; its arrays: {', '.join(names) or 'none'}")
+            where = f"array {name!r} of {path}"
+            try:
+                arr = loaded[name]
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise DataError(f"{where} is damaged or holds Python objects: {exc}") from exc
+    else:
+        if name is not None:
+            raise DataError(f"{path} is a single array (.npy); ':{name}' picks arrays of .npz files only")
+        arr = loaded
+    _check_count(arr.size, where)
+    return _dataset(arr, image_shape, where, path.stem if name is None else f"{path.stem}:{name}", str(path))
+
+
+def read_mat(path: Path, name: str | None, image_shape) -> Dataset:
+    """The variable ``name`` of a MATLAB .mat file (the only numeric one when ``name`` is None). Images as
+    rows or columns: the layout whose length is H·W (columns first for a 560-pixel 'ff', the Frey layout)."""
+    import scipy.io
+
+    from .safe_io import open_regular, read_mat_variable
+
+    if name is None:
+        with open_regular(path, "data file", MAX_FILE_BYTES, DataError) as f:
+            try:
+                found = [v[0] for v in scipy.io.whosmat(f) if not v[0].startswith("__")]
+            except Exception as exc:  # noqa: BLE001 - scipy raises assorted errors on garbage input
+                raise DataError(f"{path} is not a readable MATLAB .mat file: {type(exc).__name__}: {exc}") from exc
+        if len(found) != 1:
+            raise DataError(f"{path} holds {len(found)} variables ({', '.join(found) or 'none'}); "
+                            f"pick one with {path}:VAR")
+        name = found[0]
+    arr = read_mat_variable(path, name, MAX_VALUES, "data file", DataError)
+    where = f"variable {name!r} of {path}"
+    if image_shape is None and arr.ndim == 2 and arr.shape[0] == 560 and arr.shape[0] != arr.shape[1]:
+        image_shape = FREY_IMAGE_SHAPE  # the Frey layout: 560-pixel columns of 28×20 faces
+    return _dataset(arr, image_shape, where, f"{path.stem}:{name}", str(path))
+
+
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path, image_shape) -> Dataset:
+    """An IDX file as MNIST and Fashion-MNIST ship them (``*-images-idx3-ubyte``, also ``.gz``)."""
+    from .safe_io import open_regular
+
+    with open_regular(path, "data file", MAX_FILE_BYTES, DataError) as raw:
+        f = gzip.GzipFile(fileobj=raw) if path.suffix.lower() == ".gz" else raw
+        try:
+            header = f.read(4)
+            if len(header) < 4 or header[:2] != b"\0\0" or header[2] not in _IDX_TYPES or not 1 <= header[3] <= 4:
+                raise DataError(f"{path} is not an IDX file (its first bytes are {header.hex() or 'missing'})")
+            dims = struct.unpack(f">{header[3]}I", f.read(4 * header[3]))
+            dtype = np.dtype(_IDX_TYPES[header[2]])
+            count = math.prod(dims)
+            _check_count(count, str(path))
+            data = f.read(count * dtype.itemsize + 1)
+        except (OSError, EOFError, struct.error, zlib.error) as exc:
+            raise DataError(f"{path} is not a readable IDX file (truncated or damaged): {exc}") from exc
+    if len(data) != count * dtype.itemsize:
+        raise DataError(f"{path} is truncated or has trailing bytes: its header promises {dims} values "
+                        f"({count * dtype.itemsize} bytes), the file holds {len(data)}")
+    arr = np.frombuffer(data, dtype=dtype).reshape(dims)
+    if arr.ndim == 1:
+        raise DataError(f"{path} holds a 1-D IDX array {dims} (labels?); expected images (N, H, W)")
+    return _dataset(arr.astype(dtype.newbyteorder("=")), image_shape, str(path), path.name, str(path))
+
+
+def read_folder(path: Path, image_shape) -> Dataset:
+    """Every PNG/JPEG in a folder (sorted by name), converted to greyscale with Pillow. With
+    ``image_shape`` each is resized to it; without, all must share one size: images of another size and
+    unreadable files are skipped with a warning naming them (one bad file should not cost the set)."""
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"the folder {path} holds no .png, .jpg or .jpeg images")
+    images, skipped, size = [], [], None
+    for file in files:
+        try:
+            with Image.open(file) as img:
+                grey = img.convert("L")
+                if image_shape is not None and grey.size != (image_shape[1], image_shape[0]):
+                    grey = grey.resize((image_shape[1], image_shape[0]), Image.Resampling.LANCZOS)
+                arr = np.asarray(grey, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            skipped.append(f"{file.name} (unreadable: {type(exc).__name__})")
+            continue
+        size = size or arr.shape
+        if arr.shape != size:
+            skipped.append(f"{file.name} ({arr.shape[0]}×{arr.shape[1]}, not {size[0]}×{size[1]})")
+            continue
+        images.append(arr)
+    if skipped:
+        warnings.warn(f"{path}: skipped {len(skipped)} of {len(files)} images: {', '.join(skipped[:5])}"
+                      f"{' …' if len(skipped) > 5 else ''}; give --image-shape HxW to resize odd-sized ones",
+                      stacklevel=2)
+    if len(images) < 2:
+        raise DataError(f"the folder {path} has {len(images)} usable image(s); a data set needs at least 2")
+    hint = f"{len(images)} greyscale images from a folder" + (f", resized to {size[0]}×{size[1]}" if image_shape
+                                                             else "")
+    return _dataset(np.stack(images), None, str(path), path.name, str(path), layout_hint=hint)
+
+
+# ------------------------------------------------------------------ the entry point
+def open_dataset(spec: str | os.PathLike | None = None, image_shape: tuple[int, int] | None = None,
+                 allow_download: bool = True, progress=None) -> Dataset:
+    """The data set ``spec`` names (see the module docstring); None, $VAE_DATA or a Frey .mat file give
+    the Frey faces exactly as before. ``progress(done, total)`` reports a Frey download."""
+    if spec is None or (os.fspath(spec).lower().endswith(".mat") and image_shape is None
+                        and _is_frey_file(Path(os.fspath(spec)))):
+        return frey_dataset(ensure_data(spec, allow_download=allow_download, progress=progress))
+    path, name = split_spec(spec)
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if path.is_dir():
+        return read_folder(path, image_shape)
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] in ([".npy"], [".npz"]):
+        return read_numpy(path, name, image_shape)
+    if suffixes[-1:] == [".mat"]:
+        return read_mat(path, name, image_shape)
+    if "idx" in path.name.lower() or (suffixes[-1:] == [".gz"] and "ubyte" in path.name.lower()):
+        return read_idx(path, image_shape)
+    raise DataError(f"{path}: unknown data format; use .npy, .npz[:NAME], .mat[:VAR], an IDX file "
+                    "(*-idx3-ubyte[.gz]) or a folder of PNG/JPEG images")
+
+
+def _is_frey_file(path: Path) -> bool:
+    """A .mat file whose only variable is 'ff' (checked without reading it), or a missing one: read as Frey."""
+    import scipy.io
+
+    from .safe_io import open_regular
+
+    try:
+        with open_regular(path, "data file", MAX_FILE_BYTES, DataError) as f:
+            names = [v[0] for v in scipy.io.whosmat(f)]
+    except Exception:  # noqa: BLE001 - a missing or unreadable file gets load_frey's precise message
+        return True
+    return names == ["ff"]

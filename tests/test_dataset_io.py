@@ -1,0 +1,181 @@
+"""Your own data set: every format from small files the tests write (and a malformed one of each), value
+ranges, binarisation, a folder with odd files, and a round trip train → save → reopen → evaluate."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from core.data import DataError
+from core.dataset import check_model_data, model_image_shape
+from core.dataset_io import binarized, evaluation_view, open_dataset, parse_image_shape, split_spec, to_unit_range
+
+H, W, N = 6, 4, 40  # non-square on purpose: 6 rows × 4 columns
+
+
+@pytest.fixture
+def pixels() -> np.ndarray:
+    """(N, H, W) uint8 images whose top row is bright: upright order is checkable."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 100, (N, H, W), dtype=np.uint8)
+    images[:, 0, :] = 250
+    return images
+
+
+def idx_bytes(images: np.ndarray) -> bytes:
+    return b"\0\0\x08\x03" + struct.pack(">3I", *images.shape) + images.tobytes()
+
+
+def assert_same_images(ds, pixels):
+    assert ds.image_shape == (H, W) and ds.n == N
+    np.testing.assert_array_equal(ds.images, pixels.reshape(N, -1).astype(np.float32) / 255)
+    assert ds.images.reshape(N, H, W)[:, 0].min() > 0.95  # the bright row is the top row
+
+
+def test_npy_npz_mat_idx_and_folder_give_the_same_images(tmp_path, pixels):
+    import scipy.io
+    from PIL import Image
+
+    np.save(tmp_path / "a.npy", pixels)
+    np.save(tmp_path / "flat.npy", pixels.reshape(N, -1))
+    np.savez(tmp_path / "b.npz", train=pixels, labels=np.arange(N))
+    scipy.io.savemat(tmp_path / "cols.mat", {"X": pixels.reshape(N, -1).T})  # images as columns (Frey's layout)
+    scipy.io.savemat(tmp_path / "rows.mat", {"X": pixels.reshape(N, -1), "y": np.arange(N)})
+    (tmp_path / "t-images-idx3-ubyte").write_bytes(idx_bytes(pixels))
+    with gzip.open(tmp_path / "t-images-idx3-ubyte.gz", "wb") as f:
+        f.write(idx_bytes(pixels))
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i, img in enumerate(pixels):
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    specs = [("a.npy", None), ("flat.npy", (H, W)), ("b.npz:train", None), ("cols.mat", (H, W)),
+             ("rows.mat:X", (H, W)), ("t-images-idx3-ubyte", None), ("t-images-idx3-ubyte.gz", None), ("pngs", None)]
+    fingerprints = set()
+    for spec, shape in specs:
+        ds = open_dataset(str(tmp_path / spec), shape)
+        assert_same_images(ds, pixels)
+        fingerprints.add(ds.fingerprint)
+    assert len(fingerprints) == 1  # same pixels, same fingerprint, whatever the format
+    assert "one image per column" in open_dataset(str(tmp_path / "cols.mat"), (H, W)).note
+    assert "one image per row" in open_dataset(str(tmp_path / "rows.mat:X"), (H, W)).note
+
+
+@pytest.mark.parametrize(("name", "content", "fragment"), [
+    ("bad.npy", b"\x93NUMPY garbage", "not a readable NumPy file"),
+    ("bad.npz", b"PK\x03\x04 truncated", "not a readable NumPy file"),
+    ("bad.mat", b"MATLAB 5.0 MAT-file" + b"\0" * 40, "not a readable MATLAB .mat file"),
+    ("bad-images-idx3-ubyte", b"\0\0\x08\x03" + struct.pack(">3I", 10, 6, 4) + b"\1" * 50, "truncated"),
+    ("worse-images-idx3-ubyte.gz", b"not gzip at all", "not a readable IDX file"),
+    ("plain-idx3-ubyte", b"GIF89a....", "not an IDX file"),
+])
+def test_malformed_files_are_one_line_errors(tmp_path, name, content, fragment):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=fragment) as info:
+        open_dataset(str(path), (H, W))
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_wrong_shapes_and_names_are_explained(tmp_path, pixels):
+    np.save(tmp_path / "flat.npy", pixels.reshape(N, -1))
+    with pytest.raises(DataError, match="give --image-shape HxW"):
+        open_dataset(str(tmp_path / "flat.npy"))
+    with pytest.raises(DataError, match="neither its rows nor its columns have 5×5 = 25 pixels"):
+        open_dataset(str(tmp_path / "flat.npy"), (5, 5))
+    np.savez(tmp_path / "two.npz", a=pixels, b=pixels)
+    with pytest.raises(DataError, match=r"holds 2 arrays \(a, b\); pick one with .*two.npz:NAME"):
+        open_dataset(str(tmp_path / "two.npz"))
+    with pytest.raises(DataError, match="has no array 'c'; its arrays: a, b"):
+        open_dataset(str(tmp_path / "two.npz:c"))
+    np.save(tmp_path / "obj.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="not a readable NumPy file"):  # never unpickled
+        open_dataset(str(tmp_path / "obj.npy"), (1, 1))
+    with pytest.raises(DataError, match="unknown data format"):
+        (tmp_path / "x.csv").write_text("1,2")
+        open_dataset(str(tmp_path / "x.csv"))
+    with pytest.raises(DataError, match="not found"):
+        open_dataset(str(tmp_path / "missing.npy"))
+    assert split_spec("a/b.npz:train") == (tmp_path.__class__("a/b.npz"), "train")
+    assert parse_image_shape("28x20") == (28, 20) and parse_image_shape("6×4") == (6, 4)
+    with pytest.raises(ValueError, match="HxW"):
+        parse_image_shape("28")
+
+
+def test_value_ranges():
+    ints = np.array([[0, 1000], [500, 250]], dtype=np.int32)
+    scaled, note = to_unit_range(ints, "x")
+    np.testing.assert_allclose(scaled, ints / 1000)
+    assert "scaled by the data's maximum" in note
+    small, note = to_unit_range(np.array([[0, 255]], dtype=np.int64), "x")
+    assert small.max() == 1.0 and "0…255 scaled by 1/255" in note
+    kept, note = to_unit_range(np.array([[0.0, 0.5, 1.0]]), "x")
+    np.testing.assert_array_equal(kept, [[0.0, 0.5, 1.0]])
+    for bad, fragment in [(np.array([[0.0, 2.0]]), "floats must already be in"), (np.array([[-1, 3]]), "negative"),
+                          (np.array([[np.nan, 0.5]]), "NaN"), (np.array([[1j]]), "expected numbers")]:
+        with pytest.raises(DataError, match=fragment):
+            to_unit_range(bad, "x")
+
+
+def test_a_folder_skips_odd_and_unreadable_images_with_a_warning(tmp_path, pixels):
+    from PIL import Image
+
+    for i, img in enumerate(pixels[:5]):
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(tmp_path / "odd.jpg")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.warns(UserWarning, match=r"skipped 2 of 7 images: broken.png \(unreadable.*odd.jpg \(9×9, not 6×4\)"):
+        ds = open_dataset(str(tmp_path))
+    assert ds.n == 5 and ds.image_shape == (H, W)
+    with pytest.warns(UserWarning, match="skipped 1 of 7 images: broken.png"):
+        resized = open_dataset(str(tmp_path), (3, 2))  # with --image-shape every readable image is resized
+    assert resized.n == 6 and resized.image_shape == (3, 2)
+
+
+def test_binarisation_views(pixels):
+    from core.dataset import Dataset
+
+    ds = Dataset(pixels.reshape(N, -1) / 255.0, (H, W), "grey")
+    static = binarized(ds, seed=3)
+    assert set(np.unique(static.images)) == {0.0, 1.0}
+    np.testing.assert_array_equal(static.images, binarized(ds, seed=3).images)
+    assert abs(static.images.mean() - ds.images.mean()) < 0.03
+    view, note = evaluation_view(ds, {"binarize": "dynamic"})
+    assert "dynamic" in note and set(np.unique(view.images)) == {0.0, 1.0}
+    assert evaluation_view(ds, None)[0] is ds
+
+
+def test_round_trip_train_save_reopen_evaluate_on_a_non_frey_set(tmp_path, pixels):
+    import main
+    from core.checkpoint import load_model
+    from core.evaluate import evaluate
+
+    np.save(tmp_path / "faces.npy", pixels)
+    out = tmp_path / "m.npz"
+    code = main.main(["train", "--data", str(tmp_path / "faces.npy"), "--hidden", "8", "--latent", "2", "--steps",
+                      "30", "--batch-size", "8", "--binarize", "dynamic", "--quiet", "--out", str(out)])
+    assert code == 0
+    loaded = load_model(out)
+    ds = open_dataset(str(tmp_path / "faces.npy"))
+    assert loaded.meta["data"] == {"name": "faces", "n": N, "image_shape": [H, W], "fingerprint": ds.fingerprint}
+    assert loaded.meta["train"]["binarize"] == "dynamic"
+    assert model_image_shape(loaded.meta, loaded.model.config.input_dim) == (H, W)
+    assert check_model_data(loaded.meta["data"], ds) == []
+    view, _ = evaluation_view(ds, loaded.meta["train"])
+    result = evaluate(loaded.model, view.split("test"))
+    assert result["neg_elbo"] == pytest.approx(loaded.meta["train"]["final"]["test_neg_elbo"], rel=1e-6)
+    # resuming continues on the same data; other image sizes are refused with one line, exit 2
+    assert main.main(["train", "--resume", "--data", str(tmp_path / "faces.npy"), "--steps", "40", "--quiet",
+                      "--out", str(out)]) == 0
+    assert load_model(out).model.step == 40
+    np.save(tmp_path / "wide.npy", pixels.reshape(N, W, H))
+    assert main.main(["train", "--resume", "--data", str(tmp_path / "wide.npy"), "--steps", "50", "--quiet",
+                      "--out", str(out)]) == 2
+
+
+def test_model_image_shape_for_old_and_new_files():
+    assert model_image_shape({}, 560) == (28, 20)
+    assert model_image_shape({"data": {"image_shape": [6, 4]}}, 24) == (6, 4)
+    assert model_image_shape({}, 784) == (28, 28) and model_image_shape({}, 24) == (6, 4)
