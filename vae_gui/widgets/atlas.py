@@ -1,0 +1,367 @@
+"""pyqtgraph pieces of the latent atlas (issue 14), for images of any shape (H, W).
+
+- ``ImageBox``: one grey image (or a strip of them tiled into ONE ImageItem) with a title, upright, locked aspect.
+- ``ThumbnailItem``: every face drawn at its point from ONE atlas pixmap (``core.atlas.pack_atlas``) with a
+  single ``QPainter.drawPixmapFragments`` call — the way pyqtgraph's ScatterPlotItem draws its symbols —
+  at a fixed screen size (zooming in spreads them), faded where too many overlap, the hovered one last
+  (in front) and enlarged.
+- ``ToolViewBox``: a ViewBox whose left-drag pans (pyqtgraph's default) or draws a path, a lasso or a
+  rectangle, reported in view coordinates.
+- ``AtlasPlot``: the map itself: points (split colours or a colour value with a colour bar), thumbnails,
+  the posterior's 1σ/2σ ellipses, your image's marker, the drawn path and the selection; it turns mouse
+  moves into ``point_hovered(i)`` / ``empty_hovered(x, y)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PyQt6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from core.atlas import overlap_opacity, pack_atlas
+from core.images import tile
+
+TOOLS = ("pan", "path", "lasso", "rect")
+TOOL_NAMES = {"pan": "pan / zoom", "path": "draw a path", "lasso": "lasso select", "rect": "rectangle select"}
+TRAIN_BRUSH = (31, 119, 180, 150)
+TEST_BRUSH = (214, 39, 40, 190)
+ELLIPSE_PEN = {1: pg.mkPen((220, 20, 60), width=2), 2: pg.mkPen((220, 20, 60), width=1.5, style=Qt.PenStyle.DashLine)}
+OWN_PEN = {1: pg.mkPen((160, 0, 200), width=2), 2: pg.mkPen((160, 0, 200), width=1.5, style=Qt.PenStyle.DashLine)}
+COLORMAP = "viridis"
+
+
+class ImageBox(QWidget):
+    """A title above one grey image in [0, 1] (H, W), crisp and upright; ``set_strip`` tiles several."""
+
+    def __init__(self, title: str = "", min_height: int = 120, max_height: int | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self._title = QLabel(title)
+        self._title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._title.setWordWrap(True)
+        self._glw = pg.GraphicsLayoutWidget()
+        self._glw.setBackground(None)
+        self._glw.ci.setContentsMargins(0, 0, 0, 0)
+        self._glw.setMinimumHeight(min_height)
+        if max_height is not None:
+            self._glw.setMaximumHeight(max_height)
+        self._glw.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._view = self._glw.addViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
+        self._view.setDefaultPadding(0.0)
+        self._item = pg.ImageItem(axisOrder="row-major")
+        self._view.addItem(self._item)
+        self.image = np.zeros((1, 1))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self._title)
+        layout.addWidget(self._glw, 1)
+
+    def set_image(self, pixels: np.ndarray, image_shape: tuple[int, int]) -> None:
+        self._show(np.asarray(pixels, dtype=np.float64).reshape(image_shape))
+
+    def set_strip(self, faces: np.ndarray, image_shape: tuple[int, int]) -> None:
+        """Faces (n, H·W) side by side in one image, one pixel of white between them."""
+        faces = np.asarray(faces, dtype=np.float64).reshape(1, len(faces), *image_shape)
+        self._show(tile(faces, pad=1, background=1.0))
+
+    def _show(self, image: np.ndarray) -> None:
+        self.image = image
+        self._item.setImage(image, autoLevels=False, levels=(0.0, 1.0))
+        self._view.setRange(xRange=(0, image.shape[1]), yRange=(0, image.shape[0]), padding=0)
+
+    def clear(self) -> None:
+        self._show(np.ones((1, 1)))
+
+    def set_title(self, text: str) -> None:
+        self._title.setText(text)
+
+    def title(self) -> str:
+        return self._title.text()
+
+
+class ThumbnailItem(pg.GraphicsObject):
+    """All faces as thumbnails at their points, painted from one atlas pixmap in one call.
+
+    Screen size is ``scale`` screen px per image px; the hovered face is drawn last at ``hover_scale``
+    with a frame. Bounds are ignored by the view's auto-range (add it with ``ignoreBounds=True``)."""
+
+    def __init__(self, scale: float = 1.5, hover_scale: float = 4.0):
+        super().__init__()
+        self.scale = float(scale)
+        self.hover_scale = float(hover_scale)
+        self._faces: np.ndarray | None = None
+        self._shape = (1, 1)
+        self._pixmap: QPixmap | None = None
+        self._sources: np.ndarray | None = None
+        self._coords = np.zeros((0, 2))
+        self.hovered: int | None = None
+        self.last_drawn = 0  # thumbnails drawn by the last paint (for tests)
+        self.last_opacity = np.zeros(0)
+        self._fragments = pg.Qt.internals.PrimitiveArray(QPainter.PixmapFragment, 10)
+
+    def set_faces(self, faces: np.ndarray, image_shape: tuple[int, int]) -> None:
+        """Faces (N, H·W); the atlas pixmap is built on the first paint that needs it."""
+        self._faces = faces
+        self._shape = (int(image_shape[0]), int(image_shape[1]))
+        self._pixmap = None
+        self.update()
+
+    def set_positions(self, coords: np.ndarray) -> None:
+        self._coords = np.asarray(coords, dtype=np.float64)
+        self.prepareGeometryChange()
+        self.update()
+
+    def set_hovered(self, index: int | None) -> None:
+        if index != self.hovered:
+            self.hovered = index
+            self.update()
+
+    def build_atlas(self) -> None:
+        """Pack the faces into one grey QPixmap (done once per face set)."""
+        atlas, self._sources = pack_atlas(self._faces, self._shape)
+        h, w = atlas.shape
+        image = QImage(atlas.data, w, h, w, QImage.Format.Format_Grayscale8)
+        self._pixmap = QPixmap.fromImage(image.copy())  # copy: the QImage must not outlive the numpy buffer
+
+    def box(self) -> tuple[float, float]:
+        """A thumbnail's size on screen (w, h) px."""
+        return self._shape[1] * self.scale, self._shape[0] * self.scale
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        rect = self.viewRect()  # the visible range: thumbnails are painted over all of it
+        return QRectF() if rect is None else rect
+
+    def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph hook
+        self.prepareGeometryChange()
+
+    def paint(self, painter: QPainter, *_args) -> None:
+        if self._faces is None or len(self._coords) == 0:
+            return
+        if self._pixmap is None:
+            self.build_atlas()
+        screen = pg.functions.transformCoordinates(painter.transform(), self._coords.T).T
+        w, h = self.box()
+        device = painter.device()
+        inside = ((screen[:, 0] > -w) & (screen[:, 0] < device.width() + w)
+                  & (screen[:, 1] > -h) & (screen[:, 1] < device.height() + h))
+        ids = np.flatnonzero(inside)
+        if self.hovered is not None and 0 <= self.hovered < len(self._coords):
+            ids = ids[ids != self.hovered]
+        opacity = overlap_opacity(screen[ids], (w, h))
+        order = np.argsort(opacity, kind="stable")  # faded ones first: the clear ones stay on top
+        ids, opacity = ids[order], opacity[order]
+        self.last_opacity = opacity
+        painter.resetTransform()
+        self._draw(painter, screen[ids], self._sources[ids], opacity, self.scale)
+        self.last_drawn = len(ids)
+        if self.hovered is not None and 0 <= self.hovered < len(self._coords):
+            self._draw_hovered(painter, screen[self.hovered])
+
+    def _draw(self, painter: QPainter, xy: np.ndarray, sources: np.ndarray, opacity: np.ndarray, scale: float) -> None:
+        self._fragments.resize(len(xy))
+        frags = self._fragments.ndarray()
+        frags[:, 0:2] = xy  # centre of each target rectangle
+        frags[:, 2:6] = sources  # source x, y, w, h in the atlas
+        frags[:, 6] = scale
+        frags[:, 7] = scale
+        frags[:, 8] = 0.0
+        frags[:, 9] = opacity
+        painter.drawPixmapFragments(*self._fragments.drawargs(), self._pixmap)
+
+    def _draw_hovered(self, painter: QPainter, xy: np.ndarray) -> None:
+        self._draw(painter, xy[None, :], self._sources[self.hovered : self.hovered + 1], np.ones(1), self.hover_scale)
+        w, h = self._shape[1] * self.hover_scale, self._shape[0] * self.hover_scale
+        painter.setPen(QPen(QColor(220, 20, 60), 2))
+        painter.drawRect(QRectF(QPointF(xy[0] - w / 2, xy[1] - h / 2), QPointF(xy[0] + w / 2, xy[1] + h / 2)))
+
+
+class ToolViewBox(pg.ViewBox):
+    """Left-drag pans (tool 'pan') or draws a stroke: 'path', 'lasso' or 'rect'. ``stroke_changed``
+    while drawing and ``stroke_finished`` at release carry (tool, points (M, 2) in view coordinates)."""
+
+    stroke_changed = pyqtSignal(str, object)
+    stroke_finished = pyqtSignal(str, object)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tool = "pan"
+        self._stroke: list[tuple[float, float]] = []
+
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise ValueError(f"tool must be one of {TOOLS}, not {tool!r}")
+        self.tool = tool
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 - pyqtgraph override
+        if self.tool == "pan" or ev.button() != Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        if ev.isStart():
+            start = self.mapToView(ev.buttonDownPos())
+            self._stroke = [(start.x(), start.y())]
+        pos = self.mapToView(ev.pos())
+        self._stroke.append((pos.x(), pos.y()))
+        points = self.stroke_points()
+        if ev.isFinish():
+            self.stroke_finished.emit(self.tool, points)
+        else:
+            self.stroke_changed.emit(self.tool, points)
+
+    def stroke_points(self) -> np.ndarray:
+        """The stroke so far; a rectangle as its 4 corners (closed outline: 5 points)."""
+        pts = np.asarray(self._stroke, dtype=np.float64)
+        if self.tool == "rect" and len(pts):
+            (x0, y0), (x1, y1) = pts[0], pts[-1]
+            return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]])
+        return pts
+
+
+def _curve(pen) -> pg.PlotCurveItem:
+    return pg.PlotCurveItem(pen=pen, skipFiniteCheck=True)
+
+
+class AtlasPlot(pg.PlotWidget):
+    """The latent map: points, thumbnails, ellipses, path, selection, your image; hover and click signals."""
+
+    point_hovered = pyqtSignal(int)
+    empty_hovered = pyqtSignal(float, float)
+    point_clicked = pyqtSignal(int)
+    pick_px = 6.0  # a dot within this many screen px is under the mouse
+
+    def __init__(self, parent: QWidget | None = None):
+        self.tool_box = ToolViewBox()
+        super().__init__(parent, viewBox=self.tool_box)
+        self.setMinimumSize(360, 300)
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.coords = np.zeros((0, 2))
+        self.hovered: int | None = None
+        self.points = pg.ScatterPlotItem(size=6, pen=None)
+        self.thumbnails = ThumbnailItem()
+        self.thumbnails.setVisible(False)
+        self.hover_ring = pg.ScatterPlotItem(size=14, pen=pg.mkPen((220, 20, 60), width=2), brush=None)
+        self.selected_ring = pg.ScatterPlotItem(size=16, pen=pg.mkPen("r", width=2.5), brush=None)
+        self.selection_marks = pg.ScatterPlotItem(size=9, pen=pg.mkPen((255, 200, 0), width=1.5), brush=None)
+        self.ellipses = {k: _curve(ELLIPSE_PEN[k]) for k in (1, 2)}
+        self.own_ellipses = {k: _curve(OWN_PEN[k]) for k in (1, 2)}
+        self.own_marker = pg.ScatterPlotItem(size=20, symbol="star", pen=pg.mkPen("k"), brush=(160, 0, 200))
+        self.stroke = _curve(pg.mkPen((40, 40, 40), width=1.5, style=Qt.PenStyle.DashLine))
+        self.path = pg.PlotDataItem(pen=pg.mkPen((0, 150, 60), width=2.5), symbol="o", symbolSize=7,
+                                    symbolBrush=(0, 150, 60))
+        self.addItem(self.points)
+        self.addItem(self.thumbnails, ignoreBounds=True)
+        for item in (self.selection_marks, *self.ellipses.values(), *self.own_ellipses.values(), self.hover_ring,
+                     self.selected_ring, self.own_marker, self.stroke, self.path):
+            self.addItem(item, ignoreBounds=True)
+        self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(COLORMAP), interactive=False,
+                                          width=14, label="")
+        self.getPlotItem().layout.addItem(self.colour_bar, 2, 5)
+        self.colour_bar.setVisible(False)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        self.tool_box.stroke_changed.connect(lambda _tool, pts: self.stroke.setData(pts[:, 0], pts[:, 1]))
+
+    # ------------------------------------------------------------------ content
+    def set_points(self, coords: np.ndarray, train_ids: np.ndarray, test_ids: np.ndarray,
+                   x_name: str = "", y_name: str = "") -> None:
+        """Place every point (N, 2); brushes by split until ``set_colour_values``."""
+        self.coords = np.asarray(coords, dtype=np.float64)
+        self._split_brushes = [pg.mkBrush(*TRAIN_BRUSH)] * len(self.coords)
+        for i in test_ids:
+            if i < len(self.coords):
+                self._split_brushes[i] = pg.mkBrush(*TEST_BRUSH)
+        self.points.setData(pos=self.coords, brush=self._split_brushes)
+        self.thumbnails.set_positions(self.coords)
+        self.setLabel("bottom", x_name)
+        self.setLabel("left", y_name)
+        self.autoRange()
+
+    def set_colour_values(self, values: np.ndarray | None, label: str = "") -> None:
+        """Colour every point by values (N,) with a colour bar (1st–99th percentile), or by split (None)."""
+        if values is None:
+            self.colour_bar.setVisible(False)
+            self.points.setBrush(self._split_brushes)
+            return
+        lo, hi = (float(v) for v in np.percentile(values, [1, 99]))
+        hi = hi if hi > lo else lo + 1e-12
+        cmap = pg.colormap.get(COLORMAP)
+        colours = cmap.map(np.clip((np.asarray(values) - lo) / (hi - lo), 0, 1), mode="qcolor")
+        self.points.setBrush([pg.mkBrush(c) for c in colours])
+        self.colour_bar.setLevels((lo, hi))
+        self.colour_bar.axis.setLabel(label)
+        self.colour_bar.setVisible(True)
+
+    def show_thumbnails(self, on: bool) -> None:
+        self.thumbnails.setVisible(bool(on))
+        self.points.setOpacity(0.35 if on else 1.0)
+
+    def set_ellipses(self, curves: dict[int, np.ndarray] | None, own: bool = False) -> None:
+        """1σ/2σ outlines {1: (n, 2), 2: (n, 2)} of the hovered face (or of your image when ``own``); None clears."""
+        items = self.own_ellipses if own else self.ellipses
+        for k, item in items.items():
+            pts = None if curves is None else curves.get(k)
+            item.setData([], []) if pts is None else item.setData(pts[:, 0], pts[:, 1])
+
+    def set_own_point(self, xy: np.ndarray | None) -> None:
+        self.own_marker.setData([] if xy is None else [xy[0]], [] if xy is None else [xy[1]])
+
+    def set_selected(self, index: int | None) -> None:
+        ok = index is not None and 0 <= index < len(self.coords)
+        self.selected_ring.setData(pos=self.coords[index : index + 1] if ok else np.zeros((0, 2)))
+
+    def set_selection(self, ids: np.ndarray) -> None:
+        self.selection_marks.setData(pos=self.coords[ids] if len(ids) else np.zeros((0, 2)))
+
+    def set_path(self, points: np.ndarray | None) -> None:
+        self.stroke.setData([], [])
+        self.path.setData([] if points is None else points[:, 0], [] if points is None else points[:, 1])
+
+    def clear_stroke(self) -> None:
+        self.stroke.setData([], [])
+
+    # ------------------------------------------------------------------ mouse
+    def point_under(self, x: float, y: float) -> int | None:
+        """The point whose dot (or thumbnail, when shown) is under view position (x, y), nearest first."""
+        if len(self.coords) == 0:
+            return None
+        px, py = self.tool_box.viewPixelSize()  # view units per screen pixel
+        dx, dy = (self.coords[:, 0] - x) / px, (self.coords[:, 1] - y) / py
+        if self.thumbnails.isVisible():
+            w, h = self.thumbnails.box()
+            hit = np.flatnonzero((np.abs(dx) <= w / 2) & (np.abs(dy) <= h / 2))
+        else:
+            hit = np.flatnonzero(dx * dx + dy * dy <= self.pick_px**2)
+        return None if len(hit) == 0 else int(hit[np.argmin(dx[hit] ** 2 + dy[hit] ** 2)])
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        if not self.tool_box.sceneBoundingRect().contains(scene_pos):
+            return
+        pos = self.tool_box.mapSceneToView(scene_pos)
+        self.hover_at(pos.x(), pos.y())
+
+    def hover_at(self, x: float, y: float) -> None:
+        """What a mouse move to view point (x, y) does: hover a point or the empty space there."""
+        index = self.point_under(x, y)
+        self.hovered = index
+        self.thumbnails.set_hovered(index)
+        if index is None:
+            self.hover_ring.setData([], [])
+            self.empty_hovered.emit(float(x), float(y))
+        else:
+            self.hover_ring.setData(pos=self.coords[index : index + 1])
+            self.point_hovered.emit(index)
+
+    def _on_mouse_clicked(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or self.tool_box.tool != "pan":
+            return
+        pos = self.tool_box.mapSceneToView(ev.scenePos())
+        index = self.point_under(pos.x(), pos.y())
+        if index is not None:
+            self.point_clicked.emit(index)
+
+    def view_to_widget(self, x: float, y: float) -> QPointF:
+        """Widget (viewport) position of view point (x, y), for tests that drive the mouse."""
+        return self.mapFromScene(self.tool_box.mapViewToScene(QPointF(x, y))).toPointF()

@@ -1,0 +1,313 @@
+"""The interactive half of the Latent map (issue 14): faces on the map, decode anywhere, the posterior's
+spread, paths, selections and your own image, on one ``AtlasPlot``.
+
+It is given the data set's encoding and the current 2-D view (``set_view``) by its panel and talks to the
+rest of the program only through the session: the model and images it reads, ``select`` (a clicked face
+opens in Reconstruction), ``choose_grid_ends`` (a selection's mean z as the Latent grid's A or B end), and
+``own_image`` (an encoded image of yours, marked here with its ellipses).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import atlas
+from vae_gui.widgets.atlas import TOOL_NAMES, TOOLS, AtlasPlot, ImageBox
+from vae_gui.workers import start_job
+
+COLOUR_SPLIT, COLOUR_SIGMA, COLOUR_LOSS = "train / test", "posterior σ (mean over dims)", "reconstruction loss"
+OTHER_TEXT = {atlas.OTHER_ZERO: "zero (the view's origin)", atlas.OTHER_NEAREST: "mean of the k nearest faces"}
+PATH_FACES = 10
+HOVER_HELP = ("Hover a point to see its face, its reconstruction and its posterior's 1σ/2σ ellipse; hover empty "
+              "space to decode that point. Click a point to open it in Reconstruction.")
+
+
+class AtlasExplorer(QWidget):
+    """Map + options + the faces it shows. ``set_view`` gives it means (N, L), logvars (N, L) or None and a
+    ``core.atlas.Projection``; everything else follows from mouse actions."""
+
+    def __init__(self, session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.means: np.ndarray | None = None
+        self.logvars: np.ndarray | None = None
+        self.projection: atlas.Projection | None = None
+        self.coords = np.zeros((0, 2))
+        self.hover_ms: list[float] = []  # empty-space hover → decoded face set, the last 200
+        self.path_z: np.ndarray | None = None  # (PATH_FACES, L) of the last drawn path
+        self.selection: atlas.SelectionSummary | None = None
+        self.grid_ends: dict[str, np.ndarray] = {}
+        self.own: atlas.EncodedImage | None = None
+        self._last_empty: tuple[float, float] | None = None  # the empty spot decoded last (redone on option changes)
+        self._colour_cache: dict[str, np.ndarray] = {}
+        self._colour_job = None
+        self._build()
+        session.model_changed.connect(lambda _m: self._forget())
+        session.data_changed.connect(lambda _x: self._forget())
+        session.own_image.connect(self.show_own_image)
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.plot = AtlasPlot()
+        self.plot.point_hovered.connect(self._on_point_hovered)
+        self.plot.empty_hovered.connect(self._on_empty_hovered)
+        self.plot.point_clicked.connect(self.session.select)
+        self.plot.tool_box.stroke_finished.connect(self._on_stroke)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._build_options())
+        middle = QHBoxLayout()
+        middle.addWidget(self.plot, 1)
+        middle.addWidget(self._build_side())
+        layout.addLayout(middle, 1)
+        self.path_strip = ImageBox("drag with 'draw a path' to decode the faces along it", min_height=60,
+                                   max_height=110)
+        layout.addWidget(self.path_strip)
+
+    def _build_options(self) -> QHBoxLayout:
+        self.faces_check = QCheckBox("faces on the map")
+        self.faces_check.setToolTip("draw every face as a thumbnail at its point (zoom in to spread them; crowded "
+                                    "ones fade; the hovered one comes to the front, enlarged)")
+        self.faces_check.toggled.connect(self.set_thumbnails)
+        self.colour_combo = QComboBox()
+        self.colour_combo.addItems([COLOUR_SPLIT, COLOUR_SIGMA, COLOUR_LOSS])
+        self.colour_combo.setToolTip("colour every point by its split, by how unsure the encoder is (σ of q(z|x), "
+                                     "mean over dims) or by its reconstruction loss (nats)")
+        self.colour_combo.currentTextChanged.connect(lambda _t: self._apply_colour())
+        self.other_combo = QComboBox()
+        for key, text in OTHER_TEXT.items():
+            self.other_combo.addItem(text, key)
+        self.other_combo.setToolTip("decoding empty space sets the two shown coordinates; the other latent dims are "
+                                    "held at zero or at the mean z of the k faces nearest to the mouse")
+        self.other_combo.currentIndexChanged.connect(lambda _i: self._rehover())
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(1, 100)
+        self.k_spin.setValue(8)
+        self.k_spin.setPrefix("k = ")
+        self.k_spin.valueChanged.connect(lambda _v: self._rehover())
+        self.tool_combo = QComboBox()
+        for tool in TOOLS:
+            self.tool_combo.addItem(TOOL_NAMES[tool], tool)
+        self.tool_combo.setToolTip("what a left-drag on the map does")
+        self.tool_combo.currentIndexChanged.connect(
+            lambda _i: self.plot.tool_box.set_tool(self.tool_combo.currentData()))
+        row = QHBoxLayout()
+        for widget in (self.faces_check, QLabel("colour:"), self.colour_combo, QLabel("other dims:"), self.other_combo,
+                       self.k_spin, QLabel("drag:"), self.tool_combo):
+            row.addWidget(widget)
+        row.addStretch(1)
+        return row
+
+    def _build_side(self) -> QWidget:
+        self.hover_face = ImageBox("hover a point or empty space", min_height=150)
+        self.hover_recon = ImageBox("", min_height=150)
+        self.hover_label = QLabel(HOVER_HELP)
+        self.hover_label.setWordWrap(True)
+        selection_box = QGroupBox("selection (lasso / rectangle)")
+        grid = QGridLayout(selection_box)
+        self.selection_mean = ImageBox("mean face", min_height=90)
+        self.selection_decoded = ImageBox("decoded mean z", min_height=90)
+        self.selection_label = QLabel("nothing selected")
+        self.send_a_button = QPushButton("→ Latent grid A")
+        self.send_b_button = QPushButton("→ Latent grid B")
+        for button, end in ((self.send_a_button, "a"), (self.send_b_button, "b")):
+            button.setEnabled(False)
+            button.setToolTip(f"use the selection's mean z as the {end.upper()} end of the Latent grid's A→B path")
+            button.clicked.connect(lambda _c, end=end: self.send_selection(end))
+        grid.addWidget(self.selection_mean, 0, 0)
+        grid.addWidget(self.selection_decoded, 0, 1)
+        grid.addWidget(self.selection_label, 1, 0, 1, 2)
+        grid.addWidget(self.send_a_button, 2, 0)
+        grid.addWidget(self.send_b_button, 2, 1)
+        faces = QHBoxLayout()
+        faces.addWidget(self.hover_face)
+        faces.addWidget(self.hover_recon)
+        side = QVBoxLayout()
+        side.addLayout(faces)
+        side.addWidget(self.hover_label)
+        side.addWidget(selection_box)
+        side.addStretch(1)
+        widget = QWidget()
+        widget.setLayout(side)
+        widget.setFixedWidth(260)
+        return widget
+
+    # ------------------------------------------------------------------ data
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        if self.session.dataset is not None:
+            return self.session.dataset.image_shape
+        return atlas.model_image_shape(self.session.model, self.session.meta)
+
+    def _forget(self) -> None:
+        self._colour_cache = {}
+        self._colour_job = None
+
+    def set_view(self, means: np.ndarray, logvars: np.ndarray | None, projection: atlas.Projection,
+                 train_ids: np.ndarray, test_ids: np.ndarray) -> None:
+        """Show the encoding (means (N, L), logvars or None) in the given 2-D view."""
+        self.means, self.logvars, self.projection = means, logvars, projection
+        self.coords = projection.project(means)
+        self.plot.set_points(self.coords, train_ids, test_ids, projection.x_name, projection.y_name)
+        if self.session.X is not None and len(self.session.X) == len(means):
+            self.plot.thumbnails.set_faces(self.session.X, self.image_shape)
+        self.plot.set_ellipses(None)
+        self.plot.set_path(None)
+        self.plot.set_selection(np.zeros(0, dtype=int))
+        self._apply_colour()
+        self._mark_own()
+
+    def set_thumbnails(self, on: bool) -> None:
+        if self.faces_check.isChecked() != bool(on):
+            self.faces_check.setChecked(bool(on))  # comes back here through toggled
+            return
+        self.plot.show_thumbnails(on)
+
+    def _apply_colour(self) -> None:
+        mode = self.colour_combo.currentText()
+        if self.means is None or mode == COLOUR_SPLIT:
+            self.plot.set_colour_values(None) if self.means is not None else None
+            return
+        if mode == COLOUR_SIGMA:
+            if self.logvars is None:
+                self.hover_label.setText("an auto-encoder has no posterior σ: colouring by split")
+                self.plot.set_colour_values(None)
+                return
+            self.plot.set_colour_values(atlas.mean_posterior_sigma(self.logvars), "posterior σ")
+            return
+        if COLOUR_LOSS in self._colour_cache:
+            self.plot.set_colour_values(self._colour_cache[COLOUR_LOSS], "reconstruction loss (nats)")
+        elif self._colour_job is None and self.session.model is not None and self.session.X is not None:
+            self._colour_job = start_job(atlas.reconstruction_loss, self.session.model, self.session.X, owner=self,
+                                         on_result=self._on_losses)
+
+    def _on_losses(self, losses: np.ndarray) -> None:
+        self._colour_job = None
+        if self.means is not None and len(losses) == len(self.means):
+            self._colour_cache[COLOUR_LOSS] = losses
+            self._apply_colour()
+
+    def colour_ready(self) -> bool:
+        """True when the chosen colouring is shown (for tests)."""
+        return self.colour_combo.currentText() != COLOUR_LOSS or COLOUR_LOSS in self._colour_cache
+
+    # ------------------------------------------------------------------ hover
+    def _on_point_hovered(self, index: int) -> None:
+        model, X = self.session.model, self.session.X
+        if model is None or X is None or self.means is None:
+            return
+        shape = self.image_shape
+        self.hover_face.set_image(X[index], shape)
+        self.hover_face.set_title(f"#{index} ({self.session.split_name(index)})")
+        self.hover_recon.set_image(atlas.decode_latents(model, self.means[index : index + 1])[0], shape)
+        self.hover_recon.set_title("reconstruction")
+        if self.logvars is not None:
+            self.plot.set_ellipses({k: atlas.posterior_ellipse(self.projection, self.means[index], self.logvars[index],
+                                                               k) for k in (1, 2)})
+        x, y = self.coords[index]
+        self.hover_label.setText(f"image #{index} at ({x:.2f}, {y:.2f}); ellipses: its q(z|x) at 1σ and 2σ")
+
+    def latent_at(self, x: float, y: float) -> np.ndarray:
+        """The full z decoded at view point (x, y) with the chosen rule for the other dims."""
+        return atlas.latent_at(self.projection, (x, y), self.means, self.coords, self.other_combo.currentData(),
+                               self.k_spin.value())
+
+    def _on_empty_hovered(self, x: float, y: float) -> None:
+        model = self.session.model
+        if model is None or self.projection is None:
+            return
+        start = time.perf_counter()
+        self._last_empty = (x, y)
+        face = atlas.decode_latents(model, self.latent_at(x, y)[None, :])[0]
+        self.hover_face.set_image(face, self.image_shape)
+        self.hover_face.set_title(f"decoded at ({x:.2f}, {y:.2f})")
+        self.hover_recon.clear()
+        self.hover_recon.set_title("")
+        self.plot.set_ellipses(None)
+        self.hover_ms = (self.hover_ms + [1000 * (time.perf_counter() - start)])[-200:]
+        self.hover_label.setText(f"empty space decoded; other dims at {self.other_combo.currentText()}")
+
+    def _rehover(self) -> None:
+        if self._last_empty is not None and self.plot.hovered is None:
+            self._on_empty_hovered(*self._last_empty)
+
+    # ------------------------------------------------------------------ path and selection
+    def _on_stroke(self, tool: str, points: np.ndarray) -> None:
+        if self.means is None or self.session.model is None or len(points) < 2:
+            self.plot.clear_stroke()
+            return
+        if tool == "path":
+            self.show_path(points)
+        else:
+            inside = (atlas.points_in_rect(self.coords, points[0], points[2]) if tool == "rect"
+                      else atlas.points_in_polygon(self.coords, points))
+            self.select_ids(np.flatnonzero(inside))
+
+    def show_path(self, points: np.ndarray) -> None:
+        """Decode PATH_FACES points equally spaced along a view path (M, 2); show them as a strip."""
+        self.path_z = atlas.path_latents(self.projection, points, PATH_FACES, self.means, self.coords,
+                                         self.other_combo.currentData(), self.k_spin.value())
+        faces = atlas.decode_latents(self.session.model, self.path_z)
+        self.plot.set_path(self.projection.project(self.path_z))
+        self.path_strip.set_strip(faces, self.image_shape)
+        self.path_strip.set_title(f"{PATH_FACES} faces decoded along the path (other dims at "
+                                  f"{self.other_combo.currentText()})")
+
+    def select_ids(self, ids: np.ndarray) -> None:
+        self.plot.clear_stroke()
+        self.plot.set_selection(ids)
+        if len(ids) == 0:
+            self.selection = None
+            self.selection_label.setText("nothing selected")
+            for button in (self.send_a_button, self.send_b_button):
+                button.setEnabled(False)
+            return
+        self.selection = atlas.selection_summary(self.session.model, self.session.X, self.means, ids)
+        self.selection_mean.set_image(self.selection.mean_face, self.image_shape)
+        self.selection_decoded.set_image(self.selection.decoded_mean_face, self.image_shape)
+        self.selection_label.setText(f"{len(ids)} faces selected: their mean face | the face of their mean z")
+        for button in (self.send_a_button, self.send_b_button):
+            button.setEnabled(True)
+
+    def send_selection(self, end: str) -> None:
+        """Keep the selection's mean z as end 'a' or 'b'; once both are set they go to the Latent grid."""
+        if self.selection is None:
+            return
+        self.grid_ends[end] = self.selection.mean_z.copy()
+        if "a" in self.grid_ends and "b" in self.grid_ends:
+            self.session.choose_grid_ends(self.grid_ends["a"], self.grid_ends["b"])
+            self.selection_label.setText("sent to the Latent grid as its A→B ends")
+        else:
+            self.selection_label.setText(f"kept as {end.upper()}; select another group for "
+                                         f"{'B' if end == 'a' else 'A'}")
+
+    # ------------------------------------------------------------------ your own image
+    def show_own_image(self, enc: atlas.EncodedImage) -> None:
+        """Mark an encoded image of yours on the map with its 1σ/2σ ellipse."""
+        self.own = enc
+        self._mark_own()
+
+    def _mark_own(self) -> None:
+        own, proj = self.own, self.projection
+        if own is None or proj is None or len(own.mean) != proj.basis.shape[0]:
+            self.plot.set_own_point(None)
+            self.plot.set_ellipses(None, own=True)
+            return
+        self.plot.set_own_point(proj.project(own.mean[None, :])[0])
+        self.plot.set_ellipses(None if own.sigma is None else
+                               {k: atlas.posterior_ellipse(proj, own.mean, 2 * np.log(own.sigma), k) for k in (1, 2)},
+                               own=True)
