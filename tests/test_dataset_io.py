@@ -179,3 +179,21 @@ def test_model_image_shape_for_old_and_new_files():
     assert model_image_shape({}, 560) == (28, 20)
     assert model_image_shape({"data": {"image_shape": [6, 4]}}, 24) == (6, 4)
     assert model_image_shape({}, 784) == (28, 28) and model_image_shape({}, 24) == (6, 4)
+
+
+def test_data_for_model_warns_on_other_data_and_refuses_other_sizes(pixels):
+    from core.dataset import Dataset
+    from core.dataset_io import data_for_model
+
+    ds = Dataset(pixels.reshape(N, -1) / 255.0, (H, W), "grey")
+    meta = {"data": ds.to_meta(), "train": {"binarize": "static", "seed": 2}}
+    view, notes = data_for_model(ds, meta, H * W)
+    np.testing.assert_array_equal(view.images, binarized(ds, 2).images)
+    assert notes == ["binarize static: the training run's fixed draw (seed 2)"]
+    other = Dataset(1.0 - ds.images, (H, W), "inverted")
+    _, notes = data_for_model(other, {"data": ds.to_meta()}, H * W)
+    assert len(notes) == 1 and "trained on other data (grey, 40 images)" in notes[0]
+    with pytest.raises(DataError, match="trained on 6×4 images, these are 4×6"):
+        data_for_model(Dataset(ds.images, (W, H), "turned"), meta, H * W)
+    with pytest.raises(DataError, match="reads 560 pixels per image"):
+        data_for_model(ds, {}, 560)  # an old Frey model meets these images
