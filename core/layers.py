@@ -115,20 +115,21 @@ def leaky_relu_backward(dout, cache, inplace: bool = False):
 
 
 def elu_forward(a, inplace: bool = False):
-    """a where a > 0, exp(a) − 1 elsewhere (α = 1). Cache: the output."""
+    """a where a > 0, exp(a) − 1 elsewhere (α = 1). Cache: the derivative exp(min(a, 0)) itself (out + 1
+    would round to 0 below a ≈ −37 and lose all digits of exp(a) well before that)."""
     xp = xp_of(a)
-    negative = xp.expm1(xp.minimum(a, 0))
-    out = xp.where(a > 0, a, negative)
+    negative = xp.minimum(a, 0)
+    derivative = xp.exp(negative)
+    out = xp.where(a > 0, a, xp.expm1(negative))
     if inplace:
         a[...] = out
         out = a
-    return out, out
+    return out, derivative
 
 
 def elu_backward(dout, cache, inplace: bool = False):
-    """dout · (1 where a > 0, else exp(a) = out + 1)."""
-    xp = xp_of(dout)
-    scale = xp.where(cache > 0, 1.0, cache + 1.0).astype(dout.dtype, copy=False)
+    """dout · (1 where a > 0, else exp(a)): the cache."""
+    scale = cache
     if inplace:
         dout *= scale
         return dout
