@@ -15,8 +15,8 @@ and per latent dimension), so the ~1e-13 round-off of summing a 400-nat loss doe
 objective f is the batch mean of rec + β·KL with the VAE's noise eps held fixed.
 
 *Kinks* (``kinks.py``): where ±h moves a piecewise activation's input across (or onto) its kink, the
-finite difference is meaningless there. Such an entry is retried with h = 1e-7 and 1e-8 and kept once
-it no longer crosses; otherwise it is a *kink entry*: counted and shown apart, excluded from
+finite difference is meaningless there. Such an entry is retried with h = 1e-7 and kept once it no
+longer crosses; otherwise it is a *kink entry*: counted and shown apart, excluded from
 pass/fail. A check passes when every parameter passes and kink entries are at most
 MAX_KINK_SHARE of the checked ones.
 

@@ -254,12 +254,14 @@ def _direction_mode(s: _Setup, rng, clock: _Clock):
         yield clock.progress(done, len(names) + 1, name)
         off, shape = s.offsets[name]
         u = rng.standard_normal(int(np.prod(shape)))
-        a, n, kink, note = _direction_with_retries(s, slice(off, off + u.size), u / np.linalg.norm(u), site_of(name))
-        results.append(summarise(name, shape, None, np.array([a]), np.array([n]), np.array([kink]), note))
+        sl = slice(off, off + u.size)
+        a, n, kink, note = _direction_with_retries(s, sl, u / np.linalg.norm(u), site_of(name))
+        results.append(summarise(name, shape, None, np.array([a]), np.array([n]), np.array([kink]), note,
+                                 scale=2 * float(np.linalg.norm(s.analytic[sl]))))
     yield clock.progress(len(names), len(names) + 1, "all parameters")
     u = rng.standard_normal(s.model.n_params)
     a, n, kink, note = _direction_with_retries(s, slice(0, u.size), u / np.linalg.norm(u), ("enc", 0))
-    rel = float(relative_errors(np.array([a]), np.array([n]))[0])
+    rel = float(relative_errors(np.array([a]), np.array([n]), 2 * float(np.linalg.norm(s.analytic)))[0])
     overall = {"analytic": a, "numeric": n, "rel_error": rel, "passed": bool(kink or rel <= PASS_THRESHOLD),
                "kink": bool(kink), "note": note}
     return results, overall
@@ -278,20 +280,24 @@ def _along(s: _Setup, sl: slice, u: np.ndarray, site: tuple, step: float):
 
 
 def _direction_with_retries(s: _Setup, sl: slice, u: np.ndarray, site: tuple) -> tuple[float, float, bool, str]:
-    """A direction that crosses a kink is tried with smaller steps; if it still crosses, the direction is
-    kept off the units that crossed (their incoming weights and bias set to 0 in u, then renormalised)."""
+    """(analytic, numeric, kink?, note) along u. A direction that crosses a kink is kept off the units that
+    crossed (their incoming weights and bias set to 0 in u, renormalised; twice at most), then tried with
+    the smaller steps; the first that crosses nothing is kept."""
+    first = None
     for step in (s.step, *RETRY_STEPS):
-        a, n, (plus, minus) = _along(s, sl, u, site, step)
-        if not _kinked(s, plus, minus).any():
-            return a, n, False, "" if step == s.step else f"h = {step:g} (h = {s.step:g} crossed a kink)"
-    a, n, (plus, minus) = _along(s, sl, u, site, s.step)
-    off_units, kept = _without_kinked_units(s, sl, u, plus, minus)
-    if off_units and np.linalg.norm(kept) > 0:
-        kept /= np.linalg.norm(kept)
-        a2, n2, (plus2, minus2) = _along(s, sl, kept, site, s.step)
-        if not _kinked(s, plus2, minus2).any():
-            return a2, n2, False, f"direction kept off {off_units} unit(s) at a kink"
-    return a, n, True, ""
+        v, units = u, 0
+        for _ in range(3):
+            a, n, (plus, minus) = _along(s, sl, v, site, step)
+            first = first or (a, n)
+            if not _kinked(s, plus, minus).any():
+                notes = [f"kept off {units} unit(s) at a kink"] if units else []
+                notes += [f"h = {step:g}"] if step != s.step else []
+                return a, n, False, "; ".join(notes)
+            count, kept = _without_kinked_units(s, sl, v, plus, minus)
+            if count == 0 or not np.linalg.norm(kept) > 0:
+                break
+            v, units = kept / np.linalg.norm(kept), units + count
+    return first[0], first[1], True, ""
 
 
 def _without_kinked_units(s: _Setup, sl: slice, u: np.ndarray, plus: Pass, minus: Pass) -> tuple[int, np.ndarray]:
