@@ -23,7 +23,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .evaluate import per_image_losses
-from .models import IMAGE_SHAPE, Model
+from .models import Model
 
 OTHER_ZERO = "zero"  # dims outside the view at the view's origin (0; for PCA the data mean)
 OTHER_NEAREST = "nearest"  # dims outside the view at the mean of the k nearest faces
@@ -316,22 +316,6 @@ def crop_resize(grey: np.ndarray, crop: Crop, target_hw: tuple[int, int]) -> np.
     rows = _area_weights(crop.top, crop.height, target_hw[0], grey.shape[0])
     cols = _area_weights(crop.left, crop.width, target_hw[1], grey.shape[1])
     return np.clip(rows @ grey @ cols.T, 0.0, 1.0)
-
-
-def model_image_shape(model: Model, meta: dict | None = None) -> tuple[int, int]:
-    """(H, W) of the images a model reads: its file's data record when there is one, else the Frey
-    shape for 560 inputs, else a square; anything else is an error (the shape cannot be guessed)."""
-    record = (meta or {}).get("data") if isinstance(meta, dict) else None
-    shape = record.get("image_shape") if isinstance(record, dict) else None
-    if shape is not None and int(shape[0]) * int(shape[1]) == model.config.input_dim:
-        return int(shape[0]), int(shape[1])
-    d = model.config.input_dim
-    if d == IMAGE_SHAPE[0] * IMAGE_SHAPE[1]:
-        return IMAGE_SHAPE
-    side = math.isqrt(d)
-    if side * side == d:
-        return side, side
-    raise ValueError(f"cannot tell the image shape of a model with {d} inputs (its file records none)")
 
 
 @dataclass

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from helpers.factories import small_model
 
 from core import atlas
 from core.backend import to_numpy
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_pack_atlas_keeps_every_tile_upright_for_any_shape():
@@ -152,18 +156,6 @@ def test_crop_resize_averages_areas():
     np.testing.assert_allclose(half_pixel, [[(grey[0, 0] + grey[0, 1]) / 2]])
 
 
-def test_model_image_shape():
-    model = small_model()
-    assert atlas.model_image_shape(model) == (28, 20)
-    assert atlas.model_image_shape(model, {"data": {"image_shape": [20, 28]}}) == (20, 28)
-    from core.models import Model, ModelConfig
-
-    mnist = Model(ModelConfig(hidden=[8], latent=2, input_dim=784))
-    assert atlas.model_image_shape(mnist) == (28, 28)
-    with pytest.raises(ValueError, match="image shape"):
-        atlas.model_image_shape(Model(ModelConfig(hidden=[8], latent=2, input_dim=30)))
-
-
 def test_encode_pixels_mean_sigma_and_neg_elbo():
     model = small_model(latent=3)
     rng = np.random.default_rng(5)
@@ -190,3 +182,50 @@ def test_encode_image_array_crops_colour_images_to_the_model_shape():
     expected = atlas.crop_resize(atlas.to_grey(photo), atlas.default_crop((90, 120), (28, 20)), (28, 20))
     np.testing.assert_allclose(enc.pixels, expected.ravel(), rtol=1e-6)
     assert enc.image_shape == (28, 20) and np.isfinite(enc.neg_elbo)
+
+
+# ---------------------------------------------------------------------------------------------- main.py encode
+def _write_png(path, size=(45, 30)) -> np.ndarray:
+    """A colour PNG written with Pillow; returns its RGBA pixels."""
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(rgb, "RGB").save(path)
+    return np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], axis=2)
+
+
+def test_cli_encode_json_matches_the_engine(tmp_path, capsys):
+    import json
+
+    import main
+    from core.checkpoint import load_model
+
+    path = tmp_path / "photo.png"
+    rgba = _write_png(path)
+    weights = str(ROOT / "model" / "vae.npz")
+    assert main.main(["encode", str(path), "--weights", weights, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"mean", "sigma", "neg_elbo", "image_shape"}
+    assert out["image_shape"] == [28, 20]
+    expected = atlas.encode_image_array(load_model(weights).model, rgba, (28, 20))
+    np.testing.assert_allclose(out["mean"], expected.mean, rtol=1e-6)
+    np.testing.assert_allclose(out["sigma"], expected.sigma, rtol=1e-6)
+    assert out["neg_elbo"] == pytest.approx(expected.neg_elbo, rel=1e-9)
+    assert main.main(["encode", str(path), "--weights", str(ROOT / "model" / "ae.npz"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sigma"] is None
+    assert main.main(["encode", str(path), "--weights", weights]) == 0
+    text = capsys.readouterr().out
+    assert "−ELBO" in text and text.count("\n") == 3
+
+
+def test_cli_encode_bad_image_is_one_line_exit_2(tmp_path, capsys):
+    import main
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    assert main.main(["encode", str(bad), "--weights", str(ROOT / "model" / "vae.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read" in err and "notes.png" in err
+    assert main.main(["encode", str(tmp_path / "nope.jpg"), "--weights", str(ROOT / "model" / "vae.npz")]) == 2
+    assert "no such image file" in capsys.readouterr().err

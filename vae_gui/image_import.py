@@ -19,6 +19,7 @@ from PyQt6.QtGui import QAction, QImage
 from PyQt6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core import atlas
+from core.dataset import model_image_shape
 from vae_gui.widgets.atlas import ImageBox
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -145,7 +146,7 @@ class ImageImporter(QObject):
         dataset = self.session.dataset
         if dataset is not None and dataset.dim == self.session.model.config.input_dim:
             return dataset.image_shape
-        return atlas.model_image_shape(self.session.model, self.session.meta)
+        return model_image_shape(self.session.meta, self.session.model.config.input_dim)
 
     def recrop(self, crop: atlas.Crop) -> atlas.EncodedImage | None:
         """Encode the current picture with this crop and send it to the session."""

@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (
 )
 
 from core import atlas
+from core.dataset import model_image_shape
 from vae_gui.widgets.atlas import TOOL_NAMES, TOOLS, AtlasPlot, ImageBox
 from vae_gui.workers import start_job
 
@@ -151,7 +152,7 @@ class AtlasExplorer(QWidget):
     def image_shape(self) -> tuple[int, int]:
         if self.session.dataset is not None:
             return self.session.dataset.image_shape
-        return atlas.model_image_shape(self.session.model, self.session.meta)
+        return model_image_shape(self.session.meta, self.session.model.config.input_dim)
 
     def _forget(self) -> None:
         self._colour_cache = {}
