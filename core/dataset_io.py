@@ -72,8 +72,12 @@ def to_unit_range(arr: np.ndarray, where: str) -> tuple[np.ndarray, str]:
     if lo < 0:
         raise DataError(f"{where} holds negative values ({lo}); expected pixel intensities >= 0")
     if arr.dtype == np.uint8 or hi <= 255:
-        return (arr.astype(np.float32) / np.float32(255.0)), f"{arr.dtype} 0…255 scaled by 1/255"
-    return (arr.astype(np.float32) / np.float32(hi)), f"{arr.dtype} 0…{hi} scaled by the data's maximum 1/{hi}"
+        scale, note = 255, f"{arr.dtype} 0…255 scaled by 1/255"
+    else:
+        scale, note = hi, f"{arr.dtype} 0…{hi} scaled by the data's maximum 1/{hi}"
+    out = arr.astype(np.float32)
+    out /= np.float32(scale)  # in place: one float32 copy of the data at a time
+    return out, note
 
 
 def binarized(dataset: Dataset, seed: int = 0) -> Dataset:

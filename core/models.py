@@ -12,7 +12,6 @@ Layout is batch-major: images are rows, x: (N, 560), W: (fan_in, fan_out).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -266,15 +265,6 @@ class Model:
             caches.append((affine_cache, relu_cache))
         return h, caches
 
-    def _decoder_forward(self, z):
-        d, caches = self._decoder_hidden(z)
-        recon_logits, recon_logvar = self._output_forward(d)
-        return recon_logits, recon_logvar, (d, caches)
-
-    def _decoder_hidden(self, z, record: dict | None = None):
-        """The decoder's hidden layers: (last hidden d, caches)."""
-        return self._hidden_stack(z, "dec", record)
-
     def _output_forward(self, d):
         """Output layer(s) on the last decoder hidden d: (logits, per-pixel logvar or None)."""
         recon_logits = d @ self.params["out.W"]
@@ -346,7 +336,7 @@ class Model:
         else:
             z, fwd["code_cache"] = self._code_forward(h, record)
         fwd["z"] = z
-        d, fwd["dec_caches"] = self._decoder_hidden(z, record)
+        d, fwd["dec_caches"] = self._hidden_stack(z, "dec", record)
         fwd["d"] = d
         fwd["logits"], fwd["logvar_px"] = self._output_forward(d)
         if record is not None:
@@ -423,7 +413,7 @@ class Model:
         else:
             z, _ = self._code_forward(h)
             kl_dims = self.xp.zeros((x.shape[0], self.config.latent), dtype=self.dtype)
-        recon_logits, recon_logvar = self._output_forward(self._decoder_hidden(z)[0])
+        recon_logits, recon_logvar = self._output_forward(self._hidden_stack(z, "dec")[0])
         return self.rec_nll(recon_logits, recon_logvar, x, per_pixel), kl_dims
 
     def encode(self, x):
@@ -437,13 +427,11 @@ class Model:
 
     def decoder_outputs(self, z):
         """z: (N, L) -> (logits (N, D), per-pixel logvar (N, D) or None): what the likelihood reads."""
-        recon_logits, recon_logvar, _ = self._decoder_forward(self.asarray(z))
-        return recon_logits, recon_logvar
+        return self._output_forward(self._hidden_stack(self.asarray(z), "dec")[0])
 
     def decode(self, z):
         """z: (N, L) -> mean images (N, D) in [0, 1] (the decoder's sigmoid output)."""
-        recon_logits, _, _ = self._decoder_forward(self.asarray(z))
-        return self.likelihood.mean(recon_logits)
+        return self.likelihood.mean(self.decoder_outputs(z)[0])
 
     def reconstruct(self, x, sample: bool = False, rng: np.random.Generator | None = None):
         """Decode the posterior mean (or a sample when ``sample``) of each row of x."""
@@ -452,6 +440,3 @@ class Model:
             rng = rng or np.random.default_rng()
             mean, _ = reparameterize(mean, logvar, self.asarray(rng.standard_normal(mean.shape)))
         return self.decode(mean)
-
-    def config_json(self) -> str:
-        return json.dumps(self.config.to_dict())
