@@ -155,7 +155,12 @@ class _Archive:
                 return reader(f)
         except ModelFileError:
             raise
-        except (KeyError, zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error, NotImplementedError,
+        except ValueError as exc:
+            if "allow_pickle" in str(exc):  # NumPy refused an object array: it would have unpickled it
+                raise ModelFileError(f"{self.path}: array {key} holds pickled Python objects, which are never "
+                                     "loaded (unpickling could run code)") from exc
+            raise ModelFileError(f"{self.path} is damaged (truncated?): array {key}: {exc}") from exc
+        except (KeyError, zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
                 RuntimeError) as exc:  # RuntimeError: zipfile's "encrypted, password required"
             raise ModelFileError(f"{self.path} is damaged (truncated?): array {key}: {exc}") from exc
 

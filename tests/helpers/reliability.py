@@ -66,3 +66,160 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray], meta: dict | None) -> P
     with open(path, "wb") as f:
         np.savez(f, **payload)
     return path
+
+
+# ----------------------------------------------------------------------------- memory bombs
+CHILD_AS_LIMIT_MB = 700  # address-space limit of a bomb test's child: a regression fails the test, not the machine
+
+_LIMITED_CHILD = """
+import json, resource, sys
+limit = {limit} * 1024 * 1024
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+sys.path.insert(0, {root!r})
+try:
+{body}
+    result = "ok"
+except BaseException as exc:
+    result = f"{{type(exc).__name__}}: {{exc}}"
+print(json.dumps({{"result": result, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def run_limited(body: str, limit_mb: int = CHILD_AS_LIMIT_MB, timeout: float = 60) -> tuple[str, float]:
+    """Run ``body`` (Python statements) in a child whose address space is capped at ``limit_mb``:
+    (its outcome, "ok" or "ExceptionType: message", and its peak RSS in MB)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = _LIMITED_CHILD.format(limit=limit_mb, root=str(ROOT), body=textwrap.indent(body.strip(), "    "))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and lines, f"child failed ({proc.returncode}): {proc.stderr[-2000:]}"
+    report = json.loads(lines[-1])
+    return report["result"], report["rss_mb"]
+
+
+def deflated_zeros(n_bytes: int, prefix: bytes = b"", chunk: int = 16 << 20) -> tuple[bytes, int]:
+    """(raw deflate stream, its CRC-32) of ``prefix`` followed by ``n_bytes`` zero bytes."""
+    import zlib
+
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -15)
+    parts, crc = [deflate.compress(prefix)], zlib.crc32(prefix)
+    zeros = bytes(chunk)
+    left = n_bytes
+    while left > 0:
+        piece = zeros[: min(chunk, left)]
+        parts.append(deflate.compress(piece))
+        crc = zlib.crc32(piece, crc)
+        left -= len(piece)
+    parts.append(deflate.flush())
+    return b"".join(parts), crc
+
+
+def write_zip_members(path: Path, members: dict[str, bytes], deflated: dict[str, tuple[bytes, int, int]]) -> Path:
+    """A zip with stored ``members`` plus pre-deflated ones {name: (stream, crc, uncompressed size)},
+    written without ever holding an uncompressed bomb in memory."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+        for name, (stream, crc, size) in deflated.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.CRC, info.compress_size, info.file_size = crc, len(stream), size
+            z.fp.seek(z.start_dir)
+            info.header_offset = z.start_dir
+            info.flag_bits = 0
+            z.fp.write(info.FileHeader(zip64=size > 0xFFFFFFFF))
+            z.fp.write(stream)
+            z.start_dir = z.fp.tell()
+            z.filelist.append(info)
+            z.NameToInfo[name] = info
+            z._didModify = True
+    return path
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def npy_header(shape: tuple[int, ...], dtype: str) -> bytes:
+    """The .npy header (magic, version 1.0) of an array of ``shape`` and ``dtype``."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": np.dtype(dtype).str, "fortran_order": False,
+                                                  "shape": shape})
+    return buffer.getvalue()
+
+
+def patch_zip_member(path: Path, name: str, flag_bits: int | None = None, method: int | None = None) -> Path:
+    """Set a member's general-purpose flags and/or compression method in both of its zip headers."""
+    import struct
+    import zipfile
+
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        offset = z.getinfo(name).header_offset
+    encoded = name.encode()
+    central = data.find(b"PK\x01\x02")
+    while central >= 0:
+        name_len = struct.unpack_from("<H", data, central + 28)[0]
+        if bytes(data[central + 46: central + 46 + name_len]) == encoded:
+            break
+        central = data.find(b"PK\x01\x02", central + 4)
+    assert central >= 0, name
+    for base, flag_at, method_at in ((offset, 6, 8), (central, 8, 10)):
+        if flag_bits is not None:
+            struct.pack_into("<H", data, base + flag_at, flag_bits)
+        if method is not None:
+            struct.pack_into("<H", data, base + method_at, method)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def mat_bytes(**variables) -> bytes:
+    """A compressed v5 .mat file of ``variables``, as bytes."""
+    import io
+
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, variables, do_compression=True)
+    return buffer.getvalue()
+
+
+def mat_uint8_element(name: bytes, shape: tuple[int, int], n_data: int | None = None,
+                      compress: bool = True) -> bytes:
+    """One v5 .mat top-level element: a uint8 matrix ``name`` of ``shape`` whose data are zeros
+    (``n_data`` bytes of them, default the whole shape); compressed in chunks, so a 1 GB one costs
+    ~2 s and little memory."""
+    import struct
+    import zlib
+
+    n = shape[0] * shape[1] if n_data is None else n_data
+    name_part = struct.pack("<II", 1, len(name)) + name + bytes(-len(name) % 8)
+    head = (struct.pack("<II", 6, 8) + struct.pack("<II", 9, 0)  # array flags: mxUINT8_CLASS
+            + struct.pack("<II", 5, 8) + struct.pack("<ii", *shape) + name_part
+            + struct.pack("<II", 2, n))  # miUINT8 data
+    body_len = len(head) + n + (-n % 8)
+    matrix_tag = struct.pack("<II", 14, body_len)
+    if not compress:
+        return matrix_tag + head + bytes(n + (-n % 8))
+    deflate = zlib.compressobj(1)
+    parts = [deflate.compress(matrix_tag + head)]
+    zeros, left = bytes(16 << 20), n + (-n % 8)
+    while left > 0:
+        parts.append(deflate.compress(zeros[: min(len(zeros), left)]))
+        left -= min(len(zeros), left)
+    parts.append(deflate.flush())
+    stream = b"".join(parts)
+    return struct.pack("<II", 15, len(stream)) + stream
