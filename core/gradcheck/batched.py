@@ -76,9 +76,11 @@ def site_work(model: Model, base: Pass, site: tuple, slot: int, step: float, col
 
 
 def site_numeric(model: Model, base: Pass, site: tuple, slot: int, x, eps, kl_weight: float, step: float,
-                 columns=None, chunk_rows: int = CHUNK_ROWS) -> Iterator[int]:
+                 columns=None, chunk_rows: int = CHUNK_ROWS, skip_sure_kinks: bool = False) -> Iterator[int]:
     """Generator: yields rows done per chunk; returns a SiteResult for the parameters at (site, slot).
-    ``columns``: only these output columns (None: all); the others come back as 0 and no kink."""
+    ``columns``: only these output columns (None: all); the others come back as 0 and no kink.
+    ``skip_sure_kinks`` (for retries): a value v with |P[n, j]| ≤ step·|v| moves unit j onto or across its
+    own kink, so it is not evaluated, only flagged (a unit with weights ~1e-16 is never evaluated again)."""
     if site[0] == "out":
         return _out_numeric(model, base, slot, x, kl_weight, step)
     inp, pre = base.inputs[site], base.pre[site]
@@ -93,6 +95,10 @@ def site_numeric(model: Model, base: Pass, site: tuple, slot: int, x, eps, kl_we
         live = _live_columns(pre[slot][n], step * np.abs(values).max(), act)
         if columns is not None:
             live = np.intersect1d(live, columns)
+        if skip_sure_kinks and kinks.kink_points(act):
+            sure = np.abs(pre[slot][n][live]) <= step * np.abs(values[moved]).min(initial=np.inf)
+            kinked[np.ix_(live[sure], moved)] = True
+            live = live[~sure]
         per_chunk = max(1, chunk_rows // (2 * max(moved.size, 1)))
         for start in range(0, live.size, per_chunk):
             cols = live[start:start + per_chunk]

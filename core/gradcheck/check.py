@@ -215,7 +215,7 @@ def _retry_kinks(s: _Setup, key: tuple, res: batched.SiteResult) -> batched.Site
         if columns.size == 0:
             break
         runner = batched.site_numeric(s.model, s.base, key[0], key[1], s.x, s.eps, s.kl_weight, smaller,
-                                      columns=columns)
+                                      columns=columns, skip_sure_kinks=True)
         retry = _drain(runner)
         for numeric, kink, new_numeric, new_kink in ((res.numeric_w, res.kink_w, retry.numeric_w, retry.kink_w),
                                                      (res.numeric_b, res.kink_b, retry.numeric_b, retry.kink_b)):
