@@ -76,7 +76,7 @@ def site_work(model: Model, base: Pass, site: tuple, slot: int, step: float, col
 
 
 def site_numeric(model: Model, base: Pass, site: tuple, slot: int, x, eps, kl_weight: float, step: float,
-                 columns=None, chunk_rows: int = CHUNK_ROWS, skip_sure_kinks: bool = False) -> Iterator[int]:
+                 columns=None, chunk_rows: int | None = None, skip_sure_kinks: bool = False) -> Iterator[int]:
     """Generator: yields rows done per chunk; returns a SiteResult for the parameters at (site, slot).
     ``columns``: only these output columns (None: all); the others come back as 0 and no kink.
     ``skip_sure_kinks`` (for retries): a value v with |P[n, j]| ≤ step·|v| moves unit j onto or across its
@@ -99,7 +99,7 @@ def site_numeric(model: Model, base: Pass, site: tuple, slot: int, x, eps, kl_we
             sure = np.abs(pre[slot][n][live]) <= step * np.abs(values[moved]).min(initial=np.inf)
             kinked[np.ix_(live[sure], moved)] = True
             live = live[~sure]
-        per_chunk = max(1, chunk_rows // (2 * max(moved.size, 1)))
+        per_chunk = max(1, (chunk_rows or CHUNK_ROWS) // (2 * max(moved.size, 1)))
         for start in range(0, live.size, per_chunk):
             cols = live[start:start + per_chunk]
             d, k = _evaluate(model, base, site, slot, n, cols, values[moved], x, eps, kl_weight, step)
