@@ -147,17 +147,16 @@ def ui_stall(seconds: float) -> dict:
         window.show()
         panel = window.panels["training"]
         window.tabs.setCurrentWidget(panel)
-        panel.steps_spin.setValue(panel.steps_spin.maximum())
+        panel.form.steps_spin.setValue(panel.form.steps_spin.maximum())
         _settle(app, lambda: False, 0.3)
         idle = timer_lateness_ms(seconds / 2)
         if not panel.start_training():
             raise RuntimeError("the training panel refused to start a run")
-        _settle(app, lambda: len(panel.series["step"].values()) > 0, 30)  # the worker is stepping
+        _settle(app, lambda: len(panel.plots.series["step"].values()) > 0, 30)  # the worker is stepping
         late = timer_lateness_ms(seconds)
-        steps_seen = len(panel.series["step"].values())
+        steps_seen = len(panel.plots.series["step"].values())
         panel.stop_training()
         _settle(app, lambda: not panel.is_running(), 60)
-        window.shutdown_workers()
         window.close()
         window.deleteLater()
         app.processEvents()

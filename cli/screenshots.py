@@ -10,11 +10,24 @@ def add_parser(sub) -> None:
     sc.add_argument("dir")
     sc.add_argument("--data", default=None)
     sc.add_argument("--steps", type=positive_int, default=300, help="length of the short training run shown")
+    sc.add_argument("--size", type=_size, default=(1366, 768), metavar="WxH",
+                    help="window size of every picture (default 1366x768)")
     sc.set_defaults(run=run)
 
 
-def run(args) -> int:
-    from vae_gui.app import take_screenshots
+def _size(text: str) -> tuple[int, int]:
+    import argparse
 
-    return take_screenshots(args.dir, data=args.data, steps=args.steps)
+    from vae_gui.screenshots import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def run(args) -> int:
+    from vae_gui.screenshots import take_screenshots
+
+    return take_screenshots(args.dir, data=args.data, steps=args.steps, size=args.size)
 

@@ -13,9 +13,11 @@ from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PyQt6.QtWidgets import QMessageBox
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
-import vae_gui.app as app_module
+import vae_gui.files as files_module
 from core.optim import make_optimizer
-from vae_gui.app import PANELS, MainWindow, make_settings, take_screenshots
+from vae_gui.app import PANELS, MainWindow, make_settings
+from vae_gui.menus import fill_shipped_menu
+from vae_gui.screenshots import take_screenshots
 from vae_gui.state import AppState
 
 WAIT_MS = 60_000
@@ -49,8 +51,8 @@ def test_window_opens_with_all_six_real_tabs(window):
     for i, (_title, module, cls, _stem) in enumerate(PANELS):
         assert type(window.tabs.widget(i)).__name__ == cls
         assert type(window.tabs.widget(i)).__module__ == f"vae_gui.panels.{module}"
-    shortcuts = {a.text(): a.shortcut().toString() for a in
-                 (window.open_action, window.save_action, window.export_png_action, window.quit_action)}
+    shortcuts = {window.actions_[n].text(): window.actions_[n].shortcut().toString()
+                 for n in ("open", "save", "export_png", "quit")}
     assert shortcuts == {"Open model…": "Ctrl+O", "Save model as…": "Ctrl+S", "Export view as PNG…": "Ctrl+E",
                          "Quit": "Ctrl+Q"}
 
@@ -59,25 +61,25 @@ def test_status_bar_describes_the_model_and_the_data(window):
     model = window.state.model
     model.step = 1234
     window.state.set_model(model)
-    text = window.model_label.text()
+    text = window.status.model_label.text()
     assert model.config.describe() in text and "1,234 steps trained" in text
-    assert "1965 faces" in window.data_label.text()
+    assert "1965 faces" in window.status.data_label.text()
     window.state.set_data(None, message="no file")
-    assert "Load data" in window.data_label.text()
+    assert "Load data" in window.status.data_label.text()
 
 
 def test_a_corrupt_model_file_shows_a_dialog_and_changes_nothing(qtbot, window, dialogs, tmp_path):
     bad = tmp_path / "broken.npz"
     bad.write_bytes(b"this is not a zip archive at all")
     before = window.state.model
-    status_before = window.model_label.text()
-    window.open_model_path(bad)
+    status_before = window.status.model_label.text()
+    window.files.open_model_path(bad)
     qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
     title, text = dialogs[0]
     assert title == "Could not open the model"
     assert "broken.npz" in text and "not a VAE Explorer model file" in text
     assert window.state.model is before
-    assert window.model_label.text() == status_before
+    assert window.status.model_label.text() == status_before
 
 
 def test_save_then_open_round_trips_weights_step_and_optimiser(qtbot, window, tmp_path, dialogs):
@@ -87,18 +89,18 @@ def test_save_then_open_round_trips_weights_step_and_optimiser(qtbot, window, tm
     optimizer.t = 77
     window.state.set_model(model, optimizer_state=optimizer.state_dict())
     path = tmp_path / "saved"
-    assert window.save_model_path(path)
+    assert window.files.save_model_path(path)
     saved = tmp_path / "saved.npz"
-    assert saved.exists() and "saved.npz" in window.model_label.text()
+    assert saved.exists() and "saved.npz" in window.status.model_label.text()
 
     window.state.set_model(small_model(hidden=(8,), latent=2, dtype="float32"))
-    window.open_model_path(saved)
+    window.files.open_model_path(saved)
     qtbot.waitUntil(lambda: window.state.model_path == saved, timeout=WAIT_MS)
     loaded = window.state.model
     np.testing.assert_array_equal(loaded.flat, model.flat)
     assert loaded.step == 77 and loaded.config.describe() == model.config.describe()
     assert window.state.optimizer_state["name"] == "adam" and window.state.optimizer_state["t"] == 77
-    assert "77 steps trained" in window.model_label.text()
+    assert "77 steps trained" in window.status.model_label.text()
     assert window.settings.value("last_model") == str(saved)
     assert dialogs == []
 
@@ -119,24 +121,24 @@ def test_dropping_a_model_file_on_the_window_opens_it(qtbot, window, tmp_path):
     window.dropEvent(drop)
     qtbot.waitUntil(lambda: window.state.model_path == path, timeout=WAIT_MS)
     np.testing.assert_array_equal(window.state.model.flat, other.flat)
-    assert "560-12-3" in window.model_label.text()
+    assert "560-12-3" in window.status.model_label.text()
 
 
 def test_export_loss_curves_as_csv_after_a_short_run(qtbot, window, tmp_path, dialogs):
-    assert window.export_csv_path(tmp_path / "empty.csv") == 0
+    assert window.exports.csv_path(tmp_path / "empty.csv") == 0
     assert dialogs and "no loss curves" in dialogs[-1][1]
     panel = window.panels["training"]
-    panel.hidden_edit.setText("16")
-    panel.latent_spin.setValue(4)
-    panel.steps_spin.setValue(100)
-    panel.eval_spin.setValue(50)
+    panel.form.model_form.hidden_edit.setText("16")
+    panel.form.model_form.latent_spin.setValue(4)
+    panel.form.steps_spin.setValue(100)
+    panel.form.eval_spin.setValue(50)
     assert panel.start_training()
-    window.open_model_path(tmp_path / "whatever.npz")  # refused while training
+    window.files.open_model_path(tmp_path / "whatever.npz")  # refused while training
     assert "training run is going" in dialogs[-1][1]
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
 
     out = tmp_path / "curves.csv"
-    assert window.export_csv_path(out) == 10
+    assert window.exports.csv_path(out) == 10
     rows = list(csv.DictReader(out.open()))
     assert [int(r["step"]) for r in rows] == list(range(10, 101, 10))
     assert all(float(r["neg_elbo"]) > 0 and float(r["kl"]) >= 0 for r in rows)
@@ -149,7 +151,7 @@ def test_export_loss_curves_as_csv_after_a_short_run(qtbot, window, tmp_path, di
 def test_export_view_as_png_grabs_the_current_tab(window, tmp_path):
     window.tabs.setCurrentIndex(5)
     out = tmp_path / "view.png"
-    assert window.export_png_path(out)
+    assert window.exports.png_path(out)
     image = QImage(str(out))
     assert not image.isNull()
     assert (image.width(), image.height()) == (window.tabs.currentWidget().width(),
@@ -160,7 +162,7 @@ def test_a_bad_data_file_shows_a_dialog_and_keeps_the_data(qtbot, window, tmp_pa
     bad = tmp_path / "faces.mat"
     bad.write_bytes(b"\x00" * 100)
     X = window.state.X
-    window.load_data_path(bad)
+    window.files.load_data_path(bad)
     qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
     assert dialogs[0][0] == "Could not load the data" and "faces.mat" in dialogs[0][1]
     assert window.state.X is X
@@ -168,7 +170,7 @@ def test_a_bad_data_file_shows_a_dialog_and_keeps_the_data(qtbot, window, tmp_pa
 
 def test_loading_data_in_the_background_updates_state_and_settings(qtbot, window, frey_path):
     window.state.set_data(None, message="none")
-    window.load_data_path(frey_path)
+    window.files.load_data_path(frey_path)
     qtbot.waitUntil(lambda: window.state.X is not None, timeout=WAIT_MS)
     assert window.state.X.shape == (1965, 560)
     assert window.settings.value("data_path") == str(frey_path)
@@ -181,7 +183,7 @@ def test_legacy_pickles_import_and_malicious_ones_are_refused(qtbot, window, tmp
               rng.normal(size=(h, 1)), rng.normal(size=(l, 1)), rng.normal(size=(h, 1)), rng.normal(size=(560, 1)))
     good = tmp_path / "ae.pkl"
     good.write_bytes(pickle.dumps(arrays))
-    window.import_legacy_path(good, "ae")
+    window.files.import_legacy_path(good, "ae")
     qtbot.waitUntil(lambda: window.state.model.config.kind == "ae", timeout=WAIT_MS)
     np.testing.assert_allclose(window.state.model.params["enc0.W"], arrays[0].T, rtol=1e-6)
 
@@ -192,31 +194,31 @@ def test_legacy_pickles_import_and_malicious_ones_are_refused(qtbot, window, tmp
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps(Evil()))
     before = window.state.model
-    window.import_legacy_path(evil, "ae")
+    window.files.import_legacy_path(evil, "ae")
     qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
     assert "refused" in dialogs[0][1]
     assert window.state.model is before
 
 
 def test_start_up_falls_back_to_a_fresh_vae_and_reports_bad_weights(qtbot, window, tmp_path, monkeypatch, dialogs):
-    monkeypatch.setattr(app_module, "DEFAULT_MODEL", tmp_path / "missing.npz")
+    monkeypatch.setattr(files_module, "DEFAULT_MODEL", tmp_path / "missing.npz")
     bad = tmp_path / "bad.npz"
     bad.write_text("nope")
-    window.load_initial_model(bad, remembered=False)
+    window.files.load_initial_model(bad, remembered=False)
     qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
     assert "bad.npz" in dialogs[0][1]
     assert window.state.model.config.describe().startswith("VAE 560-256-16")
     assert window.state.model.step == 0
-    assert "untrained" in window.notice_label.text()
+    assert "untrained" in window.status.notice_label.text()
 
 
 def test_shipped_models_menu_lists_model_files_and_opens_them(qtbot, window, tmp_path, monkeypatch):
     from core.checkpoint import save_model
 
-    monkeypatch.setattr(app_module, "MODEL_DIR", tmp_path)
+    monkeypatch.setattr(files_module, "MODEL_DIR", tmp_path)
     save_model(tmp_path / "ae.npz", small_model(kind="ae", hidden=(8,), latent=2, dtype="float32"))
     save_model(tmp_path / "vae.npz", small_model(hidden=(8,), latent=2, dtype="float32"))
-    window._fill_shipped_menu()
+    fill_shipped_menu(window)
     actions = window.shipped_menu.actions()
     assert [a.text() for a in actions] == ["ae.npz", "vae.npz"]
     actions[0].trigger()
@@ -225,7 +227,7 @@ def test_shipped_models_menu_lists_model_files_and_opens_them(qtbot, window, tmp
 
 
 def test_settings_are_written_to_the_given_ini_file(window, tmp_path):
-    window.save_model_path(tmp_path / "m.npz")
+    window.files.save_model_path(tmp_path / "m.npz")
     window.close()
     text = (tmp_path / "settings.ini").read_text()
     assert "geometry" in text and "m.npz" in text
@@ -252,7 +254,7 @@ def test_menu_open_goes_through_the_file_dialog(qtbot, window, tmp_path, monkeyp
     bad.write_bytes(b"PK\x03\x04 truncated")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), "VAE Explorer models (*.npz)"))
     before = window.state.model
-    window.open_action.trigger()
+    window.actions_["open"].trigger()
     qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=WAIT_MS)
     assert "truncated.npz" in dialogs[0][1]
     assert window.state.model is before
@@ -260,7 +262,7 @@ def test_menu_open_goes_through_the_file_dialog(qtbot, window, tmp_path, monkeyp
 
 def test_missing_data_is_downloaded_with_a_progress_dialog(qtbot, window, tmp_path, monkeypatch, frey_path):
     monkeypatch.delenv("VAE_DATA", raising=False)
-    monkeypatch.setattr(app_module, "find_data", lambda path=None: tmp_path / "frey_rawface.mat")
+    monkeypatch.setattr(files_module, "find_data", lambda path=None: tmp_path / "frey_rawface.mat")
     calls = []
 
     def fake_ensure_data(path=None, allow_download=True, progress=None, **kwargs):
@@ -269,13 +271,13 @@ def test_missing_data_is_downloaded_with_a_progress_dialog(qtbot, window, tmp_pa
             calls.append(done)
         return frey_path
 
-    monkeypatch.setattr(app_module, "ensure_data", fake_ensure_data)
+    monkeypatch.setattr(files_module, "ensure_data", fake_ensure_data)
     window.state.set_data(None, message="none yet")
-    window.load_initial_data(None)
-    assert window._progress_dialog is not None
+    window.files.load_initial_data(None)
+    assert window.files.progress_dialog is not None
     qtbot.waitUntil(lambda: window.state.X is not None, timeout=WAIT_MS)
     assert calls == [400_000, 800_000, 1_000_000]
-    assert window._progress_dialog.maximum() == 1_000_000
+    assert window.files.progress_dialog.maximum() == 1_000_000
     assert window.state.X.shape == (1965, 560)
 
 
@@ -283,16 +285,16 @@ def test_no_data_at_all_still_opens_and_says_how_to_load_it(qtbot, window, tmp_p
     from core.data import DataError
 
     monkeypatch.delenv("VAE_DATA", raising=False)
-    monkeypatch.setattr(app_module, "find_data", lambda path=None: tmp_path / "frey_rawface.mat")
+    monkeypatch.setattr(files_module, "find_data", lambda path=None: tmp_path / "frey_rawface.mat")
 
     def offline(*args, **kwargs):
         raise DataError("could not download https://example/frey_rawface.mat: network unreachable")
 
-    monkeypatch.setattr(app_module, "ensure_data", offline)
+    monkeypatch.setattr(files_module, "ensure_data", offline)
     window.state.set_data(None, message="none yet")
-    window.load_initial_data(None)
-    qtbot.waitUntil(lambda: "network unreachable" in window.data_label.text(), timeout=WAIT_MS)
+    window.files.load_initial_data(None)
+    qtbot.waitUntil(lambda: "network unreachable" in window.status.data_label.text(), timeout=WAIT_MS)
     assert window.state.X is None
-    assert "Load data" in window.data_label.text()
+    assert "Load data" in window.status.data_label.text()
     assert dialogs == []  # no modal dialog at start-up: the status bar and the panels say it
     assert not window.panels["training"].start_button.isEnabled()

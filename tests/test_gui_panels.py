@@ -14,11 +14,11 @@ from core.explore import quantile_axis
 from core.models import Model, ModelConfig
 from core.optim import make_optimizer
 from core.train import Trainer
-from vae_gui.panels.latent_grid import LatentGridPanel, decoder_sensitivity
+from vae_gui.panels.latent_grid import LatentGridPanel
 from vae_gui.panels.latent_map import LatentMapPanel
 from vae_gui.panels.reconstruction import ReconstructionPanel
 from vae_gui.panels.sampling import SamplingPanel, slider_to_z, z_to_slider
-from vae_gui.state import AppState
+from vae_gui.state import AppState, decoder_sensitivity
 
 
 @pytest.fixture(scope="module", autouse=True)

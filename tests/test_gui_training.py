@@ -1,4 +1,4 @@
-"""Training panel and TrainWorker, driven through the real widgets (pytest-qt, offscreen)."""
+"""Training panel and its training job, driven through the real widgets (pytest-qt, offscreen)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 from helpers.factories import small_model
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
+from core.parsing import parse_hidden
 from core.train import Trainer
 from vae_gui.app import MainWindow, make_settings
-from vae_gui.panels.training import TrainingPanel, parse_float, parse_hidden
+from vae_gui.panels.training import TrainingPanel
 from vae_gui.state import AppState
 
 WAIT_MS = 60_000  # generous: the CI machine is shared; no test asserts a duration
@@ -42,12 +43,12 @@ def make_panel(qtbot, state) -> TrainingPanel:
 
 
 def tiny_form(panel: TrainingPanel, steps: int, eval_every: int = 100) -> None:
-    panel.new_radio.setChecked(True)
-    panel.hidden_edit.setText("16")
-    panel.latent_spin.setValue(4)
-    panel.steps_spin.setValue(steps)
-    panel.eval_spin.setValue(eval_every)
-    panel.batch_spin.setValue(50)
+    panel.form.new_radio.setChecked(True)
+    panel.form.model_form.hidden_edit.setText("16")
+    panel.form.model_form.latent_spin.setValue(4)
+    panel.form.steps_spin.setValue(steps)
+    panel.form.eval_spin.setValue(eval_every)
+    panel.form.batch_spin.setValue(50)
 
 
 def test_continue_training_trains_a_copy_in_a_worker_thread_then_swaps_it_in(qtbot, state, errors, monkeypatch):
@@ -63,16 +64,16 @@ def test_continue_training_trains_a_copy_in_a_worker_thread_then_swaps_it_in(qtb
     start_weights = start_model.flat.copy()
     state.set_model(start_model)
     panel = make_panel(qtbot, state)
-    panel.continue_radio.setChecked(True)
-    assert not panel.hidden_edit.isEnabled()  # the architecture is the current model's
-    panel.steps_spin.setValue(300)
-    panel.eval_spin.setValue(100)
+    panel.form.continue_radio.setChecked(True)
+    assert not panel.form.model_form.hidden_edit.isEnabled()  # the architecture is the current model's
+    panel.form.steps_spin.setValue(300)
+    panel.form.eval_spin.setValue(100)
     busy = []
     state.busy_changed.connect(busy.append)
     with qtbot.waitSignal(state.model_changed, timeout=WAIT_MS) as changed:
         qtbot.mouseClick(panel.start_button, qtbot_button())
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
-    panel._redraw()
+    panel.plots.redraw()
 
     assert errors == []
     assert step_threads == {False}  # every step ran off the UI thread
@@ -87,12 +88,12 @@ def test_continue_training_trains_a_copy_in_a_worker_thread_then_swaps_it_in(qtb
 
     # getData() is what is drawn (clipped to the view, downsampled); the full series is the original data set
     for key in ("total", "rec", "kl", "total_ema", "rec_ema", "kl_ema"):
-        assert len(panel.curves[key].getData()[0]) > 0
-        x, y = panel.curves[key].getOriginalDataset()
+        assert len(panel.plots.curves[key].getData()[0]) > 0
+        x, y = panel.plots.curves[key].getOriginalDataset()
         assert len(x) == 30 and x[-1] == 300 and np.all(np.isfinite(y))
-    tx, _ = panel.test_curve.getOriginalDataset()
+    tx, _ = panel.plots.test_curve.getOriginalDataset()
     np.testing.assert_array_equal(tx, [100, 200, 300])
-    total = panel.curves["total"].getOriginalDataset()[1]
+    total = panel.plots.curves["total"].getOriginalDataset()[1]
     assert total[-1] < total[0]  # it learned
     # live faces: 8 test images, their reconstructions and 8 samples, from the trained weights
     assert panel.test_strip.faces().shape == (8, 28, 20)
@@ -101,7 +102,8 @@ def test_continue_training_trains_a_copy_in_a_worker_thread_then_swaps_it_in(qtb
     np.testing.assert_allclose(recons[0].ravel(), new_model.reconstruct(state.X[state.test_ids[:1]])[0], atol=1e-5)
     assert panel.sample_strip.faces().shape == (8, 28, 20)
     assert panel.progress_bar.value() == 1000
-    assert "steps/s" in panel.rate_label.text() and "ETA" in panel.rate_label.text()
+    # a run that has ended shows its average rate, no ETA (issue 13: no stale speed and ETA after a stop)
+    assert "steps/s on average" in panel.rate_label.text() and "ETA" not in panel.rate_label.text()
     assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
 
 
@@ -123,7 +125,7 @@ def test_each_redraw_paints_each_loss_plot_once(qtbot, state, monkeypatch):
 
     def counting(view, event):
         for name in paints:
-            if view is getattr(panel, f"{name}_plot"):
+            if view is getattr(panel.plots, f"{name}_plot"):
                 paints[name] += 1
         return original(view, event)
 
@@ -135,9 +137,9 @@ def test_each_redraw_paints_each_loss_plot_once(qtbot, state, monkeypatch):
         for _ in range(20):
             step += 50
             loss = 400.0 - 10 * redraw - step / 1000  # tick labels keep their width: no axis re-layout
-            panel._on_progress(step, {"total": loss, "rec": loss - 5, "kl": 5.0 + 0.5 * redraw, "done": step,
+            panel._on_log({"step": step, "total": loss, "rec": loss - 5, "kl": 5.0 + 0.5 * redraw, "done": step,
                                       "of": 10_000, "steps_per_s": 500.0, "eta_s": 10.0})
-        panel._redraw()
+        panel.plots.redraw()
         qtbot.wait(100)
 
     log_and_redraw(0)  # the first points: the axes find their widths
@@ -151,7 +153,7 @@ def test_pause_resume_and_stop_keep_the_weights(qtbot, state, errors):
     panel = make_panel(qtbot, state)
     tiny_form(panel, steps=10_000_000, eval_every=0)
     assert panel.start_training()
-    qtbot.waitUntil(lambda: panel.series["step"].n >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 3, timeout=WAIT_MS)
     assert not panel.start_button.isEnabled() and panel.pause_button.isEnabled()
     assert not panel.resume_button.isEnabled()
 
@@ -159,13 +161,13 @@ def test_pause_resume_and_stop_keep_the_weights(qtbot, state, errors):
     # the worker's paused(True) signal, emitted between two steps, enables Resume
     qtbot.waitUntil(lambda: panel.resume_button.isEnabled() and "paused" in panel.rate_label.text(), timeout=WAIT_MS)
     assert not panel.pause_button.isEnabled()
-    logged = panel.series["step"].n
+    logged = panel.plots.series["step"].n
     qtbot.wait(300)
-    assert panel.series["step"].n == logged  # paused: no step was logged meanwhile
+    assert panel.plots.series["step"].n == logged  # paused: no step was logged meanwhile
     assert panel.is_running()
 
     qtbot.mouseClick(panel.resume_button, qtbot_button())
-    qtbot.waitUntil(lambda: panel.series["step"].n > logged + 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.plots.series["step"].n > logged + 2, timeout=WAIT_MS)
 
     qtbot.mouseClick(panel.stop_button, qtbot_button())
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
@@ -173,7 +175,7 @@ def test_pause_resume_and_stop_keep_the_weights(qtbot, state, errors):
     assert outcome.status == "stopped"
     assert 0 < outcome.result.steps_done < 10_000_000
     assert state.model.step == outcome.result.steps_done  # the stopped run's weights are the current model
-    assert state.model.step >= panel.series["step"].last()
+    assert state.model.step >= panel.plots.series["step"].last()
     assert errors == []
 
 
@@ -182,11 +184,10 @@ def test_a_second_run_is_refused_while_one_runs(qtbot, state, errors):
     tiny_form(panel, steps=10_000_000, eval_every=0)
     assert panel.start_training()
     assert not panel.start_button.isEnabled()
-    worker = panel.controller.worker
+    job = panel.job
     assert panel.start_training() is False  # the panel refuses, whatever the button says
     assert errors and "already" in errors[-1][1]
-    assert panel.controller.worker is worker
-    assert panel.controller.start(worker) is False  # and so does the controller itself
+    assert panel.job is job and job.is_running()
     panel.stop_training()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
 
@@ -200,7 +201,8 @@ def test_a_second_run_is_refused_while_one_runs(qtbot, state, errors):
 def test_bad_hyper_parameters_show_a_clear_dialog_and_start_nothing(qtbot, state, errors, field, text, expected):
     panel = make_panel(qtbot, state)
     tiny_form(panel, steps=50)
-    getattr(panel, field).setText(text)  # setText bypasses the validator, as a paste would not
+    form = panel.form.model_form if hasattr(panel.form.model_form, field) else panel.form
+    getattr(form, field).setText(text)  # setText bypasses the validator, as a paste would not
     qtbot.mouseClick(panel.start_button, qtbot_button())
     assert not panel.is_running()
     assert len(errors) == 1 and errors[0][0] == "Invalid training settings"
@@ -209,16 +211,15 @@ def test_bad_hyper_parameters_show_a_clear_dialog_and_start_nothing(qtbot, state
 
 def test_validators_block_non_numeric_typing(qtbot, state):
     panel = make_panel(qtbot, state)
-    panel.hidden_edit.clear()
-    qtbot.keyClicks(panel.hidden_edit, "64,x32")
-    assert panel.hidden_edit.text() == "64,32"
-    panel.lr_edit.clear()
-    qtbot.keyClicks(panel.lr_edit, "abc")
-    assert panel.lr_edit.text() == ""
+    panel.form.model_form.hidden_edit.clear()
+    qtbot.keyClicks(panel.form.model_form.hidden_edit, "64,x32")
+    assert panel.form.model_form.hidden_edit.text() == "64,32"
+    panel.form.lr_edit.clear()
+    qtbot.keyClicks(panel.form.lr_edit, "abc")
+    assert panel.form.lr_edit.text() == ""
     assert parse_hidden("512, 256") == [512, 256]
     with pytest.raises(ValueError, match="hidden sizes"):
         parse_hidden("0,")
-    assert parse_float("1e-3", "lr", 0.0, strict=True) == 1e-3
 
 
 def test_without_data_the_panel_says_so_and_start_is_disabled(qtbot):
@@ -231,17 +232,20 @@ def test_without_data_the_panel_says_so_and_start_is_disabled(qtbot):
 
 
 def test_divergence_shows_a_dialog_and_marks_the_plot(qtbot, state, errors):
+    previous = small_model(hidden=(16,), latent=4, dtype="float32")
+    state.set_model(previous)
     panel = make_panel(qtbot, state)
     tiny_form(panel, steps=200)
-    panel.optimizer_combo.setCurrentText("sgd")
-    panel.lr_edit.setText("100")  # blows up within a few steps
+    panel.form.optimizer_combo.setCurrentText("sgd")
+    panel.form.lr_edit.setText("100")  # blows up within a few steps
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
     assert panel.last_outcome.status == "diverged"
     assert errors and errors[0][0] == "Training diverged" and "non-finite" in errors[0][1]
-    assert len(panel.divergence_lines) == 1
-    assert panel.divergence_lines[0] in panel.loss_plot.getPlotItem().items
-    assert np.all(np.isfinite(state.model.flat))  # the last good weights, not NaNs
+    assert len(panel.plots.divergence_lines) == 1
+    assert panel.plots.divergence_lines[0] in panel.plots.loss_plot.getPlotItem().items
+    # it diverged before its first good log step: the previous current model stays, and the dialog says so
+    assert state.model is previous and "previous current model is kept" in errors[0][1]
 
 
 @pytest.mark.parametrize("paused", [False, True])
@@ -255,41 +259,41 @@ def test_closing_the_window_during_training_stops_the_thread_cleanly(qtbot, frey
     panel = window.panels["training"]
     tiny_form(panel, steps=10_000_000, eval_every=0)
     assert panel.start_training()
-    thread = panel.controller.thread
-    qtbot.waitUntil(lambda: panel.series["step"].n >= 2, timeout=WAIT_MS)
+    job = panel.job
+    qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 2, timeout=WAIT_MS)
     if paused:  # a paused worker waits on a condition: closing must wake it up
         panel.pause_training()
         qtbot.waitUntil(lambda: panel.resume_button.isEnabled(), timeout=WAIT_MS)
-    window.close()
-    assert thread.isFinished()
-    assert not panel.is_running()
+    window.close()  # cancels the job and runs the event loop until its thread has ended
+    assert not job.is_running() and not panel.is_running()
     qtbot.waitUntil(lambda: state.model.step > 0, timeout=WAIT_MS)  # the weights trained so far were kept
 
 
-def test_train_worker_reports_rate_eta_faces_and_hands_back_a_cpu_model(qtbot, frey):
-    from vae_gui.workers import TrainController, TrainSettings, TrainWorker
+def test_train_job_reports_rate_eta_faces_and_hands_back_a_cpu_model(qtbot, frey):
+    from core.config import TrainConfig
+    from vae_gui.state import as_dataset
+    from vae_gui.training_job import Continuation, train_job
+    from vae_gui.workers import start_job
 
     model = small_model(hidden=(16,), latent=4, dtype="float32")
     z = np.random.default_rng(0).standard_normal((8, 4))
-    worker = TrainWorker(model, frey[:1700], frey[1700:1750], TrainSettings(steps=40, batch_size=20, log_every=10,
-                                                                              eval_every=20),
-                         face_images=frey[1750:1758], face_z=z)
-    got = {"progress": [], "test": [], "faces": [], "finished": []}
-    worker.progress.connect(lambda step, stats: got["progress"].append((step, stats)))
-    worker.test_eval.connect(lambda step, value: got["test"].append((step, value)))
-    worker.faces.connect(lambda faces: got["faces"].append(faces))
-    worker.finished.connect(lambda outcome: got["finished"].append(outcome))
-    controller = TrainController()
-    assert controller.start(worker)
-    qtbot.waitUntil(lambda: not controller.is_running() and len(got["finished"]) == 1, timeout=WAIT_MS)
-    assert [step for step, _ in got["progress"]] == [10, 20, 30, 40]
-    stats = got["progress"][-1][1]
-    assert stats["steps_per_s"] > 0 and stats["eta"] == stats["eta_s"] == 0 and stats["done"] == 40
-    assert [step for step, _ in got["test"]] == [20, 40]
+    dataset = as_dataset(frey)
+    config = TrainConfig(kind="vae", hidden=[16], latent=4, steps=40, batch_size=20, log_every=10, eval_every=20,
+                         checkpoint_every=0)
+    got = {"log": [], "eval": [], "faces": [], "finished": []}
+    job = start_job(train_job, config, dataset, Continuation(model, None, {}), dataset.test_ids[:8], z,
+                    with_control=True, on_yield=lambda r: [got[k].append(v) for k, v in r.items()],
+                    on_result=got["finished"].append)
+    qtbot.waitUntil(lambda: not job.is_running() and len(got["finished"]) == 1, timeout=WAIT_MS)
+    assert [stats["step"] for stats in got["log"]] == [10, 20, 30, 40]
+    stats = got["log"][-1]
+    assert stats["steps_per_s"] > 0 and stats["eta_s"] == 0 and stats["done"] == 40
+    assert [step for step, _ in got["eval"]] == [20, 40]
     last_faces = got["faces"][-1]
     assert last_faces["step"] == 40
     assert last_faces["recons"].shape == last_faces["samples"].shape == (8, 560)
     outcome = got["finished"][0]
     assert outcome.status == "finished" and outcome.model.device == "cpu" and outcome.model.step == 40
     np.testing.assert_allclose(last_faces["samples"], outcome.model.decode(z), atol=1e-6)
-    assert model.step == 40  # the worker trained the model it was given (the panel gives it a copy)
+    assert model.step == 40  # the job trained the model it was given (the panel gives it a copy)
+    assert outcome.meta["train"]["batch_size"] == 20  # the file's meta: the CLI continues with these settings

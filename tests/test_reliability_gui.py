@@ -56,14 +56,14 @@ def _wait_jobs(qtbot, win: MainWindow) -> None:
 
 def _tiny_run(win: MainWindow, steps: int, optimizer: str = "adam", lr: str = "0.001"):
     panel = win.panels["training"]
-    panel.new_radio.setChecked(True)
-    panel.hidden_edit.setText("16")
-    panel.latent_spin.setValue(4)
-    panel.batch_spin.setValue(32)
-    panel.steps_spin.setValue(steps)
-    panel.eval_spin.setValue(0)
-    panel.optimizer_combo.setCurrentText(optimizer)
-    panel.lr_edit.setText(lr)
+    panel.form.new_radio.setChecked(True)
+    panel.form.model_form.hidden_edit.setText("16")
+    panel.form.model_form.latent_spin.setValue(4)
+    panel.form.batch_spin.setValue(32)
+    panel.form.steps_spin.setValue(steps)
+    panel.form.eval_spin.setValue(0)
+    panel.form.optimizer_combo.setCurrentText(optimizer)
+    panel.form.lr_edit.setText(lr)
     return panel
 
 
@@ -75,7 +75,7 @@ def test_bad_model_file_shows_a_dialog_and_keeps_the_current_model(case, window,
     make, words = BAD_MODELS[case]
     path = make(tmp_path)
     before_model, before_path = window.state.model, window.state.model_path
-    window.open_model_path(path)
+    window.files.open_model_path(path)
     _wait_jobs(qtbot, window)
     assert len(dialogs) == 1, dialogs
     title, text = dialogs[0]
@@ -87,7 +87,7 @@ def test_bad_model_file_shows_a_dialog_and_keeps_the_current_model(case, window,
 
 def test_the_data_file_opened_as_a_model(window, dialogs, qtbot, frey_path):
     before = window.state.model
-    window.open_model_path(frey_path)
+    window.files.open_model_path(frey_path)
     _wait_jobs(qtbot, window)
     assert dialogs and "not a VAE Explorer model file" in dialogs[0][1]
     assert window.state.model is before
@@ -99,7 +99,7 @@ def test_bad_data_file_shows_a_dialog_and_keeps_the_current_data(case, window, d
     make, words = BAD_DATA[case]
     path = make(tmp_path, frey_path)
     before_X, before_path = window.state.X, window.state.data_path
-    window.load_data_path(path)
+    window.files.load_data_path(path)
     _wait_jobs(qtbot, window)
     assert len(dialogs) == 1, dialogs
     assert dialogs[0][0] == "Could not load the data"
@@ -128,7 +128,7 @@ def test_startup_download_with_a_wrong_checksum_shows_a_dialog(qtbot, tmp_path, 
     win = MainWindow(AppState(), settings=make_settings(tmp_path / "settings.ini"))
     qtbot.addWidget(win)
     try:
-        win.load_initial_data(None, allow_download=True)
+        win.files.load_initial_data(None, allow_download=True)
         _wait_jobs(qtbot, win)
         assert win.state.X is None and not target.exists()
         assert "SHA-256" in win.state.data_message  # the status bar says it
@@ -145,7 +145,7 @@ def test_hostile_pickle_in_the_gui_runs_nothing(payload, window, dialogs, qtbot,
     path = tmp_path / "weights.pkl"
     path.write_bytes(pickle.dumps(_hostile_payloads(sentinel)[payload]))
     before = window.state.model
-    window.import_legacy_path(path, "ae")
+    window.files.import_legacy_path(path, "ae")
     _wait_jobs(qtbot, window)
     assert len(dialogs) == 1 and dialogs[0][0] == "Could not import the pickle"
     assert "refused" in dialogs[0][1] and "nothing was run" in dialogs[0][1]
@@ -159,7 +159,7 @@ def test_malformed_pickle_in_the_gui(case, window, dialogs, qtbot, tmp_path):
     path = tmp_path / "weights.pkl"
     path.write_bytes(pickle.dumps(make()))
     before = window.state.model
-    window.import_legacy_path(path, kind)
+    window.files.import_legacy_path(path, kind)
     _wait_jobs(qtbot, window)
     assert len(dialogs) == 1
     for word in words:
@@ -171,7 +171,7 @@ def test_saving_non_finite_weights_is_refused_and_the_old_file_kept(window, dial
     path = save_small_model(tmp_path / "kept.npz")
     before = path.read_bytes()
     window.state.model.params["out.b"][0] = np.nan
-    assert window.save_model_path(path) is False
+    assert window.files.save_model_path(path) is False
     assert dialogs and dialogs[0][0] == "Could not save the model" and "non-finite" in dialogs[0][1]
     assert path.read_bytes() == before
 
@@ -186,7 +186,7 @@ def test_saving_non_finite_weights_is_refused_and_the_old_file_kept(window, dial
 def test_bad_training_settings_show_a_dialog_and_start_nothing(field, text, word, window, dialogs):
     """Text that got past the validators (pasted, set programmatically) is still refused at Start."""
     panel = _tiny_run(window, steps=100)
-    getattr(panel, field).setText(text)
+    getattr(panel.form.model_form if hasattr(panel.form.model_form, field) else panel.form, field).setText(text)
     before = window.state.model
     assert panel.start_training() is False
     assert len(dialogs) == 1 and dialogs[0][0] == "Invalid training settings"
@@ -199,7 +199,8 @@ def test_bad_training_settings_show_a_dialog_and_start_nothing(field, text, word
     ("hidden_edit", "12a,b4", "12,4"),
 ])
 def test_validators_drop_non_numeric_typing(field, typed, kept, window, qtbot):
-    edit = getattr(window.panels["training"], field)
+    form = window.panels["training"].form
+    edit = getattr(form.model_form if hasattr(form.model_form, field) else form, field)
     edit.clear()
     qtbot.keyClicks(edit, typed)
     assert edit.text() == kept
@@ -207,7 +208,7 @@ def test_validators_drop_non_numeric_typing(field, typed, kept, window, qtbot):
 
 def test_spin_boxes_cannot_hold_zero_or_negative_sizes(window):
     panel = window.panels["training"]
-    for spin in (panel.latent_spin, panel.batch_spin, panel.steps_spin):
+    for spin in (panel.form.model_form.latent_spin, panel.form.batch_spin, panel.form.steps_spin):
         spin.setValue(0)
         assert spin.value() >= 1
         spin.setValue(-5)
@@ -217,9 +218,9 @@ def test_spin_boxes_cannot_hold_zero_or_negative_sizes(window):
 def test_batch_larger_than_the_data_set_is_refused(window, dialogs, frey):
     window.state.set_data(frey[:100], "first 100 faces")  # 90 training faces
     panel = _tiny_run(window, steps=10)
-    panel.batch_spin.setValue(100)
+    panel.form.batch_spin.setValue(100)
     assert panel.start_training() is False
-    assert dialogs and "larger than the training set" in dialogs[0][1]
+    assert dialogs and "larger than the training split" in dialogs[0][1]
     assert not panel.is_running()
 
 
@@ -232,18 +233,19 @@ def test_divergence_dialog_plot_mark_and_finite_weights(window, dialogs, qtbot, 
     assert outcome.status == "diverged"
     assert dialogs and dialogs[0][0] == "Training diverged"
     assert "non-finite" in dialogs[0][1] and "kept the weights of step" in dialogs[0][1]
-    assert len(panel.divergence_lines) == 1 and panel.divergence_lines[0] in panel.loss_plot.getPlotItem().items
+    lines = panel.plots.divergence_lines
+    assert len(lines) == 1 and lines[0] in panel.plots.loss_plot.getPlotItem().items
     kept = int(dialogs[0][1].split("kept the weights of step ")[1].split()[0].rstrip(".;"))
     assert window.state.model.step == kept
     assert np.isfinite(window.state.model.flat).all()
-    assert window.save_model_path(tmp_path / "after.npz")  # the kept weights save and load
+    assert window.files.save_model_path(tmp_path / "after.npz")  # the kept weights save and load
     assert np.isfinite(load_model(tmp_path / "after.npz").model.flat).all()
 
 
 def test_stop_keeps_consistent_weights(window, dialogs, qtbot, tmp_path):
     panel = _tiny_run(window, steps=10_000_000)
     assert panel.start_training()
-    qtbot.waitUntil(lambda: panel.series["step"].n >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 3, timeout=WAIT_MS)
     panel.stop_button.click()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
     outcome = panel.last_outcome
@@ -251,7 +253,7 @@ def test_stop_keeps_consistent_weights(window, dialogs, qtbot, tmp_path):
     model = window.state.model
     assert model is outcome.model and model.step == outcome.result.steps_done > 0
     assert np.isfinite(model.flat).all()
-    assert window.save_model_path(tmp_path / "stopped.npz")
+    assert window.files.save_model_path(tmp_path / "stopped.npz")
     reloaded = load_model(tmp_path / "stopped.npz")
     np.testing.assert_array_equal(reloaded.model.flat, model.flat)
     assert reloaded.optimizer().t == model.step  # optimiser state saved with the same step count
@@ -260,21 +262,19 @@ def test_stop_keeps_consistent_weights(window, dialogs, qtbot, tmp_path):
 def test_pause_freezes_the_run_and_resume_continues_it(window, dialogs, qtbot):
     panel = _tiny_run(window, steps=10_000_000)
     assert panel.start_training()
-    qtbot.waitUntil(lambda: panel.series["step"].n >= 2, timeout=WAIT_MS)
-    worker = panel.controller.worker
+    qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 2, timeout=WAIT_MS)
+    job = panel.job
     pauses: list[bool] = []
-    worker.paused.connect(pauses.append)
+    job.paused_changed.connect(pauses.append)
     panel.pause_button.click()
     assert panel.resume_button.isEnabled() and not panel.pause_button.isEnabled()
-    # the worker says it is paused after its last progress signal, so the curves are final now
+    # the job says it is paused after its last progress report, so the curves are final now
     qtbot.waitUntil(lambda: pauses == [True], timeout=WAIT_MS)
-    paused_step = worker.model.step
-    paused_points = panel.series["step"].n
+    paused_points = panel.plots.series["step"].n
     qtbot.wait(300)
-    assert panel.series["step"].n == paused_points  # nothing logged while paused
-    assert worker.model.step == paused_step  # and no step taken
+    assert panel.plots.series["step"].n == paused_points  # nothing logged (so no step taken) while paused
     panel.resume_button.click()
-    qtbot.waitUntil(lambda: panel.series["step"].n > paused_points, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.plots.series["step"].n > paused_points, timeout=WAIT_MS)
     panel.stop_button.click()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
     assert panel.last_outcome.status == "stopped" and not dialogs
@@ -286,14 +286,14 @@ def test_a_second_run_is_refused_and_loading_waits(window, dialogs, qtbot, tmp_p
     so two workers never train one model and nothing is swapped under a running worker."""
     panel = _tiny_run(window, steps=10_000_000)
     assert panel.start_training()
-    thread = panel.controller.thread
+    job = panel.job
     assert not panel.start_button.isEnabled()
     assert panel.start_training() is False
-    assert panel.controller.thread is thread
+    assert panel.job is job and job.is_running()
     before_model, before_X = window.state.model, window.state.X
-    assert window.open_model_path(save_small_model(tmp_path / "other.npz")) is None
-    assert window.load_data_path(frey_path) is None
-    assert window.import_legacy_path(tmp_path / "whatever.pkl") is None
+    assert window.files.open_model_path(save_small_model(tmp_path / "other.npz")) is None
+    assert window.files.load_data_path(frey_path) is None
+    assert window.files.import_legacy_path(tmp_path / "whatever.pkl") is None
     assert [t for t, _ in dialogs] == ["Training", "Open model", "Load data", "Import legacy pickle"]
     assert window.state.X is before_X and window.state.model is before_model
     panel.stop_training()
@@ -321,8 +321,8 @@ def test_closing_the_window_mid_work_ends_cleanly(mode, tmp_path, frey_path):
 # ----------------------------------------------------------------------------- load
 def test_loss_curves_downsample_and_clip_to_view(window, qtbot):
     panel = window.panels["training"]
-    assert panel.curves
-    for name, curve in panel.curves.items():
+    assert panel.plots.curves
+    for name, curve in panel.plots.curves.items():
         assert curve.opts["autoDownsample"], name
         assert curve.opts["clipToView"], name
 
@@ -334,7 +334,7 @@ def test_loss_curves_are_drawn_without_antialiasing(window):
     every 100 ms while training, so the window would stop reacting during a long run. The loss
     curves must therefore opt out of the global antialias=True (docs/RELIABILITY.md)."""
     panel = window.panels["training"]
-    for name, curve in panel.curves.items():
+    for name, curve in panel.plots.curves.items():
         assert curve.opts["antialias"] is False, f"loss curve {name!r} is antialiased"
 
 
@@ -346,17 +346,17 @@ def test_a_100000_point_loss_plot(window, qtbot):
     n = 100_000
     steps = np.arange(1, n + 1) * 10.0
     values = 300 + 50 * np.exp(-steps / 1e5) + np.random.default_rng(0).normal(0, 2, n)
-    for curve in panel.curves.values():
+    for curve in panel.plots.curves.values():
         curve.setData(steps, values)
     qtbot.wait(50)
-    curve = panel.curves["total"]
+    curve = panel.plots.curves["total"]
     x_all, _ = curve.getOriginalDataset()
     assert len(x_all) == n
     x_drawn, y_drawn = curve.getData()
     assert 0 < len(x_drawn) < n // 10, len(x_drawn)
     assert np.isfinite(y_drawn).all()
-    x_range = panel.loss_plot.getPlotItem().vb.viewRange()[0]
+    x_range = panel.plots.loss_plot.getPlotItem().vb.viewRange()[0]
     assert x_range[0] <= steps[0] + 1e3 and x_range[1] >= steps[-1] - 1e3
-    assert panel.loss_plot.isVisible()
-    panel.loss_plot.grab()  # paints without error
+    assert panel.plots.loss_plot.isVisible()
+    panel.plots.loss_plot.grab()  # paints without error
 

@@ -1,45 +1,33 @@
-"""Background work for the GUI: QObject workers moved to QThreads, talking back by signals.
+"""Background work for the GUI: one small job abstraction over QThread (in the manner of superqt's
+thread workers; docs/ARCHITECTURE.md says why it is not superqt itself).
 
-The UI thread never runs a training step, a gradient check, a data download or an
-evaluation of the whole data set. Three tools live here:
+    job = start_job(fn, *args, on_result=..., on_error=..., on_yield=..., on_finished=..., owner=widget)
 
-* ``run_in_thread(fn, *args, on_result=..., on_error=..., on_progress=..., **kwargs) -> Job``
-  runs any function in a fresh thread and calls the callbacks **on the UI thread**.
-  With ``with_progress=True`` the function also receives ``progress(done, total, text)`` and
-  ``cancelled() -> bool`` keyword arguments; ``job.cancel()`` makes ``cancelled()`` true.
-  Example (encode the whole data set without freezing the window)::
+* ``fn`` is a plain function (its return value goes to ``on_result``) or a **generator function**:
+  each ``yield value`` goes to ``on_yield(value)`` on the UI thread; between yields the job honours
+  ``pause()``/``resume()`` and ``cancel()``. On cancel, ``JobCancelled`` is thrown into the generator at
+  its ``yield``: catch it to ``return`` a partial result, or let it end the job quietly.
+* Callback-style engine code (``Trainer.run(should_stop=...)``, ``gradcheck(progress=..., cancelled=...)``)
+  asks for ``with_control=True`` and receives ``control=JobControl``: ``control.report(value)`` is a yield,
+  ``control.checkpoint()`` blocks while paused and returns True once a cancel was asked.
 
-      from core.evaluate import posterior_means
-      self._job = run_in_thread(posterior_means, state.model, state.X,
-                                on_result=self._show_codes, on_error=self._show_error)
-
-  The callbacks get (result) and (message: str, exception) respectively. Keep the returned
-  Job if you want to cancel or wait; the module keeps it alive until its thread has ended.
-  ``wait_for_all_jobs()`` (called when the main window closes) waits for running jobs.
-* ``TrainWorker``: trains a *copy* of a model with ``core.train.Trainer`` (pause/resume/stop).
-* ``GradcheckWorker``: runs ``core.gradcheck.gradcheck`` with progress and cancel.
-
-Functions run in a worker must not touch widgets or the AppState; they get plain arrays and
-models and return results that the UI thread applies.
+All callbacks run on the UI thread; ``on_error(message, exception)``; ``on_finished()`` always comes last.
+When the thread has ended, the runner and the thread are ``deleteLater``'d; the UI thread never waits
+for a job (``drain`` is for closing the window: it runs a local event loop, so the window still paints).
+Functions run in a job must not touch widgets or the session; they get plain arrays and models.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import numpy as np
-from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QEventLoop, QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 
-from core.backend import to_numpy
-from core.gradcheck import GradcheckCancelled, gradcheck
-from core.models import Model
-from core.optim import make_optimizer, optimizer_from_state
-from core.train import Trainer, TrainResult
 
-FACES_INTERVAL_S = 0.25  # live faces at most ~4 times a second: decoding 16 faces is cheap, painting is not
+class JobCancelled(Exception):
+    """Thrown into a generator job at its ``yield`` (or raised by ``JobControl.raise_if_cancelled``)."""
 
 
 def error_text(exc: BaseException) -> str:
@@ -54,191 +42,15 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-# --------------------------------------------------------------------------- generic jobs
-class FunctionWorker(QObject):
-    """Runs ``fn(*args, **kwargs)`` once in its thread and reports the outcome by signals."""
+class JobControl:
+    """Pause and cancel, shared by the UI thread (asks) and the job's thread (obeys)."""
 
-    result = pyqtSignal(object)
-    failed = pyqtSignal(str, object)  # message, exception
-    progress = pyqtSignal(int, int, str)  # done, total, what
-    ended = pyqtSignal()  # always the last signal
-
-    def __init__(self, fn: Callable, args: tuple = (), kwargs: dict | None = None, with_progress: bool = False):
-        super().__init__()
-        self._fn, self._args, self._kwargs = fn, args, dict(kwargs or {})
-        self._cancel = threading.Event()
-        if with_progress:
-            self._kwargs.update(progress=self._report, cancelled=self._cancel.is_set)
-
-    def _report(self, done: int, total: int | None, text: str = "") -> None:
-        self.progress.emit(int(done), int(total) if total is not None else -1, str(text))
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @pyqtSlot()
-    def run(self) -> None:
-        try:
-            out = self._fn(*self._args, **self._kwargs)
-        except BaseException as exc:  # noqa: BLE001 - every failure must reach the UI as a message
-            self.failed.emit(error_text(exc), exc)
-        else:
-            self.result.emit(out)
-        finally:
-            self.ended.emit()
-            # quit() is thread-safe; calling it here (not through a queued signal) lets a UI
-            # thread that is blocked in QThread.wait() see the thread end
-            QThread.currentThread().quit()
-
-
-_ACTIVE_JOBS: set[Job] = set()
-
-
-class Job(QObject):
-    """A running FunctionWorker and its thread. Lives on the UI thread, so its slots (and the
-    user's callbacks) run there."""
-
-    def __init__(self, worker: FunctionWorker, on_result=None, on_error=None, on_progress=None, on_ended=None):
-        super().__init__()
-        self.worker = worker
-        self.thread = QThread()
-        self._on_result, self._on_error, self._on_progress, self._on_ended = on_result, on_error, on_progress, on_ended
-        self.done = False
-        worker.moveToThread(self.thread)
-        worker.result.connect(self._result)
-        worker.failed.connect(self._failed)
-        worker.progress.connect(self._progress)
-        self.thread.started.connect(worker.run)
-        self.thread.finished.connect(self._thread_finished)
-
-    def start(self) -> Job:
-        _ACTIVE_JOBS.add(self)
-        self.thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self.worker.cancel()
-
-    def detach(self, *_args) -> None:
-        """Cancel and drop the callbacks: for an owner that is going away, a result still queued
-        for the UI thread must not reach its deleted widgets."""
-        self._on_result = self._on_error = self._on_progress = self._on_ended = None
-        self.worker.cancel()
-
-    def is_running(self) -> bool:
-        return not self.done
-
-    def wait(self, msecs: int = 30000) -> bool:
-        """Block until the thread has ended (callbacks queued for the UI thread run later)."""
-        return self.thread.wait(msecs)
-
-    @pyqtSlot(object)
-    def _result(self, value) -> None:
-        if self._on_result is not None:
-            self._on_result(value)
-
-    @pyqtSlot(str, object)
-    def _failed(self, message: str, exc) -> None:
-        if self._on_error is not None:
-            self._on_error(message, exc)
-
-    @pyqtSlot(int, int, str)
-    def _progress(self, done: int, total: int, text: str) -> None:
-        if self._on_progress is not None:
-            self._on_progress(done, total, text)
-
-    @pyqtSlot()
-    def _thread_finished(self) -> None:
-        self.thread.wait()  # see TrainController._thread_finished
-        self.done = True
-        _ACTIVE_JOBS.discard(self)
-        if self._on_ended is not None:
-            self._on_ended()
-
-
-def run_in_thread(fn: Callable, *args, on_result: Callable | None = None, on_error: Callable | None = None,
-                  on_progress: Callable | None = None, on_ended: Callable | None = None,
-                  with_progress: bool = False, owner: QObject | None = None, **kwargs) -> Job:
-    """Run ``fn(*args, **kwargs)`` in a new QThread; the callbacks run on the UI thread.
-
-    on_result(value); on_error(message, exception); on_progress(done, total, text) (total is -1
-    when unknown; only with ``with_progress=True``, which passes ``progress=`` and
-    ``cancelled=`` to fn); on_ended() after either. When ``owner`` (the widget the callbacks
-    update) is destroyed first, the callbacks are dropped.
-    """
-    worker = FunctionWorker(fn, args, kwargs, with_progress=with_progress)
-    job = Job(worker, on_result, on_error, on_progress, on_ended)
-    if owner is not None:
-        owner.destroyed.connect(job.detach)
-    return job.start()
-
-
-def wait_for_all_jobs(msecs: int = 30000) -> None:
-    """Cancel every running job, drop its callbacks and wait for its thread (used when the window
-    closes: results still queued must not reach widgets that are about to be deleted)."""
-    for job in list(_ACTIVE_JOBS):
-        job.detach()
-        job.thread.wait(msecs)
-
-
-# --------------------------------------------------------------------------- training
-@dataclass
-class TrainSettings:
-    steps: int
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    batch_size: int = 100
-    seed: int = 0
-    device: str = "cpu"
-    log_every: int = 10
-    eval_every: int = 200
-    optimizer_state: dict | None = None  # resume this optimiser (same name) instead of a fresh one
-
-
-@dataclass
-class TrainOutcome:
-    """What a run hands back to the UI thread: the trained weights (a CPU model) and why it ended."""
-
-    status: str  # 'finished', 'stopped' or 'diverged'
-    message: str
-    model: Model
-    optimizer_state: dict
-    result: TrainResult
-
-
-class TrainWorker(QObject):
-    """Trains ``model`` (a copy the caller no longer touches) in its thread.
-
-    ``pause``/``resume``/``stop`` may be called from the UI thread at any time; they take
-    effect between two steps (stop keeps the weights of the last finished step). When the run
-    ends, ``finished(TrainOutcome)`` carries a CPU copy of the trained model.
-    """
-
-    progress = pyqtSignal(int, object)  # step, stats: total, rec, kl, steps_per_s, eta (= eta_s, seconds), done, of…
-    test_eval = pyqtSignal(int, float)  # step, test −ELBO
-    faces = pyqtSignal(object)  # {'step', 'recons' (8, 560), 'samples' (8, 560)} host arrays
-    paused = pyqtSignal(bool)
-    diverged = pyqtSignal(str)
-    failed = pyqtSignal(str)
-    finished = pyqtSignal(object)  # TrainOutcome (also after a divergence or a stop)
-    ended = pyqtSignal()  # always the last signal
-
-    def __init__(self, model: Model, X_train: np.ndarray, X_test: np.ndarray | None, settings: TrainSettings,
-                 face_images: np.ndarray | None = None, face_z: np.ndarray | None = None,
-                 faces_interval_s: float = FACES_INTERVAL_S):
-        super().__init__()
-        self.model = model
-        self.X_train, self.X_test = X_train, X_test
-        self.settings = settings
-        self.face_images, self.face_z = face_images, face_z
-        self.faces_interval_s = faces_interval_s
+    def __init__(self, emit_yield: Callable[[object], None], emit_paused: Callable[[bool], None]):
         self._cond = threading.Condition()
-        self._stop = False
-        self._paused = False
-        self._started = False
-        self._last_faces = 0.0
+        self._paused = self._cancelled = False
+        self._emit_yield, self._emit_paused = emit_yield, emit_paused
 
-    # ---- control, from any thread
+    # ---- from the UI thread
     def pause(self) -> None:
         with self._cond:
             self._paused = True
@@ -248,142 +60,196 @@ class TrainWorker(QObject):
             self._paused = False
             self._cond.notify_all()
 
-    def stop(self) -> None:
-        """End the run after the current step; the weights so far are kept."""
+    def cancel(self) -> None:
         with self._cond:
-            self._stop = True
+            self._cancelled = True
             self._cond.notify_all()
 
-    @property
     def is_paused(self) -> bool:
         return self._paused
 
-    # ---- the run, in the worker thread
+    # ---- from the job's thread
+    def stop_requested(self) -> bool:
+        return self._cancelled
+
+    def report(self, value: object) -> None:
+        """Send ``value`` to the job's ``on_yield`` (queued to the UI thread)."""
+        self._emit_yield(value)
+
+    def checkpoint(self) -> bool:
+        """Between two units of work: wait while paused; True once a cancel was asked."""
+        with self._cond:
+            if self._paused and not self._cancelled:
+                self._emit_paused(True)
+                while self._paused and not self._cancelled:
+                    self._cond.wait()
+                self._emit_paused(False)
+            return self._cancelled
+
+
+class _Runner(QObject):
+    """Lives in the job's thread and runs the function there; talks back only by signals."""
+
+    yielded = pyqtSignal(object)
+    returned = pyqtSignal(object)
+    errored = pyqtSignal(str, object)
+    paused_changed = pyqtSignal(bool)
+    done = pyqtSignal(bool)  # cancelled? (always the runner's last signal)
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict, with_control: bool):
+        super().__init__()
+        self.fn, self.args, self.kwargs = fn, args, dict(kwargs)
+        self.control = JobControl(self.yielded.emit, self.paused_changed.emit)
+        if with_control:
+            self.kwargs["control"] = self.control
+
     @pyqtSlot()
     def run(self) -> None:
+        cancelled = False
         try:
-            if self._started:
-                raise RuntimeError("this training worker has already run; start a new one")
-            self._started = True
-            self._train()
+            out = self.fn(*self.args, **self.kwargs)
+            if inspect.isgenerator(out):
+                out = self._drive(out)
+            self.returned.emit(out)
+        except JobCancelled:
+            cancelled = True
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the UI as a message
-            self.failed.emit(error_text(exc))
+            self.errored.emit(error_text(exc), exc)
         finally:
-            self.ended.emit()
+            self.done.emit(cancelled)
             QThread.currentThread().quit()
 
-    def _train(self) -> None:
-        s = self.settings
-        model = self.model if s.device == self.model.device else self.model.copy(device=s.device)
-        if s.optimizer_state is not None and s.optimizer_state.get("name") == s.optimizer:
-            optimizer = optimizer_from_state(model, s.optimizer_state)
-            optimizer.lr = float(s.lr)
-        else:
-            optimizer = make_optimizer(s.optimizer, model, lr=s.lr)
-        trainer = Trainer(model, optimizer, self.X_train, self.X_test, batch_size=s.batch_size, seed=s.seed,
-                          log_every=s.log_every, eval_every=s.eval_every)
-        self._emit_faces(model, force=True)
-        def on_log(stats: dict) -> None:
-            stats["eta"] = stats["eta_s"]
-            self.progress.emit(int(stats["step"]), stats)
-
-        result = trainer.run(s.steps, on_log=on_log,
-                             on_eval=lambda step, value: self.test_eval.emit(int(step), float(value)),
-                             should_stop=lambda: self._between_steps(model))
-        self._emit_faces(model, force=True)
-        if result.status == "diverged":
-            self.diverged.emit(result.message)
-        cpu_model = model if model.device == "cpu" else model.copy(device="cpu")
-        self.finished.emit(TrainOutcome(result.status, result.message, cpu_model, optimizer.state_dict(), result))
-
-    def _between_steps(self, model: Model) -> bool:
-        """Called by Trainer.run after every step: live faces, pause, stop."""
-        self._emit_faces(model)
-        with self._cond:
-            if self._paused and not self._stop:
-                self.paused.emit(True)
-                while self._paused and not self._stop:
-                    self._cond.wait()
-                self.paused.emit(False)
-            return self._stop
-
-    def _emit_faces(self, model: Model, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self._last_faces < self.faces_interval_s:
-            return
-        self._last_faces = now
-        out = {"step": int(model.step), "recons": None, "samples": None}
-        if self.face_images is not None and len(self.face_images):
-            out["recons"] = to_numpy(model.reconstruct(self.face_images)).astype(np.float32)
-        if self.face_z is not None and len(self.face_z):
-            out["samples"] = to_numpy(model.decode(self.face_z)).astype(np.float32)
-        self.faces.emit(out)
+    def _drive(self, gen):
+        """Iterate a generator job: yields to the UI, pause and cancel between them."""
+        try:
+            value = next(gen)
+            while True:
+                self.yielded.emit(value)
+                value = gen.throw(JobCancelled()) if self.control.checkpoint() else next(gen)
+        except StopIteration as stop:
+            return stop.value
 
 
-class TrainController(QObject):
-    """Owns at most one TrainWorker and its thread; refuses a second run while one is going."""
+_ACTIVE: set[Job] = set()
 
-    started = pyqtSignal()
-    ended = pyqtSignal()
 
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self.worker: TrainWorker | None = None
-        self.thread: QThread | None = None
+class Job(QObject):
+    """One function or generator run in its own QThread; lives on the UI thread (so do its signals)."""
 
-    def is_running(self) -> bool:
-        return self.thread is not None
+    yielded = pyqtSignal(object)
+    returned = pyqtSignal(object)
+    errored = pyqtSignal(str, object)
+    paused_changed = pyqtSignal(bool)
+    finished = pyqtSignal()  # always last, after returned / errored / a cancel
 
-    def start(self, worker: TrainWorker) -> bool:
-        """Start ``worker`` in a new thread; False (and nothing started) if a run is going."""
-        if self.is_running():
-            return False
-        thread = QThread()
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        thread.finished.connect(self._thread_finished)
-        self.worker, self.thread = worker, thread
-        thread.start()
-        self.started.emit()
-        return True
+    def __init__(self, fn: Callable, *args, with_control: bool = False, **kwargs):
+        super().__init__()
+        self._runner = _Runner(fn, args, kwargs, with_control)
+        self.control = self._runner.control
+        self._thread = QThread()
+        self._running = False
+        self.was_cancelled = False
+        self._runner.moveToThread(self._thread)
+        self._thread.started.connect(self._runner.run)
+        for signal in ("yielded", "returned", "errored", "paused_changed"):
+            getattr(self._runner, signal).connect(getattr(self, signal))  # signal to signal: queued
+        self._runner.done.connect(self._on_done)
+        self._thread.finished.connect(self._on_thread_finished)
+
+    def start(self) -> Job:
+        self._running = True
+        _ACTIVE.add(self)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self.control.cancel()
 
     def pause(self) -> None:
-        if self.worker is not None:
-            self.worker.pause()
+        self.control.pause()
 
     def resume(self) -> None:
-        if self.worker is not None:
-            self.worker.resume()
+        self.control.resume()
 
-    def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+    def is_paused(self) -> bool:
+        return self.control.is_paused()
 
-    def shutdown(self, msecs: int = 60000) -> bool:
-        """Stop the run and wait for the thread to end (used when the window closes)."""
-        if self.thread is None:
-            return True
-        self.stop()
-        self.thread.quit()
-        ok = self.thread.wait(msecs)
-        self._thread_finished()
-        return ok
+    def is_running(self) -> bool:
+        return self._running
+
+    @property
+    def thread(self) -> QThread | None:
+        """The job's thread while it runs (None once it has ended and been deleted)."""
+        return self._thread if self._running else None
+
+    def detach(self, *_args) -> None:
+        """Drop every connection to the outside and cancel (the owner is going away)."""
+        for signal in (self.yielded, self.returned, self.errored, self.paused_changed, self.finished):
+            try:
+                signal.disconnect()
+            except TypeError:  # nothing connected
+                pass
+        self.cancel()
+
+    @pyqtSlot(bool)
+    def _on_done(self, cancelled: bool) -> None:
+        self.was_cancelled = cancelled
 
     @pyqtSlot()
-    def _thread_finished(self) -> None:
-        if self.thread is None:
-            return
-        # 'finished' is emitted just before the thread ends; wait() releases the GIL and lets it
-        # end, so dropping the last reference never has to join a thread that needs the GIL
-        if not self.thread.wait(120_000):  # a step that never ends: keep the thread object alive
-            return
-        self.worker, self.thread = None, None
-        self.ended.emit()
+    def _on_thread_finished(self) -> None:
+        # run() has returned and quit() was called: the thread is in its last instructions. wait()
+        # releases the GIL and returns at once; deleting a QThread that is still finishing would abort.
+        self._thread.wait()
+        self._runner.deleteLater()
+        self._thread.deleteLater()
+        self._running = False
+        _ACTIVE.discard(self)
+        self.finished.emit()
 
 
-# --------------------------------------------------------------------------- gradient check
+def start_job(fn: Callable, *args, on_result: Callable | None = None, on_error: Callable | None = None,
+              on_yield: Callable | None = None, on_finished: Callable | None = None,
+              owner: QObject | None = None, with_control: bool = False, **kwargs) -> Job:
+    """Run ``fn(*args, **kwargs)`` in a new thread; the callbacks run on the UI thread (see the module
+    docstring). When ``owner`` is destroyed first, the callbacks are dropped and the job is cancelled."""
+    job = Job(fn, *args, with_control=with_control, **kwargs)
+    for signal, slot in ((job.returned, on_result), (job.errored, on_error), (job.yielded, on_yield),
+                         (job.finished, on_finished)):
+        if slot is not None:
+            signal.connect(slot)
+    if owner is not None:
+        owner.destroyed.connect(job.detach)
+    return job.start()
+
+
+def active_jobs() -> list[Job]:
+    """Jobs whose thread has not ended yet."""
+    return list(_ACTIVE)
+
+
+def drain(msecs: int = 30000, detach: bool = True) -> bool:
+    """Cancel every job and run a local event loop until all have ended (or ``msecs``): for closing
+    the window. With ``detach`` their callbacks are dropped first. True when none is left."""
+    for job in active_jobs():
+        job.detach() if detach else job.cancel()
+    if not _ACTIVE:
+        return True
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    poll = QTimer()
+    poll.timeout.connect(lambda: loop.quit() if not _ACTIVE else None)
+    poll.start(10)
+    timer.start(int(msecs))
+    loop.exec()
+    poll.stop()
+    return not _ACTIVE
+
+
+# --------------------------------------------------------------------------- until the Gradcheck panel moves
 class GradcheckWorker(QObject):
-    """Runs ``gradcheck(model, x, mode, k=…)`` in its thread; ``cancel()`` stops it soon after."""
+    """The Gradcheck panel's worker (H-grad moves the panel to ``start_job``; then this goes)."""
 
     progress = pyqtSignal(int, int, str)  # entries done, total, parameter name
     result = pyqtSignal(object)  # GradcheckReport
@@ -391,7 +257,7 @@ class GradcheckWorker(QObject):
     failed = pyqtSignal(str)
     ended = pyqtSignal()
 
-    def __init__(self, model: Model, x: np.ndarray, mode: str = "full", k: int = 10, seed: int = 0):
+    def __init__(self, model, x, mode: str = "full", k: int = 10, seed: int = 0):
         super().__init__()
         self.model, self.x, self.mode, self.k, self.seed = model, x, mode, k, seed
         self._cancel = threading.Event()
@@ -401,6 +267,8 @@ class GradcheckWorker(QObject):
 
     @pyqtSlot()
     def run(self) -> None:
+        from core.gradcheck import GradcheckCancelled, gradcheck
+
         try:
             report = gradcheck(self.model, self.x, mode=self.mode, k=self.k, seed=self.seed,
                                progress=lambda done, total, name: self.progress.emit(int(done), int(total), name),

@@ -51,19 +51,19 @@ def main() -> None:
     app.processEvents()
     training = window.panels["training"]
     if mode in ("train", "paused"):
-        training.new_radio.setChecked(True)
-        training.hidden_edit.setText("16")
-        training.latent_spin.setValue(4)
-        training.batch_spin.setValue(32)
-        training.steps_spin.setValue(10_000_000)
-        training.eval_spin.setValue(0)
+        training.form.new_radio.setChecked(True)
+        training.form.model_form.hidden_edit.setText("16")
+        training.form.model_form.latent_spin.setValue(4)
+        training.form.batch_spin.setValue(32)
+        training.form.steps_spin.setValue(10_000_000)
+        training.form.eval_spin.setValue(0)
         if not training.start_training():
             fail("training did not start")
-        if not wait_until(lambda: training.series["step"].n >= 3, TIMEOUT_S, app):
+        if not wait_until(lambda: training.plots.series["step"].n >= 3, TIMEOUT_S, app):
             fail("no training progress")
         if mode == "paused":
             training.pause_training()
-            if not wait_until(lambda: training.controller.worker.is_paused and training._paused, TIMEOUT_S, app):
+            if not wait_until(lambda: training.is_paused(), TIMEOUT_S, app):
                 fail("did not pause")
     elif mode == "gradcheck":
         panel = window.panels["gradcheck"]
@@ -75,7 +75,7 @@ def main() -> None:
     elif mode == "load":
         big = settings_path.parent / "big.npz"
         save_model(big, Model(ModelConfig(kind="vae", hidden=[2048, 1024], latent=64)))
-        window.open_model_path(big)
+        window.files.open_model_path(big)
     else:
         fail(f"unknown mode {mode}")
     window.close()
@@ -92,10 +92,7 @@ def main() -> None:
 
 def _threads(window: MainWindow) -> list:
     """Every QThread the window's panels and jobs still hold."""
-    threads = [job.thread for job in workers._ACTIVE_JOBS]
-    training = window.panels["training"]
-    if training.controller.thread is not None:
-        threads.append(training.controller.thread)
+    threads = [job.thread for job in workers.active_jobs()]
     gradcheck = window.panels["gradcheck"]
     if getattr(gradcheck, "_thread", None) is not None:
         threads.append(gradcheck._thread)

@@ -56,7 +56,7 @@ def main() -> None:
     window = MainWindow(AppState(), settings=settings)
     path = ensure_data(None, allow_download=False)
     window.state.set_data(load_frey(path), path)
-    window.load_initial_model(None, remembered=False)
+    window.files.load_initial_model(None, remembered=False)
     window.resize(1400, 900)
     window.show()
     wait_until(lambda: False, 1.0, app)
@@ -64,15 +64,15 @@ def main() -> None:
 
     panel = window.panels["training"]
     window.tabs.setCurrentWidget(panel)
-    panel.new_radio.setChecked(True)
-    panel.hidden_edit.setText("256")
-    panel.latent_spin.setValue(16)
-    panel.steps_spin.setValue(10_000_000)
-    panel.eval_spin.setValue(200)
+    panel.form.new_radio.setChecked(True)
+    panel.form.model_form.hidden_edit.setText("256")
+    panel.form.model_form.latent_spin.setValue(16)
+    panel.form.steps_spin.setValue(10_000_000)
+    panel.form.eval_spin.setValue(200)
     assert panel.start_training()
-    wait_until(lambda: panel.series["step"].n >= 2, 60, app)
+    wait_until(lambda: panel.plots.series["step"].n >= 2, 60, app)
     gaps = tick_gaps(app, seconds)
-    steps = int(panel.series["step"].values()[-1])
+    steps = int(panel.plots.series["step"].values()[-1])
     print(f"while training:      {describe(gaps)}; {steps} steps trained, last rate: {panel.rate_label.text()}")
     panel.stop_training()
     wait_until(lambda: not panel.is_running(), 60, app)
@@ -80,7 +80,7 @@ def main() -> None:
     n = 100_000
     x = np.arange(1, n + 1) * 10.0
     y = 300 + 50 * np.exp(-x / 1e5) + np.random.default_rng(0).normal(0, 2, n)
-    for key, series in panel.series.items():
+    for key, series in panel.plots.series.items():
         series.clear()
         for value in (x if key == "step" else y):
             series.append(float(value))
@@ -89,34 +89,34 @@ def main() -> None:
         """One more logged point, then the panel's redraw and the repaint it causes."""
         times = []
         for i in range(5):
-            panel.series["step"].append(x[-1] + 10 * (i + 1))
-            for key in panel.series:
+            panel.plots.series["step"].append(x[-1] + 10 * (i + 1))
+            for key in panel.plots.series:
                 if key != "step":
-                    panel.series[key].append(300.0)
+                    panel.plots.series[key].append(300.0)
             panel._dirty = True
             t0 = time.perf_counter()
-            panel._redraw()
+            panel.plots.redraw()
             app.processEvents()
             times.append((time.perf_counter() - t0) * 1e3)
         return float(np.median(times[1:]))
 
     # a long run going on: training continues with the 100 000 points in the curves
     window.state.model.step = int(x[-1])  # the run goes on after the logged points (x stays sorted)
-    panel.continue_radio.setChecked(True)
+    panel.form.continue_radio.setChecked(True)
     assert panel.start_training()
     gaps = tick_gaps(app, seconds)
     print(f"training on with 100000 points in the curves: {describe(gaps)}")
     panel.stop_training()
     wait_until(lambda: not panel.is_running(), 60, app)
 
-    antialiased = [name for name, curve in panel.curves.items() if curve.opts["antialias"]]
-    print(f"redraw + paint with {n} logged points, curves as built ({len(antialiased)} of {len(panel.curves)} "
+    antialiased = [name for name, curve in panel.plots.curves.items() if curve.opts["antialias"]]
+    print(f"redraw + paint with {n} logged points, curves as built ({len(antialiased)} of {len(panel.plots.curves)} "
           f"antialiased): median {redraw_ms():.0f} ms")
-    for curve in panel.curves.values():
+    for curve in panel.plots.curves.values():
         curve.opts.update(antialias=False)
         curve.updateItems(styleUpdate=True)
     print(f"redraw + paint with {n} logged points, antialiasing off: median {redraw_ms():.0f} ms")
-    for curve in panel.curves.values():
+    for curve in panel.plots.curves.values():
         curve.setDownsampling(auto=False)
         curve.setClipToView(False)
     print(f"redraw + paint with {n} logged points, antialiasing, downsampling and clip-to-view off: "

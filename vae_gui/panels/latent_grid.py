@@ -3,14 +3,13 @@
 The grid follows Kingma & Welling (2013, Fig. 4): grid points sit at Gaussian quantiles
 (norm.ppf of evenly spaced probabilities), so each cell covers the same prior mass. The whole
 grid is one ImageItem showing a mosaic, so even 25×25 faces redraw in a few milliseconds.
-The default dims (the two most active) need the whole data set encoded: that runs in a worker
-thread; the grid is drawn at once with the previous (or first two) dims and redrawn when it ends.
+The default dims (the two most active) come from the session's shared encoding of the data set; the
+grid is drawn at once with the decoder's two most sensitive dims and redrawn when the encoding is in.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
@@ -29,46 +28,25 @@ from PyQt6.QtWidgets import (
 from core.backend import to_numpy
 from core.evaluate import posterior_means
 from core.explore import latent_grid, lerp, quantile_axis, slerp
-from vae_gui.state import AppState
+from vae_gui.state import Encoding, Session
 from vae_gui.widgets.faces import FaceGrid, FaceStrip, FaceView
-from vae_gui.workers import run_in_thread
-
-pg.setConfigOptions(imageAxisOrder="row-major")
 
 GRID_MIN, GRID_MAX, GRID_DEFAULT = 5, 25, 15
 STEPS_MIN, STEPS_MAX, STEPS_DEFAULT = 3, 16, 8
 
 
-def decoder_sensitivity(model, step: float = 2.0) -> np.ndarray:
-    """How much the decoded face changes along each latent axis, without any data: (L,) mean
-    |decode(+step·e_d) − decode(−step·e_d)| over pixels. Collapsed (inactive) units score ~0."""
-    L = model.config.latent
-    z = np.zeros((2 * L, L))
-    z[np.arange(L) * 2, np.arange(L)] = step
-    z[np.arange(L) * 2 + 1, np.arange(L)] = -step
-    faces = to_numpy(model.decode(z)).astype(np.float64)
-    return np.abs(faces[0::2] - faces[1::2]).mean(axis=1)
-
-
-def most_active_dims(means: np.ndarray, k: int = 2) -> list[int]:
-    """The k latent dims whose posterior means vary most over the data (means: (N, L)), most active first."""
-    order = np.argsort(-means.var(axis=0), kind="stable")
-    return [int(d) for d in order[:k]]
-
-
 class LatentGridPanel(QWidget):
     """An N×N grid of faces over two chosen latent dims, plus lerp/slerp between two encoded images."""
 
-    def __init__(self, state: AppState, parent: QWidget | None = None):
+    def __init__(self, state: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.means: np.ndarray | None = None  # posterior means of the whole data set (N, L), or None
+        self.encoding: Encoding | None = None  # the session's encoding of the data set, once it is in
         self._building = False
-        self._generation = 0  # bumps on every model/data change; stale encodings are dropped
-        self._job = None
         self._build()
         state.model_changed.connect(lambda _m: self._on_model_or_data_changed())
         state.data_changed.connect(lambda _x: self._on_model_or_data_changed())
+        state.encoding_ready.connect(self._on_encoded)
         self._on_model_or_data_changed()
 
     # ------------------------------------------------------------------ layout
@@ -93,7 +71,7 @@ class LatentGridPanel(QWidget):
         group.addButton(self.base_zero)
         group.addButton(self.base_image)
         self.base_spin = QSpinBox()
-        self.base_spin.setRange(0, 1964)
+        self.base_spin.setRange(0, 0)  # the data set's size once it is loaded
         self.base_spin.setPrefix("#")
         self.base_spin.setToolTip("the data face whose posterior mean holds the other dimensions")
         for signal in (self.n_spin.valueChanged, self.row_combo.currentIndexChanged,
@@ -131,7 +109,7 @@ class LatentGridPanel(QWidget):
         interp_box = QGroupBox("interpolation between two images' posterior means")
         self.a_spin, self.b_spin = QSpinBox(), QSpinBox()
         for spin, name, default in ((self.a_spin, "A", 0), (self.b_spin, "B", 1000)):
-            spin.setRange(0, 1964)
+            spin.setRange(0, 0)  # the data set's size once it is loaded
             spin.setValue(default)
             spin.setPrefix(f"{name} = #")
             spin.setToolTip(f"data face {name}: its posterior mean is one end of the path")
@@ -196,8 +174,7 @@ class LatentGridPanel(QWidget):
     def _on_model_or_data_changed(self) -> None:
         """New model or data: redraw now; encode the data set in a worker to pick the most active dims."""
         model, X = self.state.model, self.state.X
-        self.means = None
-        self._generation += 1
+        self.encoding = None
         has_data = model is not None and X is not None
         for w in (self.base_image, self.base_spin, self.a_spin, self.b_spin, self.k_spin):
             w.setEnabled(has_data)
@@ -210,40 +187,33 @@ class LatentGridPanel(QWidget):
         self.rebuild_grid()
         self.rebuild_interpolation()
         if has_data:
-            generation = self._generation
-            self._job = run_in_thread(posterior_means, model, X, owner=self,
-                                      on_result=lambda result: self._on_encoded(generation, result),
-                                      on_error=lambda message, _exc: self._on_encode_failed(generation, message))
+            encoding = self.state.encoding()  # None until the session's job is done: encoding_ready follows
+            if encoding is not None:
+                self._on_encoded(encoding)
 
-    def _on_encoded(self, generation: int, result) -> None:
-        if generation != self._generation:
-            return  # the model or data changed meanwhile; a newer encoding is running
-        self.means = result[0]
+    def _on_encoded(self, encoding: Encoding) -> None:
+        self.encoding = encoding
         self._fill_dim_combos()
         self.rebuild_grid()
 
-    def _on_encode_failed(self, generation: int, message: str) -> None:
-        if generation == self._generation:
-            self.state.report_error("Encoding failed", f"Could not encode the data set: {message}")
-
     def is_ready(self) -> bool:
         """True once the data set's encoding (for the default dims) is in, or when there is no data."""
-        return self.means is not None or self.state.X is None or self.state.model is None
+        return self.encoding is not None or self.state.X is None or self.state.model is None
 
     def encode_images(self, ids: list[int]) -> np.ndarray:
-        """Posterior means (AE: codes) of a few data faces: (len(ids), L); fast enough for the UI thread."""
+        """Posterior means (AE: codes) of a few data faces: (len(ids), L); from the shared encoding when it
+        is in, else encoded here (a few faces: fast enough for the UI thread)."""
+        if self.encoding is not None:
+            return self.encoding.means[list(ids)]
         means, _ = posterior_means(self.state.model, self.state.X[ids])
         return means
 
     def _fill_dim_combos(self) -> None:
         model = self.state.model
         latent = model.config.latent if model is not None else 0
-        if self.means is not None and latent >= 2:
-            first, second = most_active_dims(self.means)
-            variances = self.means.var(axis=0)
-        elif latent >= 2:  # no encoding (yet): the two dims the decoder reacts to most
-            order = np.argsort(-decoder_sensitivity(model), kind="stable")
-            first, second, variances = int(order[0]), int(order[1]), None
+        if latent >= 2:
+            first, second = self.state.most_active_dims(2)
+            variances = self.encoding.variance if self.encoding is not None else None
         else:
             first, second, variances = 0, 0, None
         self._building = True
@@ -305,7 +275,7 @@ class LatentGridPanel(QWidget):
             self.interp_message.setText("Interpolation needs data: File → Load data… (or --data PATH / VAE_DATA)."
                                         if model is not None else "No model loaded.")
             for strip in (self.lerp_strip, self.slerp_strip):
-                strip.set_faces(np.zeros((0, 560)))
+                strip.set_faces(np.zeros((0, X.shape[1] if X is not None else 1)))
             return
         a, b, k = self.a_spin.value(), self.b_spin.value(), self.k_spin.value()
         try:

@@ -2,8 +2,8 @@
 test in two colours; hover shows the face and its reconstruction, click selects it for the other
 panels. Below: KL per latent dimension and the posterior-mean variance that decides active units.
 
-Encoding the 1965 faces takes a few to ~80 ms (256/16, depending on the machine's load), so it
-runs in a worker thread, and only when the model or the data changes while the panel is visible.
+The data set's encoding comes from the session (encoded once per model in a background job and
+shared with Sampling and Latent grid); this panel only projects and draws it.
 """
 
 from __future__ import annotations
@@ -24,17 +24,13 @@ from PyQt6.QtWidgets import (
 
 from core import losses
 from core.backend import to_numpy
-from core.evaluate import ACTIVE_UNIT_THRESHOLD, posterior_means
-from vae_gui.state import AppState
+from core.evaluate import ACTIVE_UNIT_THRESHOLD
+from vae_gui.state import NO_DATA_HTML, NO_MODEL_TEXT, Encoding, Session
+from vae_gui.style import COLOURS
 from vae_gui.widgets.faces import FaceView
-from vae_gui.workers import run_in_thread
 
-pg.setConfigOptions(imageAxisOrder="row-major")
-
-TRAIN_COLOUR = (31, 119, 180, 150)  # blue
-TEST_COLOUR = (255, 127, 14, 200)  # orange
-ACTIVE_COLOUR = (44, 160, 44)
-INACTIVE_COLOUR = (150, 150, 150)
+TRAIN_COLOUR, TEST_COLOUR = COLOURS["train_points"], COLOURS["test_points"]
+ACTIVE_COLOUR, INACTIVE_COLOUR = COLOURS["active"], COLOURS["inactive"]
 PCA = "PCA (2 main directions)"
 DIMS = "two latent dimensions"
 ACTIVE_TIP = (f"A latent unit is active when its posterior mean varies over the data (variance > "
@@ -43,15 +39,6 @@ ACTIVE_TIP = (f"A latent unit is active when its posterior mean varies over the 
 KL_TIP = ("Mean KL(q(z_d|x) ‖ p(z_d)) over the data set for each latent dimension d, in nats: how much "
           "information each unit carries. Near 0 = an inactive (collapsed) unit.")
 
-
-NO_DATA_TEXT = (
-    "<h3>No face data loaded</h3>"
-    "<p>The latent map places every face of the data set by its posterior mean, so it needs the Frey "
-    "faces file (<tt>frey_rawface.mat</tt>). Point the program at it with <b>File → Load data…</b>, "
-    "start it with <tt>python main.py --data PATH/frey_rawface.mat</tt>, or set <tt>VAE_DATA</tt>.</p>"
-    "<p>Sampling and the latent grid work without data.</p>"
-)
-NO_MODEL_TEXT = "<h3>No model loaded</h3><p>Open a model file or train one in the Training panel.</p>"
 
 
 def project(means: np.ndarray, mode: str, dim_x: int = 0, dim_y: int = 1) -> tuple[np.ndarray, str, str]:
@@ -74,7 +61,7 @@ def project(means: np.ndarray, mode: str, dim_x: int = 0, dim_y: int = 1) -> tup
 class LatentMapPanel(QWidget):
     """Scatter of the data set's posterior means with hover preview and click-to-select, plus KL per unit."""
 
-    def __init__(self, state: AppState, parent: QWidget | None = None):
+    def __init__(self, state: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self.means: np.ndarray | None = None
@@ -84,11 +71,10 @@ class LatentMapPanel(QWidget):
         self.kl_per_dim: np.ndarray | None = None  # mean KL of each latent dim over the data (L,)
         self.active_count: int | None = None
         self._dirty = True
-        self._generation = 0  # bumps on every new encoding; stale worker results are dropped
-        self._job = None
         self._build()
-        state.model_changed.connect(lambda _m: self._mark_dirty())
+        state.model_changed.connect(self._on_model_changed)
         state.data_changed.connect(lambda _x: self._mark_dirty())
+        state.encoding_ready.connect(lambda _enc: self._mark_dirty())
         state.selection_changed.connect(self._show_selection)
         self._mark_dirty()
 
@@ -121,7 +107,7 @@ class LatentMapPanel(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setToolTip("")
         self.legend = self.plot.addLegend(offset=(10, 10))
-        common = dict(size=6, pen=None, hoverable=True, hoverSize=11, hoverPen=pg.mkPen("w", width=1.5), tip=None)
+        common = dict(size=6, pen=None, hoverable=True, hoverSize=11, hoverPen=pg.mkPen("k", width=1.5), tip=None)
         self.train_scatter = pg.ScatterPlotItem(brush=pg.mkBrush(*TRAIN_COLOUR), name="train", **common)
         self.test_scatter = pg.ScatterPlotItem(brush=pg.mkBrush(*TEST_COLOUR), name="test", **common)
         self.selected_marker = pg.ScatterPlotItem(size=16, pen=pg.mkPen("r", width=2.5), brush=None, symbol="o")
@@ -200,8 +186,16 @@ class LatentMapPanel(QWidget):
         layout.addWidget(self.stack, 1)
 
     # ------------------------------------------------------------------ recomputation
+    def _on_model_changed(self, _model) -> None:
+        """A new model's units mean something else: its dims start again at its two most active."""
+        for combo in (self.x_combo, self.y_combo):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.blockSignals(False)
+        self._mark_dirty()
+
     def _mark_dirty(self) -> None:
-        """Model or data changed: recompute now if visible, else when the panel is next shown."""
+        """Model, data or encoding changed: redraw now if visible, else when the panel is next shown."""
         self._dirty = True
         if self.isVisible():
             self.refresh()
@@ -212,43 +206,37 @@ class LatentMapPanel(QWidget):
             self.refresh()
 
     def refresh(self) -> None:
-        """Encode the whole data set in a worker thread; the scatter and the unit charts follow."""
+        """Draw the session's encoding of the data set (asking for it when it is not there yet)."""
         self._dirty = False
-        self._generation += 1
         model, X = self.state.model, self.state.X
         self.means = self.logvars = self.coords = None
         self.stack.setCurrentIndex(0 if model is not None and X is not None else 1)
         if model is None or X is None:
-            what = "No model loaded." if model is None else (
-                "No face data loaded: File → Load data… (or start with --data PATH, or set VAE_DATA).")
-            self.message.setText(what)
-            self.no_data_label.setText(NO_MODEL_TEXT if model is None else NO_DATA_TEXT)
-            for item in (self.train_scatter, self.test_scatter, self.selected_marker):
-                item.setData([], [])
-            self.kl_bars.setOpts(x=[], height=[])
-            self.var_bars.setOpts(x=[], height=[])
-            self.active_label.setText("active units: –")
+            self.message.setText("No model loaded." if model is None else "No face data loaded.")
+            self.no_data_label.setText(f"<h3>{NO_MODEL_TEXT}</h3>" if model is None else NO_DATA_HTML)
+            self._clear_plots()
             return
-        self.message.setText(f"encoding {len(X)} faces…")
-        generation = self._generation
-        self._job = run_in_thread(posterior_means, model, X, owner=self,
-                                  on_result=lambda result: self._on_encoded(generation, result),
-                                  on_error=lambda message, _exc: self._on_encode_failed(generation, message))
+        encoding = self.state.encoding()
+        if encoding is None:
+            self.message.setText(f"encoding {len(X)} faces…")
+            self._clear_plots()
+            return
+        self._show_encoding(encoding)
+
+    def _clear_plots(self) -> None:
+        for item in (self.train_scatter, self.test_scatter, self.selected_marker):
+            item.setData([], [])
+        self.kl_bars.setOpts(x=[], height=[])
+        self.var_bars.setOpts(x=[], height=[])
+        self.active_label.setText("active units: –")
 
     def is_ready(self) -> bool:
         """True once the current model's encoding is shown (for tests and screenshots)."""
         return self.coords is not None and not self._dirty
 
-    def _on_encode_failed(self, generation: int, message: str) -> None:
-        if generation == self._generation:
-            self.message.setText("encoding failed")
-            self.state.report_error("Encoding failed", f"Could not encode the data set: {message}")
-
-    def _on_encoded(self, generation: int, result) -> None:
+    def _show_encoding(self, encoding: Encoding) -> None:
         model, X = self.state.model, self.state.X
-        if generation != self._generation or model is None or X is None:
-            return  # the model or data changed while the worker ran: a newer job is on its way
-        self.means, self.logvars = result
+        self.means, self.logvars = encoding.means, encoding.logvars
         self.message.setText(f"{len(X)} faces encoded ({'posterior means' if model.is_vae else 'AE codes'})")
         self._fill_dim_combos(model.config.latent)
         self.update_scatter()
@@ -287,6 +275,8 @@ class LatentMapPanel(QWidget):
         self.plot.setLabel("left", y_name)
         self.plot.autoRange()
         self._show_selection(self.state.selected)
+        if self.hovered is not None and self.hovered < len(self.coords):
+            self.show_point(self.hovered)  # its coordinates are those of the new projection
 
     def update_units(self) -> None:
         """KL per dim (VAE) and the posterior-mean variance with the active-unit threshold."""
@@ -324,6 +314,7 @@ class LatentMapPanel(QWidget):
     def _on_click(self, _item, points, _ev) -> None:
         if len(points):
             self.state.select(int(points[0].data()))
+            self.state.show_panel.emit("reconstruction")
 
     def show_point(self, index: int) -> None:
         """Show data face #index and its reconstruction beside the plot."""

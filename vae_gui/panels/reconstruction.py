@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QCheckBox,
@@ -20,21 +19,10 @@ from PyQt6.QtWidgets import (
 
 from core.backend import to_numpy
 from core.evaluate import per_image_losses
-from vae_gui.state import AppState
+from vae_gui.state import NO_DATA_HTML, Session
 from vae_gui.widgets.faces import FaceView
 
-pg.setConfigOptions(imageAxisOrder="row-major")
-
 DIFF_COLORMAP = "inferno"
-NO_DATA_TEXT = (
-    "<h3>No face data loaded</h3>"
-    "<p>The Frey faces file (<tt>frey_rawface.mat</tt>) was not found, so there is nothing to reconstruct.</p>"
-    "<p>Point the program at it in one of three ways:</p>"
-    "<ul><li><b>File → Load data…</b> and choose the file;</li>"
-    "<li>start it with <tt>python main.py --data PATH/frey_rawface.mat</tt>;</li>"
-    "<li>or set the environment variable <tt>VAE_DATA=PATH/frey_rawface.mat</tt>.</li></ul>"
-    "<p>Sampling and the latent grid work without data.</p>"
-)
 REC_TIP = ("Reconstruction loss: −log p(x|z) in nats for this image, summed over its 560 pixels (for a VAE with "
            "one z drawn from q(z|x), evaluation seed 0). Lower is better; a Bernoulli decoder cannot go below the "
            "image's own pixel entropy (the BCE floor).")
@@ -42,14 +30,14 @@ KL_TIP = ("KL(q(z|x) ‖ p(z)) in nats: how many nats the code spends to describ
           "10–40 nats; 0 means the posterior equals the prior and the code carries no information.")
 ELBO_TIP = ("−ELBO = reconstruction + KL, in nats: an upper bound on −log p(x) for this image. Lower is better; "
             "compare it with the data set's mean −ELBO in the Training panel.")
-DIFF_TIP = ("|original − reconstruction| per pixel, coloured black (0) → yellow (1): bright areas are what the "
-            "model fails to reproduce.")
+DIFF_TIP = ("|original − reconstruction| per pixel, coloured black (0) → yellow (the largest difference in this "
+            "image, read it on the colour bar): bright areas are what the model fails to reproduce.")
 
 
 class ReconstructionPanel(QWidget):
     """Pick an image (spin box, slider, Random); see it, its reconstruction, the difference and the losses."""
 
-    def __init__(self, state: AppState, parent: QWidget | None = None):
+    def __init__(self, state: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self.index = 0
@@ -65,11 +53,11 @@ class ReconstructionPanel(QWidget):
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         self.spin = QSpinBox()
-        self.spin.setRange(0, 1964)
+        self.spin.setRange(0, 0)  # the data set's size once it is loaded
         self.spin.setPrefix("image #")
-        self.spin.setToolTip("index of the face in the data set (0…1964)")
+        self.spin.setToolTip("index of the face in the data set (← and → step through it)")
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, 1964)
+        self.slider.setRange(0, 0)
         self.slider.setToolTip("scroll through the data set")
         self.random_button = QPushButton("Random")
         self.random_button.setToolTip("pick a random face")
@@ -121,7 +109,7 @@ class ReconstructionPanel(QWidget):
         content_layout.addLayout(pick)
         content_layout.addLayout(losses)
         content_layout.addLayout(faces, 1)
-        self.no_data_label = QLabel(NO_DATA_TEXT)
+        self.no_data_label = QLabel(NO_DATA_HTML)
         self.no_data_label.setWordWrap(True)
         self.no_data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.no_data_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -204,6 +192,7 @@ class ReconstructionPanel(QWidget):
         self.reconstruction.set_title("reconstruction (z drawn from q(z|x))" if sample else
                                       ("reconstruction (posterior mean)" if model.is_vae else "reconstruction"))
         diff = np.abs(x[0].astype(np.float64) - recon)
+        self.difference.set_levels((0.0, max(float(diff.max()), 1e-3)))  # auto-scaled: the bar says how far
         self.difference.set_face(diff)
         self.difference.set_title(f"|original − reconstruction|  (max {diff.max():.2f})")
         self.rec_nats, self.kl_nats = float(rec[0]), float(kl_dims[0].sum())

@@ -29,12 +29,8 @@ from PyQt6.QtWidgets import (
 
 from core.backend import to_numpy
 from core.evaluate import ACTIVE_UNIT_THRESHOLD, posterior_means
-from vae_gui.panels.latent_grid import decoder_sensitivity
-from vae_gui.state import AppState
+from vae_gui.state import NO_DATA_HELP, Encoding, Session
 from vae_gui.widgets.faces import FaceStrip, FaceView
-from vae_gui.workers import run_in_thread
-
-pg.setConfigOptions(imageAxisOrder="row-major")
 
 Z_LIMIT = 3.0  # sliders and the pad span ±3 prior standard deviations
 SLIDER_STEPS = 600  # int slider 0…600 ↔ z in [-3, 3], 0.01 per step
@@ -68,7 +64,9 @@ class LatentSliders(QWidget):
         """Recreate ``n_dims`` sliders at z = 0 (``active``: bool per dim, inactive names greyed)."""
         while self._grid.count():
             item = self._grid.takeAt(0)
-            if item.widget() is not None:
+            if item.widget() is not None:  # hidden now, so no frame shows old and new sliders together
+                item.widget().hide()
+                item.widget().setParent(None)
                 item.widget().deleteLater()
         self.sliders, self.value_labels, self.name_labels = [], [], []
         for d in range(n_dims):
@@ -129,7 +127,7 @@ class LatentSliders(QWidget):
 class SamplingPanel(QWidget):
     """Decode a latent vector you set by hand: sliders, a 2-D drag pad, random / reset / from an image."""
 
-    def __init__(self, state: AppState, parent: QWidget | None = None):
+    def __init__(self, state: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self.z = np.zeros(0)
@@ -138,11 +136,10 @@ class SamplingPanel(QWidget):
         self._rng = np.random.default_rng()
         self.active: np.ndarray | None = None  # bool per latent dim once the data set is encoded
         self._sample_z: np.ndarray | None = None  # z of the faces in the samples strip (N_SAMPLES, L)
-        self._generation = 0
-        self._job = None
         self._build()
         state.model_changed.connect(self._on_model_changed)
         state.data_changed.connect(self._on_data_changed)
+        state.encoding_ready.connect(self._on_activity)
         self._on_model_changed(state.model)
         self._on_data_changed(state.X)
 
@@ -157,7 +154,7 @@ class SamplingPanel(QWidget):
         self.reset_button = QPushButton("Reset to 0")
         self.reset_button.setToolTip("z = 0, the prior's mean: the decoder's 'average' face")
         self.image_spin = QSpinBox()
-        self.image_spin.setRange(0, 1964)
+        self.image_spin.setRange(0, 0)  # the data set's size once it is loaded
         self.image_spin.setPrefix("#")
         self.from_image_button = QPushButton("Start from image")
         self.from_image_button.setToolTip("encode this data face and put its posterior mean on the sliders")
@@ -260,31 +257,26 @@ class SamplingPanel(QWidget):
         self._start_activity_scan()
 
     def _start_activity_scan(self) -> None:
-        """Encode the data set in a worker; its result greys inactive sliders and sets the pad's dims."""
-        self._generation += 1
+        """Grey inactive sliders and put the two most active dims on the pad: from the session's shared
+        encoding when it is in (``encoding_ready`` brings it later), else from the decoder alone."""
         self.active = None
         self.sliders.set_active(None)
-        model, X = self.state.model, self.state.X
-        if model is None:
+        model = self.state.model
+        if model is None or model.config.latent != len(self.sliders.sliders):
             return
-        if X is None:  # no data: put the two dims the decoder reacts to most on the pad
-            if model.config.latent >= 2 and model.config.latent == len(self.sliders.sliders):
-                order = np.argsort(-decoder_sensitivity(model), kind="stable")
-                self._set_pad_dims(int(order[0]), int(order[1]))
-            return
-        generation = self._generation
-        self._job = run_in_thread(posterior_means, model, X, owner=self,
-                                  on_result=lambda result: self._on_activity(generation, result[0]))
+        if model.config.latent >= 2:
+            self._set_pad_dims(*self.state.most_active_dims(2))
+        encoding = self.state.encoding()
+        if encoding is not None:
+            self._on_activity(encoding)
 
-    def _on_activity(self, generation: int, means: np.ndarray) -> None:
-        if generation != self._generation or means.shape[1] != len(self.sliders.sliders):
-            return  # a newer model or data set arrived meanwhile
-        variance = means.var(axis=0)
-        self.active = variance > ACTIVE_UNIT_THRESHOLD
+    def _on_activity(self, encoding: Encoding) -> None:
+        if encoding.means.shape[1] != len(self.sliders.sliders):
+            return
+        self.active = encoding.active
         self.sliders.set_active(self.active)
-        if len(variance) >= 2:
-            first, second = (int(d) for d in np.argsort(-variance, kind="stable")[:2])
-            self._set_pad_dims(first, second)
+        if len(self.active) >= 2:
+            self._set_pad_dims(*encoding.most_active(2))
 
     def _set_pad_dims(self, dim_x: int, dim_y: int) -> None:
         for combo, dim in ((self.pad_x_combo, dim_x), (self.pad_y_combo, dim_y)):
@@ -302,7 +294,7 @@ class SamplingPanel(QWidget):
         self.from_image_button.setEnabled(ok)
         self.image_spin.setEnabled(ok)
         self.from_image_button.setToolTip("encode this data face and put its posterior mean on the sliders"
-                                          if ok else "needs data: File → Load data… (or --data PATH / VAE_DATA)")
+                                          if ok else f"needs data: {NO_DATA_HELP}")
 
     def _fill_pad_combos(self, latent: int) -> None:
         for combo, default in ((self.pad_x_combo, 0), (self.pad_y_combo, min(1, latent - 1))):

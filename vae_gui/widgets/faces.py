@@ -16,9 +16,9 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from core.images import tile
 from core.models import IMAGE_SHAPE
-
-pg.setConfigOptions(imageAxisOrder="row-major")
+from vae_gui import style  # noqa: F401 - pyqtgraph's options, set once there
 
 FACE_H, FACE_W = IMAGE_SHAPE  # 28 rows × 20 columns
 
@@ -32,19 +32,10 @@ def as_image(face: np.ndarray) -> np.ndarray:
 
 
 def tile_faces(faces: np.ndarray, pad: int = 1, background: float = 1.0) -> np.ndarray:
-    """Tile faces (rows, cols, 560) into one float image (rows·28 + (rows+1)·pad, cols·20 + (cols+1)·pad).
-
-    Whole-array reshapes instead of a Python loop, so a 25×25 mosaic takes well under a millisecond."""
+    """Tile faces (rows, cols, 560) into one float image (rows·28 + (rows+1)·pad, cols·20 + (cols+1)·pad)."""
     faces = np.asarray(faces, dtype=np.float64)
     rows, cols = faces.shape[:2]
-    tiles = faces.reshape(rows, cols, FACE_H, FACE_W)
-    cell_h, cell_w = FACE_H + pad, FACE_W + pad
-    out = np.full((rows * cell_h + pad, cols * cell_w + pad), background, dtype=np.float64)
-    # padded cells (rows, cell_h, cols, cell_w) laid into out[pad:, pad:] with the face at the top-left of each cell
-    cells = np.full((rows, cell_h, cols, cell_w), background, dtype=np.float64)
-    cells[:, :FACE_H, :, :FACE_W] = tiles.transpose(0, 2, 1, 3)
-    out[pad:, pad:] = cells.reshape(rows * cell_h, cols * cell_w)
-    return out
+    return tile(faces.reshape(rows, cols, FACE_H, FACE_W), pad, background)
 
 
 def _make_view(glw: pg.GraphicsLayoutWidget) -> pg.ViewBox:
@@ -128,6 +119,8 @@ class FaceView(QWidget):
     def set_levels(self, levels: tuple[float, float]) -> None:
         self._levels = (float(levels[0]), float(levels[1]))
         self._item.setLevels(self._levels)
+        if self._colorbar is not None:  # the bar drives its image's levels: move both
+            self._colorbar.setLevels(self._levels)
 
     def set_colormap(self, name: str | None) -> None:
         """Use a pyqtgraph colormap by name ('inferno', 'viridis', …) or None for plain grey."""
@@ -171,8 +164,10 @@ class FaceStrip(QWidget):
         self._grid.setSpacing(4)
 
     def _rebuild(self, n: int) -> None:
-        for view in self._views:
+        for view in self._views:  # hidden at once: no frame may show the old and the new views together
             self._grid.removeWidget(view)
+            view.hide()
+            view.setParent(None)
             view.deleteLater()
         self._views = []
         ncols = self._ncols if self._ncols > 0 else max(n, 1)

@@ -1,0 +1,273 @@
+"""Model and data files for the main window: open, save, import, load data (with the start-up
+download), each in a background job; on failure nothing changes and a dialog says why.
+
+``FileActions(window)`` needs from the window only ``session``, ``settings``, ``show_error`` and
+``notify``. Folders of the last file dialogs are remembered in the settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, QTimer
+from PyQt6.QtWidgets import QFileDialog, QInputDialog, QProgressDialog
+
+from core.checkpoint import import_legacy, load_model, save_model
+from core.data import PROJECT_ROOT, DataError, DownloadIntegrityError, ensure_data, find_data
+from core.dataset import Dataset, frey_dataset
+from core.models import Model, ModelConfig
+from core.optim import optimizer_from_state
+from vae_gui.state import NO_DATA_HELP
+from vae_gui.workers import Job, error_text, start_job
+
+MODEL_DIR = PROJECT_ROOT / "model"
+# The Gaussian learned-variance VAE opens first: its samples are visibly different faces, while the
+# Bernoulli VAE (model/vae.npz) decodes almost every z to one average face (docs/RESULTS.md).
+DEFAULT_MODEL = MODEL_DIR / "vae_gauss.npz"
+SAVED_META = ("train", "data", "history", "saved_because", "train_seconds")  # meta a save carries on
+LEGACY_KINDS = ["AE (Wi, Wm, Wd, Wo, Bi, Bm, Bd, Bo)", "VAE (Wi, Wm, Wv, Wd, Wo, Bi, Bm, Bv, Bd, Bo)"]
+
+
+def shipped_models() -> list[Path]:
+    """Every model file shipped in model/ (sorted by name)."""
+    return sorted(MODEL_DIR.glob("*.npz")) if MODEL_DIR.is_dir() else []
+
+
+def fresh_default_model() -> Model:
+    """The fallback when no model file can be had: an untrained VAE 560-256-16."""
+    return Model(ModelConfig(kind="vae", hidden=[256], latent=16), seed=0)
+
+
+def download_and_load(progress=None, cancelled=None, path=None) -> tuple[Dataset, Path]:
+    """Find (or download, reporting bytes) and load the Frey faces; runs in a job."""
+
+    def on_bytes(done: int, total: int | None) -> None:
+        if cancelled is not None and cancelled():
+            raise DataError("download cancelled")
+        if progress is not None:
+            progress(done, total if total is not None else -1, "downloading the Frey faces")
+
+    found = ensure_data(path, allow_download=True, progress=on_bytes)
+    return frey_dataset(found), found
+
+
+class FileActions(QObject):
+    """Open/save/import models and load data for one window."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.session, self.settings = window.session, window.settings
+        self.jobs: list[Job] = []
+        self.progress_dialog: QProgressDialog | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def _run(self, fn, *args, on_result=None, error_title="Error", **kwargs) -> Job:
+        job = start_job(fn, *args, on_result=on_result,
+                        on_error=lambda message, _exc: self.window.show_error(error_title, message),
+                        on_finished=lambda: self.jobs.remove(job) if job in self.jobs else None, **kwargs)
+        self.jobs.append(job)
+        return job
+
+    def _refuse_while_training(self, what: str) -> bool:
+        if self.session.training:
+            self.window.show_error(what, "A training run is going: stop it first (its result would replace this).")
+            return True
+        return False
+
+    def folder(self, key: str, fallback: Path) -> str:
+        """The folder of the last file chosen for ``key`` (or ``fallback``)."""
+        last = self.settings.value(f"last_dir/{key}")
+        return str(last) if last and Path(str(last)).is_dir() else str(fallback)
+
+    def remember(self, key: str, path: str | os.PathLike) -> None:
+        self.settings.setValue(f"last_dir/{key}", str(Path(path).expanduser().parent))
+
+    # ------------------------------------------------------------------ models
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open model", self.folder("model", MODEL_DIR),
+                                              "VAE Explorer models (*.npz);;All files (*)")
+        if path:
+            self.open_model_path(path)
+
+    def open_model_path(self, path: str | os.PathLike) -> Job | None:
+        """Load a model file in a job; on success it becomes the current model."""
+        if self._refuse_while_training("Open model"):
+            return None
+        path = Path(path).expanduser()
+
+        def done(loaded) -> None:
+            self.session.set_model(loaded.model, path, loaded.optimizer_state, loaded.meta)
+            self.settings.setValue("last_model", str(path))
+            self.remember("model", path)
+            self.window.notify(f"Opened {path}")
+
+        return self._run(load_model, path, on_result=done, error_title="Could not open the model")
+
+    def save_model_dialog(self) -> None:
+        if self.session.model is None:
+            self.window.show_error("Save model", "There is no model to save.")
+            return
+        name = self.session.model_path.name if self.session.model_path else "my_model.npz"
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save model as",
+                                              str(Path(self.folder("model", MODEL_DIR)) / name),
+                                              "VAE Explorer models (*.npz)")
+        if path:
+            self.save_model_path(path)
+
+    def save_model_path(self, path: str | os.PathLike) -> bool:
+        """Write the current model (optimiser state, training settings, loss history); True on success."""
+        path = Path(path).expanduser()
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        session = self.session
+        if session.model is None:
+            self.window.show_error("Save model", "There is no model to save.")
+            return False
+        try:
+            state = session.optimizer_state
+            optimizer = optimizer_from_state(session.model, state) if state else None
+            save_model(path, session.model, optimizer, extra={k: session.meta[k] for k in SAVED_META
+                                                               if k in session.meta})
+        except Exception as exc:  # noqa: BLE001 - disk full, permissions, non-finite weights…
+            self.window.show_error("Could not save the model", error_text(exc))
+            return False
+        session.saved(path)
+        self.settings.setValue("last_model", str(path))
+        self.remember("model", path)
+        self.window.notify(f"Saved {path}")
+        return True
+
+    def import_legacy_dialog(self) -> None:
+        if self._refuse_while_training("Import legacy pickle"):
+            return
+        path, _ = QFileDialog.getOpenFileName(self.window, "Import legacy pickle",
+                                              self.folder("legacy", PROJECT_ROOT),
+                                              "Pickles (*.pkl *.pickle);;All files (*)")
+        if path:
+            self.import_legacy_asking_kind(path)
+
+    def import_legacy_asking_kind(self, path: str | os.PathLike) -> None:
+        kind, ok = QInputDialog.getItem(self.window, "Import legacy pickle", "The pickle holds the weights of an:",
+                                        LEGACY_KINDS, 0, False)
+        if ok:
+            self.import_legacy_path(path, "vae" if kind.startswith("VAE") else "ae")
+
+    def import_legacy_path(self, path: str | os.PathLike, kind: str = "ae") -> Job | None:
+        """Convert an assignment pickle in a job (restricted unpickler: nothing is run)."""
+        if self._refuse_while_training("Import legacy pickle"):
+            return None
+        self.remember("legacy", path)
+
+        def done(model) -> None:
+            self.session.set_model(model, None, None)
+            self.window.notify(f"Imported {path} as {model.config.describe()} (save it as .npz to keep it)")
+
+        return self._run(import_legacy, Path(path).expanduser(), kind, on_result=done,
+                         error_title="Could not import the pickle")
+
+    # ------------------------------------------------------------------ data
+    def load_data_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Load the Frey faces",
+                                              self.folder("data", find_data(None).parent),
+                                              "MATLAB files (*.mat);;All files (*)")
+        if path:
+            self.load_data_path(path)
+
+    def load_data_path(self, path: str | os.PathLike) -> Job | None:
+        if self._refuse_while_training("Load data"):
+            return None
+        path = Path(path).expanduser()
+
+        def done(dataset) -> None:
+            self.session.set_data(dataset, path)
+            self.settings.setValue("data_path", str(path))
+            self.remember("data", path)
+
+        return self._run(frey_dataset, path, on_result=done, error_title="Could not load the data")
+
+    def load_initial_data(self, path: str | os.PathLike | None = None, allow_download: bool = True) -> None:
+        """At start-up: the given path, else the remembered one, else data/ (downloaded with a
+        progress dialog if missing). Without data the program still runs and says how to get it."""
+        if path:
+            self.load_data_path(path)
+            return
+        remembered = self.settings.value("data_path")
+        if remembered and Path(str(remembered)).is_file():
+            self.load_data_path(str(remembered))
+            return
+        target = find_data(None)
+        if target.exists():
+            self.load_data_path(target)
+        elif not allow_download or os.environ.get("VAE_DATA"):
+            self.session.set_data(None, message=f"{target} not found")
+        else:
+            self._download()
+
+    def _download(self) -> None:
+        dialog = QProgressDialog("Downloading the Frey faces (1 MB)…", "Cancel", 0, 0, self.window)
+        dialog.setWindowTitle("Frey faces")
+        dialog.setMinimumDuration(300)
+        self.progress_dialog = dialog
+
+        def on_progress(report) -> None:
+            done, total, _text = report
+            if total > 0:
+                dialog.setMaximum(total)
+                dialog.setValue(done)
+
+        def done(result) -> None:
+            self.session.set_data(*result)
+            dialog.close()
+
+        job = self._run(_download_job, on_result=done, with_control=True, on_yield=on_progress)
+        job.errored.disconnect()
+        job.errored.connect(lambda message, exc: self._download_failed(dialog, message, exc))
+        dialog.canceled.connect(job.cancel)
+
+    def _download_failed(self, dialog: QProgressDialog, message: str, exc) -> None:
+        dialog.close()
+        self.session.set_data(None, message=f"could not get the data: {message}")
+        self.window.notify(f"No data: {message}", 15)
+        # Being offline is said in the status bar and the panels; a download that arrived
+        # damaged or with the wrong checksum (and was deleted) deserves a dialog.
+        if isinstance(exc, DownloadIntegrityError):
+            self.window.show_error("Could not get the Frey faces",
+                                   f"{message}\n\nThe program runs on without data: sampling and the latent grid "
+                                   f"work from the model alone. To use the data, {NO_DATA_HELP}.")
+
+    def load_initial_model(self, weights: str | os.PathLike | None = None, remembered: bool = True) -> None:
+        """At start-up: the given file, else the last model opened, else model/vae_gauss.npz, else a
+        fresh VAE 256/16 (the status bar says which). A bad file shows a dialog and falls back."""
+        last = self.settings.value("last_model") if remembered else None
+        candidates = [Path(p) for p in (weights, str(last) if last else None, DEFAULT_MODEL) if p]
+        for path in candidates:
+            if path != Path(weights or "") and not path.is_file():
+                continue
+            try:
+                loaded = load_model(path)
+            except Exception as exc:  # noqa: BLE001 - the window must open anyway
+                QTimer.singleShot(0, lambda e=exc: self.window.show_error("Could not open the model", error_text(e)))
+                continue
+            self.session.set_model(loaded.model, path, loaded.optimizer_state, loaded.meta)
+            return
+        self.session.set_model(fresh_default_model())
+        self.window.notify(f"No shipped model at {DEFAULT_MODEL}: using a freshly initialised, untrained VAE "
+                           "256/16", 20)
+
+    # ------------------------------------------------------------------ drag and drop
+    def open_dropped(self, path: Path) -> None:
+        """A file dropped on the window: data, a legacy pickle or a model file."""
+        if path.suffix.lower() == ".mat":
+            self.load_data_path(path)
+        elif path.suffix.lower() in (".pkl", ".pickle"):
+            self.import_legacy_asking_kind(path)
+        else:
+            self.open_model_path(path)
+
+
+def _download_job(*, control) -> tuple[Dataset, Path]:
+    return download_and_load(progress=lambda d, t, text: control.report((d, t, text)),
+                             cancelled=control.stop_requested)
+

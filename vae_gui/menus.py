@@ -1,0 +1,116 @@
+"""The main window's menus and toolbar. Every action has its shortcut shown in its menu; the
+Help menu lists them all.
+
+``build_menus(window)`` returns {name: QAction}; it needs ``window.files``, ``window.exports``,
+``window.session``, ``window.tabs``, ``window.panel(stem)`` and ``window.close``.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import QMessageBox
+
+from vae_gui.files import MODEL_DIR, shipped_models
+
+
+def _action(window, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
+    a = QAction(text, window)
+    a.triggered.connect(lambda _checked=False: slot())
+    if shortcut:
+        a.setShortcut(QKeySequence(shortcut))
+    a.setStatusTip(tip)
+    a.setToolTip(f"{tip or text} ({shortcut})" if shortcut else (tip or text))
+    return a
+
+
+def build_menus(window) -> dict[str, QAction]:
+    files, exports = window.files, window.exports
+    a = {
+        "open": _action(window, "Open model…", files.open_model_dialog, "Ctrl+O", "Open a VAE Explorer model (.npz)"),
+        "save": _action(window, "Save model as…", files.save_model_dialog, "Ctrl+S",
+                        "Save the current model with its optimiser state, training settings and loss curves"),
+        "import": _action(window, "Import legacy pickle…", files.import_legacy_dialog, "Ctrl+I",
+                          "Convert an assignment weights pickle (AE or VAE layout); no code is run"),
+        "data": _action(window, "Load data…", files.load_data_dialog, "Ctrl+L", "Load frey_rawface.mat"),
+        "export_png": _action(window, "Export view as PNG…", exports.png_dialog, "Ctrl+E",
+                              "Save a picture of the current tab"),
+        "export_csv": _action(window, "Export loss curves as CSV…", exports.csv_dialog, "Ctrl+Shift+E",
+                              "Save the training curves (per logged step) as CSV"),
+        "quit": _action(window, "Quit", window.close, "Ctrl+Q"),
+        "train": _action(window, "Start / pause / resume training", lambda: window.panel("training").toggle(),
+                         "Space", "Start a run with the Training tab's settings, or pause / resume it"),
+        "stop": _action(window, "Stop training", lambda: window.panel("training").stop_training(), "Ctrl+.",
+                        "End the run after the current step; the weights trained so far are kept"),
+        "previous": _action(window, "Previous image", lambda: _step_image(window, -1), "Left",
+                            "Select the previous image of the data set"),
+        "next": _action(window, "Next image", lambda: _step_image(window, +1), "Right",
+                        "Select the next image of the data set"),
+        "shortcuts": _action(window, "Keyboard shortcuts", lambda: _show_shortcuts(window), "F1"),
+    }
+    # arrows belong to sliders and spin boxes when they have the focus: the image steps only when the
+    # focus is in the Reconstruction tab (the actions are added to it) or the menu is used
+    for name in ("previous", "next"):
+        a[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        window.panel("reconstruction").addAction(a[name])
+    _file_menu(window, a)
+    bar = window.menuBar()
+    training = bar.addMenu("&Training")
+    training.addAction(a["train"])
+    training.addAction(a["stop"])
+    view = bar.addMenu("&View")
+    for i in range(window.tabs.count()):
+        tab = _action(window, window.tabs.tabText(i), lambda i=i: window.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        view.addAction(tab)
+        a[f"tab{i + 1}"] = tab
+    view.addSeparator()
+    view.addAction(a["previous"])
+    view.addAction(a["next"])
+    bar.addMenu("&Help").addAction(a["shortcuts"])
+    toolbar = window.addToolBar("Main")
+    toolbar.setObjectName("main-toolbar")
+    toolbar.setMovable(False)
+    for name in ("open", "save", "data", "export_png"):
+        toolbar.addAction(a[name])
+    return a
+
+
+def _file_menu(window, a: dict[str, QAction]) -> None:
+    menu = window.menuBar().addMenu("&File")
+    menu.addAction(a["open"])
+    window.shipped_menu = menu.addMenu("Shipped models")
+    window.shipped_menu.aboutToShow.connect(lambda: fill_shipped_menu(window))
+    fill_shipped_menu(window)
+    for name in ("save", "import", None, "data", None, "export_png", "export_csv", None, "quit"):
+        menu.addSeparator() if name is None else menu.addAction(a[name])
+
+
+def fill_shipped_menu(window) -> None:
+    menu = window.shipped_menu
+    menu.clear()
+    files = shipped_models()
+    for path in files:
+        menu.addAction(path.name).triggered.connect(lambda _checked=False, p=path: window.files.open_model_path(p))
+    if not files:
+        menu.addAction(f"(no .npz files in {MODEL_DIR})").setEnabled(False)
+
+
+def _step_image(window, delta: int) -> None:
+    session = window.session
+    if session.n_images:
+        session.select((session.selected + delta) % session.n_images)
+
+
+def shortcut_lines(window) -> list[str]:
+    """'Ctrl+O  Open model…' for every action with a shortcut, in menu order."""
+    lines = []
+    for menu_action in window.menuBar().actions():
+        for action in menu_action.menu().actions():
+            if not action.shortcut().isEmpty():
+                text = action.text().replace("&", "")
+                lines.append(f"{action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}\t{text}")
+    return lines
+
+
+def _show_shortcuts(window) -> None:
+    QMessageBox.information(window, "Keyboard shortcuts", "\n".join(shortcut_lines(window)))

@@ -1,0 +1,127 @@
+"""The screenshot harness: ``python main.py screenshots DIR [--size WxH]`` drives the real window and
+writes ``<panel>.png`` for each tab plus ``window.png``, printing each file's pixel size.
+
+The state shown: a short training run of a new model in the Training tab, the shipped model back as
+the current one for the other tabs, a test face selected, the latent grid built, a gradient check of
+a small net done. The window keeps exactly the requested size through every tab (checked).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from PyQt6.QtGui import QImage
+from PyQt6.QtWidgets import QApplication
+
+from core.data import DataError, ensure_data
+from core.dataset import frey_dataset
+from vae_gui import workers
+from vae_gui.app import PANELS, MainWindow, application, make_settings, wait_until
+from vae_gui.state import Session
+
+DEFAULT_SHOT_SIZE = (1366, 768)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1024x600' -> (1024, 600); ValueError naming the form otherwise."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must be WIDTHxHEIGHT, e.g. 1366x768, not {text!r}") from None
+    if not (320 <= w <= 8192 and 240 <= h <= 8192):
+        raise ValueError(f"size must be between 320x240 and 8192x8192, got {text!r}")
+    return w, h
+
+
+def settle(app: QApplication, window: MainWindow, seconds: float = 0.4, timeout_s: float = 120.0) -> None:
+    """Let queued signals, timers and background jobs (e.g. encoding the data set) finish."""
+    wait_until(lambda: not workers.active_jobs() and window.busy_jobs() == 0, timeout_s, app)
+    wait_until(lambda: False, seconds, app)
+
+
+def take_screenshots(directory: str | os.PathLike, data: str | None = None, steps: int = 300,
+                     size: tuple[int, int] = DEFAULT_SHOT_SIZE, log=print) -> int:
+    """Write one PNG per tab and ``window.png`` at window size ``size``; 0 on success, 1 otherwise."""
+    if not os.environ.get("QT_QPA_PLATFORM") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    out = Path(directory).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    app = application()
+    with tempfile.TemporaryDirectory(prefix="vae-explorer-shots-") as tmp:
+        window = MainWindow(Session(), settings=make_settings(Path(tmp) / "settings.ini"))
+        try:
+            return _shoot(app, window, out, data, steps, tuple(size), log)
+        finally:
+            window.close()
+            window.deleteLater()
+            app.processEvents()
+
+
+def _prepare(app: QApplication, window: MainWindow, data: str | None, log) -> None:
+    window.files.load_initial_model(None, remembered=False)
+    try:
+        path = ensure_data(data, allow_download=True)
+        window.session.set_data(frey_dataset(path), path)
+    except DataError as exc:
+        log(f"screenshots: no data ({exc}); the data panels show how to load it")
+        window.session.set_data(None, message=str(exc))
+    window.show()
+    settle(app, window)
+
+
+def _train_briefly(app: QApplication, window: MainWindow, steps: int) -> bool:
+    """A new model's run (a real learning curve; continuing a shipped model saved without optimiser
+    state would show a fresh Adam's first-step jolt instead)."""
+    training = window.panel("training")
+    window.tabs.setCurrentWidget(training)
+    training.form.new_radio.setChecked(True)
+    training.form.steps_spin.setValue(int(steps))
+    training.form.eval_spin.setValue(max(10, (int(steps) // 6) // 10 * 10))
+    if not training.start_training():
+        return False
+    if not wait_until(lambda: not training.is_running(), 3600, app):
+        training.stop_training()
+    settle(app, window, seconds=0.5)
+    return True
+
+
+def _shoot(app: QApplication, window: MainWindow, out: Path, data: str | None, steps: int,
+           size: tuple[int, int], log) -> int:
+    window.resize(*size)
+    _prepare(app, window, data, log)
+    session = window.session
+    early: dict = {}
+    if session.X is not None:
+        if not _train_briefly(app, window, steps):
+            log("screenshots: training could not start")
+            return 1
+        early["training"], early["window"] = window.panel("training").grab(), window.grab()
+        window.files.load_initial_model(None, remembered=False)  # the other tabs show the shipped model
+        settle(app, window)
+        session.select(int(session.test_ids[3]))
+    gradcheck = window.panel("gradcheck")
+    gradcheck.run_check()
+    wait_until(lambda: not gradcheck.is_running(), 600, app)
+    settle(app, window)
+    written, resized = [], []
+    for index, (_title, _module, _cls, stem) in enumerate(PANELS):
+        window.tabs.setCurrentIndex(index)
+        settle(app, window, seconds=0.5)
+        if (window.width(), window.height()) != size:
+            resized.append(f"{stem}: {window.width()}×{window.height()}")
+        written += _save(early.get(stem) or window.tabs.currentWidget().grab(), out / f"{stem}.png")
+    window.tabs.setCurrentIndex(0)
+    settle(app, window, seconds=0.3)
+    written += _save(early.get("window") or window.grab(), out / "window.png")
+    for path in written:
+        image = QImage(str(path))
+        log(f"wrote {path} ({image.width()}×{image.height()})")
+    if resized:
+        log(f"screenshots: the window did not keep {size[0]}×{size[1]}: {', '.join(resized)}")
+    return 0 if len(written) == len(PANELS) + 1 and not resized else 1
+
+
+def _save(pixmap, target: Path) -> list[Path]:
+    return [target] if pixmap.save(str(target), "PNG") else []

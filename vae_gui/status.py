@@ -1,0 +1,50 @@
+"""The main window's status bar: the current model, a passing notice, training state and the data set."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QLabel, QStatusBar
+
+from vae_gui.state import NO_DATA_HELP, Session
+
+
+class StatusBar(QStatusBar):
+    """Labels that follow the session: model (left), notice, training state and data (right)."""
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.model_label, self.data_label = QLabel(), QLabel()
+        self.busy_label, self.notice_label = QLabel(), QLabel()
+        self.notice_label.setStyleSheet("color: #225;")
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self.notice_label.clear)
+        self.addWidget(self.model_label)
+        self.addWidget(self.notice_label, 1)
+        self.addPermanentWidget(self.busy_label)
+        self.addPermanentWidget(self.data_label)
+        session.model_changed.connect(lambda _m: self.update_texts())
+        session.data_changed.connect(lambda _x: self.update_texts())
+        session.busy_changed.connect(lambda _b: self.update_texts())
+        session.model_saved.connect(lambda _p: self.update_texts())
+        self.update_texts()
+
+    def model_description(self) -> str:
+        model = self.session.model
+        if model is None:
+            return "No model"
+        where = self.session.model_path.name if self.session.model_path else "not saved"
+        return f"{model.config.describe()} · {model.step:,} steps trained · {where}"
+
+    def update_texts(self) -> None:
+        s = self.session
+        self.model_label.setText(self.model_description())
+        self.data_label.setText(f"Data: {s.data_message}" if s.X is not None
+                                else f"No data ({s.data_message}): {NO_DATA_HELP}")
+        self.busy_label.setText("training paused" if s.training_paused else "training…" if s.training else "")
+
+    def notify(self, text: str, seconds: float = 8.0) -> None:
+        """A passing message (next to the model description, never over it)."""
+        self.notice_label.setText(f" — {text}")
+        self._notice_timer.start(int(seconds * 1000))
