@@ -25,6 +25,7 @@ def limit_blas_threads() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]  # train --resume tells given flags from defaults
     limit_blas_threads()
     from cli import gui
     from core.backend import BackendError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import signal
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from .common import (
     CliError,
+    add_force,
+    add_max_params,
     check_writable,
     hidden_sizes,
     load_data,
@@ -73,7 +76,16 @@ def add_parser(sub) -> None:
                    help="weight init: auto (He for the ReLU family, Glorot for tanh/softplus), he, glorot, torch")
     t.add_argument("--inspect-log", default=None, metavar="F.jsonl",
                    help="append each log step's per-layer statistics (core.inspect) to this JSON-lines file")
+    add_force(t, "VAE Explorer model file")
+    add_max_params(t)
     t.set_defaults(run=run)
+    global _PARSER
+    _PARSER = t
+
+
+_PARSER: argparse.ArgumentParser | None = None
+# what a signal does once training has started: stop after the current step, save, exit 128 + N
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def progress_line(stats: dict, width: int = 24) -> str:
@@ -101,14 +113,9 @@ class TrainCli:
 
     def __init__(self, args, out: Path, run):
         self.args, self.out, self.run = args, out, run
-        self.interrupted = False
+        self.interrupted = 0  # the number of the first stop signal received (see StopSignals)
         self.tty = sys.stderr.isatty()
         self.inspect_log = None
-
-    def on_sigint(self, signum, frame) -> None:
-        if self.interrupted:
-            raise KeyboardInterrupt
-        self.interrupted = True
 
     def on_log(self, stats: dict) -> None:
         if self.inspect_log is not None and "inspect" in stats:
@@ -125,18 +132,16 @@ class TrainCli:
             print(("\n" if self.tty else "") + f"step {step}: {what} −ELBO {value:.2f} nats/image", file=sys.stderr)
 
     def train(self):
-        """Run to the end, Ctrl-C (first: stop and save; second: KeyboardInterrupt) or divergence."""
-        previous = signal.signal(signal.SIGINT, self.on_sigint)
+        """Run to the end, a stop signal (see StopSignals) or divergence."""
         try:
             if self.args.inspect_log:
                 from core.inspect import Inspector
 
                 self.run.trainer.inspector = Inspector()
                 self.inspect_log = open(self.args.inspect_log, "a", encoding="utf-8")  # noqa: SIM115 - closed below
-            return self.run.run(on_log=self.on_log, on_eval=self.on_eval, should_stop=lambda: self.interrupted,
+            return self.run.run(on_log=self.on_log, on_eval=self.on_eval, should_stop=lambda: bool(self.interrupted),
                                 on_checkpoint=lambda s: self.run.save(self.out, f"checkpoint at step {s}"))
         finally:
-            signal.signal(signal.SIGINT, previous)
             if self.inspect_log is not None:
                 self.inspect_log.close()
             if self.tty and not self.args.quiet:
@@ -152,10 +157,11 @@ class TrainCli:
         if run.kept_best:
             best = run.trainer.best
             print(f"kept the weights of step {best.step} (validation −ELBO {best.value:.2f})")
-        if result.status == "stopped" and self.interrupted:
+        if self.interrupted:  # during the run, or during the final evaluation: either way the file is written
             run.save(out, "interrupted")
-            print(f"interrupted at step {run.model.step}: saved {out}; continue with --resume", file=sys.stderr)
-            return 130
+            what = "interrupted" if self.interrupted == signal.SIGINT else signal.Signals(self.interrupted).name
+            print(f"{what} at step {run.model.step}: saved {out}; continue with --resume", file=sys.stderr)
+            return 128 + self.interrupted
         run.save(out, "finished")
         print(f"trained {result.steps_done} steps in {result.seconds:.1f} s "
               f"({result.steps_done / max(result.seconds, 1e-9):.0f} steps/s); model has {run.model.step} steps")
@@ -187,21 +193,91 @@ def load_dataset(spec, image_shape, quiet: bool = False):
     return open_dataset(spec, shape)
 
 
-def run(args) -> int:
-    out = Path(args.out)
-    check_writable(out)  # before training, not after it
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP for the whole of ``train``, through its final save: before training
+    starts one quits at once (KeyboardInterrupt: nothing to save yet); once ``cli`` is set the first one
+    asks the run to stop after the current step and save, a second one quits at once."""
+
+    def __init__(self):
+        self.cli: TrainCli | None = None
+        self.previous = {}
+
+    def __enter__(self) -> StopSignals:
+        self.previous = {n: signal.signal(n, self.handle) for n in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def handle(self, signum, frame) -> None:
+        if self.cli is None or self.cli.interrupted:
+            raise KeyboardInterrupt
+        self.cli.interrupted = signum
+
+
+def explicit_flags(args) -> dict:
+    """{dest: value} of the train flags given on the command line (not their defaults)."""
+    argv = list(getattr(args, "argv", None) or [])
+    if _PARSER is None or "train" not in argv:
+        return {}
+    defaults = {a.dest: a.default for a in _PARSER._actions}
+    try:
+        for action in _PARSER._actions:
+            action.default = argparse.SUPPRESS
+        given = _PARSER.parse_args(argv[argv.index("train") + 1:], argparse.Namespace())
+    finally:
+        for action in _PARSER._actions:
+            action.default = defaults[action.dest]
+    return {k: v for k, v in vars(given).items() if k != "run"}
+
+
+def check_resume_flags(args, loaded, out: Path) -> None:
+    """Refuse flags that contradict the model file being resumed (its settings win, silently, otherwise)."""
+    from core.config import ARG_NAMES, MODEL_FIELDS, RESUME_FROM_FILE, TrainConfig
+
+    stored = TrainConfig.from_meta(loaded.meta)
+    field_of = {ARG_NAMES.get(f, f): f for f in (*MODEL_FIELDS, *RESUME_FROM_FILE, "optimizer", "lr")}
+    field_of.update(activation="enc_activation")
+    clashes = []
+    for dest, value in explicit_flags(args).items():
+        field = field_of.get(dest)
+        have = stored.learning_rate if field == "lr" else getattr(stored, field, None) if field else None
+        if field and value != have and not (dest == "activation" and value == stored.dec_activation == have):
+            clashes.append(f"--{dest.replace('_', '-')} {value} (the file has {have})")
+    if clashes:
+        raise CliError(f"--resume continues {out} with its own settings, and these flags contradict them: "
+                       f"{'; '.join(clashes)}. Drop them, or train a new model with another --out")
+
+
+def prepare(args, out: Path, dataset):
+    """The TrainingRun of this command: a new model, or the one in --out continued (ConfigError -> CliError)."""
     TrainConfig, TrainingRun, ConfigError = _core()
-    dataset = load_dataset(args.data, args.image_shape, quiet=args.quiet)
     args.enc_activation = args.enc_activation or args.activation or "relu"
     args.dec_activation = args.dec_activation or args.activation or "relu"
     try:
         config = TrainConfig.from_args(args)
-        run = TrainingRun(config, dataset, load_weights(out, device=args.device) if args.resume else None,
-                          device=args.device)
+        loaded = load_weights(out, device=args.device, max_params=args.max_params) if args.resume else None
+        if loaded is not None:
+            check_resume_flags(args, loaded, out)
+        return TrainingRun(config, dataset, loaded, device=args.device)
     except ConfigError as exc:
         raise CliError(flag_names(str(exc))) from None
-    if run.remaining <= 0:
-        print(f"{out} already has {run.model.step} steps (target {run.total_steps}); nothing to do", file=sys.stderr)
-        return 0
-    cli = TrainCli(args, out, run)
-    return cli.finish(cli.train())
+
+
+def run(args) -> int:
+    from core.checkpoint import MODEL_FILE
+    from core.safe_io import OutputLock, check_output
+
+    out = Path(args.out)
+    check_writable(out)  # before training, not after it
+    check_output(out, MODEL_FILE, args.force, CliError)  # never over the data, a text file, a FIFO...
+    with StopSignals() as signals, OutputLock(out, CliError):
+        dataset = load_dataset(args.data, args.image_shape, quiet=args.quiet)
+        run = prepare(args, out, dataset)
+        if run.remaining <= 0:
+            print(f"{out} already has {run.model.step} steps (target {run.total_steps}); nothing to do",
+                  file=sys.stderr)
+            return 0
+        signals.cli = cli = TrainCli(args, out, run)
+        return cli.finish(cli.train())

@@ -284,6 +284,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu", max_params: int = D
         meta = _meta_of(archive)
         config, expected = _config_of(meta, path, max_params)
         check_fields(meta, META_FIELDS, str(path), ModelFileError)
+        train_settings(meta, path)
         optimizer_meta = meta.get("optimizer")
         if optimizer_meta is not None:
             if not isinstance(optimizer_meta, dict):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.reliability import ROOT, run_cli, small_model
+from helpers.reliability import ROOT, assert_cli_error, run_cli, small_model
 
 from core.checkpoint import ModelFileError, load_model, read_meta, save_model
 from core.data import split_indices
@@ -342,13 +342,40 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, frey_path, capsys):
     _assert_files_identical(whole, split)
 
 
-def test_resume_reuses_the_saved_settings(tmp_path, frey_path, capsys):
-    """--resume takes batch size, seed and learning rate from the file, not from the command line."""
+def test_resume_refuses_flags_that_contradict_the_file(tmp_path, frey_path, capsys):
+    """--resume takes the architecture, optimiser, batch size, seed and learning rate from the file: flags
+    that repeat them are fine (the continuation stays bit-identical), flags that contradict them are refused
+    with one line naming each, and the file is untouched."""
     whole, split = tmp_path / "whole.npz", tmp_path / "split.npz"
     _train_cli(capsys, frey_path, whole, "--steps", "200")
     _train_cli(capsys, frey_path, split, "--steps", "100")
-    _train_cli(capsys, frey_path, split, "--steps", "200", "--resume", "--batch-size", "64", "--lr", "0.5")
+    before = split.read_bytes()
+    code, _, err = run_cli(capsys, "train", "--data", frey_path, "--out", split, "--resume", "--steps", "200",
+                           "--model", "ae", "--hidden", "512", "--optimizer", "sgd", "--batch-size", "64",
+                           "--lr", "0.5", "--quiet")
+    assert_cli_error(code, err, "--model ae (the file has vae)", "--hidden [512] (the file has [16])",
+                     "--optimizer sgd (the file has adam)", "--batch-size 64 (the file has 32)",
+                     "--lr 0.5 (the file has 0.001)")
+    assert split.read_bytes() == before
+    _train_cli(capsys, frey_path, split, "--steps", "200", "--resume")  # the same flags as the file: accepted
     _assert_files_identical(whole, split)
+
+
+@pytest.mark.parametrize("stored, words", [
+    ("fast", ["training settings are str"]), ({"batch_size": None}, ["batch_size", "None"]), ({"batch_size": float("inf")}, ["batch", "inf"]),
+    ({"seed": "7"}, ["seed", "'7'"]), ({"weight_decay": float("nan")}, ["weight_decay", "nan"]),
+])
+def test_resume_from_malformed_stored_settings_is_one_line(stored, words, tmp_path, frey_path, capsys):
+    from helpers.reliability import npz_arrays, write_npz
+
+    path = tmp_path / "m.npz"
+    _train_cli(capsys, frey_path, path, "--steps", "20")
+    arrays, meta = npz_arrays(path)
+    meta["train"] = stored if not isinstance(stored, dict) else {**meta["train"], **stored}
+    write_npz(path, arrays, meta)
+    code, _, err = run_cli(capsys, "train", "--data", frey_path, "--out", path, "--resume", "--steps", "40",
+                           "--quiet")
+    assert_cli_error(code, err, *words)
 
 
 @pytest.mark.timeout(240)
