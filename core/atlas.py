@@ -248,14 +248,14 @@ def selection_summary(model: Model, X: np.ndarray, means: np.ndarray, ids: np.nd
 
 # ---------------------------------------------------------------------------------------------- your own image
 def to_grey(pixels: np.ndarray) -> np.ndarray:
-    """Any image array → grey float64 (h, w) in [0, 1].
+    """Any image array → grey float64 (h, w) in [0, 1] (integer pixels are weighted in float32).
 
     Accepts (h, w) or (h, w, 3|4) in uint8/uint16 (scaled by the dtype's maximum) or floats in [0, 1];
     colour is weighted as ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B); an alpha channel is
     composited over white (transparent parts become background, not black)."""
     arr = np.asarray(pixels)
-    if np.issubdtype(arr.dtype, np.integer):
-        arr = arr.astype(np.float64) / float(np.iinfo(arr.dtype).max)
+    if np.issubdtype(arr.dtype, np.integer):  # float32 is plenty for 8/16-bit pixels, and twice as fast
+        arr = arr.astype(np.float32) * np.float32(1.0 / np.iinfo(arr.dtype).max)
     elif np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
         if not np.all(np.isfinite(arr)) or arr.min() < 0.0 or arr.max() > 1.0:
@@ -264,12 +264,12 @@ def to_grey(pixels: np.ndarray) -> np.ndarray:
         raise ValueError(f"cannot read an image of dtype {arr.dtype}")
     if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
         alpha = arr[:, :, 3] if arr.shape[2] == 4 else None
-        arr = arr[:, :, 0] if arr.shape[2] == 1 else arr[:, :, :3] @ np.array([0.299, 0.587, 0.114])
+        arr = arr[:, :, 0] if arr.shape[2] == 1 else arr[:, :, :3] @ np.array([0.299, 0.587, 0.114], arr.dtype)
         if alpha is not None:
-            arr = arr * alpha + (1.0 - alpha)
+            arr = arr * alpha + (1 - alpha)
     if arr.ndim != 2 or min(arr.shape) < 1:
         raise ValueError(f"an image must be (h, w) or (h, w, 3|4), got shape {np.asarray(pixels).shape}")
-    return arr
+    return arr.astype(np.float64, copy=False)
 
 
 @dataclass

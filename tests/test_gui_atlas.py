@@ -287,3 +287,11 @@ def test_click_selects_the_face_for_the_other_panels(explorer):
     _mouse(vp, QEvent.Type.MouseButtonRelease, pos, left, Qt.MouseButton.NoButton)
     QApplication.processEvents()
     assert explorer.session.selected == explorer.plot.point_under(*explorer.coords[index])
+
+
+def test_atlas_benchmark_measures_every_key(qapp):
+    from benchmarks import atlas as bench
+
+    results = bench.run_all(quick=True)
+    assert "atlas_errors" not in results, results.get("atlas_errors")
+    assert all(results[key] is not None and results[key] > 0 for key in bench.KEYS)

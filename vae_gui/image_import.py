@@ -53,24 +53,22 @@ def image_path_of(mime) -> Path | None:
 
 
 class CropDialog(QDialog):
-    """The picture with a movable crop of the model's aspect ratio; the model's input and its reconstruction."""
+    """The picture with a movable crop of the model's aspect ratio; the model's input and its reconstruction.
+    One window serves every image (``set_picture``), so dropping many images creates no new widgets."""
 
-    def __init__(self, importer: ImageImporter, grey: np.ndarray, crop: atlas.Crop, title: str,
-                 parent: QWidget | None = None):
+    def __init__(self, importer: ImageImporter, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle(f"Your image: {title}")
         self.importer = importer
-        h, w = grey.shape
         glw = pg.GraphicsLayoutWidget()
         glw.setMinimumSize(320, 320)
-        view = glw.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
-        view.addItem(pg.ImageItem(grey, axisOrder="row-major", levels=(0.0, 1.0)))
-        self.roi = pg.ROI((crop.left, crop.top), (crop.width, crop.height), maxBounds=QRectF(0, 0, w, h),
-                          aspectLocked=True, rotatable=False, pen=pg.mkPen((220, 20, 60), width=2))
+        self.view = glw.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.picture = pg.ImageItem(axisOrder="row-major", levels=(0.0, 1.0))
+        self.view.addItem(self.picture)
+        self.roi = pg.ROI((0, 0), (1, 1), aspectLocked=True, rotatable=False, pen=pg.mkPen((220, 20, 60), width=2))
         self.roi.addScaleHandle([1, 1], [0, 0], lockAspect=True)
         self.roi.addScaleHandle([0, 0], [1, 1], lockAspect=True)
         self.roi.sigRegionChangeFinished.connect(lambda _roi: importer.recrop(self.crop()))
-        view.addItem(self.roi)
+        self.view.addItem(self.roi)
         self.model_input = ImageBox("what the model reads", min_height=140)
         self.reconstruction = ImageBox("its reconstruction", min_height=140)
         self.label = QLabel("")
@@ -88,6 +86,16 @@ class CropDialog(QDialog):
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
         layout.addLayout(side, 1)
+
+    def set_picture(self, grey: np.ndarray, crop: atlas.Crop, title: str) -> None:
+        """Show a new picture (h, w) with the crop frame at ``crop`` (no re-encoding: the caller just did it)."""
+        self.setWindowTitle(f"Your image: {title}")
+        h, w = grey.shape
+        self.picture.setImage(grey, autoLevels=False, levels=(0.0, 1.0))
+        self.roi.maxBounds = QRectF(0, 0, w, h)
+        self.roi.setPos((crop.left, crop.top), finish=False)
+        self.roi.setSize((crop.width, crop.height), finish=False)
+        self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
     def crop(self) -> atlas.Crop:
         pos, size = self.roi.pos(), self.roi.size()
@@ -166,10 +174,9 @@ class ImageImporter(QObject):
         return enc
 
     def _show_dialog(self, enc: atlas.EncodedImage) -> None:
-        if self.dialog is not None:
-            self.dialog.close()
-        crop = atlas.default_crop(self.grey.shape, enc.image_shape)
-        self.dialog = CropDialog(self, self.grey, crop, self.source.name, self.window)
+        if self.dialog is None:
+            self.dialog = CropDialog(self, self.window)
+        self.dialog.set_picture(self.grey, atlas.default_crop(self.grey.shape, enc.image_shape), self.source.name)
         self.dialog.show_encoding(enc, atlas.decode_latents(self.session.model, enc.mean[None, :])[0])
         self.dialog.show()
 
