@@ -272,9 +272,10 @@ def test_latent_map_points_hover_click_and_units(qtbot, state, frey):
     panel = _show(qtbot, LatentMapPanel(state))
     qtbot.waitUntil(panel.is_ready, timeout=10000)  # the data set is encoded in a worker thread
     qtbot.wait(50)
-    n_points = len(panel.train_scatter.data) + len(panel.test_scatter.data)
-    assert n_points == 1965
-    assert len(panel.test_scatter.data) == len(state.test_ids)
+    brushes = panel.plot.points.data["brush"]
+    assert len(brushes) == 1965
+    test_colour = brushes[int(state.test_ids[0])].color()
+    assert sum(b.color() == test_colour for b in brushes) == len(state.test_ids)
     # hover: move the mouse onto a test point → its face and reconstruction appear
     index = int(state.test_ids[5])
     panel.plot.getViewBox().setRange(xRange=(panel.coords[index, 0] - 1e-3, panel.coords[index, 0] + 1e-3),
@@ -285,11 +286,11 @@ def test_latent_map_points_hover_click_and_units(qtbot, state, frey):
     vp = panel.plot.viewport()
     _mouse(vp, QEvent.Type.MouseMove, QPointF(view_pos), button=Qt.MouseButton.NoButton,
            buttons=Qt.MouseButton.NoButton)
-    qtbot.waitUntil(lambda: panel.hovered == index, timeout=2000)
-    np.testing.assert_allclose(panel.hover_original.current_image(), frey[index].reshape(28, 20))
+    qtbot.waitUntil(lambda: panel.plot.hovered == index, timeout=2000)
+    np.testing.assert_allclose(panel.atlas.hover_face.image, frey[index].reshape(28, 20), rtol=1e-6)
     recon = state.model.reconstruct(frey[index : index + 1])[0].reshape(28, 20)
-    np.testing.assert_allclose(panel.hover_recon.current_image(), recon, atol=1e-6)
-    assert "test" in panel.hover_original.title()
+    np.testing.assert_allclose(panel.atlas.hover_recon.image, recon, atol=1e-6)
+    assert "test" in panel.atlas.hover_face.title()
     # click selects it for the other panels
     with qtbot.waitSignal(state.selection_changed) as blocker:
         qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=QPoint(view_pos.x(), view_pos.y()))
@@ -316,9 +317,8 @@ def test_latent_map_projection_modes_and_hover_handler(qtbot, state, frey):
     panel.mode_combo.setCurrentIndex(0)  # PCA: centred, first axis has the largest spread
     assert abs(panel.coords.mean(axis=0)).max() < 1e-9
     assert panel.coords[:, 0].var() >= panel.coords[:, 1].var()
-    points = [p for p in panel.train_scatter.points() if p.data() == 0]
-    panel._on_hover(panel.train_scatter, points, None)
-    np.testing.assert_allclose(panel.hover_original.current_image(), frey[0].reshape(28, 20))
+    panel.plot.hover_at(*panel.coords[0])
+    np.testing.assert_allclose(panel.atlas.hover_face.image, frey[0].reshape(28, 20), rtol=1e-6)
 
 
 def test_decoder_sensitivity_finds_the_dims_the_decoder_uses(trained_vae, frey):

@@ -1,6 +1,7 @@
-"""The data set in latent space: a scatter of every face's posterior mean (2 dims or PCA), train and
-test in two colours; hover shows the face and its reconstruction, click selects it for the other
-panels. Below: KL per latent dimension and the posterior-mean variance that decides active units.
+"""The data set in latent space: every face's posterior mean (2 dims or PCA) on the latent atlas
+(``vae_gui.widgets.atlas_explorer``: faces on the map, decode anywhere, the posterior's ellipses, colour by
+σ or loss, paths, selections, your own image); click a face to open it in Reconstruction. Below: KL per
+latent dimension and the posterior-mean variance that decides active units.
 
 The data set's encoding comes from the session (encoded once per model in a background job and
 shared with Sampling and Latent grid); this panel only projects and draws it.
@@ -22,14 +23,13 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from core import losses
+from core import atlas, losses
 from core.backend import to_numpy
 from core.evaluate import ACTIVE_UNIT_THRESHOLD
 from vae_gui.state import NO_DATA_HTML, NO_MODEL_TEXT, Encoding, Session
 from vae_gui.style import COLOURS
-from vae_gui.widgets.faces import FaceView
+from vae_gui.widgets.atlas_explorer import AtlasExplorer
 
-TRAIN_COLOUR, TEST_COLOUR = COLOURS["train_points"], COLOURS["test_points"]
 ACTIVE_COLOUR, INACTIVE_COLOUR = COLOURS["active"], COLOURS["inactive"]
 PCA = "PCA (2 main directions)"
 DIMS = "two latent dimensions"
@@ -41,25 +41,8 @@ KL_TIP = ("Mean KL(q(z_d|x) ‖ p(z_d)) over the data set for each latent dimens
 
 
 
-def project(means: np.ndarray, mode: str, dim_x: int = 0, dim_y: int = 1) -> tuple[np.ndarray, str, str]:
-    """2-D coordinates (N, 2) of posterior means (N, L) and the two axis names.
-
-    PCA: the centred means on the two leading eigenvectors of their L×L covariance (an eigh of a
-    16×16 matrix, far cheaper than an SVD of the N×L data)."""
-    if mode == PCA:
-        centred = means - means.mean(axis=0)
-        if means.shape[1] < 2:
-            return np.column_stack([centred[:, 0], np.zeros(len(means))]), "PC 1", "—"
-        eigvals, eigvecs = np.linalg.eigh(centred.T @ centred / len(centred))
-        order = np.argsort(eigvals)[::-1][:2]
-        share = eigvals[order] / max(eigvals.sum(), 1e-300)
-        coords = centred @ eigvecs[:, order]
-        return coords, f"PC 1 ({100 * share[0]:.0f} % of variance)", f"PC 2 ({100 * share[1]:.0f} % of variance)"
-    return means[:, [dim_x, dim_y]], f"z{dim_x}", f"z{dim_y}"
-
-
 class LatentMapPanel(QWidget):
-    """Scatter of the data set's posterior means with hover preview and click-to-select, plus KL per unit."""
+    """The latent atlas of the data set's posterior means in a chosen 2-D view, plus KL per unit."""
 
     def __init__(self, state: Session, parent: QWidget | None = None):
         super().__init__(parent)
@@ -67,7 +50,6 @@ class LatentMapPanel(QWidget):
         self.means: np.ndarray | None = None
         self.logvars: np.ndarray | None = None
         self.coords: np.ndarray | None = None
-        self.hovered: int | None = None
         self.kl_per_dim: np.ndarray | None = None  # mean KL of each latent dim over the data (L,)
         self.active_count: int | None = None
         self._dirty = True
@@ -102,39 +84,9 @@ class LatentMapPanel(QWidget):
         self.message.setWordWrap(True)
         controls.addWidget(self.message, 2)
 
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumSize(360, 300)
-        self.plot.showGrid(x=True, y=True, alpha=0.25)
-        self.plot.setToolTip("")
-        self.legend = self.plot.addLegend(offset=(10, 10))
-        common = dict(size=6, pen=None, hoverable=True, hoverSize=11, hoverPen=pg.mkPen("k", width=1.5), tip=None)
-        self.train_scatter = pg.ScatterPlotItem(brush=pg.mkBrush(*TRAIN_COLOUR), name="train", **common)
-        self.test_scatter = pg.ScatterPlotItem(brush=pg.mkBrush(*TEST_COLOUR), name="test", **common)
-        self.selected_marker = pg.ScatterPlotItem(size=16, pen=pg.mkPen("r", width=2.5), brush=None, symbol="o")
-        for item in (self.train_scatter, self.test_scatter):
-            self.plot.addItem(item)
-            item.sigHovered.connect(self._on_hover)
-            item.sigClicked.connect(self._on_click)
-        self.plot.addItem(self.selected_marker)
-
-        self.hover_original = FaceView("hover a point", min_height=200)
-        self.hover_recon = FaceView("reconstruction", min_height=200)
-        self.hover_label = QLabel("Hover a point to see its face; click it to open it in Reconstruction.")
-        self.hover_label.setWordWrap(True)
-        side = QVBoxLayout()
-        side.addWidget(self.hover_original)
-        side.addWidget(self.hover_recon)
-        side.addWidget(self.hover_label)
-        side.addStretch(1)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setFixedWidth(190)
-
-        top = QWidget()
-        top_layout = QHBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(self.plot, 1)
-        top_layout.addWidget(side_widget)
+        self.atlas = AtlasExplorer(self.state)
+        self.plot = self.atlas.plot
+        top = self.atlas
 
         self.kl_plot = pg.PlotWidget()
         self.kl_plot.setLabel("left", "KL (nats)")
@@ -224,8 +176,7 @@ class LatentMapPanel(QWidget):
         self._show_encoding(encoding)
 
     def _clear_plots(self) -> None:
-        for item in (self.train_scatter, self.test_scatter, self.selected_marker):
-            item.setData([], [])
+        self.atlas.clear()
         self.kl_bars.setOpts(x=[], height=[])
         self.var_bars.setOpts(x=[], height=[])
         self.active_label.setText("active units: –")
@@ -242,10 +193,6 @@ class LatentMapPanel(QWidget):
         self.update_scatter()
         self.update_units()
         self._show_selection(self.state.selected)
-        if self.hovered is None or self.hovered >= len(X):
-            self.show_point(min(self.state.selected, len(X) - 1))
-        else:
-            self.show_point(self.hovered)
 
     def _fill_dim_combos(self, latent: int) -> None:
         if self.x_combo.count() == latent:
@@ -264,19 +211,12 @@ class LatentMapPanel(QWidget):
         mode = self.mode_combo.currentText()
         for combo in (self.x_combo, self.y_combo):
             combo.setEnabled(mode == DIMS)
-        self.coords, x_name, y_name = project(self.means, mode, self.x_combo.currentIndex(),
-                                              self.y_combo.currentIndex())
-        train, test = self.state.train_ids, self.state.test_ids
-        n = len(self.means)
-        train, test = train[train < n], test[test < n]
-        self.train_scatter.setData(pos=self.coords[train], data=train)
-        self.test_scatter.setData(pos=self.coords[test], data=test)
-        self.plot.setLabel("bottom", x_name)
-        self.plot.setLabel("left", y_name)
-        self.plot.autoRange()
+        projection = (atlas.pca_projection(self.means) if mode == PCA else
+                      atlas.dims_projection(self.means.shape[1], self.x_combo.currentIndex(),
+                                            self.y_combo.currentIndex()))
+        self.coords = projection.project(self.means)
+        self.atlas.set_view(self.means, self.logvars, projection, self.state.train_ids, self.state.test_ids)
         self._show_selection(self.state.selected)
-        if self.hovered is not None and self.hovered < len(self.coords):
-            self.show_point(self.hovered)  # its coordinates are those of the new projection
 
     def update_units(self) -> None:
         """KL per dim (VAE) and the posterior-mean variance with the active-unit threshold."""
@@ -306,41 +246,10 @@ class LatentMapPanel(QWidget):
         self.active_label.setText(f"active units: {self.active_count} of {latent}  (green bars; variance of the "
                                   f"posterior mean > {ACTIVE_UNIT_THRESHOLD})")
 
-    # ------------------------------------------------------------------ hover and click
-    def _on_hover(self, _item, points, _ev) -> None:
-        if len(points):
-            self.show_point(int(points[0].data()))
-
-    def _on_click(self, _item, points, _ev) -> None:
-        if len(points):
-            self.state.select(int(points[0].data()))
-            self.state.show_panel.emit("reconstruction")
-
-    def show_point(self, index: int) -> None:
-        """Show data face #index and its reconstruction beside the plot."""
-        model, X = self.state.model, self.state.X
-        if model is None or X is None:
-            return
-        self.hovered = int(index)
-        try:
-            recon = to_numpy(model.reconstruct(X[index : index + 1]))[0]
-        except Exception as exc:
-            self.state.report_error("Reconstruction failed", f"Could not reconstruct image #{index}: {exc}")
-            return
-        split = self.state.split_name(index)
-        self.hover_original.set_face(X[index])
-        self.hover_original.set_title(f"#{index} ({split})")
-        self.hover_recon.set_face(recon)
-        self.hover_recon.set_title("reconstruction")
-        where = "" if self.coords is None else f"\nat ({self.coords[index, 0]:.2f}, {self.coords[index, 1]:.2f})"
-        self.hover_label.setText(f"image #{index}, {split} set{where}\nclick to open it in Reconstruction")
-
+    # ------------------------------------------------------------------ selection
     def _show_selection(self, index: int) -> None:
         """Ring the selected face's point."""
-        if self.coords is None or not 0 <= index < len(self.coords):
-            self.selected_marker.setData([], [])
-            return
-        self.selected_marker.setData(pos=self.coords[index : index + 1])
+        self.plot.set_selected(index if self.coords is not None else None)
 
     def point_scene_pos(self, index: int):
         """Scene position of data point #index (for tests and tooltips)."""

@@ -249,6 +249,7 @@ class AtlasPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.25)
         self.coords = np.zeros((0, 2))
         self.hovered: int | None = None
+        self._split_brushes: list = []
         self.points = pg.ScatterPlotItem(size=6, pen=None)
         self.thumbnails = ThumbnailItem()
         self.thumbnails.setVisible(False)

@@ -66,7 +66,7 @@ class AtlasExplorer(QWidget):
         self.plot = AtlasPlot()
         self.plot.point_hovered.connect(self._on_point_hovered)
         self.plot.empty_hovered.connect(self._on_empty_hovered)
-        self.plot.point_clicked.connect(self.session.select)
+        self.plot.point_clicked.connect(self.open_face)
         self.plot.tool_box.stroke_finished.connect(self._on_stroke)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -171,6 +171,22 @@ class AtlasExplorer(QWidget):
         self.plot.set_selection(np.zeros(0, dtype=int))
         self._apply_colour()
         self._mark_own()
+
+    def clear(self) -> None:
+        """No encoding to show (no model or data yet)."""
+        self.means = self.logvars = self.projection = None
+        self.coords = np.zeros((0, 2))
+        self.plot.set_points(self.coords, np.zeros(0, dtype=int), np.zeros(0, dtype=int))
+        for own in (False, True):
+            self.plot.set_ellipses(None, own=own)
+        self.plot.set_own_point(None)
+        self.plot.set_path(None)
+        self.plot.set_selection(np.zeros(0, dtype=int))
+
+    def open_face(self, index: int) -> None:
+        """A clicked face becomes the session's selection and Reconstruction comes forward."""
+        self.session.select(index)
+        self.session.show_panel.emit("reconstruction")
 
     def set_thumbnails(self, on: bool) -> None:
         if self.faces_check.isChecked() != bool(on):
