@@ -140,7 +140,7 @@ class TrainCli:
                 self.run.trainer.inspector = Inspector()
                 self.inspect_log = open(self.args.inspect_log, "a", encoding="utf-8")  # noqa: SIM115 - closed below
             return self.run.run(on_log=self.on_log, on_eval=self.on_eval, should_stop=lambda: bool(self.interrupted),
-                                on_checkpoint=lambda s: self.run.save(self.out, f"checkpoint at step {s}"))
+                                on_checkpoint=lambda s: self.run.save(self.out, f"checkpoint at step {s}", self.args.force))
         finally:
             if self.inspect_log is not None:
                 self.inspect_log.close()
@@ -150,7 +150,7 @@ class TrainCli:
     def finish(self, result) -> int:
         run, out = self.run, self.out
         if result.status == "diverged":
-            run.save(out, "diverged; last good weights")
+            run.save(out, "diverged; last good weights", self.args.force)
             print(f"{result.message}; saved them to {out}", file=sys.stderr)
             return 1
         final = run.finish(result)
@@ -158,11 +158,11 @@ class TrainCli:
             best = run.trainer.best
             print(f"kept the weights of step {best.step} (validation −ELBO {best.value:.2f})")
         if self.interrupted:  # during the run, or during the final evaluation: either way the file is written
-            run.save(out, "interrupted")
+            run.save(out, "interrupted", self.args.force)
             what = "interrupted" if self.interrupted == signal.SIGINT else signal.Signals(self.interrupted).name
             print(f"{what} at step {run.model.step}: saved {out}; continue with --resume", file=sys.stderr)
             return 128 + self.interrupted
-        run.save(out, "finished")
+        run.save(out, "finished", self.args.force)
         print(f"trained {result.steps_done} steps in {result.seconds:.1f} s "
               f"({result.steps_done / max(result.seconds, 1e-9):.0f} steps/s); model has {run.model.step} steps")
         print(f"train −ELBO {final['train_neg_elbo']:.2f} nats/image   "

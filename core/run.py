@@ -88,6 +88,7 @@ class TrainingRun:
         return {"train": train, "data": self.dataset.to_meta(), "saved_because": reason,
                 "train_seconds": self.seconds_before + time.perf_counter() - self._t0}
 
-    def save(self, path: str | os.PathLike, reason: str) -> Path:
-        """Write the model (with its optimiser unless keep-best dropped it) atomically to ``path``."""
-        return save_model(path, self.model, self.optimizer, extra=self.meta(reason))
+    def save(self, path: str | os.PathLike, reason: str, force: bool = False) -> Path:
+        """Write the model (with its optimiser unless keep-best dropped it) atomically to ``path``
+        (``force``: it may replace a regular file that is not a model file; see save_model)."""
+        return save_model(path, self.model, self.optimizer, extra=self.meta(reason), force=force)

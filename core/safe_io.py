@@ -215,7 +215,9 @@ def atomic_write(path: str | os.PathLike, kind: OutputKind, write: Callable[[Bin
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         if exc.filename is None and exc.errno is not None:  # e.g. ENOSPC from write(): name the file
-            raise OSError(exc.errno, f"could not write {path}: {exc.strerror or os.strerror(exc.errno)}") from exc
+            named = OSError(f"could not write {path}: {exc.strerror or os.strerror(exc.errno)}")
+            named.errno = exc.errno
+            raise named from exc
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)
