@@ -263,10 +263,11 @@ def open_dataset(spec: str | os.PathLike | None = None, image_shape: tuple[int, 
                  allow_download: bool = True, progress=None) -> Dataset:
     """The data set ``spec`` names (see the module docstring); None, $VAE_DATA or a Frey .mat file give
     the Frey faces exactly as before. ``progress(done, total)`` reports a Frey download."""
-    if spec is None or (os.fspath(spec).lower().endswith(".mat") and image_shape is None
-                        and _is_frey_file(Path(os.fspath(spec)))):
-        return frey_dataset(ensure_data(spec, allow_download=allow_download, progress=progress))
+    if spec is None:
+        return frey_dataset(ensure_data(None, allow_download=allow_download, progress=progress))
     path, name = split_spec(spec)
+    if path.suffix.lower() == ".mat" and name is None and image_shape is None:
+        return _frey_or_hint(path)  # a .mat without :VAR or --image-shape is read as Frey's file, as always
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     if path.is_dir():
@@ -282,18 +283,15 @@ def open_dataset(spec: str | os.PathLike | None = None, image_shape: tuple[int, 
                     "(*-idx3-ubyte[.gz]) or a folder of PNG/JPEG images")
 
 
-def _is_frey_file(path: Path) -> bool:
-    """A .mat file whose only variable is 'ff' (checked without reading it), or a missing one: read as Frey."""
-    import scipy.io
-
-    from .safe_io import open_regular
-
+def _frey_or_hint(path: Path) -> Dataset:
+    """The Frey faces of ``path``; when it is not Frey's file, the error also says how to read other data."""
     try:
-        with open_regular(path, "data file", MAX_FILE_BYTES, DataError) as f:
-            names = [v[0] for v in scipy.io.whosmat(f)]
-    except Exception:  # noqa: BLE001 - a missing or unreadable file gets load_frey's precise message
-        return True
-    return names == ["ff"]
+        return frey_dataset(ensure_data(path, allow_download=False))
+    except DataError as exc:
+        if "no variable 'ff'" not in str(exc):
+            raise
+        raise DataError(f"{exc} (for other images pick one: {path}:VAR, with --image-shape HxW for flat "
+                        "rows)") from None
 
 
 def data_for_model(dataset: Dataset, meta: dict | None, input_dim: int) -> tuple[Dataset, list[str]]:

@@ -98,6 +98,12 @@ def test_wrong_shapes_and_names_are_explained(tmp_path, pixels):
         open_dataset(str(tmp_path / "x.csv"))
     with pytest.raises(DataError, match="not found"):
         open_dataset(str(tmp_path / "missing.npy"))
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "other.mat", {"X": pixels.reshape(N, -1)})
+    # a .mat without :VAR and --image-shape is read as Frey's file; the error says how to read other images
+    with pytest.raises(DataError, match=r"no variable 'ff'.*other.mat:VAR, with --image-shape HxW"):
+        open_dataset(str(tmp_path / "other.mat"))
     assert split_spec("a/b.npz:train") == (tmp_path.__class__("a/b.npz"), "train")
     assert parse_image_shape("28x20") == (28, 20) and parse_image_shape("6×4") == (6, 4)
     with pytest.raises(ValueError, match="HxW"):
