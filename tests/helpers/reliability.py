@@ -223,3 +223,45 @@ def mat_uint8_element(name: bytes, shape: tuple[int, int], n_data: int | None = 
     parts.append(deflate.flush())
     stream = b"".join(parts)
     return struct.pack("<II", 15, len(stream)) + stream
+
+
+# ----------------------------------------------------------------------------- Python 2 pickles
+def _py2_string(data: bytes, protocol: int) -> bytes:
+    """A Python 2 ``str`` as pickle opcodes: STRING (protocol 0) or SHORT_BINSTRING / BINSTRING."""
+    import struct
+
+    if protocol == 0:
+        return b"S" + repr(data)[1:].encode("ascii") + b"\n"
+    if len(data) < 256:
+        return b"U" + bytes([len(data)]) + data
+    return b"T" + struct.pack("<i", len(data)) + data
+
+
+def _py2_int(value: int, protocol: int) -> bytes:
+    import struct
+
+    return f"I{value}\n".encode() if protocol == 0 else b"J" + struct.pack("<i", value)
+
+
+def _py2_tuple(items: list[bytes]) -> bytes:
+    return b"(" + b"".join(items) + b"t"
+
+
+def py2_array_pickle(arrays: list[np.ndarray], protocol: int) -> bytes:
+    """The bytes Python 2's cPickle writes for a tuple of little-endian NumPy arrays (protocol 0 or 2):
+    py2 ``str`` opcodes for the dtype codes and the raw data, which Python 3 reads with encoding='latin1'."""
+    assert protocol in (0, 2)
+    s = lambda b: _py2_string(b, protocol)  # noqa: E731
+    i = lambda v: _py2_int(v, protocol)  # noqa: E731
+    false = b"I00\n" if protocol == 0 else b"\x89"
+    out = [b"\x80\x02" if protocol == 2 else b"", b"("]
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        dtype = (b"cnumpy\ndtype\n" + _py2_tuple([s(a.dtype.str[1:].encode()), i(0), i(1)]) + b"R"
+                 + _py2_tuple([i(3), s(b"<"), b"N", b"N", b"N", i(-1), i(-1), i(0)]) + b"b")
+        empty = (b"cnumpy.core.multiarray\n_reconstruct\n"
+                 + _py2_tuple([b"cnumpy\nndarray\n", _py2_tuple([i(0)]), s(b"b")]) + b"R")
+        state = _py2_tuple([i(1), _py2_tuple([i(n) for n in a.shape]), dtype, false, s(a.tobytes())])
+        out.append(empty + state + b"b")
+    out.append(b"t.")
+    return b"".join(out)
