@@ -92,3 +92,16 @@ def test_valid_settings_pass_unchanged():
     stored = {"batch_size": 64, "seed": 0, "mirror": False, "weight_decay": 0.0, "val_size": 0, "lr": 1e-3}
     assert train_settings({"train": stored}, "m.npz") == stored
     assert train_settings({}, "m.npz") == {}
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["eval", "--index", "0"], ["grid", "--save", "g.png"]])
+def test_a_model_for_another_image_size_is_refused_at_load(command, tmp_path, frey_path, capsys, monkeypatch):
+    """A 100-pixel model with the 560-pixel Frey faces: one line naming both sizes (was a broadcast error)."""
+    from core.checkpoint import save_model
+    from core.models import Model, ModelConfig
+
+    monkeypatch.chdir(tmp_path)
+    path = save_model(tmp_path / "small.npz", Model(ModelConfig(hidden=[8], latent=2, input_dim=100)))
+    code, _, err = run_cli(capsys, *command, "--weights", path, "--data", frey_path)
+    assert_cli_error(code, err, "100 pixels", "560 pixels")
+    assert not (tmp_path / "g.png").exists()

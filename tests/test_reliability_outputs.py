@@ -21,8 +21,9 @@ WEIGHTS = ROOT / "model" / "ae.npz"
 
 
 def _train(capsys, frey_path, out, *extra):
+    """Three steps with a progress line each: a refusal after training would show them (one line is allowed)."""
     return run_cli(capsys, "train", "--data", frey_path, "--out", out, "--hidden", "8", "--latent", "2",
-                   "--steps", "3", "--eval-every", "0", "--quiet", *extra)
+                   "--steps", "3", "--eval-every", "0", "--log-every", "1", *extra)
 
 
 # ----------------------------------------------------------------------------- train --out

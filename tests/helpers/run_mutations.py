@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 R_DATA, R_MODELS, R_FAULTS, R_GUI = ("tests/test_reliability_data.py", "tests/test_reliability_models.py",
                                      "tests/test_reliability_faults.py", "tests/test_reliability_gui.py")
+R_BOMBS, R_FIELDS, R_LEGACY, R_OUT, R_SIGNALS = (f"tests/test_reliability_{n}.py" for n in
+                                                 ("bombs", "fields", "legacy", "outputs", "signals"))
 
 # name: (file, exact text, replacement, tests to run); a mutation with several edits lists
 # further (file, text, replacement) triples after the tests.
@@ -40,28 +42,29 @@ MUTATIONS: dict[str, tuple] = {
     "model: no format version check": (
         "core/checkpoint.py", "    if version > FORMAT_VERSION:", "    if False:", [R_MODELS]),
     "model: no header shape check": (
-        "core/checkpoint.py", "            if shape != want:", "            if False:", [R_MODELS]),
+        "core/checkpoint.py", "        if shape != want:", "        if False:",
+        [R_MODELS, f"{R_BOMBS}::test_a_header_claiming_a_huge_shape_names_the_array_and_the_needed_shape"]),
     "model: no dtype check": (
-        "core/checkpoint.py", '            if dtype.kind not in "fiu":', "            if False:", [R_MODELS]),
+        "core/checkpoint.py", '        if dtype.kind not in "fiu":', "        if False:", [R_MODELS]),
     "model: numpy's message for non-npz files": (
         "core/checkpoint.py", '    if head.startswith(b"\\x80"):', "    if False:", [R_MODELS]),
     "pickle: unrestricted unpickler": (
-        "core/checkpoint.py", "        obj = _RestrictedUnpickler(io.BytesIO(data)).load()",
-        "        obj = pickle.Unpickler(io.BytesIO(data)).load()", [R_MODELS]),
+        "core/checkpoint.py", '        obj = _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()',
+        '        obj = pickle.Unpickler(io.BytesIO(data), encoding="latin1").load()', [R_MODELS]),
     "pickle: no array count check": (
         "core/checkpoint.py", "    if len(arrays) != len(names):", "    if False:", [R_MODELS]),
     "pickle: no 2-D real check": (
         "core/checkpoint.py", '        if w[name].ndim != 2 or w[name].dtype.kind not in "fiu":',
         "        if False:", [R_MODELS]),
     "save: not atomic (writes the target in place)": (
-        "core/checkpoint.py",
-        "    fd, tmp = tempfile.mkstemp(prefix=f\".{path.name}.\", suffix=\".tmp\", dir=path.parent)",
-        "    fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), path", [R_FAULTS]),
+        "core/safe_io.py",
+        '        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)',
+        "        tmp = target\n        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)", [R_FAULTS]),
     "save: temporary file's 0600 mode kept": (
-        "core/checkpoint.py", "        os.fchmod(fd, _file_mode(path))", "        pass", [R_FAULTS]),
+        "core/safe_io.py", "        os.fchmod(fd, _file_mode(target))", "        pass", [R_FAULTS]),
     "save: temporary file left after a failed write": (
-        "core/checkpoint.py", "    except BaseException:\n        Path(tmp).unlink(missing_ok=True)\n        raise",
-        "    except BaseException:\n        raise", [R_FAULTS]),
+        "core/safe_io.py", "    except OSError as exc:\n        tmp.unlink(missing_ok=True)\n",
+        "    except OSError as exc:\n", [R_FAULTS, R_OUT]),
     "save: non-finite weights written": (
         "core/checkpoint.py", "    bad = [n for n, a in params.items() if not np.all(np.isfinite(a))]\n    if bad:\n"
         "        raise ModelFileError(f\"refusing", "    bad = []\n    if bad:\n"
@@ -87,16 +90,16 @@ MUTATIONS: dict[str, tuple] = {
         "        self.__dict__.setdefault('leak', []).append(xb.copy())\n        stats = model.forward_backward(xb,",
         [R_FAULTS]),
     "cli: Ctrl-C not caught": (
-        "cli/train.py", "        previous = signal.signal(signal.SIGINT, self.on_sigint)",
-        "        previous = signal.getsignal(signal.SIGINT)", [R_FAULTS]),
+        "cli/train.py", "        self.previous = {n: signal.signal(n, self.handle) for n in STOP_SIGNALS}",
+        "        self.previous = {}", [R_FAULTS]),
     "cli: Ctrl-C outside training gives a traceback": (
         "main.py", "    except KeyboardInterrupt:  # a second", "    except ZeroDivisionError:  # a second",
         [R_FAULTS]),
     "cli: resume ignores the saved batch size": (
-        "cli/train.py", 'int(stored.get("batch_size", args.batch_size))', "args.batch_size",
+        "core/config.py", 'RESUME_FROM_FILE = ("batch_size", ', "RESUME_FROM_FILE = (",
         [R_FAULTS]),
     "cli: no batch-size check": (
-        "cli/train.py", '    if settings["batch_size"] > len(fit_ids):', "    if False:", [R_MODELS]),
+        "core/config.py", "        if self.batch_size > fit:", "        if False:", [R_MODELS]),
     "cli: --out not checked before training": (
         "cli/train.py", "    check_writable(out)  # before training, not after it\n", "", [R_MODELS]),
     "cli: --lr accepts 0": (
@@ -131,6 +134,108 @@ MUTATIONS: dict[str, tuple] = {
         "vae_gui/panels/training.py", "name=name, antialias=False)", "name=name)", [R_GUI]),
     "gui: divergence not marked on the plot": (
         "vae_gui/panels/training.py", "            self.divergence_lines.append(line)", "            pass", [R_GUI]),
+    # ---- issue 10 (Reliability II)
+    "model: a member read past its cap (1 GB meta)": (
+        "core/checkpoint.py", "        if info.file_size > max_bytes:", "        if False:",
+        [f"{R_BOMBS}::test_a_model_whose_meta_inflates_to_1_gb_is_refused_unread"]),
+    "model: no parameter limit": (
+        "core/checkpoint.py", "    if n_params > max_params:", "    if False:",
+        [f"{R_BOMBS}::test_a_consistent_model_over_the_parameter_limit_is_refused"]),
+    "model: members read with allow_pickle=True": (
+        "core/checkpoint.py", "    return np.lib.format.read_array(f, allow_pickle=False)",
+        "    return np.lib.format.read_array(f, allow_pickle=True)", [f"{R_BOMBS}::test_a_pickled_member_never_runs"]),
+    "model: encrypted members read": (
+        "core/checkpoint.py", "        if info.flag_bits & 0x1:", "        if False:",
+        [f"{R_BOMBS}::test_encrypted_or_oddly_compressed_members_are_refused"]),
+    "model: any compression method": (
+        "core/checkpoint.py", "        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):",
+        "        if False:", [f"{R_BOMBS}::test_encrypted_or_oddly_compressed_members_are_refused"]),
+    "model: deep nesting raises RecursionError": (
+        "core/checkpoint.py", "        except RecursionError:", "        except ZeroDivisionError:",
+        [f"{R_BOMBS}::test_deeply_nested_meta_is_one_clear_error"]),
+    "model: config numbers unchecked": (
+        "core/checkpoint.py", '    check_fields(config_dict, CONFIG_FIELDS, f"{path}: config", ModelFileError)\n', "",
+        [R_FIELDS]),
+    "model: optimiser numbers unchecked": (
+        "core/checkpoint.py",
+        '            check_fields(optimizer_meta, OPTIMIZER_FIELDS, f"{path}: optimiser", ModelFileError)',
+        "            pass", [R_FIELDS]),
+    "model: step unchecked": (
+        "core/checkpoint.py", "        check_fields(meta, META_FIELDS, str(path), ModelFileError)\n", "", [R_FIELDS]),
+    "model: stored training settings unchecked": (
+        "core/checkpoint.py", "        train_settings(meta, path)\n", "",
+        [f"{R_FAULTS}::test_resume_from_malformed_stored_settings_is_one_line"]),
+    "cli: model of another image size used": (
+        "cli/common.py", "        check_fits_data(loaded.model, data.shape[1], path)", "        pass",
+        [f"{R_FIELDS}::test_a_model_for_another_image_size_is_refused_at_load"]),
+    "inputs: non-regular files read": (
+        "core/safe_io.py", '        if not stat.S_ISREG(info.st_mode):\n            raise error(f"{what} path',
+        '        if False:\n            raise error(f"{what} path',
+        [f"{R_BOMBS}::test_devices_are_refused_as_every_kind_of_input",
+         f"{R_BOMBS}::test_a_fifo_is_refused_at_once_and_never_blocks"]),
+    "inputs: opened blocking (a FIFO hangs)": (
+        "core/safe_io.py", "os.O_RDONLY | os.O_NONBLOCK |", "os.O_RDONLY |",
+        [f"{R_BOMBS}::test_a_fifo_is_refused_at_once_and_never_blocks"]),
+    "mat: every variable read": (
+        "core/safe_io.py", "            return scipy.io.loadmat(f, variable_names=[name])[name]",
+        "            return scipy.io.loadmat(f)[name]",
+        [f"{R_BOMBS}::test_a_mat_with_1_gb_of_compressed_junk_reads_only_ff"]),
+    "mat: declared size unchecked": (
+        "core/safe_io.py", "        if count > max_elements:", "        if False:",
+        [f"{R_BOMBS}::test_a_declared_huge_ff_is_refused_before_reading"]),
+    "mat: inflation unchecked": (
+        "core/safe_io.py", "            if total > limit:", "            if False:",
+        [f"{R_BOMBS}::test_a_compressed_ff_that_inflates_past_its_shape_is_refused_while_inflating"]),
+    "mat: sparse not named": (
+        "core/safe_io.py", '        if mclass == "sparse":', "        if False:",
+        [f"{R_BOMBS}::test_a_sparse_ff_is_one_clear_error"]),
+    "pickle: object and record dtypes allowed": (
+        "core/checkpoint.py",
+        '    if dtype.kind not in "fiub" or dtype.hasobject or dtype.fields is not None or dtype.shape != ():',
+        "    if False:", [f"{R_BOMBS}::test_pickle_bombs_are_refused_before_allocating", R_LEGACY]),
+    "pickle: no element limit": (
+        "core/checkpoint.py", "    if count > MAX_LEGACY_ELEMENTS:", "    if False:",
+        [f"{R_BOMBS}::test_pickle_bombs_are_refused_before_allocating"]),
+    "pickle: array data length unchecked": (
+        "core/checkpoint.py",
+        "        if not isinstance(data, (bytes, bytearray)) or len(data) != count * dtype.itemsize:",
+        "        if not isinstance(data, (bytes, bytearray)):",
+        [f"{R_LEGACY}::test_a_state_whose_data_does_not_fill_the_shape_is_refused"]),
+    "pickle: Python 2 strings read as ASCII": (
+        "core/checkpoint.py", '_RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()',
+        "_RestrictedUnpickler(io.BytesIO(data)).load()", [f"{R_LEGACY}::test_python2_pickles_import"]),
+    "pickle: _codecs.encode refused": (
+        "core/checkpoint.py", '    ("_codecs", "encode"): _latin1_encode,\n', "",
+        [f"{R_LEGACY}::test_python3_pickles_of_every_protocol_import"]),
+    "pickle: _codecs.encode in any form": (
+        "core/checkpoint.py", '    if not isinstance(text, str) or encoding != "latin1":', "    if False:",
+        [f"{R_LEGACY}::test_only_numpys_exact_forms_are_allowed"]),
+    "outputs: other kinds of file replaced": (
+        "core/safe_io.py", "    if not ours:", "    if False:", [R_OUT]),
+    "outputs: non-regular files replaced": (
+        "core/safe_io.py", '    if not stat.S_ISREG(info.st_mode):\n        raise error(f"refusing to write',
+        '    if False:\n        raise error(f"refusing to write',
+        [f"{R_OUT}::test_a_fifo_is_never_replaced_even_with_force"]),
+    "outputs: stray temporaries kept": (
+        "core/safe_io.py", "    remove_stray_temporaries(target.parent)\n    return target", "    return target",
+        [f"{R_OUT}::test_stray_temporaries_of_ours_are_removed_by_the_next_save"]),
+    "train: --out checked only when saving": (
+        "cli/train.py", "    check_output(out, MODEL_FILE, args.force, CliError)", "    pass",
+        [f"{R_OUT}::test_train_never_overwrites_its_own_data_file"]),
+    "train: signal handlers gone before the final save": (
+        "cli/train.py", "        return cli.finish(cli.train())",
+        "        result = cli.train()\n        signals.__exit__()\n        return cli.finish(result)",
+        [f"{R_SIGNALS}::test_ctrl_c_during_the_final_evaluation_or_save_still_writes_the_file"]),
+    "train: SIGTERM and SIGHUP not handled": (
+        "cli/train.py", 'for name in ("SIGINT", "SIGTERM", "SIGHUP")', 'for name in ("SIGINT",)',
+        [f"{R_SIGNALS}::test_sigterm_and_sighup_save_and_exit_like_ctrl_c"]),
+    "train: no lock on --out": (
+        "cli/train.py", "    with StopSignals() as signals, OutputLock(out, CliError):",
+        "    with StopSignals() as signals:",
+        [f"{R_SIGNALS}::test_a_second_train_on_the_same_out_is_refused_while_the_first_runs"]),
+    "train: --resume ignores contradicting flags": (
+        "cli/train.py", "    if clashes:", "    if False:",
+        [f"{R_FAULTS}::test_resume_refuses_flags_that_contradict_the_file"]),
 }
 
 
