@@ -295,3 +295,37 @@ def test_atlas_benchmark_measures_every_key(qapp):
     results = bench.run_all(quick=True)
     assert "atlas_errors" not in results, results.get("atlas_errors")
     assert all(results[key] is not None and results[key] > 0 for key in bench.KEYS)
+
+
+def test_main_window_has_encode_an_image_and_takes_png_drops(qtbot, tmp_path, vae, encoded):
+    from vae_gui.app import MainWindow, make_settings
+
+    dataset, _, _ = encoded
+    session = Session()
+    session.set_data(dataset)
+    session.set_model(vae)
+    window = MainWindow(session, settings=make_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(window)
+    window.show()
+    file_menu = window.menuBar().actions()[0].menu()
+    assert window.image_import.action in file_menu.actions()
+    assert window.image_import.action.text().replace("&", "").startswith("Encode an image")
+    latent_map = window.panel("latent_map")
+    window.tabs.setCurrentWidget(latent_map)
+    qtbot.waitUntil(latent_map.is_ready, timeout=20000)
+    path = tmp_path / "face.png"
+    _write_photo(path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPoint(40, 40), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(40, 40), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                      Qt.KeyboardModifier.NoModifier)
+    assert window.image_import.eventFilter(window, drop)
+    enc = window.image_import.last
+    assert enc is not None and len(latent_map.atlas.plot.own_marker.data) == 1
+    marker = latent_map.atlas.plot.own_marker.data
+    np.testing.assert_allclose(latent_map.atlas.projection.project(enc.mean[None])[0], [marker["x"][0], marker["y"][0]])
+    window.image_import.dialog.close()

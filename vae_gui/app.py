@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget, 
 from vae_gui import closing
 from vae_gui.export import Exports
 from vae_gui.files import FileActions
+from vae_gui.image_import import ImageImporter
 from vae_gui.menus import build_menus
 from vae_gui.state import Session
 from vae_gui.status import StatusBar
@@ -70,6 +71,8 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(panel, title)
         self.files = FileActions(self)
         self.exports = Exports(self)
+        self.image_import = ImageImporter(self.session, self)  # File ▸ Encode an image…; PNG/JPEG drops
+        self.installEventFilter(self.image_import)
         self.actions_ = build_menus(self)
         self.status = StatusBar(self.session, self)
         self.setStatusBar(self.status)

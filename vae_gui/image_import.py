@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QEvent, QObject, QRectF, Qt
-from PyQt6.QtGui import QAction, QImage
+from PyQt6.QtGui import QAction, QImage, QKeySequence
 from PyQt6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core import atlas
@@ -119,6 +119,7 @@ class ImageImporter(QObject):
         self.action = QAction("Encode an &image…", window)
         self.action.setToolTip("encode a PNG/JPEG of your own (grey, cropped to the model's image size), mark it "
                                "on the Latent map, show its reconstruction and put its z on the Sampling sliders")
+        self.action.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.action.triggered.connect(self.open_dialog)
         self.grey: np.ndarray | None = None
         self.source: Path | None = None

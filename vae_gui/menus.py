@@ -2,7 +2,7 @@
 Help menu lists them all.
 
 ``build_menus(window)`` returns {name: QAction}; it needs ``window.files``, ``window.exports``,
-``window.session``, ``window.tabs``, ``window.panel(stem)`` and ``window.close``.
+``window.image_import``, ``window.session``, ``window.tabs``, ``window.panel(stem)`` and ``window.close``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def build_menus(window) -> dict[str, QAction]:
         "import": _action(window, "Import legacy pickle…", files.import_legacy_dialog, "Ctrl+I",
                           "Convert an assignment weights pickle (AE or VAE layout); no code is run"),
         "data": _action(window, "Load data…", files.load_data_dialog, "Ctrl+L", "Load frey_rawface.mat"),
+        "encode_image": window.image_import.action,
         "export_png": _action(window, "Export view as PNG…", exports.png_dialog, "Ctrl+E",
                               "Save a picture of the current tab"),
         "export_csv": _action(window, "Export loss curves as CSV…", exports.csv_dialog, "Ctrl+Shift+E",
@@ -81,7 +82,7 @@ def _file_menu(window, a: dict[str, QAction]) -> None:
     window.shipped_menu = menu.addMenu("Shipped models")
     window.shipped_menu.aboutToShow.connect(lambda: fill_shipped_menu(window))
     fill_shipped_menu(window)
-    for name in ("save", "import", None, "data", None, "export_png", "export_csv", None, "quit"):
+    for name in ("save", "import", None, "data", "encode_image", None, "export_png", "export_csv", None, "quit"):
         menu.addSeparator() if name is None else menu.addAction(a[name])
 
 

@@ -245,7 +245,7 @@ class AtlasPlot(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None):
         self.tool_box = ToolViewBox()
         super().__init__(parent, viewBox=self.tool_box)
-        self.setMinimumSize(360, 300)
+        self.setMinimumSize(300, 200)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.coords = np.zeros((0, 2))
         self.hovered: int | None = None

@@ -33,8 +33,7 @@ from vae_gui.workers import start_job
 COLOUR_SPLIT, COLOUR_SIGMA, COLOUR_LOSS = "train / test", "posterior σ (mean over dims)", "reconstruction loss"
 OTHER_TEXT = {atlas.OTHER_ZERO: "zero (the view's origin)", atlas.OTHER_NEAREST: "mean of the k nearest faces"}
 PATH_FACES = 10
-HOVER_HELP = ("Hover a point to see its face, its reconstruction and its posterior's 1σ/2σ ellipse; hover empty "
-              "space to decode that point. Click a point to open it in Reconstruction.")
+HOVER_HELP = "Hover a face (its 1σ/2σ ellipse shows) or empty space (decoded there); click a face to open it."
 
 
 class AtlasExplorer(QWidget):
@@ -75,8 +74,9 @@ class AtlasExplorer(QWidget):
         middle.addWidget(self.plot, 1)
         middle.addWidget(self._build_side())
         layout.addLayout(middle, 1)
-        self.path_strip = ImageBox("drag with 'draw a path' to decode the faces along it", min_height=60,
+        self.path_strip = ImageBox("drag with 'draw a path' to decode the faces along it", min_height=44,
                                    max_height=110)
+        self.path_strip.setVisible(False)  # shown once a path is drawn: the map keeps the room until then
         layout.addWidget(self.path_strip)
 
     def _build_options(self) -> QHBoxLayout:
@@ -114,14 +114,15 @@ class AtlasExplorer(QWidget):
         return row
 
     def _build_side(self) -> QWidget:
-        self.hover_face = ImageBox("hover a point or empty space", min_height=150)
-        self.hover_recon = ImageBox("", min_height=150)
+        self.hover_face = ImageBox("hover a point or empty space", min_height=90)
+        self.hover_recon = ImageBox("", min_height=90)
         self.hover_label = QLabel(HOVER_HELP)
         self.hover_label.setWordWrap(True)
-        selection_box = QGroupBox("selection (lasso / rectangle)")
+        self.selection_box = selection_box = QGroupBox("selection (lasso / rectangle)")
+        selection_box.setVisible(False)  # shown once something is selected
         grid = QGridLayout(selection_box)
-        self.selection_mean = ImageBox("mean face", min_height=90)
-        self.selection_decoded = ImageBox("decoded mean z", min_height=90)
+        self.selection_mean = ImageBox("mean face", min_height=60)
+        self.selection_decoded = ImageBox("decoded mean z", min_height=60)
         self.selection_label = QLabel("nothing selected")
         self.send_a_button = QPushButton("→ Latent grid A")
         self.send_b_button = QPushButton("→ Latent grid B")
@@ -171,6 +172,8 @@ class AtlasExplorer(QWidget):
         self.plot.set_selection(np.zeros(0, dtype=int))
         self._apply_colour()
         self._mark_own()
+        if 0 <= self.session.selected < len(means):  # the selected face and its ellipses until the mouse comes
+            self._on_point_hovered(self.session.selected)
 
     def clear(self) -> None:
         """No encoding to show (no model or data yet)."""
@@ -281,6 +284,7 @@ class AtlasExplorer(QWidget):
         faces = atlas.decode_latents(self.session.model, self.path_z)
         self.plot.set_path(self.projection.project(self.path_z))
         self.path_strip.set_strip(faces, self.image_shape)
+        self.path_strip.setVisible(True)
         self.path_strip.set_title(f"{PATH_FACES} faces decoded along the path (other dims at "
                                   f"{self.other_combo.currentText()})")
 
@@ -292,11 +296,13 @@ class AtlasExplorer(QWidget):
             self.selection_label.setText("nothing selected")
             for button in (self.send_a_button, self.send_b_button):
                 button.setEnabled(False)
+            self.selection_box.setVisible(bool(self.grid_ends))  # a kept A end stays in view
             return
         self.selection = atlas.selection_summary(self.session.model, self.session.X, self.means, ids)
         self.selection_mean.set_image(self.selection.mean_face, self.image_shape)
         self.selection_decoded.set_image(self.selection.decoded_mean_face, self.image_shape)
-        self.selection_label.setText(f"{len(ids)} faces selected: their mean face | the face of their mean z")
+        self.selection_label.setText(f"{len(ids)} faces: their mean face | the face of their mean z")
+        self.selection_box.setVisible(True)
         for button in (self.send_a_button, self.send_b_button):
             button.setEnabled(True)
 
