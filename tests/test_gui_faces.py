@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PyQt6.QtCore import QPoint, Qt
 
@@ -59,8 +60,28 @@ def test_face_view_size_and_aspect(qtbot):
     view = FaceView("x")
     qtbot.addWidget(view)
     assert view._glw.minimumHeight() >= 168 and view._glw.minimumWidth() >= 120
-    assert view._view.state["aspectLocked"]
     assert view._view.yInverted()
+
+
+@pytest.mark.parametrize("size", [(200, 300), (333, 500), (700, 900)])
+def test_faces_grow_with_their_widget_at_integer_zoom(qtbot, size):
+    """Every image pixel becomes zoom×zoom screen pixels (no blur, aspect kept), zoom as large as fits."""
+    from vae_gui.widgets.faces import MAX_ZOOM
+
+    view = FaceView("x")
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    vb = view._view
+    qtbot.waitUntil(lambda: vb.width() > 0)
+    one_x = vb.mapViewToScene(pg.Point(1, 0)) - vb.mapViewToScene(pg.Point(0, 0))
+    one_y = vb.mapViewToScene(pg.Point(0, 1)) - vb.mapViewToScene(pg.Point(0, 0))
+    expected = min(MAX_ZOOM, int(min(vb.width() / 20, vb.height() / 28)))
+    assert view.zoom == expected >= 1
+    assert abs(one_x.x() - expected) < 1e-6 and abs(one_y.y() - expected) < 1e-6  # square pixels, whole zoom
+    top_left = vb.mapViewToScene(pg.Point(0, 0))
+    assert abs(top_left.y() - vb.mapToScene(vb.rect().topLeft()).y()) < 1e-6  # right under its title
 
 
 def test_face_strip_faces_labels_and_click(qtbot):

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QByteArray, QSettings
-from PyQt6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PyQt6.QtCore import QByteArray, QEvent, QSettings, QTimer
+from PyQt6.QtWidgets import QApplication, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QWidget
 
 from vae_gui import closing
 from vae_gui.export import Exports
@@ -43,6 +43,50 @@ PANELS = [
 ]
 
 
+class PanelPage(QScrollArea):
+    """A tab page: the panel fills the page, and scrolls when the page is smaller than the panel's
+    minimum size (QScrollArea's own resizing would use a word-wrapped layout's *preferred* height)."""
+
+    def __init__(self, panel: QWidget):
+        super().__init__()
+        self.setWidget(panel)
+        self.setWidgetResizable(False)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        panel.installEventFilter(self)
+
+    def _fit(self) -> None:
+        panel, viewport = self.widget(), self.viewport().size()
+        need = panel.minimumSizeHint().expandedTo(panel.minimumSize())
+        size = (max(viewport.width(), need.width()), max(viewport.height(), need.height()))
+        if (panel.width(), panel.height()) != size:
+            panel.resize(*size)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.LayoutRequest:  # the panel's minimum may have changed
+            QTimer.singleShot(0, self._fit)
+        return False
+
+
+class PanelTabs(QTabWidget):
+    """Tabs whose pages scroll their panels (PanelPage): a panel that needs more room than the window
+    has scrolls inside its tab; the window is never resized by a tab. ``setCurrentWidget`` takes the
+    panel or its page."""
+
+    def add_panel(self, panel: QWidget, title: str) -> None:
+        self.addTab(PanelPage(panel), title)
+
+    def setCurrentWidget(self, widget: QWidget) -> None:  # noqa: N802 - Qt name
+        page = widget if self.indexOf(widget) >= 0 else widget.parentWidget().parentWidget()
+        super().setCurrentWidget(page)
+
+    def current_panel(self) -> QWidget:
+        return self.currentWidget().widget()
+
+
 def make_settings(path: str | os.PathLike | None = None) -> QSettings:
     """The program's settings: an ini file at ``path`` or $VAE_EXPLORER_SETTINGS, else the user's."""
     path = path or os.environ.get(SETTINGS_ENV)
@@ -62,13 +106,13 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
         self.panels: dict[str, QWidget] = {}
-        self.tabs = QTabWidget()
+        self.tabs = PanelTabs()
         self.tabs.setUsesScrollButtons(True)
         self.setCentralWidget(self.tabs)
         for title, module, cls, stem in PANELS:
             panel = getattr(importlib.import_module(f"vae_gui.panels.{module}"), cls)(self.session)
             self.panels[stem] = panel
-            self.tabs.addTab(panel, title)
+            self.tabs.add_panel(panel, title)
         self.files = FileActions(self)
         self.exports = Exports(self)
         self.image_import = ImageImporter(self.session, self)  # File ▸ Encode an image…; PNG/JPEG drops

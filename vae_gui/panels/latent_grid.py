@@ -59,7 +59,7 @@ class LatentGridPanel(QWidget):
         self.row_combo, self.col_combo = QComboBox(), QComboBox()
         for combo in (self.row_combo, self.col_combo):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            combo.setMinimumContentsLength(14)  # "z14  (var 0.87)" stays readable after refills
+            combo.setMinimumContentsLength(12)  # "z14 (var 0.87)" stays readable after refills
         self.row_combo.setToolTip("latent dimension that changes from row to row (top → bottom)")
         self.col_combo.setToolTip("latent dimension that changes from column to column (left → right)")
         self.base_zero = QRadioButton("at 0")
@@ -79,14 +79,14 @@ class LatentGridPanel(QWidget):
             signal.connect(lambda *_: self.rebuild_grid())
 
         controls = QHBoxLayout()
-        controls.addWidget(self.n_spin)
-        controls.addSpacing(12)
         controls.addWidget(QLabel("rows:"))
         controls.addWidget(self.row_combo)
         controls.addWidget(QLabel("columns:"))
         controls.addWidget(self.col_combo)
         controls.addStretch(1)
         base_row = QHBoxLayout()
+        base_row.addWidget(self.n_spin)
+        base_row.addSpacing(12)
         base_row.addWidget(QLabel("other dims:"))
         base_row.addWidget(self.base_zero)
         base_row.addWidget(self.base_image)
@@ -95,7 +95,7 @@ class LatentGridPanel(QWidget):
         self.grid_info = QLabel("")
         self.grid_info.setWordWrap(True)
 
-        self.grid = FaceGrid(min_height=360)
+        self.grid = FaceGrid(min_height=240)
         self.grid.setToolTip("each face is decoded from z with the row dimension set to the value on the left "
                              "axis and the column dimension to the value on the top axis (Gaussian quantiles "
                              "5 % … 95 %)")
@@ -108,9 +108,8 @@ class LatentGridPanel(QWidget):
 
         interp_box = QGroupBox("interpolation between two images' posterior means")
         self.a_spin, self.b_spin = QSpinBox(), QSpinBox()
-        for spin, name, default in ((self.a_spin, "A", 0), (self.b_spin, "B", 1000)):
+        for spin, name in ((self.a_spin, "A"), (self.b_spin, "B")):
             spin.setRange(0, 0)  # the data set's size once it is loaded
-            spin.setValue(default)
             spin.setPrefix(f"{name} = #")
             spin.setToolTip(f"data face {name}: its posterior mean is one end of the path")
         self.k_spin = QSpinBox()
@@ -128,14 +127,15 @@ class LatentGridPanel(QWidget):
         self.interp_message.setWordWrap(True)
 
         # each path row: original A | K decoded faces | original B
-        self.original_a, self.original_b = FaceView("A", min_height=80), FaceView("B", min_height=80)
-        self.slerp_a, self.slerp_b = FaceView("A", min_height=80), FaceView("B", min_height=80)
-        for view in (self.original_a, self.original_b, self.slerp_a, self.slerp_b):
-            view.fix_height(80)
-            view.setFixedWidth(74)
+        self.original_a, self.original_b = FaceView("A", min_height=42), FaceView("B", min_height=42)
+        self.slerp_a, self.slerp_b = FaceView("A", min_height=42), FaceView("B", min_height=42)
+        self.end_views = (self.original_a, self.original_b, self.slerp_a, self.slerp_b)
+        for view in self.end_views:
             view.setToolTip("the data face itself (not decoded): compare it with the path's end")
-        self.lerp_strip = FaceStrip(ncols=8, face_height=80)
-        self.slerp_strip = FaceStrip(ncols=8, face_height=80)
+        self.lerp_strip = FaceStrip(ncols=8, face_height=42, max_face_height=168)
+        self.slerp_strip = FaceStrip(ncols=8, face_height=42, max_face_height=168)
+        self.lerp_strip.face_height_changed.connect(self._size_end_views)
+        self._size_end_views(42)
         lerp_label = QLabel("<b>lerp</b>: straight line (1 − t)·μA + t·μB")
         lerp_label.setToolTip("linear interpolation between the two posterior means")
         slerp_label = QLabel("<b>slerp</b>: great-circle arc from μA to μB")
@@ -167,8 +167,15 @@ class LatentGridPanel(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([720, 560])  # the grid is height-limited: give it the width its height can use
+        splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
+
+    def _size_end_views(self, height: int) -> None:
+        """The original faces at each path's ends as large as the path's faces."""
+        for view in self.end_views:
+            view.fix_height(height)
+            view.setFixedWidth(int(height * 20 / 28) + 4)
 
     # ------------------------------------------------------------------ state
     def _on_model_or_data_changed(self) -> None:
@@ -181,8 +188,15 @@ class LatentGridPanel(QWidget):
         if not has_data:
             self.base_zero.setChecked(True)
         if X is not None:
+            first_data = self.b_spin.maximum() == 0
             for spin in (self.base_spin, self.a_spin, self.b_spin):
+                spin.blockSignals(True)
                 spin.setMaximum(len(X) - 1)
+                spin.blockSignals(False)
+            if first_data:  # B starts half-way through the data set: two different people
+                self.b_spin.blockSignals(True)
+                self.b_spin.setValue(len(X) // 2)
+                self.b_spin.blockSignals(False)
         self._fill_dim_combos()
         self.rebuild_grid()
         self.rebuild_interpolation()

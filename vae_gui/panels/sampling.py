@@ -14,6 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QGridLayout,
     QGroupBox,
@@ -35,6 +36,9 @@ from vae_gui.widgets.faces import FaceStrip, FaceView
 Z_LIMIT = 3.0  # sliders and the pad span ±3 prior standard deviations
 SLIDER_STEPS = 600  # int slider 0…600 ↔ z in [-3, 3], 0.01 per step
 N_SAMPLES = 8
+NOISY_TIP = ("Off (default): each sample shows the decoder's mean E[x|z], the face the model means. On: one "
+             "draw x ~ p(x|z) — a Gaussian decoder adds pixel noise (its learned or unit variance), a Bernoulli "
+             "decoder turns every pixel black or white. The noise is part of the model's density, not of the face.")
 
 
 def slider_to_z(value: int) -> float:
@@ -134,6 +138,7 @@ class SamplingPanel(QWidget):
         self.decode_ms: list[float] = []  # slider/pad change → image set, the last 200 updates
         self._moving_pad = False
         self._rng = np.random.default_rng()
+        self._noise_rng = np.random.default_rng(0)
         self.active: np.ndarray | None = None  # bool per latent dim once the data set is encoded
         self._sample_z: np.ndarray | None = None  # z of the faces in the samples strip (N_SAMPLES, L)
         self._build()
@@ -145,7 +150,7 @@ class SamplingPanel(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        self.face = FaceView("decoded face", min_height=280)
+        self.face = FaceView("decoded face", min_height=168)
         self.face.setToolTip("the decoder's mean image for the latent vector z set by the sliders and the pad")
         self.message = QLabel("")
         self.message.setWordWrap(True)
@@ -174,7 +179,7 @@ class SamplingPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.sliders)
-        scroll.setMinimumWidth(300)
+        scroll.setMinimumWidth(240)
         sliders_box = QGroupBox("latent vector z (±3 σ)")
         QVBoxLayout(sliders_box).addWidget(scroll)
 
@@ -185,7 +190,7 @@ class SamplingPanel(QWidget):
         self.pad_x_combo.currentIndexChanged.connect(self._on_pad_dims_changed)
         self.pad_y_combo.currentIndexChanged.connect(self._on_pad_dims_changed)
         self.pad_plot = pg.PlotWidget()
-        self.pad_plot.setMinimumSize(240, 240)
+        self.pad_plot.setMinimumSize(180, 180)
         self.pad_plot.setXRange(-Z_LIMIT, Z_LIMIT, padding=0.02)
         self.pad_plot.setYRange(-Z_LIMIT, Z_LIMIT, padding=0.02)
         self.pad_plot.setMouseEnabled(False, False)
@@ -206,16 +211,23 @@ class SamplingPanel(QWidget):
         pad_layout.addLayout(pad_dims)
         pad_layout.addWidget(self.pad_plot, 1)
 
-        self.samples = FaceStrip(face_height=100)
+        self.samples = FaceStrip(face_height=56, max_face_height=140)
         self.samples.setToolTip("faces decoded from random z ~ N(0, I); click one to put its z on the sliders")
         self.samples.clicked.connect(self._use_sample)
         self.new_samples_button = QPushButton("New samples")
         self.new_samples_button.setToolTip(f"decode {N_SAMPLES} fresh random z ~ N(0, I)")
         self.new_samples_button.clicked.connect(self.new_samples)
-        samples_box = QGroupBox("random samples from the prior (click one to edit it)")
+        self.noisy_check = QCheckBox("noisy (x ~ p(x|z))")
+        self.noisy_check.setToolTip(NOISY_TIP)
+        self.noisy_check.toggled.connect(lambda _on: self._show_samples())
+        samples_box = QGroupBox("random samples from the prior: decoder means (click one to edit it)")
         samples_layout = QHBoxLayout(samples_box)
         samples_layout.addWidget(self.samples, 1)
-        samples_layout.addWidget(self.new_samples_button)
+        side = QVBoxLayout()
+        side.addWidget(self.new_samples_button)
+        side.addWidget(self.noisy_check)
+        side.addStretch(1)
+        samples_layout.addLayout(side)
 
         face_column = QVBoxLayout()
         face_column.addWidget(self.face, 1)
@@ -353,8 +365,22 @@ class SamplingPanel(QWidget):
         if model is None:
             return
         self._sample_z = self._rng.standard_normal((N_SAMPLES, model.config.latent))
-        faces = to_numpy(model.decode(self._sample_z))
-        self.samples.set_faces(faces, [f"sample {i + 1}" for i in range(N_SAMPLES)])
+        self._show_samples()
+
+    def _show_samples(self) -> None:
+        """The decoder's mean image for each sample z (what the model 'means'); with 'noisy' one draw
+        x ~ p(x|z) each — for a Gaussian decoder that adds per-pixel noise, for a Bernoulli one it
+        makes every pixel black or white."""
+        model = self.state.model
+        if model is None or self._sample_z is None or self._sample_z.shape[1] != model.config.latent:
+            return
+        if self.noisy_check.isChecked():
+            logits, logvar = model.decoder_outputs(model.asarray(self._sample_z))
+            faces = np.clip(to_numpy(model.likelihood.sample(logits, logvar, self._noise_rng)), 0.0, 1.0)
+        else:
+            faces = to_numpy(model.decode(self._sample_z))
+        kind = "noisy draw" if self.noisy_check.isChecked() else "mean"
+        self.samples.set_faces(faces, [f"{kind} {i + 1}" for i in range(N_SAMPLES)])
 
     def _use_sample(self, i: int) -> None:
         if self._sample_z is not None and i < len(self._sample_z):

@@ -100,7 +100,8 @@ class TrainingPanel(QWidget):
             label.setWordWrap(True)
 
     def _build_faces(self) -> None:
-        self.test_strip, self.recon_strip, self.sample_strip = (FaceStrip(face_height=56) for _ in range(3))
+        strips = (FaceStrip(face_height=42, max_face_height=112) for _ in range(3))
+        self.test_strip, self.recon_strip, self.sample_strip = strips
         self.test_strip.setToolTip("The first 8 faces of the fixed test split (never trained on).")
         self.recon_strip.setToolTip("Their reconstructions by the model being trained: decoder mean at the "
                                     "posterior mean (AE: at the code).")

@@ -38,9 +38,32 @@ def tile_faces(faces: np.ndarray, pad: int = 1, background: float = 1.0) -> np.n
     return tile(faces.reshape(rows, cols, FACE_H, FACE_W), pad, background)
 
 
+MAX_ZOOM = 12  # a face never grows beyond 240×336 screen pixels
+
+
+def integer_zoom(avail_w: float, avail_h: float, image_w: int, image_h: int, max_zoom: int = MAX_ZOOM) -> float:
+    """The largest whole zoom at which an image_w×image_h image fits avail_w×avail_h (pixel-crisp: every
+    image pixel becomes zoom×zoom screen pixels); below 1 (no room) the exact fit, so it still shows whole."""
+    fit = min(avail_w / image_w, avail_h / image_h)
+    return float(min(max_zoom, int(fit))) if fit >= 1 else max(fit, 1e-3)
+
+
+def show_at_zoom(view: pg.ViewBox, image_w: int, image_h: int, align_top: bool = True) -> float:
+    """Set ``view``'s range so the image (0…image_w, 0…image_h) is drawn at integer zoom, centred
+    across and at the top (or centred) down. Returns the zoom."""
+    w, h = max(view.width(), 1.0), max(view.height(), 1.0)
+    zoom = integer_zoom(w, h, image_w, image_h)
+    span_x, span_y = w / zoom, h / zoom
+    x0 = (image_w - span_x) / 2
+    y0 = 0.0 if align_top else (image_h - span_y) / 2
+    view.setRange(xRange=(x0, x0 + span_x), yRange=(y0, y0 + span_y), padding=0)
+    return zoom
+
+
 def _make_view(glw: pg.GraphicsLayoutWidget) -> pg.ViewBox:
-    """A fixed ViewBox for images: locked aspect, y pointing down, no mouse pan/zoom, no menu."""
-    view = glw.addViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
+    """A fixed ViewBox for images: y pointing down, no mouse pan/zoom, no menu; its range is set so the
+    image shows at integer zoom (show_at_zoom)."""
+    view = glw.addViewBox(lockAspect=False, invertY=True, enableMouse=False, enableMenu=False)
     view.setDefaultPadding(0.0)
     return view
 
@@ -76,7 +99,8 @@ class FaceView(QWidget):
         self._item = _make_image_item(self._levels)
         self._view.addItem(self._item)
         self._item.setImage(self._image, autoLevels=False, levels=self._levels)
-        self._view.setRange(xRange=(0, FACE_W), yRange=(0, FACE_H), padding=0)
+        self.zoom = 1.0
+        self._view.sigResized.connect(self._apply_zoom)
         self._colorbar: pg.ColorBarItem | None = None
         self._colorbar_px = 0
         if colorbar is not None:  # colormap name: a labelled bar right of the face (for difference images)
@@ -104,6 +128,9 @@ class FaceView(QWidget):
         if not self._fixed_height:
             self._glw.setMaximumHeight(max(self._glw.minimumHeight(), needed))
         super().resizeEvent(event)
+
+    def _apply_zoom(self, *_args) -> None:
+        self.zoom = show_at_zoom(self._view, FACE_W, FACE_H)
 
     def fix_height(self, image_height: int) -> None:
         """Keep the image area exactly ``image_height`` px tall (the width may still grow)."""
@@ -150,12 +177,15 @@ class FaceStrip(QWidget):
     ``clicked(int)`` carries the position of the face clicked."""
 
     clicked = pyqtSignal(int)
+    face_height_changed = pyqtSignal(int)  # the faces' height in pixels after a resize
 
     def __init__(self, ncols: int = 0, face_height: int = 96, levels: tuple[float, float] = (0.0, 1.0),
-                 parent: QWidget | None = None):
+                 max_face_height: int | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self._ncols = int(ncols)
-        self._face_height = int(face_height)
+        self._face_height = int(face_height)  # the least height; faces grow (integer zoom) with the width
+        self._max_face_height = int(max_face_height or face_height)
+        self._shown_height = int(face_height)
         self._levels = levels
         self._views: list[FaceView] = []
         self._layout_dirty = False
@@ -173,10 +203,29 @@ class FaceStrip(QWidget):
         ncols = self._ncols if self._ncols > 0 else max(n, 1)
         for i in range(n):
             view = FaceView(levels=self._levels, min_height=self._face_height)
-            view.fix_height(self._face_height)  # keeps each caption right above its face
+            view.fix_height(self._shown_height)  # keeps each caption right above its face
             view.clicked.connect(lambda i=i: self.clicked.emit(i))
             self._grid.addWidget(view, i // ncols, i % ncols)
             self._views.append(view)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_heights()
+
+    def _fit_heights(self) -> None:
+        """Faces as tall as the width per face allows at integer zoom, within [face_height, max_face_height]."""
+        n = len(self._views)
+        if not n:
+            return
+        ncols = self._ncols if self._ncols > 0 else n
+        per_face = (self.width() - (ncols - 1) * self._grid.horizontalSpacing()) / ncols
+        zoom = max(1, int(per_face / FACE_W))
+        height = int(min(self._max_face_height, max(self._face_height, zoom * FACE_H)))
+        if height != self._shown_height:
+            self._shown_height = height
+            for view in self._views:
+                view.fix_height(height)
+            self.face_height_changed.emit(height)
 
     def set_ncols(self, ncols: int) -> None:
         """Wrap after ``ncols`` faces (0 = one row); takes effect at the next ``set_faces``."""
@@ -235,8 +284,9 @@ class FaceGrid(QWidget):
         self._plot.setMenuEnabled(False)
         self._plot.setMouseEnabled(False, False)
         self._plot.hideButtons()
-        self._plot.setAspectLocked(True)
         self._plot.invertY(True)
+        self.zoom = 1.0
+        self._plot.getViewBox().sigResized.connect(self._apply_zoom)
         for side in ("left", "top"):
             self._plot.showAxis(side)
         for side in ("bottom", "right"):
@@ -260,9 +310,12 @@ class FaceGrid(QWidget):
         self._shape = (faces.shape[0], faces.shape[1])
         self._mosaic = tile_faces(faces, pad=self.pad, background=self._levels[1])
         self._item.setImage(self._mosaic, autoLevels=False, levels=self._levels)
-        h, w = self._mosaic.shape
-        self._plot.setRange(xRange=(0, w), yRange=(0, h), padding=0)
+        self._apply_zoom()
         self._fit_width()
+
+    def _apply_zoom(self, *_args) -> None:
+        h, w = self._mosaic.shape
+        self.zoom = show_at_zoom(self._plot.getViewBox(), w, h)
 
     def set_axes(self, row_name: str, row_values: np.ndarray | None, col_name: str,
                  col_values: np.ndarray | None, decimals: int = 2, max_ticks: int = 9) -> None:
@@ -298,9 +351,10 @@ class FaceGrid(QWidget):
         h, w = self._mosaic.shape
         axis_w = sum(self._plot.getAxis(s).width() for s in ("left",) if self._plot.getAxis(s).isVisible())
         axis_h = sum(self._plot.getAxis(s).height() for s in ("top",) if self._plot.getAxis(s).isVisible())
-        # this widget's own height: the view's is not updated yet while our resizeEvent runs
-        avail_h = max(1, self.height() - axis_h - 4)
-        self._glw.setMaximumWidth(max(self._glw.minimumWidth(), int(avail_h * w / h + axis_w + 8)))
+        # this widget's own size: the view's is not updated yet while our resizeEvent runs
+        avail_w, avail_h = max(1, self.width() - axis_w - 8), max(1, self.height() - axis_h - 4)
+        zoom = integer_zoom(avail_w, avail_h, w, h)
+        self._glw.setMaximumWidth(max(self._glw.minimumWidth(), int(zoom * w + axis_w + 8)))
 
     def grid_shape(self) -> tuple[int, int]:
         """(rows, cols) of faces shown."""
