@@ -28,8 +28,15 @@ REC_TIP = ("Reconstruction loss: −log p(x|z) in nats for this image, summed ov
            "image's own pixel entropy (the BCE floor).")
 KL_TIP = ("KL(q(z|x) ‖ p(z)) in nats: how many nats the code spends to describe this image. Typical values are "
           "10–40 nats; 0 means the posterior equals the prior and the code carries no information.")
-ELBO_TIP = ("−ELBO = reconstruction + KL, in nats: an upper bound on −log p(x) for this image. Lower is better; "
-            "compare it with the data set's mean −ELBO in the Training panel.")
+ELBO_TIP = ("ELBO = −(reconstruction + KL), in nats: a lower bound on log p(x), how probable the model finds this "
+            "image. Higher is better; compare models by it (the Training tab plots −ELBO, where lower is better).")
+SIGN_NOTE = {
+    "gaussian": ("Gaussian decoder: a density on pixel values in [0, 1] can exceed 1, so −log p(x|z) can be "
+                 "negative and the ELBO positive. That is not an error; the numbers still compare models: higher "
+                 "ELBO is better."),
+    "bernoulli": ("Bernoulli decoder: p(x|z) ≤ 1, so −log p(x|z) ≥ 0 and the ELBO is negative; the closer to 0, the "
+                  "better."),
+}
 DIFF_TIP = ("|original − reconstruction| per pixel, coloured black (0) → yellow (the largest difference in this "
             "image, read it on the colour bar): bright areas are what the model fails to reproduce.")
 
@@ -103,11 +110,15 @@ class ReconstructionPanel(QWidget):
         losses.addSpacing(24)
         losses.addWidget(self.elbo_label)
         losses.addStretch(1)
+        self.sign_note = QLabel("")
+        self.sign_note.setWordWrap(True)
+        self.sign_note.setStyleSheet("color: #555;")
 
         content = QWidget()
         content_layout = QVBoxLayout(content)
         content_layout.addLayout(pick)
         content_layout.addLayout(losses)
+        content_layout.addWidget(self.sign_note)
         content_layout.addLayout(faces, 1)
         self.no_data_label = QLabel(NO_DATA_HTML)
         self.no_data_label.setWordWrap(True)
@@ -196,10 +207,11 @@ class ReconstructionPanel(QWidget):
         self.difference.set_face(diff)
         self.difference.set_title(f"|original − reconstruction|  (max {diff.max():.2f})")
         self.rec_nats, self.kl_nats = float(rec[0]), float(kl_dims[0].sum())
-        self.rec_label.setText(f"reconstruction: <b>{self.rec_nats:.2f}</b> nats")
+        self.rec_label.setText(f"reconstruction −log p(x|z): <b>{self.rec_nats:.2f}</b> nats")
+        self.sign_note.setText(SIGN_NOTE["bernoulli" if model.config.likelihood == "bernoulli" else "gaussian"])
         if model.is_vae:
             self.kl_label.setText(f"KL: <b>{self.kl_nats:.2f}</b> nats")
-            self.elbo_label.setText(f"−ELBO: <b>{self.rec_nats + self.kl_nats:.2f}</b> nats")
+            self.elbo_label.setText(f"ELBO: <b>{-(self.rec_nats + self.kl_nats):+.2f}</b> nats (higher is better)")
         else:
             self.kl_label.setText("KL: – (auto-encoder)")
             self.elbo_label.setText("")

@@ -36,6 +36,7 @@ from vae_gui.state import NO_DATA_HELP, Session
 from vae_gui.training_job import Continuation, TrainOutcome, train_job
 from vae_gui.widgets.config_form import hidden_sizes_validator  # noqa: F401
 from vae_gui.widgets.faces import FaceStrip
+from vae_gui.widgets.loss_plots import TIPS as LOSS_TIPS
 from vae_gui.widgets.loss_plots import LossPlots, downsample
 from vae_gui.workers import Job, start_job
 
@@ -92,7 +93,7 @@ class TrainingPanel(QWidget):
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.rate_label = QLabel("No run yet.")
-        self.rate_label.setToolTip(RATE_TIP)
+        self.rate_label.setToolTip(f"<p>{RATE_TIP}</p><p>{LOSS_TIPS['total']}</p>")
         self.status_label = QLabel("")
         self.no_data_label = QLabel(f"<b>No data loaded.</b> Training needs images: {NO_DATA_HELP}.")
         self.no_data_label.setStyleSheet("color: #a33;")
