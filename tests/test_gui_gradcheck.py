@@ -65,7 +65,7 @@ def test_full_check_of_a_small_vae_on_real_faces_passes_in_every_row(qtbot, erro
     assert table_column(panel, "Result") == ["pass"] * len(shapes)
     checked = [int(t.replace(",", "")) for t in table_column(panel, "Checked")]
     assert checked == [int(np.prod(s)) for _, s in shapes]  # full mode: every entry
-    assert all(float(t) <= 1e-5 for t in table_column(panel, "Max rel. error"))
+    assert all(float(t) <= 1e-5 for t in table_column(panel, "Max rel. err."))
     result_col = panel.table.columnCount() - 1
     assert panel.table.item(0, result_col).background().color() == PASS_COLOR
     edges, counts = panel.histogram_data()

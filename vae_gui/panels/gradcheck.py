@@ -14,11 +14,14 @@ from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -102,14 +105,15 @@ class GradcheckPanel(QWidget):
             signal.connect(self._form_changed)
 
         form = QFormLayout()
-        form.addRow("Mode", self.mode_combo)
-        form.addRow("Entries per parameter (sample)", self.k_spin)
+        form.setVerticalSpacing(3)
+        self.config_form.layout_.setVerticalSpacing(3)
+        form.addRow("Mode", _row(self.mode_combo, QLabel("k (sample)"), self.k_spin))
         form.addRow(self.current_check)
         form.addRow(self.config_form)
-        form.addRow("Batch size", self.batch_spin)
-        form.addRow("Seed", self.seed_spin)
+        form.addRow("Batch size", _row(self.batch_spin, QLabel("Seed"), self.seed_spin))
         form_box = QGroupBox("Gradient check")
         form_box.setLayout(form)
+        form_box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)  # never squeezed
 
         self.run_button = QPushButton("Run gradient check")
         self.run_button.clicked.connect(self.run_check)
@@ -124,20 +128,31 @@ class GradcheckPanel(QWidget):
         self.summary_label.setTextFormat(Qt.TextFormat.RichText)
         help_label = _wrapped_label(HELP)
         help_label.setStyleSheet("color: #444;")
+        text_box = QWidget()
+        text_layout = QVBoxLayout(text_box)
+        text_layout.setContentsMargins(0, 0, 4, 0)
+        text_layout.addWidget(self.summary_label)
+        text_layout.addWidget(help_label)
+        text_layout.addStretch(1)
+        help_area = QScrollArea()  # the verdict and the help: what shrinks (and scrolls) when the window is small
+        help_area.setWidget(text_box)
+        help_area.setWidgetResizable(True)
+        help_area.setFrameShape(QFrame.Shape.NoFrame)
+        help_area.setMinimumHeight(0)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
         for widget in (form_box, self.estimate_label, self.data_label):
             left.addWidget(widget)
         left.addLayout(buttons)
-        for widget in (self.progress_bar, self.summary_label, help_label):
-            left.addWidget(widget)
-        left.addStretch(1)
+        left.addWidget(self.progress_bar)
+        left.addWidget(help_area, 1)
         left_widget = QWidget()
         left_widget.setLayout(left)
-        left_widget.setFixedWidth(380)
+        left_widget.setFixedWidth(340)
 
         self.view = ReportView()
         self.table, self.worst_table, self.hist_plot = self.view.table, self.view.worst_table, self.view.hist_plot
@@ -183,9 +198,9 @@ class GradcheckPanel(QWidget):
 
     def _update_data_label(self) -> None:
         if self.state.X is not None:
-            self.data_label.setText("The batch: real faces from the training split.")
+            self.data_label.setText("The batch: real faces (training split).")
         else:
-            self.data_label.setText("No data loaded: the batch is random pixels (the check is just as valid).")
+            self.data_label.setText("No data: the batch is random pixels (just as valid).")
 
     def build_model(self) -> Model:
         """The network to check: a float64 copy of the current model, or a fresh one from the form."""
@@ -211,8 +226,8 @@ class GradcheckPanel(QWidget):
             entries = sum(min(self.k_spin.value(), int(np.prod(s))) for _, s in model.shapes)
         else:
             entries = len(model.shapes) + 1
-        self.estimate_label.setText(f"{model.config.describe()}: {len(model.shapes)} parameter arrays, "
-                                    f"{model.n_params:,} entries; this check differentiates {entries:,} of them.")
+        self.estimate_label.setText(f"{model.config.describe()}: {model.n_params:,} entries in {len(model.shapes)} "
+                                    f"arrays; {entries:,} checked.")
 
     def batch(self, model: Model) -> np.ndarray:
         """(batch, D) images: random training faces when data is loaded, else uniform random pixels."""
@@ -311,6 +326,16 @@ def summary_text(report: GradcheckReport) -> str:
                  f"{o['numeric']:.6g}, relative error {o['rel_error']:.2e} ({result}"
                  f"{'; ' + o['note'] if o['note'] else ''}).")
     return text
+
+
+def _row(*widgets: QWidget) -> QWidget:
+    """Widgets side by side in one form row."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget, 0 if isinstance(widget, QLabel) else 1)
+    return row
 
 
 def _wrapped_label(text: str = "") -> QLabel:

@@ -19,8 +19,7 @@ FAIL_COLOR = QColor("#f6c4c4")
 KINK_COLOR = QColor("#ffe3bf")
 JUDGED_BRUSH, KINK_BRUSH = (31, 119, 180, 130), (255, 127, 14, 150)
 
-COLUMNS = ["Parameter", "Shape", "Checked", "Kinks", "Max rel. error", "Mean rel. error", "Norm error", "Warnings",
-           "Result"]
+COLUMNS = ["Parameter", "Shape", "Checked", "Kinks", "Max rel. err.", "Mean rel. err.", "Norm err.", "Warn.", "Result"]
 COLUMN_TIPS = [
     "Parameter array of the network (click a row to see its worst entries)", "Shape of the array",
     "Entries compared: all of them (full), k random ones (sample) or one random direction (direction).",
@@ -37,7 +36,9 @@ WORST_COLUMNS = ["Index", "Analytic", "Numeric", "Rel. error", "Kink"]
 def _table(columns: list[str]) -> QTableWidget:
     table = QTableWidget(0, len(columns))
     table.setHorizontalHeaderLabels(columns)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    # columns as wide as their text (a narrow window scrolls instead of clipping a header); the last stretches
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
     table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
@@ -65,7 +66,6 @@ class ReportView(QWidget):
         self.table = _table(COLUMNS)
         for col, tip in enumerate(COLUMN_TIPS):
             self.table.horizontalHeaderItem(col).setToolTip(tip)
-        self.table.horizontalHeader().setMinimumSectionSize(60)
         self.table.currentCellChanged.connect(lambda row, *_: self.show_worst(row))
         self.worst_label = QLabel("Click a parameter's row to see its worst entries.")
         self.worst_table = _table(WORST_COLUMNS)
@@ -96,15 +96,16 @@ class ReportView(QWidget):
         plot.setToolTip(f"Judged entries in blue, kink entries (not judged) in orange. Entries that agree exactly "
                         f"(error 0) are counted in the note at the top left. Green line: pass threshold "
                         f"{PASS_THRESHOLD:g}; red line: warning threshold {WARN_THRESHOLD:g}.")
-        legend = plot.addLegend(offset=(-10, 10))
+        legend = plot.addLegend(offset=(-10, 4), colCount=2)
         self.hist_curve = plot.plot(stepMode="center", fillLevel=0, brush=JUDGED_BRUSH, pen=pg.mkPen("#1f77b4"),
-                                    name="judged entries")
+                                    name="judged")
         self.kink_curve = plot.plot(stepMode="center", fillLevel=0, brush=KINK_BRUSH, pen=pg.mkPen("#e07000"),
-                                    name="kink entries (not judged)")
-        for value, colour, text in ((PASS_THRESHOLD, "#2a2", "pass line"), (WARN_THRESHOLD, "#c00", "warning line")):
+                                    name="kink (not judged)")
+        for value, colour, text in ((PASS_THRESHOLD, "#2a2", "pass"), (WARN_THRESHOLD, "#c00", "warning")):
             pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine)
             plot.addItem(pg.InfiniteLine(pos=np.log10(value), angle=90, pen=pen))
             legend.addItem(pg.PlotDataItem(pen=pen), f"{text} {value:.0e}")
+        legend.setLabelTextSize("8pt")
         self.zero_label = pg.TextItem("", color="#555", anchor=(0, 0))
         plot.addItem(self.zero_label)
         plot.setXRange(*EMPTY_RANGE, padding=0.02)
