@@ -49,6 +49,12 @@ CASES = [  # (kind, likelihood, AE code activation, KL weight)
     ("vae", "gaussian-learned", "relu", 0.3),
 ]
 CASE_IDS = [f"{k}-{lik}-{act}-w{w:g}" for k, lik, act, w in CASES]
+LEAKY_SLOPE = 0.2  # far from the default 0.01, so a slope that is ignored shows up
+# (encoder activation, decoder activation) of the hidden stacks, each against torch's own function
+ACTIVATION_CASES = [("leaky_relu", "leaky_relu"), ("elu", "elu"), ("softplus", "softplus"), ("tanh", "tanh"),
+                    ("elu", "tanh"), ("softplus", "leaky_relu")]
+TORCH_ACTIVATIONS = {"relu": torch.relu, "leaky_relu": lambda a: F.leaky_relu(a, negative_slope=LEAKY_SLOPE),
+                     "elu": F.elu, "softplus": F.softplus, "tanh": torch.tanh}
 
 
 # ----------------------------------------------------------------------------- the PyTorch copy
@@ -62,9 +68,11 @@ def torch_objective(model: Model, p: dict[str, torch.Tensor], x: torch.Tensor, e
                     kl_weight: float) -> torch.Tensor:
     """mean_n [rec_n + kl_weight·KL_n] of the same architecture, built from torch primitives."""
     cfg = model.config
+    assert cfg.leaky_slope == LEAKY_SLOPE or "leaky_relu" not in (cfg.enc_activation, cfg.dec_activation)
+    enc_act, dec_act = TORCH_ACTIVATIONS[cfg.enc_activation], TORCH_ACTIVATIONS[cfg.dec_activation]
     h = x
     for i in range(len(cfg.hidden)):
-        h = torch.relu(h @ p[f"enc{i}.W"] + p[f"enc{i}.b"])
+        h = enc_act(h @ p[f"enc{i}.W"] + p[f"enc{i}.b"])
     if cfg.kind == "vae":
         mean = h @ p["mean.W"] + p["mean.b"]
         logvar = h @ p["logvar.W"] + p["logvar.b"]
@@ -78,7 +86,7 @@ def torch_objective(model: Model, p: dict[str, torch.Tensor], x: torch.Tensor, e
         kl = torch.zeros(x.shape[0], dtype=x.dtype)
     d = z
     for i in range(len(cfg.hidden)):
-        d = torch.relu(d @ p[f"dec{i}.W"] + p[f"dec{i}.b"])
+        d = dec_act(d @ p[f"dec{i}.W"] + p[f"dec{i}.b"])
     logits = d @ p["out.W"] + p["out.b"]
     if cfg.likelihood == "bernoulli":
         rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
@@ -196,3 +204,51 @@ def test_training_trajectory_matches_torch_optim(optimizer, kind, likelihood, co
     start = make_model(kind, likelihood, code_activation).params_numpy()
     assert all(rel_diff(model.params[n], start[n]) > 1e-4 for n in ("enc0.W", "out.W"))
     assert math.isfinite(ref_losses[-1])
+
+
+# ----------------------------------------------------------------------------- other activations
+@pytest.mark.parametrize("kind,likelihood", [("vae", "bernoulli"), ("vae", "gaussian-learned"), ("ae", "bernoulli")])
+@pytest.mark.parametrize("enc,dec", ACTIVATION_CASES, ids=[f"{e}-{d}" for e, d in ACTIVATION_CASES])
+def test_each_activation_matches_autograd(enc, dec, kind, likelihood, rng):
+    """Loss and every gradient with each hidden activation (torch's own F.elu, F.softplus, …)."""
+    model = make_model(kind, likelihood, "relu", enc_activation=enc, dec_activation=dec, leaky_slope=LEAKY_SLOPE)
+    x = faces(rng, BATCH)
+    eps = rng.standard_normal((BATCH, LATENT)) if kind == "vae" else None
+    stats = model.forward_backward(model.asarray(x), eps=None if eps is None else model.asarray(eps))
+    p = torch_params(model)
+    loss = torch_objective(model, p, torch.tensor(x), None if eps is None else torch.tensor(eps), 1.0)
+    loss.backward()
+    assert stats["objective"] == pytest.approx(loss.item(), rel=GRAD_RTOL, abs=0)
+    for name, tensor in p.items():
+        err = rel_diff(model.grads[name], tensor.grad.numpy())
+        assert err <= GRAD_RTOL, f"{enc}/{dec} {name}: gradient differs from autograd by a relative {err:.2e}"
+
+
+@pytest.mark.parametrize("enc,dec", ACTIVATION_CASES, ids=[f"{e}-{d}" for e, d in ACTIVATION_CASES])
+def test_each_activation_trajectory_matches_torch_adam(enc, dec, rng):
+    """50 Adam steps (weight decay on, KL warm-up on) with each activation against torch.optim.Adam."""
+    model = make_model("vae", "gaussian-learned", "relu", enc_activation=enc, dec_activation=dec,
+                       leaky_slope=LEAKY_SLOPE, warmup_steps=20)
+    X = faces(rng, N_TRAIN)
+    trainer = Trainer(model, make_optimizer("adam", model, lr=1e-3), X, batch_size=BATCH, seed=3, log_every=10,
+                      eval_every=0, weight_decay=0.05)
+    p = torch_params(model)
+    names = list(p)
+    opt = OPTIMIZERS["adam"][1]([p[n] for n in names], 0.05)
+    schedule = BatchSchedule(np.arange(N_TRAIN), BATCH, 3)
+    noise = np.random.default_rng(7)
+    X_t = torch.tensor(X)
+    for step in range(TRAJECTORY_STEPS):
+        idx = schedule.batch(step)
+        eps = torch.tensor(noise.standard_normal((len(idx), LATENT)))
+        opt.zero_grad()
+        torch_objective(model, p, X_t[idx], eps, model.kl_weight_at(step)).backward()
+        opt.step()
+    for _ in range(TRAJECTORY_STEPS):
+        trainer.step()
+    start = make_model("vae", "gaussian-learned", "relu", enc_activation=enc, dec_activation=dec,
+                       leaky_slope=LEAKY_SLOPE).params_numpy()
+    for name in names:
+        err = rel_diff(model.params[name], p[name].detach().numpy())
+        assert err <= TRAJECTORY_RTOL, f"{enc}/{dec}: {name} after {TRAJECTORY_STEPS} steps differs by {err:.2e}"
+    assert all(rel_diff(model.params[n], start[n]) > 1e-4 for n in ("enc0.W", "out.W"))

@@ -27,7 +27,8 @@ from tools.unit_usage import unit_usage
 
 VAL_SIZE = 177
 # settings of the run itself; every other key of a setting dict is a ModelConfig field
-RUN_KEYS = {"lr": 1e-3, "eps": 1e-8, "batch_size": 64, "weight_decay": 0.0, "seed": 0, "bias_init": "zero"}
+RUN_KEYS = {"lr": 1e-3, "eps": 1e-8, "batch_size": 64, "weight_decay": 0.0, "seed": 0, "bias_init": "zero",
+            "out_bias": "zero", "optimizer": "adam"}
 
 
 def init_first_biases(model, X: np.ndarray, how: str) -> None:
@@ -45,10 +46,14 @@ def run_one(setting: dict, X: np.ndarray, checkpoints: list[int]) -> dict:
     run = {k: setting.get(k, v) for k, v in RUN_KEYS.items()}
     model_fields = {k: v for k, v in setting.items() if k not in RUN_KEYS}
     model = Model(ModelConfig(**model_fields), seed=run["seed"])
-    train_ids, _ = split_indices()
+    train_ids, test_ids = split_indices()
     fit, val = X[train_ids[:-VAL_SIZE]], X[train_ids[-VAL_SIZE:]]
     init_first_biases(model, fit, run["bias_init"])
-    opt = make_optimizer("adam", model, run["lr"], eps=run["eps"])
+    if run["out_bias"] == "mean":  # the decoder starts at the mean face: logit of each pixel's mean
+        mean = np.clip(fit.mean(axis=0), 1e-3, 1 - 1e-3)
+        model.params["out.b"][...] = np.log(mean / (1 - mean))
+    hyper = {"eps": run["eps"]} if run["optimizer"] != "sgd" else {}
+    opt = make_optimizer(run["optimizer"], model, run["lr"], **hyper)
     trainer = Trainer(model, opt, fit, batch_size=run["batch_size"], seed=run["seed"], log_every=1000,
                       eval_every=0, weight_decay=run["weight_decay"])
     rows, t0 = [], time.perf_counter()
@@ -57,9 +62,11 @@ def run_one(setting: dict, X: np.ndarray, checkpoints: list[int]) -> dict:
             trainer.step()
         usage = unit_usage(model, X)
         rows.append({"step": target, "enc0_dead": usage[0]["dead"], "enc0_rare": usage[0]["rare"],
-                     "enc0_tiny": usage[0]["tiny_weights"], "usage": usage, "val_neg_elbo": neg_elbo(model, val)})
+                     "enc0_tiny": usage[0]["tiny_weights"], "usage": usage, "val_neg_elbo": neg_elbo(model, val),
+                     "test_neg_elbo": neg_elbo(model, X[test_ids])})
         print(f"  step {target:>6}: enc0 {usage[0]['dead']}/{usage[0]['units']} dead, {usage[0]['rare']} rare, "
-              f"{usage[0]['tiny_weights']} tiny; val −ELBO {rows[-1]['val_neg_elbo']:.2f}", flush=True)
+              f"{usage[0]['tiny_weights']} tiny; val −ELBO {rows[-1]['val_neg_elbo']:.2f} "
+              f"(test {rows[-1]['test_neg_elbo']:.2f}); {time.perf_counter() - t0:.0f} s", flush=True)
     return {"setting": setting, "at": rows, "seconds": time.perf_counter() - t0}
 
 
