@@ -10,6 +10,8 @@ finite difference on the ReLU's kink (where no derivative exists) rather than te
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -459,3 +461,46 @@ def test_the_gaussian_shipped_model_passes_a_full_check(shipped_models, frey):
     x = frey[np.random.default_rng(0).choice(len(frey), 4, replace=False)]
     report = gradcheck(shipped_models["vae_gauss.npz"], x, mode="full", seed=0)
     assert report.passed and sum(p.checked for p in report.params) == shipped_models["vae_gauss.npz"].n_params
+
+
+# ------------------------------------------------------------------ the command line
+def _cli(*args) -> subprocess.CompletedProcess:
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "main.py", "gradcheck", *map(str, args)], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def kinked_model_file(tmp_path_factory) -> Path:
+    from core.checkpoint import save_model
+
+    model = small_model("vae", "bernoulli", (16,), latent=4)
+    plant_kinks(model, unit=6)
+    return save_model(tmp_path_factory.mktemp("gc") / "kinked.npz", model)
+
+
+def test_cli_table_has_a_kinks_column_and_the_kink_sentence(kinked_model_file):
+    result = _cli("--weights", kinked_model_file, "--mode", "full", "--batch-size", "4", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.startswith("parameter"))
+    assert header.split()[:4] == ["parameter", "shape", "checked", "kinks"]
+    enc_w = next(line for line in result.stdout.splitlines() if line.startswith("enc0.W"))
+    assert int(enc_w.split()[3]) > 0 and enc_w.split()[-1] == "pass"
+    assert KINK_EXPLANATION in result.stdout and "PASSED" in result.stdout
+
+
+def test_cli_json_adds_kinks_per_parameter_and_the_totals(kinked_model_file):
+    result = _cli("--weights", kinked_model_file, "--mode", "sample", "--k", "400", "--batch-size", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    d = json.loads(result.stdout)
+    assert d["kinks_total"] == sum(p["kinks"] for p in d["params"]) > 0
+    assert d["kink_share"] == pytest.approx(d["kinks_total"] / sum(p["checked"] for p in d["params"]))
+    assert d["passed"] is True
+
+
+def test_cli_progress_line_has_entries_and_an_eta():
+    from cli.gradcheck import progress_line
+
+    line = progress_line(Progress(140_200, 343_540, "enc0.W", 3.2, 4.6))
+    assert line == "gradcheck  41 % (140,200 / 343,540 entries, enc0.W), 3 s, about 5 s to go"
+    assert "to go" not in progress_line(Progress(0, 10, "enc0.W", 0.0, None))
