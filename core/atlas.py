@@ -50,8 +50,8 @@ def pack_atlas(faces: np.ndarray, image_shape: tuple[int, int], pad: int = 1) ->
     return np.ascontiguousarray(atlas), sources.astype(np.int64)
 
 
-def overlap_opacity(screen_xy: np.ndarray, box: tuple[float, float], crowd_limit: float = 2.0,
-                    floor: float = 0.12) -> np.ndarray:
+def overlap_opacity(screen_xy: np.ndarray, box: tuple[float, float], crowd_limit: float = 3.0,
+                    floor: float = 0.2) -> np.ndarray:
     """Opacity (N,) in [floor, 1] of thumbnails of size box = (w, h) px centred at screen_xy (N, 2) px.
 
     A thumbnail's crowd is the number of thumbnail centres (itself included) in the 3×3 block of

@@ -86,7 +86,7 @@ class ThumbnailItem(pg.GraphicsObject):
     """All faces as thumbnails at their points, painted from one atlas pixmap in one call.
 
     Screen size is ``scale`` screen px per image px; the hovered face is drawn last at ``hover_scale``
-    with a frame. Bounds are ignored by the view's auto-range (add it with ``ignoreBounds=True``)."""
+    with a frame. The view's auto-range sees the faces' centres (``dataBounds``) padded by half a thumbnail."""
 
     def __init__(self, scale: float = 1.5, hover_scale: float = 4.0):
         super().__init__()
@@ -130,6 +130,22 @@ class ThumbnailItem(pg.GraphicsObject):
     def box(self) -> tuple[float, float]:
         """A thumbnail's size on screen (w, h) px."""
         return self._shape[1] * self.scale, self._shape[0] * self.scale
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: N802 - pyqtgraph auto-range hook
+        """(min, max) of the thumbnails' centres along axis ax, so auto-range works with the faces on."""
+        if len(self._coords) == 0:
+            return None, None
+        values = self._coords[:, ax]
+        if orthoRange is not None:
+            other = self._coords[:, 1 - ax]
+            values = values[(other >= orthoRange[0]) & (other <= orthoRange[1])]
+            if len(values) == 0:
+                return None, None
+        return float(values.min()), float(values.max())
+
+    def pixelPadding(self) -> float:  # noqa: N802 - pyqtgraph auto-range hook
+        w, h = self.box()
+        return max(w, h) / 2
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
         rect = self.viewRect()  # the visible range: thumbnails are painted over all of it
@@ -255,7 +271,7 @@ class AtlasPlot(pg.PlotWidget):
         self.thumbnails.setVisible(False)
         self.hover_ring = pg.ScatterPlotItem(size=14, pen=pg.mkPen((220, 20, 60), width=2), brush=None)
         self.selected_ring = pg.ScatterPlotItem(size=16, pen=pg.mkPen("r", width=2.5), brush=None)
-        self.selection_marks = pg.ScatterPlotItem(size=9, pen=pg.mkPen((255, 200, 0), width=1.5), brush=None)
+        self.selection_marks = pg.ScatterPlotItem(size=9, pen=pg.mkPen((20, 20, 20), width=1.2), brush=None)
         self.ellipses = {k: _curve(ELLIPSE_PEN[k]) for k in (1, 2)}
         self.own_ellipses = {k: _curve(OWN_PEN[k]) for k in (1, 2)}
         self.own_marker = pg.ScatterPlotItem(size=20, symbol="star", pen=pg.mkPen("k"), brush=(160, 0, 200))
@@ -263,7 +279,7 @@ class AtlasPlot(pg.PlotWidget):
         self.path = pg.PlotDataItem(pen=pg.mkPen((0, 150, 60), width=2.5), symbol="o", symbolSize=7,
                                     symbolBrush=(0, 150, 60))
         self.addItem(self.points)
-        self.addItem(self.thumbnails, ignoreBounds=True)
+        self.addItem(self.thumbnails)
         for item in (self.selection_marks, *self.ellipses.values(), *self.own_ellipses.values(), self.hover_ring,
                      self.selected_ring, self.own_marker, self.stroke, self.path):
             self.addItem(item, ignoreBounds=True)

@@ -114,8 +114,8 @@ class AtlasExplorer(QWidget):
         return row
 
     def _build_side(self) -> QWidget:
-        self.hover_face = ImageBox("hover a point or empty space", min_height=90)
-        self.hover_recon = ImageBox("", min_height=90)
+        self.hover_face = ImageBox("hover a point or empty space", min_height=90, max_height=190)
+        self.hover_recon = ImageBox("", min_height=90, max_height=190)
         self.hover_label = QLabel(HOVER_HELP)
         self.hover_label.setWordWrap(True)
         self.selection_box = selection_box = QGroupBox("selection (lasso / rectangle)")
@@ -124,6 +124,7 @@ class AtlasExplorer(QWidget):
         self.selection_mean = ImageBox("mean face", min_height=60)
         self.selection_decoded = ImageBox("decoded mean z", min_height=60)
         self.selection_label = QLabel("nothing selected")
+        self.selection_label.setWordWrap(True)
         self.send_a_button = QPushButton("→ Latent grid A")
         self.send_b_button = QPushButton("→ Latent grid B")
         for button, end in ((self.send_a_button, "a"), (self.send_b_button, "b")):
@@ -323,6 +324,15 @@ class AtlasExplorer(QWidget):
         """Mark an encoded image of yours on the map with its 1σ/2σ ellipse."""
         self.own = enc
         self._mark_own()
+        model = self.session.model
+        if model is None or enc.pixels.size != model.config.input_dim:
+            return
+        self.hover_face.set_image(enc.pixels, enc.image_shape)
+        self.hover_face.set_title("your image ★")
+        self.hover_recon.set_image(atlas.decode_latents(model, enc.mean[None, :])[0], enc.image_shape)
+        self.hover_recon.set_title("its reconstruction")
+        self.hover_label.setText(f"your image: −ELBO {enc.neg_elbo:.1f} nats; the purple star and ellipses are its "
+                                 "q(z|x) at 1σ and 2σ")
 
     def _mark_own(self) -> None:
         own, proj = self.own, self.projection
