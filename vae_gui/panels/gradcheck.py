@@ -78,6 +78,21 @@ class GradcheckPanel(QWidget):
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self._build_form())
+        self._build_status(left)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setFixedWidth(340)
+        self.view = ReportView()
+        self.table, self.worst_table, self.hist_plot = self.view.table, self.view.worst_table, self.view.hist_plot
+        layout = QHBoxLayout(self)
+        layout.addWidget(left_widget)
+        layout.addWidget(self.view, 1)
+
+    def _build_form(self) -> QGroupBox:
+        """Mode, k, 'current model', the shared architecture form, batch size and seed."""
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(list(MODES))
         self.mode_combo.setToolTip(MODE_TIP)
@@ -114,7 +129,10 @@ class GradcheckPanel(QWidget):
         form_box = QGroupBox("Gradient check")
         form_box.setLayout(form)
         form_box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)  # never squeezed
+        return form_box
 
+    def _build_status(self, left: QVBoxLayout) -> None:
+        """What the model is, run/cancel, progress, and the verdict above the help (they scroll)."""
         self.run_button = QPushButton("Run gradient check")
         self.run_button.clicked.connect(self.run_check)
         self.cancel_button = QPushButton("Cancel")
@@ -139,26 +157,14 @@ class GradcheckPanel(QWidget):
         help_area.setWidgetResizable(True)
         help_area.setFrameShape(QFrame.Shape.NoFrame)
         help_area.setMinimumHeight(0)
-
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
-        left = QVBoxLayout()
-        left.setContentsMargins(0, 0, 0, 0)
-        for widget in (form_box, self.estimate_label, self.data_label):
-            left.addWidget(widget)
+        left.addWidget(self.estimate_label)
+        left.addWidget(self.data_label)
         left.addLayout(buttons)
         left.addWidget(self.progress_bar)
         left.addWidget(help_area, 1)
-        left_widget = QWidget()
-        left_widget.setLayout(left)
-        left_widget.setFixedWidth(340)
-
-        self.view = ReportView()
-        self.table, self.worst_table, self.hist_plot = self.view.table, self.view.worst_table, self.view.hist_plot
-        layout = QHBoxLayout(self)
-        layout.addWidget(left_widget)
-        layout.addWidget(self.view, 1)
 
     # ------------------------------------------------------------------ form
     def _form_changed(self, *_args) -> None:
