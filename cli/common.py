@@ -69,6 +69,58 @@ def load_data(path, allow_download: bool = True, quiet: bool = False):
     return load_frey(found)
 
 
+DATA_HELP = ("data set: frey_rawface.mat (default: $VAE_DATA, then data/), F.npy, F.npz[:NAME], F.mat[:VAR], "
+             "an IDX file (*-idx3-ubyte[.gz]) or a folder of PNG/JPEG images")
+
+
+def add_data_args(parser) -> None:
+    """--data and --image-shape, the same for every command that reads images."""
+    parser.add_argument("--data", default=None, help=DATA_HELP)
+    parser.add_argument("--image-shape", default=None, metavar="HxW",
+                        help="image size for flat (N, D) arrays; a folder's images are resized to it")
+
+
+def load_dataset(args, quiet: bool = False):
+    """The core.dataset.Dataset of --data/--image-shape: the Frey faces by default (downloaded with a
+    progress line), else core.dataset_io.open_dataset; a folder's skipped images are reported on stderr."""
+    import warnings
+
+    from core.dataset_io import open_dataset, parse_image_shape
+
+    shape = parse_image_shape(args.image_shape) if getattr(args, "image_shape", None) else None
+    if args.data is None and shape is None:
+        from core.dataset import FREY_IMAGE_SHAPE, FREY_NAME, Dataset
+
+        return Dataset(load_data(None, quiet=quiet), FREY_IMAGE_SHAPE, FREY_NAME)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = open_dataset(args.data, shape)
+    for w in caught:
+        print(f"{PROG}: warning: {one_line(str(w.message))}", file=sys.stderr)
+    return dataset
+
+
+def data_for(loaded, args, quiet: bool = False):
+    """(model's view of the data set, the data set) for a loaded model file: warnings about other data or
+    the binarisation go to stderr; images of another size are a one-line error."""
+    from core.checkpoint import check_fits_data
+    from core.dataset_io import data_for_model
+
+    dataset = load_dataset(args, quiet)
+    check_fits_data(loaded.model, dataset.dim, getattr(args, "weights", None))
+    view, notes = data_for_model(dataset, loaded.meta, loaded.model.config.input_dim)
+    for note in notes:
+        print(f"{PROG}: warning: {one_line(note)}" if "other data" in note else f"{PROG}: {note}", file=sys.stderr)
+    return view, dataset
+
+
+def model_shape(loaded) -> tuple[int, int]:
+    """(H, W) of a loaded model's images, for PNGs."""
+    from core.dataset import model_image_shape
+
+    return model_image_shape(loaded.meta, loaded.model.config.input_dim)
+
+
 def add_max_params(parser) -> None:
     """The flag that raises the parameter limit of a model file to load (a memory-bomb guard)."""
     from core.fields import DEFAULT_MAX_PARAMS

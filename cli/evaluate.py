@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_max_params, load_data, load_weights, nonneg_int
+from .common import add_data_args, add_max_params, data_for, load_weights, nonneg_int
 
 KEYS = ["neg_elbo", "rec", "kl", "iwae_neg_log_px", "active_units", "bce_floor", "n"]
 
@@ -15,20 +15,19 @@ def add_parser(sub) -> None:
     ev.add_argument("--split", choices=["train", "test", "all"], default="test")
     ev.add_argument("--iwae-k", type=nonneg_int, default=1000, help="samples for the IWAE −log p(x) (0: skip)")
     ev.add_argument("--seed", type=int, default=0, help="evaluation seed for the VAE's z")
-    ev.add_argument("--data", default=None)
+    add_data_args(ev)
     ev.add_argument("--json", action="store_true")
     add_max_params(ev)
     ev.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from core.data import split_indices
     from core.evaluate import evaluate
 
-    X = load_data(args.data)
-    model = load_weights(args.weights, max_params=args.max_params, data=X).model
-    train_ids, test_ids = split_indices()
-    rows = {"train": X[train_ids], "test": X[test_ids], "all": X}[args.split]
+    loaded = load_weights(args.weights, max_params=args.max_params)
+    model = loaded.model
+    view, _ = data_for(loaded, args, quiet=args.json)
+    rows = view.split(args.split)
     result = evaluate(model, rows, iwae_k=args.iwae_k if model.is_vae else 0, seed=args.seed)
     if args.json:
         print(json.dumps({k: result[k] for k in KEYS}))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from .common import (
     CliError,
+    add_data_args,
     add_force,
     add_max_params,
     check_png_output,
-    load_data,
+    data_for,
     load_weights,
+    model_shape,
     nonneg_int,
     positive_int,
 )
@@ -21,24 +23,22 @@ def add_parser(sub) -> None:
     gr.add_argument("--dims", type=nonneg_int, nargs=2, default=None,
                     help="the two latent dims (default: the two with the largest posterior-mean variance, needs data)")
     gr.add_argument("--scale", type=positive_int, default=2)
-    gr.add_argument("--data", default=None)
+    add_data_args(gr)
     gr.add_argument("--save", required=True)
     add_force(gr, "PNG image")
     add_max_params(gr)
     gr.set_defaults(run=run)
 
 
-def _dims(args, model) -> list[int]:
-    import numpy as np
-
-    from core.checkpoint import check_fits_data
+def _dims(args, loaded) -> list[int]:
     from core.evaluate import posterior_means
+    from core.explore import most_active_dims
 
+    model = loaded.model
     if args.dims is None:
-        X = load_data(args.data)
-        check_fits_data(model, X.shape[1], args.weights)
-        mean, _ = posterior_means(model, X)
-        dims = [int(d) for d in np.argsort(mean.var(axis=0))[::-1][:2]]
+        view, _ = data_for(loaded, args)
+        mean, _ = posterior_means(model, view.images)
+        dims = most_active_dims(mean, 2)
     else:
         dims = list(args.dims)
     for d in dims:
@@ -53,10 +53,11 @@ def run(args) -> int:
     from core.images import mosaic, write_png
 
     check_png_output(args.save, args.force)
-    model = load_weights(args.weights, max_params=args.max_params).model
-    dims = _dims(args, model)
+    loaded = load_weights(args.weights, max_params=args.max_params)
+    model = loaded.model
+    dims = _dims(args, loaded)
     faces = to_numpy(latent_grid(model, dims[0], dims[1], args.n))
-    write_png(args.save, mosaic(faces.reshape(-1, faces.shape[-1]), ncols=args.n), scale=args.scale,
-              force=args.force)
+    write_png(args.save, mosaic(faces.reshape(-1, faces.shape[-1]), ncols=args.n, image_shape=model_shape(loaded)),
+              scale=args.scale, force=args.force)
     print(f"saved {args.save}: {args.n}×{args.n} grid over latent dims {dims[0]} (rows) and {dims[1]} (columns)")
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_force, add_max_params, check_png_output, load_weights, positive_int
+from .common import add_force, add_max_params, check_png_output, load_weights, model_shape, positive_int
 
 
 def add_parser(sub) -> None:
@@ -23,8 +23,9 @@ def run(args) -> int:
     from core.train import sample_faces
 
     check_png_output(args.save, args.force)
-    model = load_weights(args.weights, max_params=args.max_params).model
-    faces = sample_faces(model, args.n, seed=args.seed)
-    write_png(args.save, mosaic(faces, ncols=min(args.ncols, args.n)), scale=args.scale, force=args.force)
+    loaded = load_weights(args.weights, max_params=args.max_params)
+    faces = sample_faces(loaded.model, args.n, seed=args.seed)
+    picture = mosaic(faces, ncols=min(args.ncols, args.n), image_shape=model_shape(loaded))
+    write_png(args.save, picture, scale=args.scale, force=args.force)
     print(f"saved {args.save}: {args.n} faces decoded from z ~ N(0, I), seed {args.seed}")
     return 0

@@ -203,3 +203,37 @@ def test_data_for_model_warns_on_other_data_and_refuses_other_sizes(pixels):
         data_for_model(Dataset(ds.images, (W, H), "turned"), meta, H * W)
     with pytest.raises(DataError, match="reads 560 pixels per image"):
         data_for_model(ds, {}, 560)  # an old Frey model meets these images
+
+
+def test_every_command_reads_any_image_shape(tmp_path, pixels, capsys):
+    """sample, grid, eval and evaluate on a model of 6×4 images: PNGs upright at 6×4, other data warned
+    about, other image sizes refused with one line."""
+    import main
+    from core.images import read_png_gray
+
+    np.save(tmp_path / "faces.npy", pixels)
+    model = tmp_path / "m.npz"
+    assert main.main(["train", "--data", str(tmp_path / "faces.npy"), "--hidden", "8", "--latent", "2", "--steps",
+                      "20", "--batch-size", "8", "--quiet", "--out", str(model)]) == 0
+    weights = ["--weights", str(model)]
+    assert main.main(["sample", *weights, "--n", "3", "--ncols", "3", "--scale", "1", "--save",
+                      str(tmp_path / "s.png")]) == 0
+    assert read_png_gray(tmp_path / "s.png").shape == (H + 2, 3 * W + 4)
+    assert main.main(["grid", *weights, "--n", "2", "--scale", "1", "--data", str(tmp_path / "faces.npy"),
+                      "--save", str(tmp_path / "g.png")]) == 0
+    assert read_png_gray(tmp_path / "g.png").shape == (2 * H + 3, 2 * W + 3)
+    assert main.main(["eval", *weights, "--index", "0", "39", "--data", str(tmp_path / "faces.npy"), "--save",
+                      str(tmp_path / "e.png")]) == 0
+    pair = read_png_gray(tmp_path / "e.png")
+    assert pair.shape == (4 * (2 * H + 3), 4 * (2 * W + 3))
+    assert pair[4:8, 4:4 * (W + 1)].min() > 230  # image 0's bright top row, upright, at the top
+    capsys.readouterr()
+    assert main.main(["evaluate", *weights, "--iwae-k", "0", "--data", str(tmp_path / "faces.npy"), "--json"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    np.save(tmp_path / "inverted.npy", 255 - pixels)
+    assert main.main(["evaluate", *weights, "--iwae-k", "0", "--data", str(tmp_path / "inverted.npy"), "--json"]) == 0
+    assert "warning: the model was trained on other data (faces, 40 images)" in capsys.readouterr().err
+    np.save(tmp_path / "wide.npy", pixels.reshape(N, W, H))
+    assert main.main(["evaluate", *weights, "--data", str(tmp_path / "wide.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "trained on 6×4 images, these are 4×6" in err and len(err.strip().splitlines()) == 1
