@@ -28,9 +28,12 @@ class TrainingRun:
     architecture, batch size, seed, mirror, weight decay, validation size and optimiser state)."""
 
     def __init__(self, config: TrainConfig, dataset: Dataset, loaded: LoadedModel | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", command: str | None = None):
         self.dataset = dataset
         self.seconds_before = 0.0
+        # every command line that trained this model, oldest first (a resumed run appends its own)
+        previous = loaded.meta.get("commands", []) if loaded is not None else []
+        self.commands = [str(c) for c in previous if isinstance(c, str)] + ([command] if command else [])
         if loaded is not None:
             config = config.resumed_from(loaded.meta)
             check_model_data(loaded.meta.get("data"), dataset)  # ValueError on an image-size mismatch
@@ -85,8 +88,11 @@ class TrainingRun:
             train["early_stopping"] = self.early_stopping
         if self.final:
             train["final"] = self.final
-        return {"train": train, "data": self.dataset.to_meta(), "saved_because": reason,
+        meta = {"train": train, "data": self.dataset.to_meta(), "saved_because": reason,
                 "train_seconds": self.seconds_before + time.perf_counter() - self._t0}
+        if self.commands:
+            meta["commands"] = list(self.commands)
+        return meta
 
     def save(self, path: str | os.PathLike, reason: str, force: bool = False) -> Path:
         """Write the model (with its optimiser unless keep-best dropped it) atomically to ``path``

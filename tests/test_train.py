@@ -262,3 +262,19 @@ def test_weight_decay_adds_wd_theta_to_the_gradient(synthetic_faces):
         trainer.run(1)
         runs[wd] = model.flat.copy()
     np.testing.assert_allclose(runs[0.5] - runs[0.0], -0.1 * 0.5 * start, rtol=1e-9, atol=1e-12)
+
+
+def test_a_run_records_its_command_lines(tmp_path):
+    from core.checkpoint import load_model
+    from core.config import TrainConfig
+    from core.run import TrainingRun
+
+    dataset = _synthetic_dataset()
+    first = TrainingRun(TrainConfig(hidden=[8], latent=2, batch_size=16, steps=4, eval_every=0), dataset,
+                        command="main.py train --steps 4")
+    first.run()
+    first.save(tmp_path / "m.npz", "finished")
+    again = TrainingRun(TrainConfig(steps=8, eval_every=0), dataset, load_model(tmp_path / "m.npz"),
+                        command="main.py train --resume --steps 8")
+    assert again.meta("finished")["commands"] == ["main.py train --steps 4", "main.py train --resume --steps 8"]
+    assert "commands" not in TrainingRun(TrainConfig(steps=1), dataset).meta("x")  # the GUI passes none
