@@ -174,20 +174,21 @@ def test_lasso_selects_the_faces_inside_and_shows_mean_and_decoded_mean(explorer
     assert sel is not None and 5 < len(sel.ids) < 1965
     inside = np.hypot(*((explorer.coords[sel.ids] - c) / r).T)
     assert inside.max() < 1.1  # only faces inside the drawn loop
-    np.testing.assert_allclose(explorer.selection_mean.image.ravel(), dataset.images[sel.ids].mean(axis=0), rtol=1e-5)
+    box = explorer.selection_box
+    np.testing.assert_allclose(box.mean_face.image.ravel(), dataset.images[sel.ids].mean(axis=0), rtol=1e-5)
     decoded = atlas.decode_latents(vae, means[sel.ids].mean(axis=0)[None])[0]
-    np.testing.assert_allclose(explorer.selection_decoded.image.ravel(), decoded, rtol=1e-5)
+    np.testing.assert_allclose(explorer.selection_box.decoded.image.ravel(), decoded, rtol=1e-5)
     # sent to the Latent grid as A, then another rectangle as B
     got = []
     explorer.session.grid_ends_chosen.connect(lambda a, b: got.append((a, b)))
-    explorer.send_a_button.click()
+    explorer.selection_box.send_a_button.click()
     a_ids = sel.ids
     explorer.tool_combo.setCurrentIndex(explorer.tool_combo.findData("rect"))
     lo, hi = explorer.coords.min(axis=0), explorer.coords.max(axis=0)
     _drag(explorer.plot, [lo + 0.02 * (hi - lo), lo + 0.3 * (hi - lo)])
     b_ids = explorer.selection.ids
     assert len(b_ids) and np.all(explorer.coords[b_ids] <= lo + 0.31 * (hi - lo))  # ± a mouse pixel
-    explorer.send_b_button.click()
+    explorer.selection_box.send_b_button.click()
     assert len(got) == 1
     np.testing.assert_allclose(got[0][0], means[a_ids].mean(axis=0))
     np.testing.assert_allclose(got[0][1], means[b_ids].mean(axis=0))
@@ -329,3 +330,44 @@ def test_main_window_has_encode_an_image_and_takes_png_drops(qtbot, tmp_path, va
     marker = latent_map.atlas.plot.own_marker.data
     np.testing.assert_allclose(latent_map.atlas.projection.project(enc.mean[None])[0], [marker["x"][0], marker["y"][0]])
     window.image_import.dialog.close()
+
+
+def test_your_image_reaches_reconstruction_and_sampling_and_selections_reach_the_grid(qtbot, tmp_path, vae,
+                                                                                        encoded):
+    from vae_gui.panels.latent_grid import LatentGridPanel
+    from vae_gui.panels.reconstruction import ReconstructionPanel
+    from vae_gui.panels.sampling import SamplingPanel
+
+    dataset, means, _ = encoded
+    session = Session()
+    session.set_model(vae)
+    session.set_data(dataset)
+    recon, sampling, grid = ReconstructionPanel(session), SamplingPanel(session), LatentGridPanel(session)
+    for panel in (recon, sampling, grid):
+        qtbot.addWidget(panel)
+        panel.show()
+    qtbot.waitUntil(grid.is_ready, timeout=20000)
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    path = tmp_path / "me.png"
+    _write_photo(path)
+    enc = ImageImporter(session, window).encode_file(path, show_crop=False)
+    # Reconstruction: your image and the decoder's image of its posterior mean
+    np.testing.assert_allclose(recon.original.current_image().ravel(), enc.pixels, atol=1e-6)
+    np.testing.assert_allclose(recon.reconstruction.current_image().ravel(),
+                               atlas.decode_latents(vae, enc.mean[None])[0], atol=1e-5)
+    assert "your image" in recon.original.title()
+    session.select(3)  # picking a data face returns to the data
+    np.testing.assert_allclose(recon.original.current_image().ravel(), dataset.images[3], atol=1e-6)
+    # Sampling: its z on the sliders (0.01 per slider step, ±3 clipped)
+    np.testing.assert_allclose(sampling.z, enc.mean)
+    np.testing.assert_allclose(sampling.sliders.values(), np.clip(enc.mean, -3, 3), atol=0.006)
+    # Latent grid: chosen A→B ends (two selections' mean z) instead of two data faces
+    z_a, z_b = means[:50].mean(axis=0), means[-50:].mean(axis=0)
+    session.choose_grid_ends(z_a, z_b)
+    lerp_faces = grid.lerp_strip.faces()
+    np.testing.assert_allclose(lerp_faces[0].ravel(), atlas.decode_latents(vae, z_a[None])[0], atol=1e-5)
+    np.testing.assert_allclose(lerp_faces[-1].ravel(), atlas.decode_latents(vae, z_b[None])[0], atol=1e-5)
+    assert "chosen" in grid.original_a.title()
+    grid.a_spin.setValue(grid.a_spin.value() + 1)  # picking an image again drops the chosen ends
+    assert grid.chosen_ends is None and "chosen" not in grid.original_a.title()

@@ -169,7 +169,8 @@ class ImageImporter(QObject):
             self.session.report_error("Cannot encode the image", str(exc))
             return None
         self.last = enc
-        self.session.show_own_image(enc)
+        self.session.show_own_image(enc)  # marked on the Latent map, shown in Reconstruction
+        self.session.choose_latent(enc.mean)  # its z on the Sampling sliders
         if self.dialog is not None:
             self.dialog.show_encoding(enc, atlas.decode_latents(model, enc.mean[None, :])[0])
         return enc

@@ -43,10 +43,12 @@ class LatentGridPanel(QWidget):
         self.state = state
         self.encoding: Encoding | None = None  # the session's encoding of the data set, once it is in
         self._building = False
+        self.chosen_ends: tuple[np.ndarray, np.ndarray] | None = None  # z_A, z_B sent from the Latent map
         self._build()
         state.model_changed.connect(lambda _m: self._on_model_or_data_changed())
         state.data_changed.connect(lambda _x: self._on_model_or_data_changed())
         state.encoding_ready.connect(self._on_encoded)
+        state.grid_ends_chosen.connect(self.use_ends)
         self._on_model_or_data_changed()
 
     # ------------------------------------------------------------------ layout
@@ -117,6 +119,8 @@ class LatentGridPanel(QWidget):
         self.k_spin.setValue(STEPS_DEFAULT)
         self.k_spin.setPrefix("K = ")
         self.k_spin.setToolTip("decoded faces along each path, both ends included")
+        for spin in (self.a_spin, self.b_spin):  # picking an image drops chosen ends (connected before the rebuild)
+            spin.valueChanged.connect(lambda *_: setattr(self, "chosen_ends", None))
         for spin in (self.a_spin, self.b_spin, self.k_spin):
             spin.valueChanged.connect(lambda *_: self.rebuild_interpolation())
         interp_controls = QHBoxLayout()
@@ -281,6 +285,11 @@ class LatentGridPanel(QWidget):
                                f"Gaussian quantiles 5 %…95 % ({axis[0]:.2f} … {axis[-1]:.2f}); other dims at "
                                f"{base}.{same}{kind}")
 
+    def use_ends(self, z_a: np.ndarray, z_b: np.ndarray) -> None:
+        """Interpolate between two latents chosen elsewhere (e.g. two selections' mean z on the Latent map)."""
+        self.chosen_ends = (np.asarray(z_a, dtype=np.float64), np.asarray(z_b, dtype=np.float64))
+        self.rebuild_interpolation()
+
     def rebuild_interpolation(self) -> None:
         """Decode K faces along lerp and slerp paths between the means of images A and B."""
         model, X = self.state.model, self.state.X
@@ -292,8 +301,9 @@ class LatentGridPanel(QWidget):
                 strip.set_faces(np.zeros((0, X.shape[1] if X is not None else 1)))
             return
         a, b, k = self.a_spin.value(), self.b_spin.value(), self.k_spin.value()
+        chosen = self.chosen_ends if self.chosen_ends and len(self.chosen_ends[0]) == model.config.latent else None
         try:
-            mean_a, mean_b = self.encode_images([a, b])
+            mean_a, mean_b = chosen if chosen else self.encode_images([a, b])
             lerp_faces = to_numpy(model.decode(lerp(mean_a, mean_b, k)))
             slerp_faces = to_numpy(model.decode(slerp(mean_a, mean_b, k)))
         except Exception as exc:
@@ -304,11 +314,11 @@ class LatentGridPanel(QWidget):
             strip.set_ncols(k if k <= 8 else -(-k // 2))  # one row up to 8 faces, else two even rows
         self.lerp_strip.set_faces(lerp_faces, labels)
         self.slerp_strip.set_faces(slerp_faces, labels)
-        for view in (self.original_a, self.slerp_a):
-            view.set_face(X[a])
-            view.set_title(f"A #{a}")
-        for view in (self.original_b, self.slerp_b):
-            view.set_face(X[b])
-            view.set_title(f"B #{b}")
+        ends = to_numpy(model.decode(np.stack([mean_a, mean_b]))) if chosen else X[[a, b]]
+        for views, face, title in (((self.original_a, self.slerp_a), ends[0], "A (chosen z)" if chosen else f"A #{a}"),
+                                   ((self.original_b, self.slerp_b), ends[1], "B (chosen z)" if chosen else f"B #{b}")):
+            for view in views:
+                view.set_face(face)
+                view.set_title(title)
         self.interp_message.setText(f"|μA| = {np.linalg.norm(mean_a):.2f}, |μB| = {np.linalg.norm(mean_b):.2f}, "
                                     f"distance {np.linalg.norm(mean_a - mean_b):.2f}")

@@ -50,11 +50,13 @@ class ReconstructionPanel(QWidget):
         self.index = 0
         self.rec_nats: float | None = None
         self.kl_nats: float | None = None
+        self.own_x: np.ndarray | None = None  # your encoded image (D,), shown instead of data until one is picked
         self._rng = np.random.default_rng()
         self._build()
         state.model_changed.connect(lambda _m: self.refresh())
         state.data_changed.connect(self._on_data_changed)
         state.selection_changed.connect(self._on_selection_changed)
+        state.own_image.connect(self.show_own_image)
         self._on_data_changed(state.X)
 
     # ------------------------------------------------------------------ layout
@@ -148,8 +150,18 @@ class ReconstructionPanel(QWidget):
             self.set_index(min(self.index, top), force=True)
 
     def _on_selection_changed(self, index: int) -> None:
-        if index != self.index:
-            self.set_index(index)
+        if index != self.index or self.own_x is not None:
+            self.own_x = None
+            self.set_index(index, force=True)
+
+    def show_own_image(self, encoded) -> None:
+        """Your image (core.atlas.EncodedImage, already grey and at the model's size) and its reconstruction."""
+        model = self.state.model
+        if model is None or encoded.pixels.size != model.config.input_dim:
+            return
+        self.own_x = np.asarray(encoded.pixels, dtype=np.float32)
+        self.stack.setCurrentIndex(0)
+        self.refresh()
 
     def pick_random(self) -> None:
         if self.has_data():
@@ -161,6 +173,7 @@ class ReconstructionPanel(QWidget):
         if index == self.index and not force:
             return
         self.index = index
+        self.own_x = None
         for w in (self.spin, self.slider):
             if w.value() != index:
                 w.blockSignals(True)
@@ -174,15 +187,22 @@ class ReconstructionPanel(QWidget):
     def refresh(self) -> None:
         """Recompute the reconstruction and the losses of the current image (one image: well under 1 ms)."""
         model, X = self.state.model, self.state.X
-        if X is None:
+        if X is None and self.own_x is None:
             return
-        i = min(self.index, len(X) - 1)
-        split = self.state.split_name(i)
-        self.split_label.setText(f"<b>{split}</b>")
-        self.split_label.setStyleSheet("color: #1f77b4" if split == "train" else "color: #d62728")
-        x = X[i : i + 1]
-        self.original.set_face(x[0])
-        self.original.set_title(f"original #{i} ({split})")
+        if self.own_x is not None:
+            x, what = self.own_x[None, :], "your image"
+            self.split_label.setText("<b>your image</b>")
+            self.split_label.setStyleSheet("color: #8e44ad")
+            self.original.set_face(x[0])
+            self.original.set_title("your image (grey, cropped, resized)")
+        else:
+            i = min(self.index, len(X) - 1)
+            split, what = self.state.split_name(i), f"image #{i}"
+            self.split_label.setText(f"<b>{split}</b>")
+            self.split_label.setStyleSheet("color: #1f77b4" if split == "train" else "color: #d62728")
+            x = X[i : i + 1]
+            self.original.set_face(x[0])
+            self.original.set_title(f"original #{i} ({split})")
         self.draw_z.setEnabled(model is not None and model.is_vae)
         if model is None:
             self.reconstruction.clear()
@@ -197,7 +217,7 @@ class ReconstructionPanel(QWidget):
             recon = to_numpy(model.reconstruct(x, sample=sample, rng=self._rng))[0].astype(np.float64)
             rec, kl_dims = per_image_losses(model, x)
         except Exception as exc:  # an engine error must reach the user, not kill the panel
-            self.state.report_error("Reconstruction failed", f"Could not reconstruct image #{i}: {exc}")
+            self.state.report_error("Reconstruction failed", f"Could not reconstruct {what}: {exc}")
             return
         self.reconstruction.set_face(recon)
         self.reconstruction.set_title("reconstruction (z drawn from q(z|x))" if sample else

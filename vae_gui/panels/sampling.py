@@ -145,6 +145,7 @@ class SamplingPanel(QWidget):
         state.model_changed.connect(self._on_model_changed)
         state.data_changed.connect(self._on_data_changed)
         state.encoding_ready.connect(self._on_activity)
+        state.latent_chosen.connect(self.set_z)  # a z chosen elsewhere: your image's (issue 14), the map's
         self._on_model_changed(state.model)
         self._on_data_changed(state.X)
 
@@ -335,6 +336,8 @@ class SamplingPanel(QWidget):
 
     def set_z(self, z: np.ndarray) -> None:
         """Put z on the sliders and the pad, then decode (values beyond ±3 are kept in z but shown clipped)."""
+        if self.state.model is None or len(z) != self.state.model.config.latent:
+            return  # a z of another model (chosen elsewhere before a model change)
         self.z = np.asarray(z, dtype=np.float64).copy()
         self.sliders.set_values(self.z)
         self._sync_pad()

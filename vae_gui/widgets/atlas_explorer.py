@@ -49,8 +49,6 @@ class AtlasExplorer(QWidget):
         self.coords = np.zeros((0, 2))
         self.hover_ms: list[float] = []  # empty-space hover → decoded face set, the last 200
         self.path_z: np.ndarray | None = None  # (PATH_FACES, L) of the last drawn path
-        self.selection: atlas.SelectionSummary | None = None
-        self.grid_ends: dict[str, np.ndarray] = {}
         self.own: atlas.EncodedImage | None = None
         self._last_empty: tuple[float, float] | None = None  # the empty spot decoded last (redone on option changes)
         self._colour_cache: dict[str, np.ndarray] = {}
@@ -118,31 +116,14 @@ class AtlasExplorer(QWidget):
         self.hover_recon = ImageBox("", min_height=90, max_height=190)
         self.hover_label = QLabel(HOVER_HELP)
         self.hover_label.setWordWrap(True)
-        self.selection_box = selection_box = QGroupBox("selection (lasso / rectangle)")
-        selection_box.setVisible(False)  # shown once something is selected
-        grid = QGridLayout(selection_box)
-        self.selection_mean = ImageBox("mean face", min_height=60)
-        self.selection_decoded = ImageBox("decoded mean z", min_height=60)
-        self.selection_label = QLabel("nothing selected")
-        self.selection_label.setWordWrap(True)
-        self.send_a_button = QPushButton("→ Latent grid A")
-        self.send_b_button = QPushButton("→ Latent grid B")
-        for button, end in ((self.send_a_button, "a"), (self.send_b_button, "b")):
-            button.setEnabled(False)
-            button.setToolTip(f"use the selection's mean z as the {end.upper()} end of the Latent grid's A→B path")
-            button.clicked.connect(lambda _c, end=end: self.send_selection(end))
-        grid.addWidget(self.selection_mean, 0, 0)
-        grid.addWidget(self.selection_decoded, 0, 1)
-        grid.addWidget(self.selection_label, 1, 0, 1, 2)
-        grid.addWidget(self.send_a_button, 2, 0)
-        grid.addWidget(self.send_b_button, 2, 1)
+        self.selection_box = SelectionBox(self.session)
         faces = QHBoxLayout()
         faces.addWidget(self.hover_face)
         faces.addWidget(self.hover_recon)
         side = QVBoxLayout()
         side.addLayout(faces)
         side.addWidget(self.hover_label)
-        side.addWidget(selection_box)
+        side.addWidget(self.selection_box)
         side.addStretch(1)
         widget = QWidget()
         widget.setLayout(side)
@@ -290,34 +271,16 @@ class AtlasExplorer(QWidget):
                                   f"{self.other_combo.currentText()})")
 
     def select_ids(self, ids: np.ndarray) -> None:
+        """Select faces by id: ringed on the map, their mean face and decoded mean z beside it."""
         self.plot.clear_stroke()
         self.plot.set_selection(ids)
-        if len(ids) == 0:
-            self.selection = None
-            self.selection_label.setText("nothing selected")
-            for button in (self.send_a_button, self.send_b_button):
-                button.setEnabled(False)
-            self.selection_box.setVisible(bool(self.grid_ends))  # a kept A end stays in view
-            return
-        self.selection = atlas.selection_summary(self.session.model, self.session.X, self.means, ids)
-        self.selection_mean.set_image(self.selection.mean_face, self.image_shape)
-        self.selection_decoded.set_image(self.selection.decoded_mean_face, self.image_shape)
-        self.selection_label.setText(f"{len(ids)} faces: their mean face | the face of their mean z")
-        self.selection_box.setVisible(True)
-        for button in (self.send_a_button, self.send_b_button):
-            button.setEnabled(True)
+        summary = None if len(ids) == 0 else atlas.selection_summary(self.session.model, self.session.X,
+                                                                     self.means, ids)
+        self.selection_box.show_summary(summary, self.image_shape)
 
-    def send_selection(self, end: str) -> None:
-        """Keep the selection's mean z as end 'a' or 'b'; once both are set they go to the Latent grid."""
-        if self.selection is None:
-            return
-        self.grid_ends[end] = self.selection.mean_z.copy()
-        if "a" in self.grid_ends and "b" in self.grid_ends:
-            self.session.choose_grid_ends(self.grid_ends["a"], self.grid_ends["b"])
-            self.selection_label.setText("sent to the Latent grid as its A→B ends")
-        else:
-            self.selection_label.setText(f"kept as {end.upper()}; select another group for "
-                                         f"{'B' if end == 'a' else 'A'}")
+    @property
+    def selection(self) -> atlas.SelectionSummary | None:
+        return self.selection_box.summary
 
     # ------------------------------------------------------------------ your own image
     def show_own_image(self, enc: atlas.EncodedImage) -> None:
@@ -344,3 +307,55 @@ class AtlasExplorer(QWidget):
         self.plot.set_ellipses(None if own.sigma is None else
                                {k: atlas.posterior_ellipse(proj, own.mean, 2 * np.log(own.sigma), k) for k in (1, 2)},
                                own=True)
+
+
+class SelectionBox(QGroupBox):
+    """A selection's mean face beside the face decoded from its mean z; that z can be kept as the Latent
+    grid's A or B end (both kept: sent through the session, and the Latent grid comes forward)."""
+
+    def __init__(self, session, parent: QWidget | None = None):
+        super().__init__("selection (lasso / rectangle)", parent)
+        self.session = session
+        self.summary: atlas.SelectionSummary | None = None
+        self.grid_ends: dict[str, np.ndarray] = {}
+        self.mean_face = ImageBox("mean face", min_height=60)
+        self.decoded = ImageBox("decoded mean z", min_height=60)
+        self.label = QLabel("nothing selected")
+        self.label.setWordWrap(True)
+        self.send_a_button = QPushButton("→ Latent grid A")
+        self.send_b_button = QPushButton("→ Latent grid B")
+        grid = QGridLayout(self)
+        for column, (button, end) in enumerate(((self.send_a_button, "a"), (self.send_b_button, "b"))):
+            button.setEnabled(False)
+            button.setToolTip(f"use the selection's mean z as the {end.upper()} end of the Latent grid's A→B path")
+            button.clicked.connect(lambda _c, end=end: self.send(end))
+            grid.addWidget(button, 2, column)
+        grid.addWidget(self.mean_face, 0, 0)
+        grid.addWidget(self.decoded, 0, 1)
+        grid.addWidget(self.label, 1, 0, 1, 2)
+        self.setVisible(False)  # shown once something is selected
+
+    def show_summary(self, summary: atlas.SelectionSummary | None, image_shape: tuple[int, int]) -> None:
+        self.summary = summary
+        for button in (self.send_a_button, self.send_b_button):
+            button.setEnabled(summary is not None)
+        if summary is None:
+            self.label.setText("nothing selected")
+            self.setVisible(bool(self.grid_ends))  # a kept A end stays in view
+            return
+        self.mean_face.set_image(summary.mean_face, image_shape)
+        self.decoded.set_image(summary.decoded_mean_face, image_shape)
+        self.label.setText(f"{len(summary.ids)} faces: their mean face | the face of their mean z")
+        self.setVisible(True)
+
+    def send(self, end: str) -> None:
+        """Keep the selection's mean z as end 'a' or 'b'; once both are kept they go to the Latent grid."""
+        if self.summary is None:
+            return
+        self.grid_ends[end] = self.summary.mean_z.copy()
+        if "a" in self.grid_ends and "b" in self.grid_ends:
+            self.session.choose_grid_ends(self.grid_ends["a"], self.grid_ends["b"])
+            self.session.show_panel.emit("latent_grid")
+            self.label.setText("sent to the Latent grid as its A→B ends")
+        else:
+            self.label.setText(f"kept as {end.upper()}; select another group for {'B' if end == 'a' else 'A'}")
