@@ -28,7 +28,24 @@ from tools.unit_usage import unit_usage
 VAL_SIZE = 177
 # settings of the run itself; every other key of a setting dict is a ModelConfig field
 RUN_KEYS = {"lr": 1e-3, "eps": 1e-8, "batch_size": 64, "weight_decay": 0.0, "seed": 0, "bias_init": "zero",
-            "out_bias": "zero", "optimizer": "adam"}
+            "out_bias": "zero", "optimizer": "adam", "centre": False}
+
+
+class CentredModel(Model):
+    """Study only, not in the engine: the first layer sees x − (mean training face), so Adam's steps on its
+    weights no longer move a unit's pre-activation alike for every face. ``plain()`` folds the centre into
+    enc0.b (b − centre·W): the same function as an ordinary Model."""
+
+    centre: np.ndarray
+
+    def _encoder_forward(self, x, *args, **kwargs):
+        return super()._encoder_forward(x - self.asarray(self.centre), *args, **kwargs)
+
+    def plain(self) -> Model:
+        folded = self.copy()
+        folded.params["enc0.b"][...] -= self.asarray(self.centre) @ self.params["enc0.W"]
+        return folded
+
 
 
 def init_first_biases(model, X: np.ndarray, how: str) -> None:
@@ -45,9 +62,11 @@ def run_one(setting: dict, X: np.ndarray, checkpoints: list[int]) -> dict:
     """Train one setting; {setting, at: [{step, enc0_dead, enc0_rare, dead, val_neg_elbo}], seconds}."""
     run = {k: setting.get(k, v) for k, v in RUN_KEYS.items()}
     model_fields = {k: v for k, v in setting.items() if k not in RUN_KEYS}
-    model = Model(ModelConfig(**model_fields), seed=run["seed"])
     train_ids, test_ids = split_indices()
     fit, val = X[train_ids[:-VAL_SIZE]], X[train_ids[-VAL_SIZE:]]
+    model = (CentredModel if run["centre"] else Model)(ModelConfig(**model_fields), seed=run["seed"])
+    if run["centre"]:
+        model.centre = fit.mean(axis=0)
     init_first_biases(model, fit, run["bias_init"])
     if run["out_bias"] == "mean":  # the decoder starts at the mean face: logit of each pixel's mean
         mean = np.clip(fit.mean(axis=0), 1e-3, 1 - 1e-3)
@@ -60,10 +79,11 @@ def run_one(setting: dict, X: np.ndarray, checkpoints: list[int]) -> dict:
     for target in [0, *checkpoints]:
         while model.step < target:
             trainer.step()
-        usage = unit_usage(model, X)
+        plain = model.plain() if run["centre"] else model
+        usage = unit_usage(plain, X)
         rows.append({"step": target, "enc0_dead": usage[0]["dead"], "enc0_rare": usage[0]["rare"],
-                     "enc0_tiny": usage[0]["tiny_weights"], "usage": usage, "val_neg_elbo": neg_elbo(model, val),
-                     "test_neg_elbo": neg_elbo(model, X[test_ids])})
+                     "enc0_tiny": usage[0]["tiny_weights"], "usage": usage, "val_neg_elbo": neg_elbo(plain, val),
+                     "test_neg_elbo": neg_elbo(plain, X[test_ids])})
         print(f"  step {target:>6}: enc0 {usage[0]['dead']}/{usage[0]['units']} dead, {usage[0]['rare']} rare, "
               f"{usage[0]['tiny_weights']} tiny; val −ELBO {rows[-1]['val_neg_elbo']:.2f} "
               f"(test {rows[-1]['test_neg_elbo']:.2f}); {time.perf_counter() - t0:.0f} s", flush=True)

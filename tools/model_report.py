@@ -4,7 +4,8 @@
         --ks 1 10 100 1000 --json /tmp/report.json
 
 For each model file it prints (nats per image; ELBO = −neg_elbo): train and test −ELBO, reconstruction,
-KL, active units, the BCE floor (Bernoulli decoders), all-faces reconstruction (AE), training steps and
+KL, active units, dead and rare hidden units per layer (tools/unit_usage.py), the BCE floor (Bernoulli
+decoders), all-faces reconstruction (AE), training steps and
 seconds from the file's meta, and for a VAE the importance-sampled −log p(x) on the test split for each k
 (k = 1 is a one-sample −ELBO estimate; the estimate must not grow with k).
 """
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from core.checkpoint import load_model  # noqa: E402
 from core.data import ensure_data, load_frey, split_indices  # noqa: E402
 from core.evaluate import evaluate, iwae_neg_log_px  # noqa: E402
+from tools.unit_usage import format_usage, unit_usage  # noqa: E402
 
 
 def iwae_curve(model, X: np.ndarray, ks: list[int], seed: int = 1) -> dict[int, float]:
@@ -39,7 +41,8 @@ def report(path: str, X: np.ndarray, ks: list[int]) -> dict:
     row = {"file": path, "describe": model.config.describe(), "config": model.config.to_dict(),
            "steps": int(model.step), "train_seconds": loaded.meta.get("train_seconds"),
            "train_settings": loaded.meta.get("train", {}),
-           "train": evaluate(model, X[train_ids]), "test": evaluate(model, X[test_ids])}
+           "train": evaluate(model, X[train_ids]), "test": evaluate(model, X[test_ids]),
+           "units": unit_usage(model, X), "command": loaded.meta.get("command")}
     for split in ("train", "test"):
         row[split].pop("kl_per_dim", None)
     if model.is_vae:
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"test −ELBO − floor = {te['neg_elbo'] - te['bce_floor']:.2f}")
         if "all" in row:
             print(f"  all 1965 faces: rec {row['all']['rec']:.3f} (floor {row['all']['bce_floor']:.3f})")
+        print(f"  hidden units over all faces: {format_usage(row['units'])}")
         if "iwae_test" in row:
             print("  test IWAE −log p(x): " + "  ".join(f"k={k}: {v:.2f}" for k, v in row["iwae_test"].items()))
     if args.json:

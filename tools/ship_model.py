@@ -1,9 +1,11 @@
 """Copy a trained model file without its optimiser state, for shipping under model/.
 
 Adam's two moment vectors triple a file's size (a 256/16 VAE: 3.6 MB → 1.2 MB); a shipped model
-is for exploring, not for resuming. The meta (config, steps, training settings and seconds) is kept.
+is for exploring, not for resuming. The meta (config, steps, training settings and seconds) is kept, and
+``--command`` (repeatable, in order) records the exact training command(s) as meta["commands"] when the
+file does not already hold them.
 
-    .venv/bin/python tools/ship_model.py /tmp/vae.npz model/vae.npz
+    .venv/bin/python tools/ship_model.py /tmp/vae.npz model/vae.npz --command "main.py train ... --out /tmp/vae.npz"
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("source")
     p.add_argument("dest")
+    p.add_argument("--command", action="append", default=[], help="a training command, as typed (repeatable)")
     args = p.parse_args(argv)
     loaded = load_model(args.source)
     extra = {k: v for k, v in loaded.meta.items() if k not in OWN_KEYS}
     extra["shipped_from"] = {"file": Path(args.source).name, "optimizer": loaded.meta.get("optimizer")}
+    if args.command:
+        extra["commands"] = list(loaded.meta.get("commands") or []) or args.command
     path = save_model(args.dest, loaded.model, None, extra=extra)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {loaded.model.config.describe()}, "
           f"{loaded.model.step} steps)")

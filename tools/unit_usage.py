@@ -1,10 +1,13 @@
 """How many hidden units a model uses: dead and rarely-active units per hidden layer, over a set of faces.
 
-A unit is **dead** when its pre-activation is ≤ 0 for every face (for ReLU it then outputs 0 and passes no
-gradient for any face, so training can never revive it); **rare** when it is > 0 for fewer than 1 % of the
-faces but not dead. The decoder's layers are fed the posterior means (VAE) or the codes (AE) of the same
-faces. For leaky_relu, elu, softplus and tanh the same counts say how many units never leave their
-negative side; such units still pass gradient (and, except for ReLU, still carry information).
+A unit is **dead** when its activation passes (almost) no gradient for any face: its derivative is below
+1e-3 (of the largest, 1) for every face, so no face can change its incoming weights and it outputs the
+same for every face. For ReLU this is the issue's definition, pre-activation ≤ 0 for every face; leaky_relu
+(slope ≥ 1e-3) cannot die; elu and softplus die below a pre-activation of ln(1e-3) ≈ −6.9, tanh beyond
+|a| ≈ 4.1. A unit is **rare** when it passes gradient for fewer than 1 % of the faces but is not dead.
+``never_on`` counts the units whose pre-activation is ≤ 0 for every face whatever the activation (for ReLU
+the same as dead; an elu or leaky unit there still passes gradient and carries information). The decoder's
+layers are fed the posterior means (VAE) or the codes (AE) of the same faces.
 
     .venv/bin/python tools/unit_usage.py model/*.npz
 """
@@ -18,30 +21,31 @@ import numpy as np
 
 from core.layers import activation_layer
 
-RARE_SHARE = 0.01  # active for fewer than this share of the faces: rare
+RARE_SHARE = 0.01  # passes gradient for fewer than this share of the faces: rare
+DEAD_DERIVATIVE = 1e-3  # an activation derivative below this passes no useful gradient
 TINY_NORM = 1e-6  # a unit whose incoming weights have a smaller norm has been decayed away
 
 
 def _stack(model, stack: str, h: np.ndarray) -> list[dict]:
     """Per-layer counts of one hidden stack ('enc' or 'dec') fed with h (N, fan_in)."""
     cfg = model.config
-    forward, _ = activation_layer(getattr(cfg, f"{stack}_activation"), cfg.leaky_slope)
-    rows = []
+    forward, backward = activation_layer(getattr(cfg, f"{stack}_activation"), cfg.leaky_slope)
+    params, rows = model.params_numpy(), []
     for i in range(len(cfg.hidden)):
-        W = np.asarray(model.params_numpy()[f"{stack}{i}.W"], dtype=np.float64)
-        b = np.asarray(model.params_numpy()[f"{stack}{i}.b"], dtype=np.float64)
-        pre = h @ W + b
-        active_share = (pre > 0).mean(axis=0)
+        W = np.asarray(params[f"{stack}{i}.W"], dtype=np.float64)
+        pre = h @ W + np.asarray(params[f"{stack}{i}.b"], dtype=np.float64)
+        h, cache = forward(pre)
+        live_share = (backward(np.ones_like(pre), cache) >= DEAD_DERIVATIVE).mean(axis=0)
         rows.append({"layer": f"{stack}{i}", "units": int(W.shape[1]),
-                     "dead": int((active_share == 0).sum()),
-                     "rare": int(((active_share > 0) & (active_share < RARE_SHARE)).sum()),
+                     "dead": int((live_share == 0).sum()),
+                     "rare": int(((live_share > 0) & (live_share < RARE_SHARE)).sum()),
+                     "never_on": int(((pre > 0).sum(axis=0) == 0).sum()),
                      "tiny_weights": int((np.linalg.norm(W, axis=0) < TINY_NORM).sum())})
-        h, _ = forward(pre)
     return rows
 
 
 def unit_usage(model, X: np.ndarray) -> list[dict]:
-    """[{layer, units, dead, rare, tiny_weights}] for enc0…, dec0… over the faces X (N, 560), in float64."""
+    """[{layer, units, dead, rare, never_on, tiny_weights}] for enc0…, dec0… over the faces X (N, 560), in float64."""
     X = np.asarray(X, dtype=np.float64)
     rows = _stack(model, "enc", X)
     code, _ = model.encode(X)  # posterior mean (VAE) or code (AE): what the decoder sees at its most typical
@@ -49,8 +53,9 @@ def unit_usage(model, X: np.ndarray) -> list[dict]:
 
 
 def format_usage(rows: list[dict]) -> str:
-    """'enc0 3/256 dead, 5 rare; dec0 0/256 dead, 1 rare'."""
-    return "; ".join(f"{r['layer']} {r['dead']}/{r['units']} dead, {r['rare']} rare" for r in rows)
+    """'enc0 3/256 dead, 5 rare; dec0 0/256 dead, 1 rare (4 never on)'."""
+    return "; ".join(f"{r['layer']} {r['dead']}/{r['units']} dead, {r['rare']} rare"
+                     + (f" ({r['never_on']} never on)" if r["never_on"] != r["dead"] else "") for r in rows)
 
 
 def main(argv: list[str] | None = None) -> int:
