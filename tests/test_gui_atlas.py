@@ -371,3 +371,35 @@ def test_your_image_reaches_reconstruction_and_sampling_and_selections_reach_the
     assert "chosen" in grid.original_a.title()
     grid.a_spin.setValue(grid.a_spin.value() + 1)  # picking an image again drops the chosen ends
     assert grid.chosen_ends is None and "chosen" not in grid.original_a.title()
+
+
+def test_any_image_shape_thumbnails_hover_path_and_own_image(qtbot, tmp_path):
+    """Non-square 12×9 images (issue 15's data sets): thumbnails, decoding and your image use the data's shape."""
+    from core.dataset import Dataset
+    from core.models import Model, ModelConfig
+
+    rng = np.random.default_rng(11)
+    dataset = Dataset(rng.random((60, 12 * 9)).astype(np.float32), (12, 9), "tiny")
+    model = Model(ModelConfig(hidden=[16], latent=3, input_dim=108), seed=1)
+    session = Session()
+    session.set_model(model, meta={"data": dataset.to_meta()})
+    session.set_data(dataset)
+    explorer = AtlasExplorer(session)
+    qtbot.addWidget(explorer)
+    explorer.resize(900, 600)
+    explorer.show()
+    qtbot.waitExposed(explorer)
+    means, logvars = posterior_means(model, dataset.images)
+    explorer.set_view(means, logvars, atlas.dims_projection(3, 0, 2), dataset.train_ids, dataset.test_ids)
+    explorer.set_thumbnails(True)
+    QApplication.processEvents()  # the map's repaint
+    assert explorer.plot.thumbnails.last_drawn == 60 and explorer.plot.thumbnails.box() == (9 * 1.5, 12 * 1.5)
+    explorer.plot.hover_at(*explorer.coords[7])
+    assert explorer.hover_face.image.shape == (12, 9)
+    np.testing.assert_allclose(explorer.hover_face.image.ravel(), dataset.images[7], rtol=1e-6)
+    explorer.show_path(np.array([[-1.0, -1.0], [1.0, 1.0]]))
+    assert explorer.path_strip.image.shape == (12 + 2, PATH_FACES * 10 + 1)
+    path = tmp_path / "wide.png"
+    _write_photo(path)
+    enc = ImageImporter(session, explorer).encode_file(path, show_crop=False)
+    assert enc.image_shape == (12, 9) and enc.pixels.shape == (108,)

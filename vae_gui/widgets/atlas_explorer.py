@@ -57,6 +57,7 @@ class AtlasExplorer(QWidget):
         session.model_changed.connect(lambda _m: self._forget())
         session.data_changed.connect(lambda _x: self._forget())
         session.own_image.connect(self.show_own_image)
+        session.selection_changed.connect(self._on_selected)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -222,6 +223,11 @@ class AtlasExplorer(QWidget):
                                                                k) for k in (1, 2)})
         x, y = self.coords[index]
         self.hover_label.setText(f"image #{index} at ({x:.2f}, {y:.2f}); ellipses: its q(z|x) at 1σ and 2σ")
+
+    def _on_selected(self, index: int) -> None:
+        """A face selected anywhere is shown here with its ellipses (until the mouse hovers something else)."""
+        if self.means is not None and 0 <= index < len(self.means):
+            self._on_point_hovered(index)
 
     def latent_at(self, x: float, y: float) -> np.ndarray:
         """The full z decoded at view point (x, y) with the chosen rule for the other dims."""
