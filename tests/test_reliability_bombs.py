@@ -164,7 +164,7 @@ def test_deeply_nested_meta_is_one_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("flag_bits, method, words", [
-    (0x1, None, ["meta", "encrypted"]),
+    (0x1, None, ["meta", "is encrypted; model files are never encrypted"]),
     (None, 99, ["meta", "compression method 99", "stored (0) and deflated (8)"]),
     (None, 12, ["meta", "compression method 12"]),
 ])

@@ -13,6 +13,8 @@ from pathlib import Path
 from PyQt6.QtCore import QBuffer, QIODevice
 from PyQt6.QtWidgets import QFileDialog
 
+from core.safe_io import CSV, PNG, OutputKind, atomic_write
+
 CSV_COLUMNS = ["total", "rec", "kl", "total_ema", "rec_ema", "kl_ema"]
 CSV_HEADER = ["step", "neg_elbo", "rec", "kl", "neg_elbo_smoothed", "rec_smoothed", "kl_smoothed", "test_neg_elbo"]
 
@@ -44,8 +46,8 @@ class Exports:
         try:
             if widget is None or not widget.grab().save(buffer, "PNG"):
                 raise OSError("the picture could not be encoded")
-            atomic_write_bytes(path, bytes(buffer.data()))
-        except OSError as exc:
+            atomic_write_bytes(path, bytes(buffer.data()), PNG)
+        except (OSError, ValueError) as exc:  # ValueError: safe_io refused to replace the file
             self.window.show_error("Export view", f"Could not write {path}: {exc}")
             return False
         self.window.notify(f"Saved {path}")
@@ -76,26 +78,18 @@ class Exports:
             r = rows[step]
             writer.writerow([step, *(_fmt(r.get(c)) for c in CSV_COLUMNS), _fmt(r.get("test_neg_elbo"))])
         try:
-            atomic_write_bytes(path, text.getvalue().encode())
-        except OSError as exc:
+            atomic_write_bytes(path, text.getvalue().encode(), CSV)
+        except (OSError, ValueError) as exc:  # ValueError: safe_io refused to replace the file
             self.window.show_error("Export loss curves", f"Could not write {path}: {exc}")
             return 0
         self.window.notify(f"Saved {len(rows)} rows to {path}")
         return len(rows)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it over ``path``: a failed write leaves the
-    old file and no temporary. (H-cli's core/safe_io.atomic_write adds the file-kind checks of issue 10.)"""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def atomic_write_bytes(path: Path, data: bytes, kind: OutputKind) -> None:
+    """Write ``data`` atomically (a failed write leaves the old file and no temporary), replacing only a
+    file of the same ``kind`` (never a model, a text file, a FIFO…): core.safe_io.atomic_write."""
+    atomic_write(path, kind, lambda f: f.write(data))
 
 
 def _fmt(value) -> str:

@@ -13,11 +13,12 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, QTimer
 from PyQt6.QtWidgets import QFileDialog, QInputDialog, QProgressDialog
 
-from core.checkpoint import import_legacy, load_model, save_model
+from core.checkpoint import ModelFileError, check_fits_data, import_legacy, load_model, save_model
 from core.data import PROJECT_ROOT, DataError, DownloadIntegrityError, ensure_data, find_data
 from core.dataset import Dataset, frey_dataset
 from core.models import Model, ModelConfig
 from core.optim import optimizer_from_state
+from vae_gui import closing
 from vae_gui.state import NO_DATA_HELP
 from vae_gui.workers import Job, error_text, start_job
 
@@ -93,11 +94,18 @@ class FileActions(QObject):
 
     def open_model_path(self, path: str | os.PathLike) -> Job | None:
         """Load a model file in a job; on success it becomes the current model."""
-        if self._refuse_while_training("Open model"):
+        if self._refuse_while_training("Open model") or not closing.confirm_replace(self.window, "Open model"):
             return None
         path = Path(path).expanduser()
 
         def done(loaded) -> None:
+            X = self.session.X
+            if X is not None and loaded.model.config.input_dim != X.shape[1]:
+                try:
+                    check_fits_data(loaded.model, X.shape[1], path)
+                except ModelFileError as exc:  # the current model stays
+                    self.window.show_error("Could not open the model", str(exc))
+                    return
             self.session.set_model(loaded.model, path, loaded.optimizer_state, loaded.meta)
             self.settings.setValue("last_model", str(path))
             self.remember("model", path)
@@ -156,7 +164,8 @@ class FileActions(QObject):
 
     def import_legacy_path(self, path: str | os.PathLike, kind: str = "ae") -> Job | None:
         """Convert an assignment pickle in a job (restricted unpickler: nothing is run)."""
-        if self._refuse_while_training("Import legacy pickle"):
+        if self._refuse_while_training("Import legacy pickle") or not closing.confirm_replace(
+                self.window, "Import legacy pickle"):
             return None
         self.remember("legacy", path)
 

@@ -11,6 +11,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QMessageBox
 
+from vae_gui import closing
 from vae_gui.files import MODEL_DIR, shipped_models
 
 
@@ -38,7 +39,7 @@ def build_menus(window) -> dict[str, QAction]:
                               "Save a picture of the current tab"),
         "export_csv": _action(window, "Export loss curves as CSV…", exports.csv_dialog, "Ctrl+Shift+E",
                               "Save the training curves (per logged step) as CSV"),
-        "quit": _action(window, "Quit", window.close, "Ctrl+Q"),
+        "quit": _action(window, "Quit", lambda: closing.request_close(window), "Ctrl+Q"),
         "train": _action(window, "Start / pause / resume training", lambda: window.panel("training").toggle(),
                          "Space", "Start a run with the Training tab's settings, or pause / resume it"),
         "stop": _action(window, "Stop training", lambda: window.panel("training").stop_training(), "Ctrl+.",

@@ -12,11 +12,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from PyQt6.QtCore import QBuffer, QIODevice
 from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication
 
 from core.data import DataError, ensure_data
 from core.dataset import frey_dataset
+from core.safe_io import PNG, atomic_write
 from vae_gui import workers
 from vae_gui.app import PANELS, MainWindow, application, make_settings, wait_until
 from vae_gui.state import Session
@@ -124,4 +126,14 @@ def _shoot(app: QApplication, window: MainWindow, out: Path, data: str | None, s
 
 
 def _save(pixmap, target: Path) -> list[Path]:
-    return [target] if pixmap.save(str(target), "PNG") else []
+    """Write a PNG atomically, only over a PNG (core.safe_io); [] when it cannot be written."""
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not pixmap.save(buffer, "PNG"):
+        return []
+    try:
+        atomic_write(target, PNG, lambda f: f.write(bytes(buffer.data())))
+    except (OSError, ValueError) as exc:
+        print(f"screenshots: {exc}", flush=True)
+        return []
+    return [target]
