@@ -349,8 +349,8 @@ def subnormal_weights(model: Model) -> list[str]:
         W = to_numpy(model.params[f"{layer}.W"])
         count = int(np.count_nonzero((W != 0) & (np.abs(W) < tiny)))
         if count:
-            found.append(f"{layer}.W: {count} weights are subnormal floats (|w| < {tiny:.1e}): they slow every "
-                         f"product with this layer down many times (setting them to 0 removes the slowdown)")
+            found.append(f"{layer}.W: {count} weights are subnormal floats (|w| < {tiny:.1e}), which make its "
+                         f"matrix products many times slower; setting them to 0 removes that")
     return found
 
 
