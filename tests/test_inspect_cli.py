@@ -74,3 +74,29 @@ def test_inspect_bad_model_file_is_one_line(capsys, tmp_path, frey_path):
     code, out, err = run_cli(capsys, "inspect", "--weights", bad, "--data", frey_path)
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1 and err.startswith("main.py: error:")
+
+
+def test_train_inspect_log_appends_one_line_per_log_step(capsys, tmp_path, frey_path):
+    log = tmp_path / "inspect.jsonl"
+    args = ["train", "--hidden", "16", "--latent", "4", "--steps", "60", "--log-every", "20", "--eval-every", "0",
+            "--quiet", "--data", frey_path, "--out", tmp_path / "m.npz", "--inspect-log", log]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [entry["step"] for entry in lines] == [20, 40, 60]
+    for entry in lines:
+        assert [row["name"] for row in entry["layers"]] == ["enc0", "mean", "logvar", "dec0", "out"]
+        assert all(row["update_ratio"] > 0 and row["grad_norm"] > 0 for row in entry["layers"])
+        assert len(entry["kl_per_unit"]) == 4
+    assert lines[-1]["images"] == 3 * 64  # dead/rare counted over the window of logged batches
+    code, _, err = run_cli(capsys, "train", *args[1:], "--resume", "--steps", "100")
+    assert code == 0, err
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [20, 40, 60, 80, 100]  # appended, not overwritten
+
+
+def test_train_without_inspect_log_writes_no_file(capsys, tmp_path, frey_path):
+    code, _, err = run_cli(capsys, "train", "--hidden", "8", "--latent", "2", "--steps", "20", "--log-every", "10",
+                           "--eval-every", "0", "--quiet", "--data", frey_path, "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
