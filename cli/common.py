@@ -42,6 +42,7 @@ nonneg_int = _flag_type(lambda t: parse_number(t, int, 0), "nonneg_int")
 positive_float = _flag_type(lambda t: parse_number(t, float, 0, strict=True), "positive_float")
 nonneg_float = _flag_type(lambda t: parse_number(t, float, 0), "nonneg_float")
 hidden_sizes = _flag_type(lambda t: parse_hidden(t, name="sizes"), "hidden_sizes")
+seed = _flag_type(lambda t: parse_number(t, int, 0), "seed")  # NumPy's generators take seeds >= 0
 
 
 def one_line(text: str) -> str:

@@ -11,6 +11,7 @@ from .common import (
     data_for,
     load_weights,
     model_shape,
+    seed,
 )
 
 
@@ -19,7 +20,7 @@ def add_parser(sub) -> None:
     e.add_argument("--weights", required=True)
     e.add_argument("--index", type=int, nargs="+", required=True, help="image ids (0…1964 for the Frey faces)")
     e.add_argument("--save", default=None, help="PNG of original | reconstruction rows")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed, default=0)
     add_data_args(e)
     add_force(e, "PNG image")
     add_max_params(e)

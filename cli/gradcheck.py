@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import CliError, hidden_sizes, load_weights, positive_int
+from .common import CliError, hidden_sizes, load_weights, positive_int, seed
 
 
 def add_parser(sub) -> None:
@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     g.add_argument("--batch-size", type=positive_int, default=8)
     g.add_argument("--mode", choices=["full", "sample", "direction"], default="full")
     g.add_argument("--k", type=positive_int, default=10, help="entries per parameter in sample mode")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=seed, default=0)
     g.add_argument("--data", default=None,
                    help="faces to check on (default: the Frey data if present, else random pixels)")
     g.add_argument("--json", action="store_true", help="print one JSON object")

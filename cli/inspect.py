@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import load_data, load_weights
+from .common import load_data, load_weights, seed
 
 COLUMNS = (("layer", "name", 10, "s"), ("units", "units", 6, "d"), ("dead", "dead", 6, "d"), ("rare", "rare", 6, "d"),
            ("act mean", "act_mean", 10, ".4g"), ("act std", "act_std", 10, ".4g"),
@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", required=True, help="model file (.npz)")
     p.add_argument("--data", default=None, help="path of frey_rawface.mat (default: $VAE_DATA, then data/)")
     p.add_argument("--split", choices=["all", "train", "test"], default="all", help="faces to inspect over")
-    p.add_argument("--seed", type=int, default=0, help="seed of the batch the gradient norms are taken on")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the batch the gradient norms are taken on")
     p.add_argument("--json", action="store_true", help="one JSON object: {\"layers\": [...], \"kl_per_unit\": [...]}")
     p.set_defaults(run=run)
 

@@ -21,6 +21,7 @@ from .common import (
     nonneg_int,
     positive_float,
     positive_int,
+    seed,
 )
 
 
@@ -40,7 +41,7 @@ def add_parser(sub) -> None:
     steps.add_argument("--steps", type=positive_int, default=None,
                        help="total optimiser steps (with --resume: train on until the model has this many)")
     steps.add_argument("--epochs", type=positive_int, default=None, help="passes over the training split")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument("--mirror", action="store_true", help="add left-right mirrored faces to the training data")
@@ -131,6 +132,9 @@ class TrainCli:
             what = "validation" if self.run.config.val_size else "test"
             print(("\n" if self.tty else "") + f"step {step}: {what} −ELBO {value:.2f} nats/image", file=sys.stderr)
 
+    def checkpoint(self, step: int) -> None:
+        self.run.save(self.out, f"checkpoint at step {step}", self.args.force)
+
     def train(self):
         """Run to the end, a stop signal (see StopSignals) or divergence."""
         try:
@@ -140,7 +144,7 @@ class TrainCli:
                 self.run.trainer.inspector = Inspector()
                 self.inspect_log = open(self.args.inspect_log, "a", encoding="utf-8")  # noqa: SIM115 - closed below
             return self.run.run(on_log=self.on_log, on_eval=self.on_eval, should_stop=lambda: bool(self.interrupted),
-                                on_checkpoint=lambda s: self.run.save(self.out, f"checkpoint at step {s}", self.args.force))
+                                on_checkpoint=self.checkpoint)
         finally:
             if self.inspect_log is not None:
                 self.inspect_log.close()

@@ -105,3 +105,16 @@ def test_a_model_for_another_image_size_is_refused_at_load(command, tmp_path, fr
     code, _, err = run_cli(capsys, *command, "--weights", path, "--data", frey_path)
     assert_cli_error(code, err, "100 pixels", "560 pixels")
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("command", [["sample", "--weights", "model/ae.npz", "--save", "s.png"],
+                                     ["evaluate", "--weights", "model/ae.npz"], ["gradcheck"],
+                                     ["train", "--out", "m.npz", "--steps", "2"]])
+def test_a_negative_seed_is_refused_by_name(command, tmp_path, capsys):
+    """Was NumPy's 'expected non-negative integer', naming nothing."""
+    from helpers.reliability import ROOT
+
+    argv = [str(ROOT / a) if a.startswith("model/") else str(tmp_path / a) if a.endswith((".png", ".npz")) else a
+            for a in command]
+    code, _, err = run_cli(capsys, *argv, "--seed", "-1")
+    assert_cli_error(code, err, "--seed", "must be a whole number >= 0, got '-1'")
