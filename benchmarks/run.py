@@ -85,6 +85,9 @@ def run_engine(args, reps: int, results: dict) -> None:
     from benchmarks import inspector
 
     results.update(inspector.run(X, reps, steps))
+    from benchmarks import bigdata  # issue 15: an MNIST-size set (70 000 × 28×28, made by the benchmark)
+
+    results.update(bigdata.run(quick=args.quick, with_torch=with_torch))
     for key in ("gradcheck_full_small_s", "gradcheck_direction_s", "gradcheck_full_shipped_s"):
         results[key] = None
     if not args.no_gradcheck:
@@ -140,6 +143,12 @@ TABLE = [
     ("gemm_floor_ratio", "step / GEMM floor", "x", "<= 1.8"),
     ("inspector_overhead_ratio", "training with the inspector / without, log every 10", "x", ">= 0.9"),
     ("inspector_overhead_ratio_cli", "  the same, log every 100 (CLI default)", "x", ">= 0.9"),
+    ("big_load_s", "70 000 × 28×28 IDX .gz loaded", "s", "<= 2"),
+    ("big_rss_ratio", "  peak memory of load + training / its float32 size", "x", "<= 4"),
+    ("big_encode_s", "  all 70 000 encoded (VAE 784-256-16)", "s", "<= 2"),
+    ("big_train_steps_per_s", "  VAE 784-256-16 training, ours", "steps/s", None),
+    ("big_train_torch_steps_per_s", "  the same, PyTorch", "steps/s", None),
+    ("big_train_ratio", "  ours / PyTorch on 784-pixel images", "x", ">= 1.5"),
     ("gradcheck_full_small_s", "gradcheck full, VAE 560-32-8, batch 4", "s", "<= 1"),
     ("gradcheck_full_small_cpu_s", "gradcheck full, VAE 560-32-8, CPU", "s", None),
     ("gradcheck_full_small_one_at_a_time_s", "  the same one entry at a time (before)", "s", None),

@@ -75,8 +75,8 @@ def to_unit_range(arr: np.ndarray, where: str) -> tuple[np.ndarray, str]:
         scale, note = 255, f"{arr.dtype} 0…255 scaled by 1/255"
     else:
         scale, note = hi, f"{arr.dtype} 0…{hi} scaled by the data's maximum 1/{hi}"
-    out = arr.astype(np.float32)
-    out /= np.float32(scale)  # in place: one float32 copy of the data at a time
+    # one pass straight into the float32 result (astype then divide took two: 0.7 s for 70 000 MNIST-size images)
+    out = np.divide(arr, np.float32(scale), out=np.empty(arr.shape, np.float32), dtype=np.float32)
     return out, note
 
 
@@ -219,7 +219,7 @@ def read_idx(path: Path, image_shape) -> Dataset:
     arr = np.frombuffer(data, dtype=dtype).reshape(dims)
     if arr.ndim == 1:
         raise DataError(f"{path} holds a 1-D IDX array {dims} (labels?); expected images (N, H, W)")
-    return _dataset(arr.astype(dtype.newbyteorder("=")), image_shape, str(path), path.name, str(path))
+    return _dataset(arr.astype(dtype.newbyteorder("="), copy=False), image_shape, str(path), path.name, str(path))
 
 
 def read_folder(path: Path, image_shape) -> Dataset:

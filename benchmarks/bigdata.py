@@ -1,0 +1,172 @@
+"""Scale with an MNIST-size data set (issue 15): 70 000 synthetic 28×28 images made here, written as an IDX
+``.gz`` the way MNIST ships, then
+
+- ``big_load_s``: core.dataset_io.open_dataset on that file (median of a few loads, wall clock);
+- ``big_rss_ratio``: a child process's peak RSS growth (VmHWM after a reset, minus the RSS before) for loading
+  it and training 200 steps, over the data's float32 size (the target is <= 4);
+- ``big_encode_s``: encoding all 70 000 (posterior means, as the latent map does in its background job);
+- ``big_train_ratio``: training steps/s on 784-pixel images, ours over PyTorch on the identical VAE 784-256-16
+  (alternating repetitions, median of the per-repetition ratios; None without PyTorch).
+
+The two GUI numbers of the issue (``big_hover_p95_ms``, ``big_pan_fps``) need the latent map with 70 000
+points; they are not measured here and stay None unless the GUI benchmark fills them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+N_BIG, SIDE = 70_000, 28
+KEYS = ("big_load_s", "big_rss_ratio", "big_encode_s", "big_train_ratio", "big_train_steps_per_s",
+        "big_train_torch_steps_per_s")
+
+_CHILD = """
+import sys
+sys.path.insert(0, {root!r})
+import numpy as np
+from core.config import TrainConfig
+from core.run import TrainingRun
+from core.dataset_io import open_dataset
+
+def status_kb(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+
+# a fork inherits its parent's peak RSS: reset this process's peak (Linux: 5 > clear_refs) before measuring
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+base = status_kb("VmRSS")
+ds = open_dataset({path!r})
+run = TrainingRun(TrainConfig(hidden=[256], latent=16, steps=200, eval_every=0, log_every=100), ds)
+run.run()
+print((status_kb("VmHWM") - base) * 1024 / ds.images.nbytes)
+"""
+
+
+def synthetic_idx(folder: Path) -> Path:
+    """70 000 smooth-blob 28×28 uint8 images (compressible like real digits) as ``big-images-idx3-ubyte.gz``."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
+    images = np.empty((N_BIG, SIDE, SIDE), np.uint8)
+    for start in range(0, N_BIG, 5000):
+        cy, cx, s = (rng.uniform(lo, hi, (5000, 1, 1)).astype(np.float32) for lo, hi in ((8, 20), (8, 20), (2, 6)))
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
+        images[start:start + 5000] = np.rint(255 * blob)
+    path = folder / "big-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=6) as f:
+        f.write(b"\0\0\x08\x03" + struct.pack(">3I", *images.shape) + images.tobytes())
+    return path
+
+
+def load_seconds(path: Path, reps: int) -> tuple[float, object]:
+    from core.dataset_io import open_dataset
+
+    times, dataset = [], None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        dataset = open_dataset(str(path))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), dataset
+
+
+def rss_ratio(path: Path) -> float:
+    code = _CHILD.format(root=str(ROOT), path=str(path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def encode_seconds(dataset, reps: int) -> float:
+    from core.evaluate import posterior_means
+    from core.models import Model, ModelConfig
+
+    model = Model(ModelConfig(hidden=[256], latent=16, input_dim=dataset.dim), seed=0)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        posterior_means(model, dataset.images)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def train_ratio(dataset, reps: int, steps: int, with_torch: bool) -> dict:
+    """Steps/s of ours and PyTorch on the 784-pixel set (same VAE, batches and Adam as benchmarks/engine)."""
+    from benchmarks.engine import BATCH, LR, steps_per_second
+    from core.models import Model, ModelConfig
+    from core.optim import make_optimizer
+    from core.train import Trainer
+
+    X = dataset.images[dataset.train_ids]
+    model = Model(ModelConfig(hidden=[256], latent=16, input_dim=dataset.dim), seed=0)
+    steppers = {"ours": Trainer(model, make_optimizer("adam", model, lr=LR), X, batch_size=BATCH, log_every=50,
+                                eval_every=0).step}
+    if with_torch:
+        steppers["torch"] = _torch_stepper(model, X)
+    for step in steppers.values():
+        for _ in range(50):
+            step()
+    rates: dict[str, list[float]] = {name: [] for name in steppers}
+    for r in range(reps):
+        for name in (list(steppers) if r % 2 == 0 else list(reversed(steppers))):
+            rates[name].append(steps_per_second(steppers[name], steps)[0])
+    result = {"big_train_steps_per_s": statistics.median(rates["ours"]), "big_train_torch_steps_per_s": None,
+              "big_train_ratio": None}
+    if with_torch:
+        result["big_train_torch_steps_per_s"] = statistics.median(rates["torch"])
+        result["big_train_ratio"] = statistics.median(o / t for o, t in zip(rates["ours"], rates["torch"], strict=True))
+    return result
+
+
+def _torch_stepper(model, X: np.ndarray):
+    import torch
+
+    from benchmarks.engine import BATCH, LR
+    from benchmarks.torch_ref import from_engine
+    from core.data import BatchSchedule
+
+    net = from_engine(model.copy())
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    X_t = torch.from_numpy(np.ascontiguousarray(X))
+    schedule, gen, state = BatchSchedule(np.arange(len(X)), BATCH, 0), torch.Generator().manual_seed(0), {"step": 0}
+
+    def step():
+        s = state["step"]
+        xb = X_t[torch.from_numpy(schedule.batch(s))]
+        opt.zero_grad(set_to_none=True)
+        loss = net.loss(xb, torch.randn(xb.shape[0], model.config.latent, generator=gen))
+        loss.backward()
+        opt.step()
+        state["step"] = s + 1
+        return loss.item() if (s + 1) % 50 == 0 else None
+
+    return step
+
+
+def run(quick: bool = False, with_torch: bool = True) -> dict:
+    """Every key of KEYS (None where not measured)."""
+    results = dict.fromkeys(KEYS)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = synthetic_idx(Path(tmp))
+        results["big_load_s"], dataset = load_seconds(path, 2 if quick else 5)
+        results["big_rss_ratio"] = rss_ratio(path)
+    results["big_encode_s"] = encode_seconds(dataset, 1 if quick else 3)
+    results.update(train_ratio(dataset, 3 if quick else 7, 40 if quick else 300, with_torch))
+    return results
+
+
+if __name__ == "__main__":  # alone: one thread for both sides, as benchmarks/run.py sets by default
+    import torch
+
+    torch.set_num_threads(1)
+    print(json.dumps(run(quick="--quick" in sys.argv, with_torch="--no-torch" not in sys.argv)))
