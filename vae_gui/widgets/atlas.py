@@ -41,10 +41,14 @@ class ImageBox(QWidget):
         self._title = QLabel(title)
         self._title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._title.setWordWrap(True)
+        self._title.setFixedHeight(2 * self._title.fontMetrics().height() + 2)  # new text never re-lays out the box
         self._glw = pg.GraphicsLayoutWidget()
         self._glw.setBackground(None)
         self._glw.ci.setContentsMargins(0, 0, 0, 0)
         self._glw.setMinimumHeight(min_height)
+        # crisp pixels, and a cheap repaint on every hover move (smooth scaling costs ~1.5 ms a paint)
+        self._glw.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        self._glw.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         if max_height is not None:
             self._glw.setMaximumHeight(max_height)
         self._glw.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)

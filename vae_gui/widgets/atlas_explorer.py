@@ -213,6 +213,7 @@ class AtlasExplorer(QWidget):
         model, X = self.session.model, self.session.X
         if model is None or X is None or self.means is None:
             return
+        self._last_empty = None
         shape = self.image_shape
         self.hover_face.set_image(X[index], shape)
         self.hover_face.set_title(f"#{index} ({self.session.split_name(index)})")
@@ -239,19 +240,22 @@ class AtlasExplorer(QWidget):
         if model is None or self.projection is None:
             return
         start = time.perf_counter()
-        self._last_empty = (x, y)
         face = atlas.decode_latents(model, self.latent_at(x, y)[None, :])[0]
         self.hover_face.set_image(face, self.image_shape)
         self.hover_face.set_title(f"decoded at ({x:.2f}, {y:.2f})")
-        self.hover_recon.clear()
-        self.hover_recon.set_title("")
-        self.plot.set_ellipses(None)
+        if self._last_empty is None:  # coming from a face: clear what belonged to it (once, not on every move)
+            self.hover_recon.clear()
+            self.hover_recon.set_title("")
+            self.plot.set_ellipses(None)
+            self.hover_label.setText(f"empty space decoded; other dims at {self.other_combo.currentText()}")
+        self._last_empty = (x, y)
         self.hover_ms = (self.hover_ms + [1000 * (time.perf_counter() - start)])[-200:]
-        self.hover_label.setText(f"empty space decoded; other dims at {self.other_combo.currentText()}")
 
     def _rehover(self) -> None:
+        """The other-dims rule changed: decode the last empty spot again with it."""
         if self._last_empty is not None and self.plot.hovered is None:
-            self._on_empty_hovered(*self._last_empty)
+            spot, self._last_empty = self._last_empty, None
+            self._on_empty_hovered(*spot)
 
     # ------------------------------------------------------------------ path and selection
     def _on_stroke(self, tool: str, points: np.ndarray) -> None:
