@@ -35,6 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
     p.add_argument("--no-gui", action="store_true", help="skip the GUI latencies (keys null)")
     p.add_argument("--no-gradcheck", action="store_true", help="skip the gradcheck timings (keys null)")
+    p.add_argument("--no-bigdata", action="store_true", help="skip the 70 000-image data set (big_* keys null)")
     p.add_argument("--keep-openblas-env", action="store_true", help=f"keep {'/'.join(OPENBLAS_VARS)} if set")
     return p.parse_args(argv)
 
@@ -87,7 +88,7 @@ def run_engine(args, reps: int, results: dict) -> None:
     results.update(inspector.run(X, reps, steps))
     from benchmarks import bigdata  # issue 15: an MNIST-size set (70 000 × 28×28, made by the benchmark)
 
-    results.update(bigdata.run(quick=args.quick, with_torch=with_torch))
+    results.update(dict.fromkeys(bigdata.KEYS) if args.no_bigdata else bigdata.run(args.quick, with_torch))
     for key in ("gradcheck_full_small_s", "gradcheck_direction_s", "gradcheck_full_shipped_s"):
         results[key] = None
     if not args.no_gradcheck:
