@@ -40,6 +40,7 @@ CASES = {
     "optimiser t = -1": (_optim("t", -1), ["optimiser t", "got -1"]),
     "Adam beta1 = 1": (_optim("beta1", 1.0), ["optimiser beta1", "finite number in [0, 1)"]),
     "Adam beta2 NaN": (_optim("beta2", NAN), ["optimiser beta2"]),
+    "Adam beta2 1.5 (was math domain error)": (_optim("beta2", 1.5), ["optimiser beta2", "in [0, 1)", "1.5"]),
     "Adam eps = 0": (_optim("eps", 0.0), ["optimiser eps", "finite number > 0"]),
     "Adam eps < 0": (_optim("eps", -1e-8), ["optimiser eps", "> 0"]),
     "learning rate Infinity": (_optim("lr", INF), ["optimiser lr", "> 0"]),

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 R_DATA, R_MODELS, R_FAULTS, R_GUI = ("tests/test_reliability_data.py", "tests/test_reliability_models.py",
                                      "tests/test_reliability_faults.py", "tests/test_reliability_gui.py")
-R_BOMBS, R_FIELDS, R_LEGACY, R_OUT, R_SIGNALS = (f"tests/test_reliability_{n}.py" for n in
-                                                 ("bombs", "fields", "legacy", "outputs", "signals"))
+R_BOMBS, R_FIELDS, R_LEGACY, R_OUT, R_SIGNALS, R_GUI2 = (f"tests/test_reliability_{n}.py" for n in
+                                                         ("bombs", "fields", "legacy", "outputs", "signals", "gui2"))
 
 # name: (file, exact text, replacement, tests to run); a mutation with several edits lists
 # further (file, text, replacement) triples after the tests.
@@ -236,6 +236,23 @@ MUTATIONS: dict[str, tuple] = {
     "train: --resume ignores contradicting flags": (
         "cli/train.py", "    if clashes:", "    if False:",
         [f"{R_FAULTS}::test_resume_refuses_flags_that_contradict_the_file"]),
+    "gui: the user's close never asks": (
+        "vae_gui/closing.py",
+        '    if reason is None or not (event.spontaneous() or getattr(window, "user_close_requested", False)):',
+        "    if True:", [f"{R_GUI2}::test_quit_with_unsaved_weights_cancel_keeps_the_window"]),
+    "gui: Save on close skipped": (
+        "vae_gui/closing.py", "    if decision == SAVE and not save_current(window):", "    if False:",
+        [f"{R_GUI2}::test_quit_with_unsaved_weights_save_writes_them_then_closes"]),
+    "gui: replacing unsaved weights never asks": (
+        "vae_gui/closing.py", "    if reason is None or window.session.training:  # a running",
+        "    if True:  # a running", [f"{R_GUI2}::test_opening_a_model_over_unsaved_weights_asks_first"]),
+    "gui: a model of another image size replaces the current one": (
+        "vae_gui/files.py", "            if X is not None and loaded.model.config.input_dim != X.shape[1]:",
+        "            if False:", [f"{R_GUI2}::test_a_model_for_another_image_size_keeps_the_current_model"]),
+    "gui: exports replace any file": (
+        "vae_gui/export.py", "    atomic_write(path, kind, lambda f: f.write(data))",
+        "    atomic_write(path, kind, lambda f: f.write(data), force=True)",
+        [f"{R_GUI2}::test_exports_replace_only_files_of_their_own_kind"]),
 }
 
 
