@@ -39,7 +39,8 @@ class TrainingRun:
             check_model_data(loaded.meta.get("data"), dataset)  # ValueError on an image-size mismatch
             self.model, self.optimizer = loaded.model, loaded.optimizer()
             if self.optimizer is None:
-                raise ConfigError("the model file has no optimiser state to resume from")
+                raise ConfigError("the model file has no optimiser state to resume from (it was saved for use, "
+                                  "e.g. shipped or kept-best weights; train a copy from scratch instead)")
             self.seconds_before = float(loaded.meta.get("train_seconds", 0.0))
         else:
             self.model = Model(config.model_config(dataset.dim), seed=config.seed, device=device)
