@@ -271,11 +271,13 @@ def prepare(args, out: Path, dataset):
 
 def run(args) -> int:
     from core.checkpoint import MODEL_FILE
-    from core.safe_io import OutputLock, check_output
+    from core.safe_io import JSON_LINES, OutputLock, check_output
 
     out = Path(args.out)
     check_writable(out)  # before training, not after it
     check_output(out, MODEL_FILE, args.force, CliError)  # never over the data, a text file, a FIFO...
+    if args.inspect_log:  # appended to, so never a FIFO or another kind of file either
+        check_output(args.inspect_log, JSON_LINES, args.force, CliError)
     with StopSignals() as signals, OutputLock(out, CliError):
         dataset = load_dataset(args.data, args.image_shape, quiet=args.quiet)
         run = prepare(args, out, dataset)

@@ -116,8 +116,15 @@ def _is_csv(path: Path) -> bool:
     return True
 
 
+def _is_json_lines(path: Path) -> bool:
+    """Text without NUL bytes whose first line is a JSON object (a log this program appends to)."""
+    head = _head(path, 4096)
+    return b"\0" not in head and head.lstrip().startswith(b"{")
+
+
 PNG = OutputKind("PNG image", _is_png)
 CSV = OutputKind("CSV table", _is_csv)
+JSON_LINES = OutputKind("JSON-lines log", _is_json_lines)
 
 _TEMP_NAME = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp$")
 

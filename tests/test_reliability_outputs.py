@@ -169,3 +169,20 @@ def test_a_csv_replaces_a_csv_only(tmp_path):
     with pytest.raises(UnsafeFileError, match="not a PNG image"):
         atomic_write(csv, PNG, lambda f: f.write(b"x"))
     assert csv.read_text() == "step,loss\n"
+
+
+@pytest.mark.timeout(60)
+def test_the_inspect_log_is_only_appended_to_a_json_lines_file(tmp_path, frey_path, capsys):
+    data = tmp_path / "faces.mat"
+    data.write_bytes(frey_path.read_bytes())
+    fifo = tmp_path / "log.jsonl"
+    os.mkfifo(fifo)
+    for log, words in ((data, ["refusing to overwrite", "not a JSON-lines log"]), (fifo, ["FIFO"])):
+        code, _, err = _train(capsys, frey_path, tmp_path / "m.npz", "--inspect-log", log)
+        assert_cli_error(code, err, *words)
+    assert data.read_bytes() == frey_path.read_bytes() and not (tmp_path / "m.npz").exists()
+    log = tmp_path / "ok.jsonl"
+    for _ in range(2):  # a log of ours is appended to
+        code, _, err = _train(capsys, frey_path, tmp_path / "m.npz", "--inspect-log", log)
+        assert code == 0, err
+    assert len(log.read_text().splitlines()) == 6
