@@ -77,7 +77,8 @@ def histogram(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np
     lo, hi = float(flat.min()), float(flat.max())
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
+    # edges in the values' own float type, as np.histogram makes them: the corrections below compare against them
+    edges = np.linspace(lo, hi, bins + 1, dtype=flat.dtype if flat.dtype.kind == "f" else np.float64)
     idx = ((flat - lo) * (bins / (hi - lo))).astype(np.intp)
     np.clip(idx, 0, bins - 1, out=idx)
     # a value just below (above) an edge may round into the next (previous) bin: move it back

@@ -118,6 +118,14 @@ def test_histogram_equals_numpys_and_training_histograms_sample_the_batch():
         want, want_edges = np.histogram(values, bins=40, range=(values.min(), values.max()))
         np.testing.assert_array_equal(counts, want)  # values on bin edges included
         np.testing.assert_allclose(edges, want_edges, rtol=1e-6, atol=1e-7)
+    for trial in range(300):  # values on or next to bin edges, both float types, many scales
+        dtype = (np.float32, np.float64)[trial % 2]
+        values = (rng.standard_normal(rng.integers(2, 50)) * rng.uniform(1e-3, 1e3) + rng.uniform(-1e3, 1e3))
+        values = values.astype(dtype)
+        inner = np.linspace(float(values.min()), float(values.max()), 41, dtype=dtype)[1:-1]
+        values = np.concatenate([values, inner, np.nextafter(inner, -np.inf)])  # on and just below the edges
+        want = np.histogram(values, bins=40, range=(float(values.min()), float(values.max())))[0]
+        np.testing.assert_array_equal(histogram(values, bins=40)[0], want)
     model = small_model(hidden=(512,), latent=4)  # 4096 values = the first 8 of 64 images
     x, eps = faces(64), np.zeros((64, 4))
     snap, rec, _, _ = one_inspected_step(model, x, eps)
