@@ -27,6 +27,15 @@ from .common import (
 
 def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model (progress bar, checkpoints, Ctrl-C saves)")
+    _model_flags(t)
+    _schedule_flags(t)
+    _file_flags(t)
+    t.set_defaults(run=run)
+    global _PARSER
+    _PARSER = t
+
+
+def _model_flags(t) -> None:
     t.add_argument("--model", choices=["ae", "vae"], default="vae")
     t.add_argument("--hidden", type=hidden_sizes, default=[256], help="hidden sizes, e.g. 256 or 512,256")
     t.add_argument("--latent", type=positive_int, default=16)
@@ -34,6 +43,19 @@ def add_parser(sub) -> None:
     t.add_argument("--code-activation", choices=["relu", "linear"], default="relu", help="AE code activation")
     t.add_argument("--beta", type=nonneg_float, default=1.0, help="KL weight β (VAE)")
     t.add_argument("--warmup-steps", type=nonneg_int, default=0, help="linear KL warm-up over N steps")
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    # the choices are checked by core.config.TrainConfig (importing core here would load NumPy before main()
+    # has pinned the BLAS threads)
+    t.add_argument("--activation", default=None,
+                   help="hidden activation of encoder and decoder: relu (default), leaky_relu, elu, softplus, tanh")
+    t.add_argument("--enc-activation", default=None, help="the encoder's activation (overrides --activation)")
+    t.add_argument("--dec-activation", default=None, help="the decoder's activation (overrides --activation)")
+    t.add_argument("--leaky-slope", type=nonneg_float, default=0.01, help="leaky_relu's slope for negative inputs")
+    t.add_argument("--init", default="auto",
+                   help="weight init: auto (He for the ReLU family, Glorot for tanh/softplus), he, glorot, torch")
+
+
+def _schedule_flags(t) -> None:
     t.add_argument("--batch-size", type=positive_int, default=64)
     t.add_argument("--optimizer", choices=["adam", "adagrad", "sgd"], default="adam")
     t.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 1e-3 Adam, 1e-2 others)")
@@ -42,7 +64,6 @@ def add_parser(sub) -> None:
                        help="total optimiser steps (with --resume: train on until the model has this many)")
     steps.add_argument("--epochs", type=positive_int, default=None, help="passes over the training split")
     t.add_argument("--seed", type=seed, default=0)
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument("--mirror", action="store_true", help="add left-right mirrored faces to the training data")
     t.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="L2 weight decay added to the gradient")
@@ -53,6 +74,12 @@ def add_parser(sub) -> None:
                    help="early stopping: save the weights with the best validation −ELBO (needs --val-size)")
     t.add_argument("--patience", type=nonneg_int, default=0,
                    help="stop after N evaluations without a better validation −ELBO (0: never; needs --val-size)")
+    t.add_argument("--log-every", type=positive_int, default=100)
+    t.add_argument("--eval-every", type=nonneg_int, default=1000, help="test −ELBO every N steps (0: never)")
+    t.add_argument("--checkpoint-every", type=nonneg_int, default=5000, help="save every N steps (0: only at the end)")
+
+
+def _file_flags(t) -> None:
     t.add_argument("--data", default=None,
                    help="data set: frey_rawface.mat (default: $VAE_DATA, then data/), F.npy, F.npz[:NAME], "
                         "F.mat[:VAR], an IDX file (*-idx3-ubyte[.gz]) or a folder of PNG/JPEG images")
@@ -62,26 +89,11 @@ def add_parser(sub) -> None:
                    help="none, static (one fixed Bernoulli draw) or dynamic (a fresh draw per batch); bernoulli only")
     t.add_argument("--out", required=True, help="model file to write, e.g. model/my_vae.npz")
     t.add_argument("--resume", action="store_true", help="continue training the model in --out")
-    t.add_argument("--log-every", type=positive_int, default=100)
-    t.add_argument("--eval-every", type=nonneg_int, default=1000, help="test −ELBO every N steps (0: never)")
-    t.add_argument("--checkpoint-every", type=nonneg_int, default=5000, help="save every N steps (0: only at the end)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    # the choices are checked by core.config.TrainConfig (importing core here would load NumPy before main()
-    # has pinned the BLAS threads)
-    t.add_argument("--activation", default=None,
-                   help="hidden activation of encoder and decoder: relu (default), leaky_relu, elu, softplus, tanh")
-    t.add_argument("--enc-activation", default=None, help="the encoder's activation (overrides --activation)")
-    t.add_argument("--dec-activation", default=None, help="the decoder's activation (overrides --activation)")
-    t.add_argument("--leaky-slope", type=nonneg_float, default=0.01, help="leaky_relu's slope for negative inputs")
-    t.add_argument("--init", default="auto",
-                   help="weight init: auto (He for the ReLU family, Glorot for tanh/softplus), he, glorot, torch")
     t.add_argument("--inspect-log", default=None, metavar="F.jsonl",
                    help="append each log step's per-layer statistics (core.inspect) to this JSON-lines file")
     add_force(t, "VAE Explorer model file")
     add_max_params(t)
-    t.set_defaults(run=run)
-    global _PARSER
-    _PARSER = t
 
 
 _PARSER: argparse.ArgumentParser | None = None
