@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -276,7 +277,8 @@ def prepare(args, out: Path, dataset):
         loaded = load_weights(out, device=args.device, max_params=args.max_params) if args.resume else None
         if loaded is not None:
             check_resume_flags(args, loaded, out)
-        return TrainingRun(config, dataset, loaded, device=args.device)
+        command = shlex.join(["main.py", *map(str, getattr(args, "argv", None) or [])])
+        return TrainingRun(config, dataset, loaded, device=args.device, command=command)
     except ConfigError as exc:
         raise CliError(flag_names(str(exc))) from None
 
@@ -287,7 +289,8 @@ def run(args) -> int:
 
     out = Path(args.out)
     check_writable(out)  # before training, not after it
-    check_output(out, MODEL_FILE, args.force, CliError)  # never over the data, a text file, a FIFO...
+    # never over the data, a text file, a FIFO... (--resume: only the non-regular check; loading names the rest)
+    check_output(out, MODEL_FILE, args.force or args.resume, CliError)
     if args.inspect_log:  # appended to, so never a FIFO or another kind of file either
         check_output(args.inspect_log, JSON_LINES, args.force, CliError)
     with StopSignals() as signals, OutputLock(out, CliError):
