@@ -61,6 +61,8 @@ class ModelConfig:
     warmup_steps: int = 0
     dtype: str = "float32"
     input_dim: int = INPUT_DIM
+    # the first layer sees x − input_centre (the mean training image, Model.set_input_centre); None: x itself
+    input_centre: list[float] | None = None
 
     def validate(self) -> ModelConfig:
         if self.kind not in KINDS:
@@ -89,6 +91,11 @@ class ModelConfig:
             raise ConfigError(f"dtype must be one of {DTYPES}, not {self.dtype!r}")
         if self.input_dim <= 0:
             raise ConfigError("input size must be positive")
+        if self.input_centre is not None:
+            centre = np.asarray(self.input_centre, dtype=np.float64)
+            if centre.shape != (self.input_dim,) or not np.all(np.isfinite(centre)):
+                raise ConfigError(f"input_centre must be {self.input_dim} finite numbers (one per pixel) or null")
+            self.input_centre = centre.tolist()
         self.hidden = [int(h) for h in self.hidden]
         self.latent = int(self.latent)
         return self
@@ -118,6 +125,8 @@ class ModelConfig:
             text += f", {self.code_activation} code"
         if (self.enc_activation, self.dec_activation) != ("relu", "relu"):  # ReLU stays unsaid, as it always was
             text += f", {self.enc_activation}/{self.dec_activation}"
+        if self.input_centre is not None:
+            text += ", centred input"
         return text
 
 
@@ -172,6 +181,7 @@ class Model:
         self.step = 0  # optimiser steps trained so far
         self.noise_rng = np.random.default_rng(seed)  # draws the VAE's eps during training
         self._init_weights(np.random.default_rng(seed))
+        self._input_centre = None if config.input_centre is None else self.asarray(config.input_centre)
 
     # ---------------------------------------------------------------- parameters
     @property
@@ -202,6 +212,12 @@ class Model:
             scheme = self.config.init_scheme(layer[:3])
             return 2.0 / shape[0] if scheme == "he" else 2.0 / (shape[0] + shape[1])
         return 0.01 / shape[0] if layer in ("logvar", "out_logvar") else 1.0 / shape[0]
+
+    def set_input_centre(self, centre) -> None:
+        """The first layer sees x − centre from now on ((D,), the mean training image): why, docs/RESULTS.md."""
+        self.config.input_centre = np.asarray(to_numpy(centre), dtype=np.float64).reshape(-1).tolist()
+        self.config.validate()
+        self._input_centre = self.asarray(self.config.input_centre)
 
     def _activation(self, stack: str):
         """(forward, backward) of the 'enc' or 'dec' hidden stack's activation (layers.activation_layer)."""
@@ -247,6 +263,7 @@ class Model:
 
     # ---------------------------------------------------------------- forward pieces
     def _encoder_forward(self, x, record: dict | None = None):
+        x = x if self._input_centre is None else x - self._input_centre  # see set_input_centre
         return self._hidden_stack(x, "enc", record)
 
     def _hidden_stack(self, h, prefix: str, record: dict | None = None):
@@ -440,3 +457,16 @@ class Model:
             rng = rng or np.random.default_rng()
             mean, _ = reparameterize(mean, logvar, self.asarray(rng.standard_normal(mean.shape)))
         return self.decode(mean)
+
+
+def folded(model: Model) -> Model:
+    """A copy of ``model`` that computes the same function without an input centre: enc0.b − centre·enc0.W
+    (in float64) and input_centre None, i.e. the plain layout the assignment's models have."""
+    clone = model.copy()
+    if model.config.input_centre is not None:
+        W = to_numpy(model.params["enc0.W"]).astype(np.float64)
+        b = to_numpy(model.params["enc0.b"]).astype(np.float64) - np.asarray(model.config.input_centre) @ W
+        clone.params["enc0.b"][...] = clone.asarray(b)
+        clone.config.input_centre = None
+        clone._input_centre = None
+    return clone
