@@ -6,7 +6,8 @@ plain NumPy arrays and floats::
 
     {"step", "source" ('training' | 'data set'), "images" (how many images the dead/rare counts cover),
      "layers": [{"name", "kind" ('relu' | 'linear' | 'sigmoid'), "units", "act_mean", "act_std",
-                 "pre_hist", "post_hist" ((counts, edges) or None), "dead", "rare", "active_share", "saturated",
+                 "pre_values", "post_values" (samples of the activation's input and output, or None: see
+                 ``layer_histograms``), "dead", "rare", "active_share", "saturated",
                  "weight_norm", "grad_norm", "update_ratio"}, ...],
      "kl_per_unit" (L,) | None, "active_units", "sigma_per_unit" (L,) | None, "diagnoses" [str],
      "weights" {layer: W} (only with keep_weights)}
@@ -87,6 +88,12 @@ def histogram(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np
     return np.bincount(idx, minlength=bins), edges
 
 
+def layer_histograms(row: dict, bins: int = HIST_BINS) -> tuple[tuple | None, tuple | None]:
+    """(counts, edges) of a snapshot row's activation input and output samples (None where it has none)."""
+    return tuple(None if row.get(key) is None else histogram(row[key], bins)  # type: ignore[return-value]
+                 for key in ("pre_values", "post_values"))
+
+
 def _mean_std(a: np.ndarray) -> tuple[float, float]:
     """Mean and standard deviation of all entries, from the sum and one BLAS dot (float64 result)."""
     flat = a.ravel()
@@ -105,19 +112,19 @@ def _activations(record: dict, layer: str) -> tuple[np.ndarray | None, np.ndarra
     return to_numpy(pre), to_numpy(post)
 
 
-def activation_stats(kind: str, pre: np.ndarray | None, post: np.ndarray | None, bins: int = HIST_BINS) -> dict:
-    """Mean/std of what the layer passes on, histograms, and for a ReLU the per-unit active counts (units,)."""
+def activation_stats(kind: str, pre: np.ndarray | None, post: np.ndarray | None) -> dict:
+    """Mean/std of what the layer passes on, samples for its histograms, and for a ReLU the per-unit active
+    counts (units,). The samples are views of the first rows of the pass's own arrays (fresh each step): the
+    histograms are binned by whoever draws them (``layer_histograms``), not on the training thread."""
     shown = post if post is not None else pre
-    out = {"act_mean": None, "act_std": None, "pre_hist": None, "post_hist": None, "active": None,
+    out = {"act_mean": None, "act_std": None, "pre_values": None, "post_values": None, "active": None,
            "active_share": None, "saturated": None}
     if shown is None:
         return out
     out["act_mean"], out["act_std"] = _mean_std(shown)
     rows = max(1, -(-HIST_VALUES // shown.shape[1]))  # a random sample of the batch: its rows are shuffled
-    if pre is not None:
-        out["pre_hist"] = histogram(pre[:rows], bins)
-    if post is not None:
-        out["post_hist"] = histogram(post[:rows], bins)
+    out["pre_values"] = None if pre is None else pre[:rows]
+    out["post_values"] = None if post is None else post[:rows]
     if kind in GATED_KINDS and pre is not None:
         out["active"] = np.count_nonzero(pre > 0, axis=0)
         out["active_share"] = float(out["active"].sum()) / pre.size  # of (image, unit) pairs: the gate is open
@@ -158,8 +165,8 @@ class Inspector:
     forward/backward (its gradient, its activations, θ before the step), ``after_update(model)`` after the
     optimiser step returns the snapshot. Costs a few copies of batch-sized arrays and one of θ per log step."""
 
-    def __init__(self, window: int = 20, keep_weights: bool = False, bins: int = HIST_BINS):
-        self.window, self.keep_weights, self.bins = int(window), bool(keep_weights), int(bins)
+    def __init__(self, window: int = 20, keep_weights: bool = False):
+        self.window, self.keep_weights = int(window), bool(keep_weights)
         self._active: dict[str, deque] = {}
         self._images: deque = deque(maxlen=self.window)
         self._theta: np.ndarray | None = None
@@ -169,7 +176,7 @@ class Inspector:
         rows, batch = [], 0
         for layer in layer_names(model):
             pre, post = _activations(record, layer)
-            stats = activation_stats(layer_kind(model, layer), pre, post, self.bins)
+            stats = activation_stats(layer_kind(model, layer), pre, post)
             batch = max(batch, len(pre) if pre is not None else len(post) if post is not None else 0)
             if stats["active"] is not None:
                 self._active.setdefault(layer, deque(maxlen=self.window)).append(stats["active"])
@@ -190,7 +197,8 @@ class Inspector:
         flat = to_numpy(model.flat)
         delta = np.subtract(flat, self._theta, out=self._theta)  # θ before the step is not needed after this
         images = int(sum(self._images))
-        for row, (start, stop) in zip(rows, _weight_slices(model), strict=True):
+        slices = _weight_slices(model)
+        for row, (start, stop) in zip(rows, slices, strict=True):
             row["update_ratio"] = _norm(delta[start:stop]) / max(row["weight_norm"], 1e-30)
             if row["name"] in self._active:
                 row["dead"], row["rare"] = dead_and_rare(sum(self._active[row["name"]]), images)
@@ -199,7 +207,7 @@ class Inspector:
         if self.keep_weights:
             copy = flat.copy()  # one copy of θ, the layers' W as views of it
             snap["weights"] = {row["name"]: copy[a:b].reshape(model.params[f"{row['name']}.W"].shape)
-                               for row, (a, b) in zip(rows, _weight_slices(model), strict=True)}
+                               for row, (a, b) in zip(rows, slices, strict=True)}
         return snap
 
 
@@ -207,7 +215,7 @@ def _weight_slices(model: Model) -> list[tuple[int, int]]:
     """(start, stop) of every layer's W inside the flat parameter vector, in layer order."""
     slices, offset = [], 0
     for name, shape in model.shapes:
-        size = int(np.prod(shape))
+        size = math.prod(shape)  # np.prod costs ~15 µs a call: this runs on every log step
         if name.endswith(".W"):
             slices.append((offset, offset + size))
         offset += size
@@ -284,14 +292,14 @@ class _DataSetTotals:
                 self.latent[key].append(to_numpy(record[key]).astype(np.float64))
         self.n += len(next(iter(record.values())))
 
-    def layer_stats(self, layer: str, bins: int) -> dict:
+    def layer_stats(self, layer: str) -> dict:
         s = self.sums.get(layer)
         if s is None:
             return activation_stats(layer_kind(self.model, layer), None, None)
         mean = s["sum"] / s["count"]
         out = {"act_mean": mean, "act_std": math.sqrt(max(s["sumsq"] / s["count"] - mean * mean, 0.0)),
-               "pre_hist": histogram(np.concatenate(s["pre"]), bins) if s["pre"] else None,
-               "post_hist": histogram(np.concatenate(s["post"]), bins) if s["post"] else None,
+               "pre_values": np.concatenate(s["pre"]) if s["pre"] else None,
+               "post_values": np.concatenate(s["post"]) if s["post"] else None,
                "saturated": s["saturated"] / s["count"] if layer == "out" else None, "active_share": None}
         if layer_kind(self.model, layer) in GATED_KINDS and s["pre"]:
             out["dead"], out["rare"] = dead_and_rare(np.asarray(s["active"]), self.n)
@@ -310,7 +318,7 @@ def _record_pass(model: Model, x: np.ndarray, eps) -> dict:
 
 
 def inspect_model(model: Model, X: np.ndarray, chunk: int = 512, grad_batch: int = 128, seed: int = 0,
-                  bins: int = HIST_BINS, hist_images: int = 4096, keep_weights: bool = False) -> dict:
+                  hist_images: int = 4096, keep_weights: bool = False) -> dict:
     """A snapshot (see the module docstring) of ``model`` over the whole data set X (N, 560), in chunks.
 
     Activations, dead/rare units, saturation, KL per unit and σ come from the deterministic pass (z = the
@@ -330,7 +338,7 @@ def inspect_model(model: Model, X: np.ndarray, chunk: int = 512, grad_batch: int
     _record_pass(work, X[idx], eps)
     rows = []
     for layer in layer_names(work):
-        row = _layer_row(work, layer, totals.layer_stats(layer, bins))
+        row = _layer_row(work, layer, totals.layer_stats(layer))
         row["grad_norm"] = _norm(work.grads[f"{layer}.W"])
         rows.append(row)
     snap = {"step": int(model.step), "source": "data set", "images": int(len(X)), "layers": rows,

@@ -11,6 +11,7 @@ from core.inspect import (
     diagnose,
     histogram,
     inspect_model,
+    layer_histograms,
     layer_names,
     snapshot_json,
 )
@@ -87,9 +88,10 @@ def test_layer_statistics_match_numpy():
         assert row["act_mean"] == pytest.approx(post.mean(), rel=1e-12)
         assert row["act_std"] == pytest.approx(post.std(), rel=1e-12)
         counts, edges = np.histogram(pre, bins=40, range=(pre.min(), pre.max()))
-        np.testing.assert_array_equal(row["pre_hist"][0], counts)
-        np.testing.assert_allclose(row["pre_hist"][1], edges)
-        assert row["post_hist"][0].sum() == post.size
+        pre_hist, post_hist = layer_histograms(row)
+        np.testing.assert_array_equal(pre_hist[0], counts)
+        np.testing.assert_allclose(pre_hist[1], edges)
+        assert post_hist[0].sum() == post.size
         active = (pre > 0).sum(axis=0)
         assert row["dead"] == int((active == 0).sum())
         assert row["rare"] == int(((active > 0) & (active < 0.01 * 64)).sum())
@@ -130,7 +132,7 @@ def test_histogram_equals_numpys_and_training_histograms_sample_the_batch():
     x, eps = faces(64), np.zeros((64, 4))
     snap, rec, _, _ = one_inspected_step(model, x, eps)
     pre = rec["enc0.pre"][:8]
-    np.testing.assert_array_equal(layer(snap, "enc0")["pre_hist"][0],
+    np.testing.assert_array_equal(layer_histograms(layer(snap, "enc0"))[0][0],
                                   np.histogram(pre, bins=40, range=(pre.min(), pre.max()))[0])
     assert layer(snap, "enc0")["act_mean"] == pytest.approx(rec["enc0"].mean(), rel=1e-12)  # the whole batch
 

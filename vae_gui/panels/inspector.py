@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from core.inspect import SnapshotHistory, inspect_model, weight_image
+from core.inspect import SnapshotHistory, inspect_model, layer_histograms, weight_image
 from vae_gui.state import NO_MODEL_TEXT, Session
 from vae_gui.style import style_plot
 from vae_gui.workers import Job, start_job
@@ -127,8 +127,9 @@ class LayerView(QWidget):
         layout.addWidget(self.weight_caption)
 
     def show_layer(self, row: dict, weights: np.ndarray | None, image_shape: tuple[int, int]) -> None:
-        for curve, plot, hist, what in ((self.pre_curve, self.pre_plot, row.get("pre_hist"), "input"),
-                                        (self.post_curve, self.post_plot, row.get("post_hist"), "output")):
+        pre_hist, post_hist = layer_histograms(row)  # binned here, on demand: the training thread only samples
+        for curve, plot, hist, what in ((self.pre_curve, self.pre_plot, pre_hist, "input"),
+                                        (self.post_curve, self.post_plot, post_hist, "output")):
             if hist is None:
                 curve.setData([], [])
                 plot.setTitle(f"{row['name']}: no activation {what}")
