@@ -17,7 +17,7 @@ ensure_venv() {
     if ! "$PY" -m venv "$VENV" 2>/dev/null; then
       echo "python3 -m venv failed; installing Debian's python3-venv" >&2
       rm -rf "$VENV"
-      need_root_or_sudo apt-get update -qq && need_root_or_sudo apt-get install -y -qq python3-venv \
+      apt_install python3-venv \
         || { echo "please install python3-venv (apt-get install python3-venv) and run again" >&2; exit 1; }
       "$PY" -m venv "$VENV"
     fi
@@ -43,16 +43,31 @@ ensure_data() {
     || echo "warning: the Frey data could not be had; the GUI still opens (File → Load data…)" >&2
 }
 
+apt_install() {
+  # apt quietly: one line says what is installed, apt's own output only when it fails
+  echo "installing $* (apt-get)" >&2
+  local log; log=$(mktemp)
+  if need_root_or_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$log" 2>&1 \
+     && need_root_or_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$log" 2>&1; then
+    rm -f "$log"
+    return 0
+  fi
+  cat "$log" >&2
+  rm -f "$log"
+  return 1
+}
+
 ensure_xcb_libs() {
-  # PyQt6's xcb window needs these Debian packages; offscreen tests do not.
-  local missing=()
+  # PyQt6's xcb window needs these Debian packages; offscreen tests do not. The linker cache is read
+  # once into a variable: 'ldconfig -p | grep -q' under pipefail misreports when grep exits early
+  # and ldconfig dies of SIGPIPE.
+  local cache missing=()
+  cache=$(ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null || true)
   for lib in libxcb-cursor.so.0:libxcb-cursor0 libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1; do
-    ldconfig -p 2>/dev/null | grep -q "${lib%%:*}" || missing+=("${lib##*:}")
+    [[ $cache == *"${lib%%:*}"* ]] || missing+=("${lib##*:}")
   done
   if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing Qt's window libraries: ${missing[*]}" >&2
-    need_root_or_sudo apt-get update -qq && need_root_or_sudo apt-get install -y -qq "${missing[@]}" \
-      || { echo "please run: sudo apt-get install ${missing[*]}" >&2; exit 1; }
+    apt_install "${missing[@]}" || { echo "please run: sudo apt-get install ${missing[*]}" >&2; exit 1; }
   fi
 }
 
