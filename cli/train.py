@@ -67,6 +67,9 @@ def _schedule_flags(t) -> None:
     t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument("--mirror", action="store_true", help="add left-right mirrored faces to the training data")
+    t.add_argument("--centre-inputs", action="store_true",
+                   help="a new model's first layer sees each image minus the mean training image (keeps its ReLUs "
+                        "alive under Adam; stored in the model file)")
     t.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="L2 weight decay added to the gradient")
     t.add_argument("--val-size", type=nonneg_int, default=0,
                    help="hold out the last N faces of the training split as a validation set: --eval-every then "

@@ -48,6 +48,7 @@ FIELDS: dict[str, tuple] = {
     "log_every": ("int", 1, None),
     "patience": ("int", 0, None),
     "keep_best": ("bool",),
+    "centre_inputs": ("bool",),
     "checkpoint_every": ("int", 0, None),
     "binarize": ("choice", BINARIZE),
     "device": ("choice", DEVICES),
@@ -99,6 +100,7 @@ class TrainConfig:
     log_every: int = 100
     patience: int = 0
     keep_best: bool = False
+    centre_inputs: bool = False  # a new model's first layer sees x − the mean fit image (Model.set_input_centre)
     checkpoint_every: int = 5000
     binarize: str = "none"
     device: str = "cpu"

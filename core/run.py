@@ -44,6 +44,8 @@ class TrainingRun:
             self.seconds_before = float(loaded.meta.get("train_seconds", 0.0))
         else:
             self.model = Model(config.model_config(dataset.dim), seed=config.seed, device=device)
+            if config.centre_inputs:  # on the images it trains on (not the validation part)
+                self.model.set_input_centre(dataset.images[dataset.train_val_ids(config.val_size)[0]].mean(axis=0))
             self.optimizer = make_optimizer(config.optimizer, self.model, config.learning_rate)
         if self.model.config.input_dim != dataset.dim:
             raise ConfigError(f"the model reads {self.model.config.input_dim} pixels per image, "
