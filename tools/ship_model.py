@@ -1,9 +1,10 @@
 """Copy a trained model file without its optimiser state, for shipping under model/.
 
 Adam's two moment vectors triple a file's size (a 256/16 VAE: 3.6 MB → 1.2 MB); a shipped model
-is for exploring, not for resuming. The meta (config, steps, training settings and seconds) is kept, and
-``--command`` (repeatable, in order) records the exact training command(s) as meta["commands"] when the
-file does not already hold them.
+is for exploring, not for resuming. A model trained with ``--centre-inputs`` is shipped with the centre
+folded into the first layer's bias (``core.models.folded``): the same function in the plain layout.
+The meta (config, steps, training settings and seconds) is kept, and ``--command`` (repeatable, in
+order) records the exact training command(s) as meta["commands"] when the file does not hold them.
 
     .venv/bin/python tools/ship_model.py /tmp/vae.npz model/vae.npz --command "main.py train ... --out /tmp/vae.npz"
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 from core.checkpoint import load_model, save_model  # noqa: E402
+from core.models import folded  # noqa: E402
 
 # keys save_model writes itself
 OWN_KEYS = {"format", "format_version", "config", "step", "noise_rng_state", "optimizer"}
@@ -30,11 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     loaded = load_model(args.source)
     extra = {k: v for k, v in loaded.meta.items() if k not in OWN_KEYS}
-    extra["shipped_from"] = {"file": Path(args.source).name, "optimizer": loaded.meta.get("optimizer")}
+    centred = loaded.model.config.input_centre is not None
+    extra["shipped_from"] = {"file": Path(args.source).name, "optimizer": loaded.meta.get("optimizer"),
+                             "input_centre_folded_into_enc0_b": centred}
     if args.command:
         extra["commands"] = list(loaded.meta.get("commands") or []) or args.command
-    path = save_model(args.dest, loaded.model, None, extra=extra)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {loaded.model.config.describe()}, "
+    model = folded(loaded.model)
+    path = save_model(args.dest, model, None, extra=extra)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {model.config.describe()}, "
           f"{loaded.model.step} steps)")
     return 0
 
