@@ -50,8 +50,8 @@ __all__ = ["FAIL_COLOR", "PASS_COLOR", "GradcheckPanel"]
 HELP = (f"<p><b>Relative error</b> of an entry: |a − n| / max(|a| + |n|, 0.01·g), with a the analytic "
         f"(back-propagated) and n the numerical derivative (f(θ + h) − f(θ − h)) / 2h, h = {STEP:g}, in float64 "
         f"with the VAE's noise held fixed; g is the parameter's largest |a| + |n|. A parameter passes when "
-        f"every entry is ≤ {PASS_THRESHOLD:g}; an entry above {WARN_THRESHOLD:g} is a warning. A correct "
-        f"backprop usually gives 1e-10 to 1e-7.</p>"
+        f"every entry is ≤ {PASS_THRESHOLD:g}; an entry above {WARN_THRESHOLD:g} is a warning. In a correct "
+        f"backprop only round-off is left: about 1e-11 to 1e-6 (more for a larger loss).</p>"
         f"<p><b>Kink entries</b> (orange): {KINK_EXPLANATION} They are retried with h = "
         f"{', '.join(f'{h:g}' for h in RETRY_STEPS)}, shown apart and not judged; the check fails if they are "
         f"more than {100 * MAX_KINK_SHARE:g} % of the checked entries.</p>")
