@@ -74,3 +74,15 @@ def test_pieces_are_the_pre_activations_of_every_piecewise_layer(synthetic_faces
     name, pre = base.pieces["enc0"]
     assert name == "relu"
     np.testing.assert_array_equal(pre, x @ model.params["enc0.W"] + model.params["enc0.b"])
+
+
+def test_the_objective_terms_sum_to_the_training_objective(synthetic_faces):
+    """What gradcheck differentiates is what forward_backward reports (and back-propagates)."""
+    model = small_model("vae", "gaussian-learned", hidden=(8,), latent=3)
+    x = synthetic_faces[:8].astype(np.float64)
+    eps = np.random.default_rng(0).standard_normal((8, 3))
+    stats = model.forward_backward(x, eps, kl_weight=0.3)
+    base = full_pass(model, x, eps)
+    rec_terms, kl_terms = objective_terms(model, base, base, 0.3)
+    assert rec_terms.shape == (8, 560) and kl_terms.shape == (8, 3)
+    assert rec_terms.sum() + kl_terms.sum() == pytest.approx(stats["objective"], rel=1e-12)
