@@ -79,10 +79,14 @@ class LayerTable(QTableWidget):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if key == "dead" and value and value > DEAD_WARN_SHARE * row["units"]:
                     item.setForeground(QColor("#c00000"))
+                if key == "name":  # the table is the legend of the update/weight plot
+                    item.setForeground(QColor(LAYER_PENS[r % len(LAYER_PENS)]))
                 self.setItem(r, c, item)
         if chosen in self._names:
             self.selectRow(self._names.index(chosen))
         self.blockSignals(False)
+        # every layer in view without scrolling: the table is short and the rest of the panel can give way
+        self.setFixedHeight(self.horizontalHeader().height() + sum(self.rowHeight(r) for r in range(len(rows))) + 4)
 
     def cell_text(self, layer: str, head: str) -> str:
         """What the table shows for ``layer`` in the column titled ``head``."""
@@ -156,17 +160,17 @@ class TimePlots(QWidget):
         self.over_time, self.per_unit = QWidget(), QWidget()
         self.ratio_plot, self.kl_plot, self.active_plot = pg.PlotWidget(), pg.PlotWidget(), pg.PlotWidget()
         self.unit_kl_plot, self.sigma_plot = pg.PlotWidget(), pg.PlotWidget()
-        style_plot(self.ratio_plot, "update/weight ratio ‖ΔW‖/‖W‖", "ratio", "step")
-        style_plot(self.kl_plot, "KL per latent unit over training (nats)", "unit", "step")
+        style_plot(self.ratio_plot, "update/weight ‖ΔW‖/‖W‖", "ratio", "step")
+        style_plot(self.kl_plot, "KL per unit over time (nats)", "unit", "step")
         style_plot(self.active_plot, "active latent units", "units", "step")
-        style_plot(self.unit_kl_plot, "KL per latent unit (nats)", "nats", "unit")
-        style_plot(self.sigma_plot, "posterior σ per unit (mean over images)", "σ", "unit")
+        style_plot(self.unit_kl_plot, "KL per unit (nats)", "nats", "unit")
+        style_plot(self.sigma_plot, "posterior σ per unit", "σ", "unit")
         self.ratio_plot.setLogMode(x=False, y=True)
-        self.ratio_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.ratio_plot.setToolTip("one curve per layer, coloured as the layer's name in the table")
         # in log mode the view's y is log10(ratio): the guide sits at −3
         dashed = pg.mkPen("#888", style=Qt.PenStyle.DashLine)
         self.guide = pg.InfiniteLine(pos=np.log10(GUIDE_RATIO), angle=0, pen=dashed, label="1e-3",
-                                     labelOpts={"position": 0.05, "color": "#555"})
+                                     labelOpts={"position": 0.92, "color": "#555"})
         self.ratio_plot.addItem(self.guide)
         self.ratio_curves: dict[str, pg.PlotDataItem] = {}
         self.kl_image = pg.ImageItem(axisOrder="row-major")
@@ -182,14 +186,14 @@ class TimePlots(QWidget):
             box = QHBoxLayout(row)
             box.setContentsMargins(0, 0, 0, 0)
             for plot in plots:
-                plot.setMinimumHeight(180)
+                plot.setMinimumSize(120, 150)
                 box.addWidget(plot)
 
     def show_history(self, history: SnapshotHistory) -> None:
         steps = history.steps
-        waiting = "" if len(steps) else " — drawn while the Training tab trains"
-        self.ratio_plot.setTitle(f"update/weight ratio ‖ΔW‖/‖W‖{waiting}")
-        self.kl_plot.setTitle(f"KL per latent unit over training (nats){waiting}")
+        waiting = "" if len(steps) else " (while training)"
+        self.ratio_plot.setTitle(f"update/weight ‖ΔW‖/‖W‖{waiting}")
+        self.kl_plot.setTitle(f"KL per unit over time{waiting}")
         self.active_plot.setTitle(f"active latent units{waiting}")
         for i, layer in enumerate(history.layers):
             if layer not in self.ratio_curves:
@@ -257,23 +261,26 @@ class InspectorPanel(QWidget):
         self.time_plots = TimePlots()
         self.diagnoses = QLabel("")
         self.diagnoses.setWordWrap(True)
+        self.diagnoses.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.diagnoses.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         top = QHBoxLayout()
         top.addWidget(self.source_label, 1)
         top.addWidget(self.inspect_button)
         left = QVBoxLayout()
-        left.addWidget(self.table, 2)
+        left.addWidget(self.table)
         left.addWidget(QLabel("<b>Diagnoses</b>"))
         left.addWidget(self.diagnoses, 1)
-        left.addWidget(self.time_plots.per_unit, 2)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.time_plots.over_time, 3)
+        bottom.addWidget(self.time_plots.per_unit, 2)
         grid = QGridLayout()
         grid.addLayout(left, 0, 0)
         grid.addWidget(self.layer_view, 0, 1)
-        grid.addWidget(self.time_plots.over_time, 1, 0, 1, 2)
+        grid.addLayout(bottom, 1, 0, 1, 2)
         grid.setColumnStretch(0, 3)
         grid.setColumnStretch(1, 2)
         grid.setRowStretch(0, 3)
-        grid.setRowStretch(1, 1)
+        grid.setRowStretch(1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(grid, 1)
