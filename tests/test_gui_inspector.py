@@ -91,6 +91,13 @@ def test_clicking_a_layer_shows_its_histograms_and_weights(qtbot, synthetic_face
     np.testing.assert_allclose(panel.layer_view.weight_item.image, want)
     counts, edges = panel.layer_view.post_curve.getData()[1], panel.layer_view.post_curve.getData()[0]
     assert counts.sum() == 64 * 560 and len(edges) == len(counts) + 1  # every sigmoid output of the data set
+    first = panel.snapshot
+    model.params["enc0.W"][:, 0] = 0  # changed in place: only a new pass can see it
+    model.params["enc0.b"][0] = -1.0
+    qtbot.mouseClick(panel.inspect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.snapshot is not first and not panel._dirty, timeout=WAIT_MS)
+    assert panel.table.cell_text("enc0", "dead") == str(direct_dead(model, synthetic_faces))
+    assert panel.layer == "out"  # the chosen layer stays chosen
     click_row(qtbot, panel, "mean")
     assert panel.layer_view.weight_item.image.shape == (4, 16)  # units × inputs
     assert panel.layer_view.post_curve.getData()[0] is None or len(panel.layer_view.post_curve.getData()[0]) == 0
