@@ -191,10 +191,10 @@ class TimePlots(QWidget):
 
     def show_history(self, history: SnapshotHistory) -> None:
         steps = history.steps
-        waiting = "" if len(steps) else " (while training)"
-        self.ratio_plot.setTitle(f"update/weight ‖ΔW‖/‖W‖{waiting}")
-        self.kl_plot.setTitle(f"KL per unit over time{waiting}")
-        self.active_plot.setTitle(f"active latent units{waiting}")
+        if len(steps) == 0:  # decades 1e-5…1e-1 around the guide, not an empty log axis's crowded ticks
+            self.ratio_plot.setYRange(-5, -1, padding=0)
+        else:
+            self.ratio_plot.enableAutoRange(axis="y")
         for i, layer in enumerate(history.layers):
             if layer not in self.ratio_curves:
                 pen = pg.mkPen(LAYER_PENS[i % len(LAYER_PENS)], width=1.5)
@@ -374,7 +374,7 @@ class InspectorPanel(QWidget):
         model = self.state.model
         what = model.config.describe() if model is not None else "the model"
         return (f"{what}, step {snap['step']}, over all {snap['images']} images of the data set (z = posterior "
-                f"mean); gradient norms on a batch of 128.")
+                f"mean); gradient norms on a batch of 128. The plots over steps fill while the Training tab trains.")
 
     def _update_controls(self) -> None:
         running = self.job is not None and self.job.is_running()
