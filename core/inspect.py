@@ -34,6 +34,7 @@ RARE_SHARE = 0.01  # active on fewer than 1 % of the images
 SATURATED_P = 0.01  # a sigmoid output below 0.01 or above 0.99 is saturated
 RATIO_HIGH = 1e-1  # update/weight ratio above this: the learning rate is probably too high
 RATIO_LOW = 1e-5  # below this: probably too low (cs231n's rule of thumb is ~1e-3)
+GRAD_TINY = 1e-7  # ‖∇W‖/‖W‖ below this: the layer gets no gradient to speak of (healthy layers: 1e-2…1e2)
 SATURATED_WARN = 0.25  # share of saturated decoder outputs worth a word
 HIST_BINS = 40
 HIST_VALUES = 4096  # a training histogram takes the first ⌈4096/units⌉ images of the (shuffled) batch
@@ -228,6 +229,20 @@ def _sci(x: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def _ratio_findings(row: dict) -> list[str]:
+    """The update/weight ratio in words; a layer whose gradient has all but vanished is not the learning
+    rate's fault (a dead layer next to it passes no gradient), so it is named as such instead."""
+    ratio, name = row.get("update_ratio"), row["name"]
+    grad, weight = row.get("grad_norm"), row.get("weight_norm")
+    if grad is not None and weight and grad < GRAD_TINY * weight:
+        return [f"{name}.W gets almost no gradient (‖∇W‖/‖W‖ = {_sci(grad / weight)}): it has stopped learning"]
+    if ratio is not None and ratio > RATIO_HIGH:
+        return [f"update/weight ratio of {name}.W is {_sci(ratio)}: learning rate probably too high"]
+    if ratio is not None and 0 < ratio < RATIO_LOW:
+        return [f"update/weight ratio of {name}.W is {_sci(ratio)}: learning rate probably too low"]
+    return []
+
+
 def diagnose(snap: dict) -> list[str]:
     """Clear-cut findings in words; an empty list when nothing stands out."""
     if snap["source"] == "data set":
@@ -241,11 +256,7 @@ def diagnose(snap: dict) -> list[str]:
         if row["rare"]:
             found.append(f"{row['name']}: {row['rare']} of {row['units']} units are rarely active "
                          f"(on < 1 % of {seen})")
-        ratio = row["update_ratio"]
-        if ratio is not None and ratio > RATIO_HIGH:
-            found.append(f"update/weight ratio of {row['name']}.W is {_sci(ratio)}: learning rate probably too high")
-        elif ratio is not None and 0 < ratio < RATIO_LOW:
-            found.append(f"update/weight ratio of {row['name']}.W is {_sci(ratio)}: learning rate probably too low")
+        found += _ratio_findings(row)
         if row["saturated"] is not None and row["saturated"] > SATURATED_WARN:
             found.append(f"{row['name']}: {100 * row['saturated']:.0f} % of the decoder's sigmoid outputs are "
                          f"saturated (< {SATURATED_P} or > {1 - SATURATED_P})")

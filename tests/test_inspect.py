@@ -209,13 +209,18 @@ def test_collapsed_latent_units_are_diagnosed():
 def test_update_ratio_diagnoses_in_words():
     snap = {"source": "training", "images": 640, "kl_per_unit": None, "active_units": None,
             "layers": [{"name": "out", "units": 560, "dead": None, "rare": None, "saturated": 0.0,
-                        "update_ratio": 0.3},
+                        "update_ratio": 0.3, "grad_norm": 5.0, "weight_norm": 20.0},
                        {"name": "enc0", "units": 200, "dead": 57, "rare": 0, "saturated": None,
-                        "update_ratio": 2e-6}]}
+                        "update_ratio": 2e-6, "grad_norm": 0.5, "weight_norm": 20.0},
+                       {"name": "mean", "units": 16, "dead": None, "rare": None, "saturated": None,
+                        "update_ratio": 4e-10, "grad_norm": 3e-9, "weight_norm": 3.0}]}
     found = diagnose(snap)
     assert "update/weight ratio of out.W is 3e-1: learning rate probably too high" in found
     assert "update/weight ratio of enc0.W is 2e-6: learning rate probably too low" in found
     assert "enc0: 57 of 200 units are dead (never active on the last 640 training images)" in found
+    # a layer without gradient is not blamed on the learning rate
+    assert "mean.W gets almost no gradient (‖∇W‖/‖W‖ = 1e-9): it has stopped learning" in found
+    assert not any("ratio of mean.W" in line for line in found)
     snap["layers"][0]["update_ratio"] = 1e-3
     assert not any("out.W" in line for line in diagnose(snap))
 
