@@ -7,7 +7,8 @@ plain NumPy arrays and floats::
     {"step", "source" ('training' | 'data set'), "images" (how many images the dead/rare counts cover),
      "layers": [{"name", "kind" ('relu' | 'linear' | 'sigmoid'), "units", "act_mean", "act_std",
                  "pre_values", "post_values" (samples of the activation's input and output, or None: see
-                 ``layer_histograms``), "dead", "rare", "active_share", "saturated",
+                 ``layer_histograms``), "dead", "rare", "unit_active" (units,) images each unit fired on,
+                 "active_share", "saturated",
                  "weight_norm", "grad_norm", "update_ratio"}, ...],
      "kl_per_unit" (L,) | None, "active_units", "sigma_per_unit" (L,) | None, "diagnoses" [str],
      "weights" {layer: W} (only with keep_weights)}
@@ -156,7 +157,8 @@ def dead_and_rare(active: np.ndarray, n_images: int) -> tuple[int, int]:
 def _layer_row(model: Model, layer: str, stats: dict) -> dict:
     W = model.params[f"{layer}.W"]
     row = {"name": layer, "kind": layer_kind(model, layer), "units": int(W.shape[1]),
-           "weight_norm": _norm(W), "grad_norm": None, "update_ratio": None, "dead": None, "rare": None}
+           "weight_norm": _norm(W), "grad_norm": None, "update_ratio": None, "dead": None, "rare": None,
+           "unit_active": None}
     row.update({k: v for k, v in stats.items() if k != "active"})
     return row
 
@@ -202,7 +204,8 @@ class Inspector:
         for row, (start, stop) in zip(rows, slices, strict=True):
             row["update_ratio"] = _norm(delta[start:stop]) / max(row["weight_norm"], 1e-30)
             if row["name"] in self._active:
-                row["dead"], row["rare"] = dead_and_rare(sum(self._active[row["name"]]), images)
+                row["unit_active"] = sum(self._active[row["name"]])
+                row["dead"], row["rare"] = dead_and_rare(row["unit_active"], images)
         snap = {"step": int(model.step), "source": "training", "images": images, "layers": rows, **latent}
         snap["diagnoses"] = diagnose(snap)
         if self.keep_weights:
@@ -313,7 +316,8 @@ class _DataSetTotals:
                "post_values": np.concatenate(s["post"]) if s["post"] else None,
                "saturated": s["saturated"] / s["count"] if layer == "out" else None, "active_share": None}
         if layer_kind(self.model, layer) in GATED_KINDS and s["pre"]:
-            out["dead"], out["rare"] = dead_and_rare(np.asarray(s["active"]), self.n)
+            out["unit_active"] = np.asarray(s["active"])
+            out["dead"], out["rare"] = dead_and_rare(out["unit_active"], self.n)
             out["active_share"] = float(np.sum(s["active"])) / (self.n * np.size(s["active"]))
         return out
 
@@ -362,16 +366,19 @@ def inspect_model(model: Model, X: np.ndarray, chunk: int = 512, grad_batch: int
 
 def subnormal_weights(model: Model) -> list[str]:
     """Weights so small that the CPU stores them as subnormal floats: every matrix product touching them runs
-    far slower (x @ enc0.W of model/vae_gauss.npz on 512 faces: 48 ms, 1.1 ms with them set to 0; measured)."""
+    far slower (x @ enc0.W of model/vae_gauss.npz on 512 faces: 48 ms, 1.1 ms with them set to 0; measured).
+    One line naming every layer that has them, or none."""
     tiny = np.finfo(model.dtype).tiny
-    found = []
+    counts = []
     for layer in layer_names(model):
         W = to_numpy(model.params[f"{layer}.W"])
         count = int(np.count_nonzero((W != 0) & (np.abs(W) < tiny)))
         if count:
-            found.append(f"{layer}.W: {count} weights are subnormal floats (|w| < {tiny:.1e}), which make its "
-                         f"matrix products many times slower; setting them to 0 removes that")
-    return found
+            counts.append(f"{count} of {layer}.W")
+    if not counts:
+        return []
+    return [f"subnormal weights (|w| < {tiny:.1e}): {', '.join(counts)}; they make matrix products many times "
+            f"slower, and setting them to 0 removes that"]
 
 
 JSON_LAYER_KEYS = ("name", "units", "dead", "rare", "act_mean", "act_std", "weight_norm", "grad_norm",
@@ -459,7 +466,8 @@ class SnapshotHistory:
         return np.asarray(self._active, dtype=np.float64)
 
 
-def weight_image(W: np.ndarray, layer: str, image_shape: tuple[int, int]) -> tuple[np.ndarray, str]:
+def weight_image(W: np.ndarray, layer: str, image_shape: tuple[int, int],
+                 order: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """A layer's weight matrix W (fan_in, fan_out) as one grey image in [0, 1] (0.5 = zero weight), and a caption.
 
     A layer that reads the pixels (enc0) shows each unit's input weights as a face, one that writes them
@@ -475,6 +483,8 @@ def weight_image(W: np.ndarray, layer: str, image_shape: tuple[int, int]) -> tup
         scale = max(float(np.abs(W).max()), 1e-30)
         return 0.5 + 0.5 * W.T / scale, (f"{layer}.W as units × inputs ({W.shape[1]} × {W.shape[0]}): "
                                          f"grey 0, white +{scale:.2g}, black −{scale:.2g}")
+    if order is not None:  # e.g. the units by how often they fire
+        faces = faces[np.asarray(order)]
     scale = np.maximum(np.abs(faces).max(axis=1, keepdims=True), 1e-30)
     faces = 0.5 + 0.5 * faces / scale
     n = len(faces)

@@ -171,5 +171,13 @@ def test_shipped_gaussian_model_on_the_frey_faces(qtbot, frey, errors, tmp_path)
     units = model.config.hidden[0]
     assert panel.table.cell_text("enc0", "dead") == str(dead)
     assert f"enc0: {dead} of {units} units are dead (never active on any face)" in panel.diagnoses.text()
-    assert panel.layer_view.weight_item.image.shape[1] > 20 * 10  # the encoder's faces, tiled
+    image = panel.layer_view.weight_item.image
+    assert image.shape[1] > 20 * 10  # the encoder's faces, tiled
+    caption = panel.layer_view.weight_caption.text()
+    assert f"sorted by how often each unit fires, so the last {dead} are the dead units" in caption
+    p = model.params_numpy()
+    active = ((frey.astype(np.float64) @ p["enc0.W"] + p["enc0.b"]) > 0).sum(axis=0)
+    busiest = int(np.argsort(-active, kind="stable")[0])
+    w = p["enc0.W"][:, busiest]
+    np.testing.assert_allclose(image[1:29, 1:21], (0.5 + 0.5 * w / np.abs(w).max()).reshape(28, 20), atol=1e-6)
     assert panel.grab().save(str(tmp_path / "inspector.png"))

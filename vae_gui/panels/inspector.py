@@ -144,7 +144,13 @@ class LayerView(QWidget):
             self.weight_item.clear()
             self.weight_caption.setText("")
             return
-        image, caption = weight_image(weights, row["name"], image_shape)
+        order, active = None, row.get("unit_active")
+        if active is not None and weights.shape[0] == image_shape[0] * image_shape[1]:
+            order = np.argsort(-np.asarray(active), kind="stable")  # the units' own faces: busiest first
+        image, caption = weight_image(weights, row["name"], image_shape, order)
+        if order is not None:
+            caption += (f"; sorted by how often each unit fires, so the last {row['dead']} are the dead units"
+                        if row.get("dead") else "; sorted by how often each unit fires")
         self.weight_item.setImage(image, autoLevels=False)
         self.weight_box.autoRange(padding=0.0)
         self.weight_caption.setText(caption)
