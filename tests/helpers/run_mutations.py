@@ -282,7 +282,8 @@ def run(name: str) -> bool:
                 print(f"STALE     {name}: the text to mutate is not (uniquely) in {file}")
                 return False
             (tree / file).write_text(text.replace(old, new))
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        # PYTHONPATH first: the editable install's .pth would otherwise import the real tree in child processes
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
         proc = subprocess.run([PYTHON, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests], cwd=tree,
                               capture_output=True, text=True, env=env, timeout=600)
         caught = proc.returncode != 0
