@@ -43,7 +43,9 @@ def make_panel(qtbot, session) -> InspectorPanel:
 
 def direct_dead(model, X: np.ndarray, layer: str = "enc0") -> int:
     p = model.params_numpy()
-    return int(((X.astype(np.float64) @ p[f"{layer}.W"] + p[f"{layer}.b"]) > 0).sum(axis=0).__eq__(0).sum())
+    centre = getattr(model.config, "input_centre", None)  # a model may see x − the mean training face
+    x = X.astype(np.float64) - (np.asarray(centre) if centre is not None else 0.0)
+    return int((((x @ p[f"{layer}.W"] + p[f"{layer}.b"]) > 0).sum(axis=0) == 0).sum())
 
 
 def wait_for_data_set_snapshot(qtbot, panel, step=None):
@@ -176,7 +178,9 @@ def test_shipped_gaussian_model_on_the_frey_faces(qtbot, frey, errors, tmp_path)
     caption = panel.layer_view.weight_caption.text()
     assert f"sorted by how often each unit fires, so the last {dead} are the dead units" in caption
     p = model.params_numpy()
-    active = ((frey.astype(np.float64) @ p["enc0.W"] + p["enc0.b"]) > 0).sum(axis=0)
+    centre = getattr(model.config, "input_centre", None)
+    x = frey.astype(np.float64) - (np.asarray(centre) if centre is not None else 0.0)
+    active = ((x @ p["enc0.W"] + p["enc0.b"]) > 0).sum(axis=0)
     busiest = int(np.argsort(-active, kind="stable")[0])
     w = p["enc0.W"][:, busiest]
     np.testing.assert_allclose(image[1:29, 1:21], (0.5 + 0.5 * w / np.abs(w).max()).reshape(28, 20), atol=1e-6)

@@ -30,7 +30,8 @@ def faces(n: int = 200, seed: int = 0) -> np.ndarray:
 def direct_forward(model, x: np.ndarray, eps: np.ndarray | None) -> dict:
     """Every layer's activation input and output, computed here in float64 without the engine."""
     p = {k: np.asarray(v, dtype=np.float64) for k, v in model.params_numpy().items()}
-    out, h = {}, x
+    centre = getattr(model.config, "input_centre", None)  # a model may see x − the mean training face
+    out, h = {}, x - (np.asarray(centre) if centre is not None else 0.0)
     for i in range(len(model.config.hidden)):
         out[f"enc{i}.pre"] = h @ p[f"enc{i}.W"] + p[f"enc{i}.b"]
         h = out[f"enc{i}"] = np.maximum(out[f"enc{i}.pre"], 0)
@@ -53,9 +54,12 @@ def layer(snap: dict, name: str) -> dict:
     return next(row for row in snap["layers"] if row["name"] == name)
 
 
-def test_forward_backward_records_the_pass_it_makes():
+@pytest.mark.parametrize("centred", [False, True])
+def test_forward_backward_records_the_pass_it_makes(centred):
     model = small_model(hidden=(16, 8), latent=4)
     x = faces(32)
+    if centred:
+        model.set_input_centre(x.mean(axis=0))
     eps = np.random.default_rng(1).standard_normal((32, 4))
     record: dict = {}
     model.forward_backward(x, eps=eps, compute_loss=False, record=record)
@@ -150,9 +154,12 @@ def plant_dead_units(model, layer_name: str, units: list[int]) -> None:
     model.params[f"{layer_name}.b"][units] = 0
 
 
-def test_planted_dead_units_are_counted_over_the_data_set():
+@pytest.mark.parametrize("centred", [False, True])
+def test_planted_dead_units_are_counted_over_the_data_set(centred):
     model = small_model(hidden=(16,), latent=4)
     X = faces(300)
+    if centred:
+        model.set_input_centre(X.mean(axis=0))
     baseline = layer(inspect_model(model, X), "enc0")
     plant_dead_units(model, "enc0", [2, 5, 11])
     snap = inspect_model(model, X)

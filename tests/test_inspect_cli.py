@@ -24,7 +24,9 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
 def direct_dead_and_rare(model, X: np.ndarray, layer: str = "enc0") -> tuple[int, int]:
     """Over every face, in float64: units whose input is never > 0, and those > 0 on fewer than 1 %."""
     params = model.params_numpy()
-    active = ((X.astype(np.float64) @ params[f"{layer}.W"] + params[f"{layer}.b"]) > 0).sum(axis=0)
+    centre = getattr(model.config, "input_centre", None)  # a model may see x − the mean training face
+    x = X.astype(np.float64) - (np.asarray(centre) if centre is not None else 0.0)
+    active = ((x @ params[f"{layer}.W"] + params[f"{layer}.b"]) > 0).sum(axis=0)
     return int((active == 0).sum()), int(((active > 0) & (active < 0.01 * len(X))).sum())
 
 
