@@ -1,20 +1,23 @@
 """Kinks: where an activation's derivative jumps, a central difference means nothing.
 
 A finite difference (f(θ + h) − f(θ − h)) / 2h estimates the derivative only where f is smooth
-between θ − h and θ + h. A piecewise activation has *kink points* (ReLU and leaky ReLU at 0: the
-slope jumps; ELU at 0: the curvature jumps, so the central difference is only first-order accurate
-across it). An entry of the check is a *kink entry* when, for any unit of any piecewise activation,
-the pre-activations of the base pass and of the two perturbed passes span an interval of non-zero
-width that contains a kink point: the perturbation crossed the kink or reached it. Smooth
-activations (softplus, tanh) and the linear code have none. A new activation only needs its kink
-points here.
+between θ − h and θ + h. A piecewise activation has *kink points* where its slope jumps (ReLU and
+leaky ReLU at 0: ``core.layers.KINKED_ACTIVATIONS``). An entry of the check is a *kink entry* when,
+for any unit of any such activation, the pre-activations of the base pass and of the two perturbed
+passes span an interval of non-zero width that contains a kink point: the perturbation crossed the
+kink or reached it. ELU (α = 1) is C¹ at 0 (only its curvature jumps): across 0 the central
+difference is off by at most h/4 of its slope 1, 2.5e-7, far below the pass line, so it has no kink
+here; softplus, tanh and the linear code are smooth. A new piecewise activation needs only its kink
+points here (and, if its output is constant below some input, that input in FLAT_BELOW).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-KINK_POINTS: dict[str, tuple[float, ...]] = {"relu": (0.0,), "leaky_relu": (0.0,), "elu": (0.0,)}
+from core.layers import KINKED_ACTIVATIONS
+
+KINK_POINTS: dict[str, tuple[float, ...]] = {name: (0.0,) for name in KINKED_ACTIVATIONS}
 
 EXPLANATION = ("A kink entry: the finite difference crossed a ReLU's kink, where the derivative is "
                "undefined; this says nothing about the backprop.")
