@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import load_data, load_weights, seed
+from .common import add_data_args, add_max_params, data_for, load_weights, seed
 
 COLUMNS = (("layer", "name", 10, "s"), ("units", "units", 6, "d"), ("dead", "dead", 6, "d"), ("rare", "rare", 6, "d"),
            ("act mean", "act_mean", 10, ".4g"), ("act std", "act_std", 10, ".4g"),
@@ -14,10 +14,11 @@ COLUMNS = (("layer", "name", 10, "s"), ("units", "units", 6, "d"), ("dead", "dea
 def add_parser(sub) -> None:
     p = sub.add_parser("inspect", help="per-layer activations, dead units, norms and KL per unit of a model")
     p.add_argument("--weights", required=True, help="model file (.npz)")
-    p.add_argument("--data", default=None, help="path of frey_rawface.mat (default: $VAE_DATA, then data/)")
-    p.add_argument("--split", choices=["all", "train", "test"], default="all", help="faces to inspect over")
+    add_data_args(p)
+    p.add_argument("--split", choices=["all", "train", "test"], default="all", help="images to inspect over")
     p.add_argument("--seed", type=seed, default=0, help="seed of the batch the gradient norms are taken on")
     p.add_argument("--json", action="store_true", help="one JSON object: {\"layers\": [...], \"kl_per_unit\": [...]}")
+    add_max_params(p)
     p.set_defaults(run=run)
 
 
@@ -40,18 +41,17 @@ def print_table(snap: dict, title: str) -> None:
 
 
 def run(args) -> int:
-    from core.data import split_indices
     from core.inspect import inspect_model, snapshot_json
 
-    model = load_weights(args.weights).model
-    X = load_data(args.data, quiet=args.json)
-    train_ids, test_ids = split_indices()
-    rows = {"train": X[train_ids], "test": X[test_ids], "all": X}[args.split]
+    loaded = load_weights(args.weights, max_params=args.max_params)
+    model = loaded.model
+    view, _ = data_for(loaded, args, quiet=args.json)  # the data set as this model sees it (checked to fit)
+    rows = view.split(args.split)
     snap = inspect_model(model, rows, seed=args.seed)
     if args.json:
         print(json.dumps(snapshot_json(snap)))
         return 0
-    where = f"all {len(rows)} faces" if args.split == "all" else f"the {args.split} split ({len(rows)} faces)"
-    print_table(snap, f"{model.config.describe()} over {where}; dead: ReLU input ≤ 0 for every face, "
+    where = f"all {len(rows)} images" if args.split == "all" else f"the {args.split} split ({len(rows)} images)"
+    print_table(snap, f"{model.config.describe()} over {where}; dead: ReLU input ≤ 0 for every image, "
                       f"rare: > 0 for < 1 % of them; |grad W| on a batch of 128")
     return 0
