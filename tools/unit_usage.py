@@ -47,7 +47,8 @@ def _stack(model, stack: str, h: np.ndarray) -> list[dict]:
 def unit_usage(model, X: np.ndarray) -> list[dict]:
     """[{layer, units, dead, rare, never_on, tiny_weights}] for enc0…, dec0… over the faces X (N, 560), in float64."""
     X = np.asarray(X, dtype=np.float64)
-    rows = _stack(model, "enc", X)
+    centre = model.config.input_centre  # a centred model's first layer sees x − centre
+    rows = _stack(model, "enc", X if centre is None else X - np.asarray(centre))
     code, _ = model.encode(X)  # posterior mean (VAE) or code (AE): what the decoder sees at its most typical
     return rows + _stack(model, "dec", np.asarray(code, dtype=np.float64))
 
