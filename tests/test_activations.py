@@ -200,3 +200,58 @@ def test_a_file_written_before_activations_existed_loads_as_relu(tmp_path, synth
     loaded = load_model(path).model
     assert (loaded.config.enc_activation, loaded.config.dec_activation) == ("relu", "relu")
     np.testing.assert_array_equal(loaded.decode(np.ones((2, 3))), model.decode(np.ones((2, 3))))
+
+
+# ----------------------------------------------------------------------------- input centring
+def centred_model(synthetic_faces, **kw) -> Model:
+    model = small_model(hidden=(8,), latent=3, seed=2, **kw)
+    model.set_input_centre(synthetic_faces.mean(axis=0))
+    return model
+
+
+def test_a_centred_first_layer_sees_x_minus_the_centre(synthetic_faces):
+    model = centred_model(synthetic_faces)
+    plain = small_model(hidden=(8,), latent=3, seed=2)
+    x = synthetic_faces[:5].astype(np.float64)
+    np.testing.assert_allclose(model.encode(x)[0], plain.encode(x - synthetic_faces.mean(axis=0))[0], rtol=1e-12)
+    assert "centred input" in model.config.describe()
+    with pytest.raises(ValueError, match="input_centre"):
+        ModelConfig(input_centre=[0.5] * 3).validate()
+
+
+def test_folding_the_centre_keeps_the_function_and_gives_the_plain_layout(synthetic_faces, tmp_path):
+    from core.models import folded
+
+    model = centred_model(synthetic_faces, kind="ae")
+    plain = folded(model)
+    assert plain.config.input_centre is None and model.config.input_centre is not None
+    x = synthetic_faces[:6].astype(np.float64)
+    np.testing.assert_allclose(plain.encode(x)[0], model.encode(x)[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(plain.params["enc0.W"], model.params["enc0.W"])
+    loaded = load_model(save_model(tmp_path / "c.npz", model)).model  # the centre travels in the model file
+    np.testing.assert_array_equal(loaded.encode(x)[0], model.encode(x)[0])
+
+
+def test_every_gradient_of_a_centred_model_passes_the_gradient_check(synthetic_faces):
+    model = centred_model(synthetic_faces, enc_activation="elu")
+    assert gradcheck(model, synthetic_faces[:4], mode="full").passed
+
+
+def test_centring_keeps_first_layer_relus_alive_where_plain_adam_kills_them(frey):
+    """The finding of docs/RESULTS.md in small: the same AE and 400 Adam steps (lr 1e-3) on Frey faces, once
+    on raw pixels and once centred on the mean face; dead = pre-activation ≤ 0 for every face."""
+    from core.optim import make_optimizer
+    from core.train import Trainer
+
+    X = frey[:600]
+    dead = {}
+    for centred in (False, True):
+        model = Model(ModelConfig(kind="ae", hidden=[64], latent=8), seed=0)
+        if centred:
+            model.set_input_centre(X.mean(axis=0))
+        trainer = Trainer(model, make_optimizer("adam", model, 1e-3), X, batch_size=64, seed=0, eval_every=0)
+        for _ in range(400):
+            trainer.step()
+        pre = (X - (X.mean(axis=0) if centred else 0)) @ model.params["enc0.W"] + model.params["enc0.b"]
+        dead[centred] = int(((pre > 0).sum(axis=0) == 0).sum())
+    assert dead[False] >= 16 and dead[True] <= 2, dead
