@@ -31,22 +31,6 @@ REFERENCE_NAME = "seed_ae_weights.pkl"
 
 
 # ============================================================================ legacy import
-@pytest.fixture(scope="module")
-def reference_pickle() -> Path:
-    """The assignment's AE weights: $VAE_REFERENCE (file or folder), else ../shared/reference/ beside
-    the repository. Missing is a failure, never a skip (CI copies ../shared into place)."""
-    env = os.environ.get("VAE_REFERENCE")
-    if env:
-        path = Path(env)
-        path = path / REFERENCE_NAME if path.is_dir() else path
-    else:
-        path = Path(__file__).resolve().parents[2] / "shared" / "reference" / REFERENCE_NAME
-    if not path.is_file():
-        pytest.fail(f"the reference pickle is missing at {path}: put ../shared/reference/{REFERENCE_NAME} beside "
-                    "the repository or set VAE_REFERENCE")
-    return path
-
-
 def sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
 
@@ -80,10 +64,18 @@ def test_legacy_import_reproduces_assignment_forward_pass(reference_pickle, frey
     assert np.abs(got32 - expected).max() < 1e-5
 
 
-def test_legacy_import_copies_every_array(reference_pickle):
-    with open(reference_pickle, "rb") as f:
+def test_legacy_import_of_a_made_pickle_reproduces_its_forward_pass(legacy_ae_pickle, frey):
+    """The same check on a pickle the test makes itself (runs on a plain clone)."""
+    with open(legacy_ae_pickle, "rb") as f:
+        arrays = pickle.load(f)
+    model = import_legacy(legacy_ae_pickle, kind="ae", dtype="float64")
+    assert np.abs(np.asarray(model.reconstruct(frey[:200])) - assignment_forward(arrays, frey[:200])).max() < 1e-12
+
+
+def test_legacy_import_copies_every_array(legacy_ae_pickle):
+    with open(legacy_ae_pickle, "rb") as f:
         Wi, Wm, Wd, Wo, Bi, Bm, Bd, Bo = pickle.load(f)
-    model = import_legacy(reference_pickle, dtype="float64")
+    model = import_legacy(legacy_ae_pickle, dtype="float64")
     p = model.params
     for ours, theirs in [(p["enc0.W"], Wi.T), (p["code.W"], Wm.T), (p["dec0.W"], Wd.T), (p["out.W"], Wo.T),
                          (p["enc0.b"], Bi.ravel()), (p["code.b"], Bm.ravel()), (p["dec0.b"], Bd.ravel()),
@@ -91,8 +83,8 @@ def test_legacy_import_copies_every_array(reference_pickle):
         np.testing.assert_array_equal(ours, theirs)
 
 
-def test_imported_model_saves_and_loads(reference_pickle, tmp_path):
-    model = import_legacy(reference_pickle)
+def test_imported_model_saves_and_loads(legacy_ae_pickle, tmp_path):
+    model = import_legacy(legacy_ae_pickle)
     path = save_model(tmp_path / "legacy.npz", model)
     loaded = load_model(path).model
     np.testing.assert_array_equal(loaded.flat, model.flat)
@@ -155,9 +147,9 @@ def test_legacy_not_a_tuple_of_arrays(tmp_path):
         read_legacy_pickle(garbage)
 
 
-def test_legacy_learned_variance_is_refused(reference_pickle):
+def test_legacy_learned_variance_is_refused(legacy_ae_pickle):
     with pytest.raises(LegacyPickleError, match="variance"):
-        import_legacy(reference_pickle, likelihood="gaussian-learned")
+        import_legacy(legacy_ae_pickle, likelihood="gaussian-learned")
 
 
 class _SystemCall:

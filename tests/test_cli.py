@@ -60,16 +60,6 @@ def trained(cli, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return out, result
 
 
-@pytest.fixture(scope="module")
-def reference_pickle() -> Path:
-    env = os.environ.get("VAE_REFERENCE")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "reference"
-    path = path / "seed_ae_weights.pkl" if path.is_dir() else path
-    if not path.is_file():
-        pytest.fail(f"the reference pickle is missing at {path} (copy ../shared/reference or set VAE_REFERENCE)")
-    return path
-
-
 # ------------------------------------------------------------------ help
 def test_main_help_lists_every_subcommand(cli):
     result = cli("--help")
@@ -231,7 +221,8 @@ def test_ae_train_and_evaluate_json(cli, tmp_path):
 
 
 # ------------------------------------------------------------------ import-legacy
-def test_import_legacy_writes_npz(reference_pickle, cli, tmp_path):
+def test_import_legacy_writes_npz(legacy_ae_pickle, cli, tmp_path):
+    reference_pickle = legacy_ae_pickle  # made by the tests: runs on a plain clone
     out = tmp_path / "legacy.npz"
     result = cli("import-legacy", reference_pickle, "--out", out)
     assert result.returncode == 0, result.stderr
