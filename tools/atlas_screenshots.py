@@ -37,21 +37,14 @@ def write_photo(path: Path, face: np.ndarray) -> None:
     image.copy().save(str(path))
 
 
-def main(out_dir: str | None = None) -> int:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PyQt6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    from core import atlas
+def open_panel(app):
+    """The Latent map tab on the shipped VAE 256/16 and the Frey faces, its encoding shown."""
     from core.checkpoint import load_model
     from core.data import find_data
     from core.dataset import frey_dataset
-    from vae_gui.image_import import ImageImporter
     from vae_gui.panels.latent_map import LatentMapPanel
     from vae_gui.state import Session
 
-    out = Path(out_dir or ROOT / "docs" / "img")
-    out.mkdir(parents=True, exist_ok=True)
     session = Session()
     session.set_model(load_model(ROOT / "model" / "vae.npz").model)
     session.set_data(frey_dataset(find_data(None)))
@@ -61,50 +54,84 @@ def main(out_dir: str | None = None) -> int:
     deadline = time.monotonic() + 60
     while not panel.is_ready() and time.monotonic() < deadline:
         settle(app, 0.05)
+    return panel
+
+
+def shoot_faces(app, panel, out: Path) -> None:
+    """Faces on the map, one hovered (in front, enlarged, its 1σ/2σ ellipses); then zoomed in on the crowded
+    middle, where the same thumbnails spread apart and stop fading."""
+    from core import atlas
+
     ex = panel.atlas
-    # 1. faces on the map, one hovered (in front, enlarged, its 1σ/2σ ellipses)
     ex.set_thumbnails(True)
     lo, hi = ex.coords.min(axis=0), ex.coords.max(axis=0)
     ex.plot.hover_at(*ex.coords[atlas.nearest_ids(ex.coords, lo + [0.3, 0.3] * (hi - lo), 1)[0]])
     settle(app)
     panel.grab().save(str(out / "latent_atlas_faces.png"))
-    # 1b. zoomed in on the crowded middle: the same thumbnails spread apart and stop fading
     middle = np.median(ex.coords, axis=0)
     ex.plot.tool_box.setRange(xRange=middle[0] + [-0.4, 0.4], yRange=middle[1] + [-0.3, 0.3], padding=0)
     settle(app)
     panel.grab().save(str(out / "latent_atlas_faces_zoomed.png"))
     ex.plot.autoRange()
-    # 2. empty space decoded (other dims: mean of the 8 nearest faces) and a path with its strip
     ex.set_thumbnails(False)
+
+
+def shoot_decode_and_selection(app, panel, out: Path) -> None:
+    """Empty space decoded (other dims: mean of the 8 nearest faces) with a drawn path and its strip; then
+    colour by posterior σ with a lasso selection, its mean face and decoded mean z."""
+    from core import atlas
+
+    ex = panel.atlas
+    lo, hi = ex.coords.min(axis=0), ex.coords.max(axis=0)
     ex.other_combo.setCurrentIndex(ex.other_combo.findData(atlas.OTHER_NEAREST))
     ex.show_path(np.array([lo + [0.1, 0.2] * (hi - lo), lo + [0.5, 0.9] * (hi - lo), lo + [0.9, 0.3] * (hi - lo)]))
-    ex.plot.hover_at(*(lo + [0.5, 0.02] * (hi - lo)))
+    xs, ys = np.meshgrid(*(np.linspace(lo[k] + 0.2 * (hi[k] - lo[k]), hi[k] - 0.2 * (hi[k] - lo[k]), 30)
+                           for k in (0, 1)))
+    grid = np.column_stack([xs.ravel(), ys.ravel()])
+    gap = grid[np.argmax(((grid[:, None] - ex.coords[None]) ** 2).sum(-1).min(axis=1))]  # the emptiest inner spot
+    ex.plot.hover_at(*gap)
     settle(app)
     panel.grab().save(str(out / "latent_atlas_decode_path.png"))
-    # 3. colour by posterior σ, a lasso selection with its mean face and decoded mean z
     ex.plot.set_path(None)
     ex.path_strip.setVisible(False)
     ex.colour_combo.setCurrentIndex(1)
     c, r = np.median(ex.coords, axis=0), 0.12 * (hi - lo)
     loop = c + r * np.column_stack([np.cos(np.linspace(0, 6.3, 30)), np.sin(np.linspace(0, 6.3, 30))])
-    ex.plot.stroke.setData(loop[:, 0], loop[:, 1])
     ex.select_ids(np.flatnonzero(atlas.points_in_polygon(ex.coords, loop)))
     ex.plot.stroke.setData(loop[:, 0], loop[:, 1])  # keep the lasso outline in the picture
     ex.plot.hover_at(*ex.coords[int(np.argmax(atlas.mean_posterior_sigma(ex.logvars)))])
     settle(app)
     panel.grab().save(str(out / "latent_atlas_sigma_lasso.png"))
-    # 4. your own image: marked with its ellipses; the crop window
     ex.colour_combo.setCurrentIndex(0)
     ex.select_ids(np.zeros(0, dtype=int))
-    importer = ImageImporter(session, panel)
+
+
+def shoot_own_image(app, panel, out: Path) -> None:
+    """Your own image marked on the map with its ellipses, and its crop window."""
+    from vae_gui.image_import import ImageImporter
+
+    importer = ImageImporter(panel.state, panel)
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "my_face.png"
-        write_photo(photo, session.X[1500])
+        write_photo(photo, panel.state.X[1500])
         importer.encode_file(photo)
     importer.dialog.resize(760, 420)
     settle(app)
     panel.grab().save(str(out / "latent_atlas_own_image.png"))
     importer.dialog.grab().save(str(out / "latent_atlas_crop_window.png"))
+
+
+def main(out_dir: str | None = None) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    out = Path(out_dir or ROOT / "docs" / "img")
+    out.mkdir(parents=True, exist_ok=True)
+    panel = open_panel(app)
+    shoot_faces(app, panel, out)
+    shoot_decode_and_selection(app, panel, out)
+    shoot_own_image(app, panel, out)
     print(f"saved 6 screenshots in {out}")
     return 0
 
