@@ -86,3 +86,16 @@ def test_the_objective_terms_sum_to_the_training_objective(synthetic_faces):
     rec_terms, kl_terms = objective_terms(model, base, base, 0.3)
     assert rec_terms.shape == (8, 560) and kl_terms.shape == (8, 3)
     assert rec_terms.sum() + kl_terms.sum() == pytest.approx(stats["objective"], rel=1e-12)
+
+
+def test_a_centred_model_is_checked_on_its_centred_input(synthetic_faces):
+    """The first layer sees x − centre, the likelihood x: the staged pass matches the model's own."""
+    model = small_model("vae", "bernoulli", hidden=(8,), latent=3)
+    model.set_input_centre(synthetic_faces.mean(axis=0))
+    x = synthetic_faces[:4].astype(np.float64)
+    eps = np.random.default_rng(0).standard_normal((4, 3))
+    base = full_pass(model, x, eps)
+    rec, kl = model.per_image_losses(x, eps, per_pixel=True)
+    np.testing.assert_allclose(base.rec, rec, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(base.kl, kl, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(base.inputs[("enc", 0)], x - np.asarray(model.config.input_centre))

@@ -214,7 +214,9 @@ def test_json_summary_has_the_old_keys_and_the_kink_counts():
 # ------------------------------------------------------------------ batched full check = one at a time
 @pytest.mark.parametrize("kind,likelihood,hidden,kw", [
     ("vae", "bernoulli", (16,), {}), ("vae", "gaussian-learned", (12, 8), {}), ("ae", "gaussian", (16,), {}),
-    ("ae", "bernoulli", (12, 8), {"code_activation": "linear"}), ("vae", "gaussian", (8,), {"beta": 2.5})])
+    ("ae", "bernoulli", (12, 8), {"code_activation": "linear"}), ("vae", "gaussian", (8,), {"beta": 2.5}),
+    ("vae", "bernoulli", (8,), {"input_centre": [0.4] * SMALL_D}),
+    ("ae", "gaussian", (12, 8), {"enc_activation": "leaky_relu", "dec_activation": "tanh", "leaky_slope": 0.1})])
 def test_batched_full_check_equals_the_one_at_a_time_check(kind, likelihood, hidden, kw):
     """Same entries, same kink flags, numbers equal to the round-off of a central difference: ε·Σ|terms|/h."""
     model = generic_model(kind, likelihood, hidden, **kw)

@@ -137,10 +137,12 @@ def _latent(model: Model, pre: tuple, eps: np.ndarray | None, out: Pass) -> np.n
 
 
 def full_pass(model: Model, x: np.ndarray, eps: np.ndarray | None) -> Pass:
-    """A whole forward pass: run_from the first encoder layer, with x recorded as its input."""
-    pre = site_pre(model, ("enc", 0), x)
-    result = run_from(model, ("enc", 0), pre, x, eps)
-    result.inputs[("enc", 0)] = x
+    """A whole forward pass: run_from the first encoder layer, with its input recorded (x, or x minus the
+    model's input centre; the likelihood always compares with x itself)."""
+    centre = model.config.input_centre
+    inp = x if centre is None else x - np.asarray(centre, dtype=np.float64)
+    result = run_from(model, ("enc", 0), site_pre(model, ("enc", 0), inp), x, eps)
+    result.inputs[("enc", 0)] = inp
     return result
 
 
