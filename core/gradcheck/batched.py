@@ -76,11 +76,13 @@ def site_work(model: Model, base: Pass, site: tuple, slot: int, step: float, col
 
 
 def site_numeric(model: Model, base: Pass, site: tuple, slot: int, x, eps, kl_weight: float, step: float,
-                 columns=None, chunk_rows: int | None = None, skip_sure_kinks: bool = False) -> Iterator[int]:
+                 columns=None, chunk_rows: int | None = None, skip_sure_kinks: bool = False,
+                 every_value: bool = False) -> Iterator[int]:
     """Generator: yields rows done per chunk; returns a SiteResult for the parameters at (site, slot).
     ``columns``: only these output columns (None: all); the others come back as 0 and no kink.
     ``skip_sure_kinks`` (for retries): a value v with |P[n, j]| ≤ step·|v| moves unit j onto or across its
-    own kink, so it is not evaluated, only flagged (a unit with weights ~1e-16 is never evaluated again)."""
+    own kink, so it is not evaluated, only flagged (a unit with weights ~1e-16 is never evaluated again).
+    ``every_value``: move every (j, v) pair itself instead of scaling one column move (see _row_diffs)."""
     if site[0] == "out":
         return _out_numeric(model, base, slot, x, kl_weight, step)
     inp, pre = base.inputs[site], base.pre[site]
@@ -99,7 +101,11 @@ def site_numeric(model: Model, base: Pass, site: tuple, slot: int, x, eps, kl_we
             sure = np.abs(pre[slot][n][live]) <= step * np.abs(values[moved]).min(initial=np.inf)
             kinked[np.ix_(live[sure], moved)] = True
             live = live[~sure]
-        per_chunk = max(1, (chunk_rows or CHUNK_ROWS) // (2 * max(moved.size, 1)))
+        chunk = chunk_rows or CHUNK_ROWS
+        if not every_value and moved.size > 1:
+            live = yield from _scaled_moves(model, base, site, slot, n, live, values, moved, diffs, x, eps,
+                                            kl_weight, step, chunk)
+        per_chunk = max(1, chunk // (2 * max(moved.size, 1)))
         for start in range(0, live.size, per_chunk):
             cols = live[start:start + per_chunk]
             d, k = _evaluate(model, base, site, slot, n, cols, values[moved], x, eps, kl_weight, step)
@@ -114,6 +120,29 @@ def site_numeric(model: Model, base: Pass, site: tuple, slot: int, x, eps, kl_we
     res.numeric_w *= scale
     res.numeric_b *= scale
     return res
+
+
+def _scaled_moves(model, base: Pass, site, slot, n, live, values, moved, diffs, x, eps, kl_weight, step, chunk):
+    """Generator returning the columns still to be moved value by value.
+
+    P[n, j] depends on W[i, j] linearly (∂P[n, j]/∂W[i, j] = A[n, i]), so the central difference of entry
+    (i, j) in image n is A[n, i]·(f(P + δ·e_j) − f(P − δ·e_j)) / 2δ up to the O(δ²) truncation that every
+    central difference has: one move of column j by ±δ = ±step·max|v| serves all its entries. The moves
+    that cross a kink (anywhere downstream) say nothing for the smaller moves, so those columns go back
+    to the caller to be moved value by value, which flags exactly the entries that cross."""
+    v_max = float(np.abs(values[moved]).max())
+    crossing = []
+    per_chunk = max(1, chunk // 2)
+    for start in range(0, live.size, per_chunk):
+        cols = live[start:start + per_chunk]
+        change, flags = _evaluate(model, base, site, slot, n, cols, np.array([v_max]), x, eps, kl_weight, step)
+        ok = ~flags[:, 0]
+        scale = values[moved] / v_max  # (f(P ± δ) − f(P)) · v/v_max: its ± difference / 2·step = v·(quotient)
+        diffs[np.ix_(cols[ok], moved, [0])] = (change[ok, 0, 0][:, None] * scale)[..., None]
+        diffs[np.ix_(cols[ok], moved, [1])] = (change[ok, 0, 1][:, None] * scale)[..., None]
+        crossing.append(cols[~ok])
+        yield 2 * cols.size
+    return np.concatenate(crossing) if crossing else live[:0]
 
 
 def _evaluate(model, base: Pass, site, slot, n, cols, values, x, eps, kl_weight, step):
