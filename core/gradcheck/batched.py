@@ -3,15 +3,19 @@
 A perturbation of W[i, j] (or b[j]) of an affine layer changes only column j of its pre-activation
 P, by ±h·A[n, i] in row n (A: the layer's input; a bias acts like an input of 1). The rows of the batch
 are independent, so every entry's finite difference is a sum over rows n of
-f_n(P[n] with column j moved by +h·A[n, i]) − f_n(… −h·A[n, i]). Per row, the distinct values of A[n]
-are evaluated once (8-bit pixels have ≤ 256; a zero input changes nothing and is skipped, as is a
-ReLU unit that stays below its flat region's edge for every value), and the moved rows for many
-(j, value) pairs go through the rest of the network together (``network.run_from``), in chunks of at
-most ``chunk_rows`` rows so that memory stays bounded. The output layer's entries move one pixel's
-logit and are evaluated pixel by pixel without a network pass.
+f_n(P[n] with column j moved by +h·A[n, i]) − f_n(… −h·A[n, i]).
+
+Since P is linear in W, one move of column j by ±δ, δ = h·max|A[n]|, serves every entry of the column:
+entry (i, j) gets A[n, i]·(f_n(P + δe_j) − f_n(P − δe_j)) / 2δ, the same central difference up to the
+O(h²) truncation that each has anyway. A column whose move crosses a kink anywhere downstream is moved
+value by value instead (each distinct non-zero A[n, i] once), which flags exactly the entries that
+cross, as the one-at-a-time check does. A ReLU unit that stays below 0 for every move changes nothing
+and is skipped; the output layer's entries move one pixel's term and need no network pass. The moved
+rows go through the rest of the network together (``network.run_from``), at most ``CHUNK_ROWS`` at a
+time, so memory stays bounded.
 
 Each moved row's objective is compared with its unmoved row term by term, as in the one-at-a-time
-check, so the two agree to float64 round-off (tests/test_gradcheck.py checks it).
+check; the two agree to the round-off of a central difference (tests/test_gradcheck.py checks it).
 """
 
 from __future__ import annotations
