@@ -72,9 +72,11 @@ class ImageBox(QWidget):
         self._show(tile(faces, pad=1, background=1.0))
 
     def _show(self, image: np.ndarray) -> None:
+        same_shape = image.shape == self.image.shape
         self.image = image
         self._item.setImage(image, autoLevels=False, levels=(0.0, 1.0))
-        self._view.setRange(xRange=(0, image.shape[1]), yRange=(0, image.shape[0]), padding=0)
+        if not same_shape:  # re-ranging the view on every hover move would cost a second layout pass
+            self._view.setRange(xRange=(0, image.shape[1]), yRange=(0, image.shape[0]), padding=0)
 
     def clear(self) -> None:
         self._show(np.ones((1, 1)))
