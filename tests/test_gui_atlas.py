@@ -403,3 +403,14 @@ def test_any_image_shape_thumbnails_hover_path_and_own_image(qtbot, tmp_path):
     _write_photo(path)
     enc = ImageImporter(session, explorer).encode_file(path, show_crop=False)
     assert enc.image_shape == (12, 9) and enc.pixels.shape == (108,)
+
+
+def test_a_new_model_clears_the_stale_map(explorer):
+    from core.models import Model, ModelConfig
+
+    explorer.colour_combo.setCurrentText(COLOUR_LOSS)  # a loss job for the old model starts…
+    explorer.session.set_model(Model(ModelConfig(hidden=[8], latent=2), seed=0))  # …and is outrun by a new model
+    assert explorer.means is None and len(explorer.plot.points.data) == 0
+    explorer.session.select(5)  # the old encoding (16 dims) must not reach the new 2-dim decoder
+    QApplication.processEvents()
+    assert explorer.hover_face.title() != "#5 (train)"

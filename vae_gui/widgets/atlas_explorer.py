@@ -139,8 +139,11 @@ class AtlasExplorer(QWidget):
         return model_image_shape(self.session.meta, self.session.model.config.input_dim)
 
     def _forget(self) -> None:
+        """A new model or data set: the encoding shown and the colours computed are stale (a running loss job's
+        result is dropped when it comes), until the panel gives a new view."""
         self._colour_cache = {}
         self._colour_job = None
+        self.clear()
 
     def set_view(self, means: np.ndarray, logvars: np.ndarray | None, projection: atlas.Projection,
                  train_ids: np.ndarray, test_ids: np.ndarray) -> None:
@@ -195,10 +198,12 @@ class AtlasExplorer(QWidget):
         if COLOUR_LOSS in self._colour_cache:
             self.plot.set_colour_values(self._colour_cache[COLOUR_LOSS], "reconstruction loss (nats)")
         elif self._colour_job is None and self.session.model is not None and self.session.X is not None:
-            self._colour_job = start_job(atlas.reconstruction_loss, self.session.model, self.session.X, owner=self,
-                                         on_result=self._on_losses)
+            self._colour_job = job = start_job(atlas.reconstruction_loss, self.session.model, self.session.X,
+                                               owner=self, on_result=lambda losses: self._on_losses(job, losses))
 
-    def _on_losses(self, losses: np.ndarray) -> None:
+    def _on_losses(self, job, losses: np.ndarray) -> None:
+        if job is not self._colour_job:
+            return  # started for a model or data set that has been replaced since
         self._colour_job = None
         if self.means is not None and len(losses) == len(self.means):
             self._colour_cache[COLOUR_LOSS] = losses
