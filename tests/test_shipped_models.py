@@ -1,11 +1,16 @@
 """The shipped models in model/ load, are small, and meet their quality thresholds on the real Frey data.
 
 Thresholds (nats per image, see docs/RESULTS.md):
-* model/ae.npz: reconstruction loss over all 1965 faces below the assignment's own AE
-  (the legacy pickle, imported with ``main.py import-legacy``);
-* model/vae.npz: test −ELBO at most 15 nats above the test split's BCE floor;
-* model/vae_gauss.npz: test ELBO above +1286, the best test figure of the PyTorch reference;
-* every VAE: the importance-sampled −log p(x) with k = 100 is no larger than the −ELBO estimate.
+* model/ae.npz: the assignment's layout (ReLU, ReLU code, no input centre) and a reconstruction loss over all
+  1965 faces of at most 338.0 (issue 18), below the assignment's own AE (the legacy pickle, imported with
+  ``main.py import-legacy``);
+* model/vae.npz: test −ELBO at most 11 nats above the test split's BCE floor (10.32 measured; issue 18's
+  target of 8 was not reached, docs/RESULTS.md) with at least 5 active latent units;
+* model/vae_gauss.npz: test ELBO above +1330 (+1341.3 measured), far above the best test figure of the
+  PyTorch reference (+1286) and the previous shipped model (+1303.9);
+* every VAE: the importance-sampled −log p(x) with k = 100 is no larger than the −ELBO estimate;
+* every model: at most 10 % of its first-layer units dead over all faces (tools/unit_usage.py), and its
+  file records the exact training command(s).
 """
 
 from __future__ import annotations
@@ -18,20 +23,27 @@ import pytest
 from core.checkpoint import import_legacy, load_model
 from core.data import split_indices
 from core.evaluate import bce_floor, evaluate, iwae_neg_log_px, neg_elbo
+from tools.unit_usage import unit_usage
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "model"
 LEGACY_AE = ROOT.parent / "shared" / "reference" / "seed_ae_weights.pkl"
 # measured: `main.py import-legacy` of the pickle, then `main.py evaluate --split all`
 LEGACY_AE_ALL_REC = 339.476
+AE_ALL_REC_TARGET = 338.0
 MAX_BYTES = 3_000_000
-VAE_FLOOR_MARGIN = 15.0
-GAUSS_REFERENCE_BEST_TEST_ELBO = 1286.0
+VAE_FLOOR_MARGIN = 11.0
+VAE_MIN_ACTIVE_UNITS = 5
+GAUSS_MIN_TEST_ELBO = 1330.0
+MAX_DEAD_SHARE = 0.10  # of the first layer's units
 
 SHIPPED = {
-    "ae.npz": {"kind": "ae", "likelihood": "bernoulli", "hidden": [256], "latent": 16, "code_activation": "relu"},
-    "vae.npz": {"kind": "vae", "likelihood": "bernoulli", "hidden": [256], "latent": 16},
-    "vae_gauss.npz": {"kind": "vae", "likelihood": "gaussian-learned"},
+    "ae.npz": {"kind": "ae", "likelihood": "bernoulli", "hidden": [256], "latent": 16, "code_activation": "relu",
+               "enc_activation": "relu", "dec_activation": "relu", "input_centre": None},
+    "vae.npz": {"kind": "vae", "likelihood": "bernoulli", "hidden": [256], "latent": 16, "enc_activation": "elu",
+                "dec_activation": "elu", "input_centre": None},
+    "vae_gauss.npz": {"kind": "vae", "likelihood": "gaussian-learned", "hidden": [200], "latent": 10,
+                      "enc_activation": "elu", "dec_activation": "elu", "input_centre": None},
 }
 
 
@@ -65,21 +77,24 @@ def test_ae_beats_the_assignment_ae_on_all_faces(frey):
         legacy = evaluate(import_legacy(LEGACY_AE, kind="ae", likelihood="bernoulli"), frey)["rec"]
         assert legacy == pytest.approx(LEGACY_AE_ALL_REC, abs=1e-3)
     assert ours < legacy, f"AE reconstruction {ours:.3f} does not beat the legacy AE's {legacy:.3f}"
+    assert ours <= AE_ALL_REC_TARGET
 
 
 @pytest.mark.frey
-def test_bernoulli_vae_is_within_15_nats_of_the_bce_floor(splits):
+def test_bernoulli_vae_is_within_11_nats_of_the_bce_floor_and_uses_5_latent_units(splits):
     _, X_test = splits
-    value = neg_elbo(load_shipped("vae.npz"), X_test)
+    model = load_shipped("vae.npz")
+    value = neg_elbo(model, X_test)
     floor = bce_floor(X_test)
     assert value <= floor + VAE_FLOOR_MARGIN, f"test −ELBO {value:.2f} vs floor {floor:.2f}"
+    assert evaluate(model, X_test)["active_units"] >= VAE_MIN_ACTIVE_UNITS
 
 
 @pytest.mark.frey
-def test_gaussian_vae_beats_the_pytorch_reference(splits):
+def test_gaussian_vae_beats_the_pytorch_reference_by_far(splits):
     _, X_test = splits
     test_elbo = -neg_elbo(load_shipped("vae_gauss.npz"), X_test)
-    assert test_elbo > GAUSS_REFERENCE_BEST_TEST_ELBO
+    assert test_elbo > GAUSS_MIN_TEST_ELBO
 
 
 @pytest.mark.frey
@@ -116,3 +131,17 @@ def test_early_stopping_keeps_the_best_validation_weights(frey_path, frey, tmp_p
     train_ids, _ = split_indices()
     val_value = neg_elbo(loaded.model, frey[train_ids[-100:]])
     assert val_value == pytest.approx(stopping["best_val_neg_elbo"], rel=1e-6)
+
+
+@pytest.mark.frey
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_at_most_a_tenth_of_the_first_layer_is_dead(name, frey):
+    first = unit_usage(load_shipped(name), frey)[0]
+    assert first["layer"] == "enc0"
+    assert first["dead"] <= MAX_DEAD_SHARE * first["units"], f"{name}: {first}"
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_each_file_records_its_training_commands(name):
+    commands = load_model(MODEL_DIR / name).meta["commands"]
+    assert commands and all(c.startswith("main.py train ") for c in commands)
