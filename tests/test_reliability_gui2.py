@@ -158,14 +158,16 @@ def test_the_window_systems_close_asks_too(window, qtbot, asked):
 
 # ----------------------------------------------------------------------------- replacing the model
 def test_opening_a_model_over_unsaved_weights_asks_first(window, qtbot, asked, tmp_path):
+    """The user's opens (File ▸ Open, the model menu, a drop: ask=True) ask; a program's own call does not."""
     _trained(window, qtbot)
     trained = window.session.model
     other = save_small_model(tmp_path / "other.npz")
     asked.answer = closing.CANCEL
-    assert window.files.open_model_path(other) is None
-    assert window.session.model is trained and len(asked.calls) == 1
+    assert window.files.open_model_path(other, ask=True) is None
+    window.files.open_dropped(other)
+    assert window.session.model is trained and len(asked.calls) == 2
     asked.answer = closing.DISCARD
-    window.files.open_model_path(other)
+    window.files.open_model_path(other, ask=True)
     qtbot.waitUntil(lambda: window.session.model is not trained, timeout=WAIT_MS)
     assert window.session.model.config.hidden == [8] and not window.session.unsaved
 

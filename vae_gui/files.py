@@ -90,11 +90,13 @@ class FileActions(QObject):
         path, _ = QFileDialog.getOpenFileName(self.window, "Open model", self.folder("model", MODEL_DIR),
                                               "VAE Explorer models (*.npz);;All files (*)")
         if path:
-            self.open_model_path(path)
+            self.open_model_path(path, ask=True)
 
-    def open_model_path(self, path: str | os.PathLike) -> Job | None:
-        """Load a model file in a job; on success it becomes the current model."""
-        if self._refuse_while_training("Open model") or not closing.confirm_replace(self.window, "Open model"):
+    def open_model_path(self, path: str | os.PathLike, ask: bool = False) -> Job | None:
+        """Load a model file in a job; on success it becomes the current model. ``ask`` (the user's own
+        opens: dialog, menu, drop) asks about unsaved trained weights first (closing.confirm_replace)."""
+        if self._refuse_while_training("Open model") or (ask and not closing.confirm_replace(self.window,
+                                                                                             "Open model")):
             return None
         path = Path(path).expanduser()
 
@@ -160,12 +162,12 @@ class FileActions(QObject):
         kind, ok = QInputDialog.getItem(self.window, "Import legacy pickle", "The pickle holds the weights of an:",
                                         LEGACY_KINDS, 0, False)
         if ok:
-            self.import_legacy_path(path, "vae" if kind.startswith("VAE") else "ae")
+            self.import_legacy_path(path, "vae" if kind.startswith("VAE") else "ae", ask=True)
 
-    def import_legacy_path(self, path: str | os.PathLike, kind: str = "ae") -> Job | None:
+    def import_legacy_path(self, path: str | os.PathLike, kind: str = "ae", ask: bool = False) -> Job | None:
         """Convert an assignment pickle in a job (restricted unpickler: nothing is run)."""
-        if self._refuse_while_training("Import legacy pickle") or not closing.confirm_replace(
-                self.window, "Import legacy pickle"):
+        if self._refuse_while_training("Import legacy pickle") or (ask and not closing.confirm_replace(
+                self.window, "Import legacy pickle")):
             return None
         self.remember("legacy", path)
 
@@ -273,7 +275,7 @@ class FileActions(QObject):
         elif path.suffix.lower() in (".pkl", ".pickle"):
             self.import_legacy_asking_kind(path)
         else:
-            self.open_model_path(path)
+            self.open_model_path(path, ask=True)
 
 
 def _download_job(*, control) -> tuple[Dataset, Path]:

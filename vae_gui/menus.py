@@ -92,7 +92,8 @@ def fill_shipped_menu(window) -> None:
     menu.clear()
     files = shipped_models()
     for path in files:
-        menu.addAction(path.name).triggered.connect(lambda _checked=False, p=path: window.files.open_model_path(p))
+        open_it = lambda _checked=False, p=path: window.files.open_model_path(p, ask=True)  # noqa: E731
+        menu.addAction(path.name).triggered.connect(open_it)
     if not files:
         menu.addAction(f"(no .npz files in {MODEL_DIR})").setEnabled(False)
 
