@@ -362,7 +362,8 @@ def test_resume_refuses_flags_that_contradict_the_file(tmp_path, frey_path, caps
 
 
 @pytest.mark.parametrize("stored, words", [
-    ("fast", ["training settings are str"]), ({"batch_size": None}, ["batch_size", "None"]), ({"batch_size": float("inf")}, ["batch", "inf"]),
+    ("fast", ["training settings are str"]), ({"batch_size": None}, ["batch_size", "None"]),
+    ({"batch_size": float("inf")}, ["batch", "inf"]),
     ({"seed": "7"}, ["seed", "'7'"]), ({"weight_decay": float("nan")}, ["weight_decay", "nan"]),
 ])
 def test_resume_from_malformed_stored_settings_is_one_line(stored, words, tmp_path, frey_path, capsys):
