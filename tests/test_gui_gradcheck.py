@@ -104,8 +104,8 @@ def test_a_wrong_gradient_shows_red_fail_rows(qtbot, errors, monkeypatch):
 def test_cancel_stops_a_long_check(qtbot, errors):
     panel = make_panel(qtbot, errors)
     panel.mode_combo.setCurrentText("full")
-    panel.hidden_edit.setText("128")
-    panel.batch_spin.setValue(32)  # ~145 000 entries: minutes of work unless cancelled
+    panel.hidden_edit.setText("2048")
+    panel.batch_spin.setValue(128)  # 1.15 million entries, ~500 000 moved rows: a minute of work unless cancelled
     qtbot.mouseClick(panel.run_button, LEFT)
     assert panel.is_running() and panel.cancel_button.isEnabled() and not panel.run_button.isEnabled()
     qtbot.waitUntil(lambda: panel.progress_bar.value() > 0 or "/" in panel.progress_bar.format(), timeout=WAIT_MS)
@@ -155,8 +155,8 @@ def test_invalid_hidden_sizes_show_a_dialog(qtbot, errors):
 # ------------------------------------------------------------------ issue 11: what the panel shows
 def test_progress_shows_entries_and_an_eta_while_a_full_check_runs(qtbot, errors):
     panel = make_panel(qtbot, errors)
-    panel.hidden_edit.setText("64")
-    panel.batch_spin.setValue(16)
+    panel.hidden_edit.setText("2048")
+    panel.batch_spin.setValue(128)  # long enough for an ETA
     qtbot.mouseClick(panel.run_button, LEFT)
     qtbot.waitUntil(lambda: "left" in panel.progress_bar.format(), timeout=WAIT_MS)
     text = panel.progress_bar.format()
@@ -169,8 +169,8 @@ def test_starting_a_check_clears_the_previous_table_and_histogram(qtbot, errors)
     panel = make_panel(qtbot, errors)
     run_and_wait(qtbot, panel)
     assert panel.table.rowCount() == 10 and panel.histogram_data()[1].sum() > 0
-    panel.hidden_edit.setText("64")
-    panel.batch_spin.setValue(16)
+    panel.hidden_edit.setText("2048")
+    panel.batch_spin.setValue(128)
     qtbot.mouseClick(panel.run_button, LEFT)
     assert panel.table.rowCount() == 0 and panel.worst_table.rowCount() == 0
     assert panel.histogram_data()[1].size == 0 and panel.report is None

@@ -66,7 +66,8 @@ def _live_columns(p_row: np.ndarray, reach: float, act: str) -> np.ndarray:
 
 
 def site_work(model: Model, base: Pass, site: tuple, slot: int, step: float, columns=None) -> int:
-    """Rows this site will send through the network (for progress and the ETA)."""
+    """Rows this site will send through the network (for progress and the ETA; columns that cross a kink
+    and are then moved value by value come on top)."""
     if site[0] == "out":
         return 0
     act, total = site_activation(model, site), 0
@@ -75,7 +76,8 @@ def site_work(model: Model, base: Pass, site: tuple, slot: int, step: float, col
         live = _live_columns(base.pre[site][slot][n], step * np.abs(values).max(), act)
         if columns is not None:
             live = np.intersect1d(live, columns)
-        total += 2 * live.size * int((values != 0).sum())
+        moved = int((values != 0).sum())
+        total += 2 * live.size * (1 if moved > 1 else moved)  # one scaled move per column (see _scaled_moves)
     return total
 
 

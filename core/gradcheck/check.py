@@ -12,7 +12,16 @@ from core.models import Model
 
 from . import batched, kinks
 from .network import Pass, full_pass, run_from, site_of, site_pre, slot_of
-from .report import PASS_THRESHOLD, RETRY_STEPS, STEP, GradcheckReport, relative_errors, summarise
+from .report import (
+    PASS_THRESHOLD,
+    RETRY_STEPS,
+    STEP,
+    GradcheckReport,
+    relative_errors,
+    roundoff_bound,
+    roundoff_floor,
+    summarise,
+)
 
 MODES = ("full", "sample", "direction")
 
@@ -42,6 +51,10 @@ class _Setup:
     analytic: np.ndarray
     offsets: dict
     step: float
+    term_mass: float  # Σ|terms| of the objective (each term divided by N): sets the round-off floor
+
+    def floor(self, step) -> float | np.ndarray:
+        return roundoff_floor(self.term_mass, step)
 
 
 def _setup(model: Model, x, eps, seed: int, step: float, rng: np.random.Generator) -> _Setup:
@@ -56,7 +69,9 @@ def _setup(model: Model, x, eps, seed: int, step: float, rng: np.random.Generato
     for name, shape in m.shapes:
         offsets[name] = (off, tuple(shape))
         off += int(np.prod(shape))
-    return _Setup(m, x, eps, m.config.beta, full_pass(m, x, eps), m.grad_flat.copy(), offsets, step)
+    base = full_pass(m, x, eps)
+    mass = (np.abs(base.rec).sum() + m.config.beta * np.abs(base.kl).sum()) / x.shape[0]
+    return _Setup(m, x, eps, m.config.beta, base, m.grad_flat.copy(), offsets, step, float(mass))
 
 
 def check_steps(model: Model, x: np.ndarray, eps: np.ndarray | None = None, mode: str = "full", k: int = 10,
@@ -78,7 +93,8 @@ def check_steps(model: Model, x: np.ndarray, eps: np.ndarray | None = None, mode
         results, overall = (yield from _entry_mode(s, mode, k, rng, clock)), None
     total = sum(p.checked for p in results) + (overall is not None)
     yield clock.progress(total, total, "done")
-    return GradcheckReport(mode=mode, params=results, overall=overall, seconds=time.perf_counter() - start)
+    return GradcheckReport(mode=mode, params=results, overall=overall, seconds=time.perf_counter() - start,
+                           roundoff=roundoff_bound(s.term_mass, s.step))
 
 
 class _Clock:
@@ -89,7 +105,7 @@ class _Clock:
 
     def progress(self, done: float, total: float, name: str, entries: int | None = None) -> Progress:
         elapsed = time.perf_counter() - self.start
-        share = done / total if total else 1.0
+        share = min(1.0, done / total) if total else 1.0
         eta = elapsed * (1 - share) / share if share > 0.01 and elapsed > 0.2 else None
         shown_total = entries if entries is not None else int(total)
         return Progress(int(round(share * shown_total)), shown_total, name, elapsed, eta)
@@ -144,13 +160,14 @@ def _kinked(s: _Setup, plus: Pass, minus: Pass) -> np.ndarray:
     return kinks.pass_kinks(s.base.pieces, plus.pieces, minus.pieces, s.x.shape[0])
 
 
-def _entry_with_retries(s: _Setup, name: str, pos: int) -> tuple[float, bool]:
+def _entry_with_retries(s: _Setup, name: str, pos: int) -> tuple[float, bool, float]:
+    """(numerical derivative, kink?, the step it was taken with)."""
     numeric, kink = _entry(s, name, pos, s.step)
     for smaller in RETRY_STEPS if kink else ():
         retry, still = _entry(s, name, pos, smaller)
         if not still:
-            return retry, False
-    return numeric, kink
+            return retry, False, smaller
+    return numeric, kink, s.step
 
 
 def _entry_mode(s: _Setup, mode: str, k: int, rng, clock: _Clock):
@@ -162,13 +179,13 @@ def _entry_mode(s: _Setup, mode: str, k: int, rng, clock: _Clock):
         plan.append((name, off, shape, idx))
     total, done, results = sum(len(p[3]) for p in plan), 0, []
     for name, off, shape, idx in plan:
-        numeric, kink = np.empty(len(idx)), np.zeros(len(idx), dtype=bool)
+        numeric, kink, steps = np.empty(len(idx)), np.zeros(len(idx), dtype=bool), np.empty(len(idx))
         for j, i in enumerate(idx):
             if j % 64 == 0:
                 yield clock.progress(done, total, name)
-            numeric[j], kink[j] = _entry_with_retries(s, name, off + int(i))
+            numeric[j], kink[j], steps[j] = _entry_with_retries(s, name, off + int(i))
             done += 1
-        results.append(summarise(name, shape, idx, s.analytic[off + idx], numeric, kink))
+        results.append(summarise(name, shape, idx, s.analytic[off + idx], numeric, kink, floor=s.floor(steps)))
     return results
 
 
@@ -195,21 +212,23 @@ def _full_batched(s: _Setup, clock: _Clock):
             done += rows * cost
             yield clock.progress(done, total, names[0], entries)
         yield clock.progress(done, total, names[1], entries)
-        res = _retry_kinks(s, key, res)
-        found[names[0]], found[names[1]] = (res.numeric_w, res.kink_w), (res.numeric_b, res.kink_b)
+        res, steps_w, steps_b = _retry_kinks(s, key, res)
+        found[names[0]] = (res.numeric_w, res.kink_w, steps_w)
+        found[names[1]] = (res.numeric_b, res.kink_b, steps_b)
         done += 1
     results = []
     for name, (off, shape) in s.offsets.items():
-        numeric, kink = found[name]
+        numeric, kink, steps = found[name]
         size = int(np.prod(shape))
         results.append(summarise(name, shape, np.arange(size), s.analytic[off:off + size], numeric.ravel(),
-                                 kink.ravel()))
+                                 kink.ravel(), floor=s.floor(steps.ravel())))
     return results
 
 
-def _retry_kinks(s: _Setup, key: tuple, res: batched.SiteResult) -> batched.SiteResult:
+def _retry_kinks(s: _Setup, key: tuple, res: batched.SiteResult):
     """Entries that crossed a kink, tried again with smaller steps on their columns; kept where they no
-    longer cross."""
+    longer cross. Returns (res, the step of each W entry, of each b entry)."""
+    steps = (np.full(res.kink_w.shape, s.step), np.full(res.kink_b.shape, s.step))
     for smaller in RETRY_STEPS:
         columns = np.flatnonzero(res.kink_w.any(axis=0) | res.kink_b)
         if columns.size == 0:
@@ -217,12 +236,14 @@ def _retry_kinks(s: _Setup, key: tuple, res: batched.SiteResult) -> batched.Site
         runner = batched.site_numeric(s.model, s.base, key[0], key[1], s.x, s.eps, s.kl_weight, smaller,
                                       columns=columns, skip_sure_kinks=True)
         retry = _drain(runner)
-        for numeric, kink, new_numeric, new_kink in ((res.numeric_w, res.kink_w, retry.numeric_w, retry.kink_w),
-                                                     (res.numeric_b, res.kink_b, retry.numeric_b, retry.kink_b)):
+        for numeric, kink, new_numeric, new_kink, step in (
+                (res.numeric_w, res.kink_w, retry.numeric_w, retry.kink_w, steps[0]),
+                (res.numeric_b, res.kink_b, retry.numeric_b, retry.kink_b, steps[1])):
             fixed = kink & ~new_kink & np.isin(np.arange(kink.shape[-1]), columns)
             numeric[fixed] = new_numeric[fixed]
             kink[fixed] = False
-    return res
+            step[fixed] = smaller
+    return res, steps[0], steps[1]
 
 
 def _drain(gen):
@@ -255,13 +276,14 @@ def _direction_mode(s: _Setup, rng, clock: _Clock):
         off, shape = s.offsets[name]
         u = rng.standard_normal(int(np.prod(shape)))
         sl = slice(off, off + u.size)
-        a, n, kink, note = _direction_with_retries(s, sl, u / np.linalg.norm(u), site_of(name))
+        a, n, kink, note, step = _direction_with_retries(s, sl, u / np.linalg.norm(u), site_of(name))
         results.append(summarise(name, shape, None, np.array([a]), np.array([n]), np.array([kink]), note,
-                                 scale=2 * float(np.linalg.norm(s.analytic[sl]))))
+                                 scale=2 * float(np.linalg.norm(s.analytic[sl])), floor=s.floor(step)))
     yield clock.progress(len(names), len(names) + 1, "all parameters")
     u = rng.standard_normal(s.model.n_params)
-    a, n, kink, note = _direction_with_retries(s, slice(0, u.size), u / np.linalg.norm(u), ("enc", 0))
-    rel = float(relative_errors(np.array([a]), np.array([n]), 2 * float(np.linalg.norm(s.analytic)))[0])
+    a, n, kink, note, step = _direction_with_retries(s, slice(0, u.size), u / np.linalg.norm(u), ("enc", 0))
+    rel = float(relative_errors(np.array([a]), np.array([n]), 2 * float(np.linalg.norm(s.analytic)),
+                                s.floor(step))[0])
     overall = {"analytic": a, "numeric": n, "rel_error": rel, "passed": bool(kink or rel <= PASS_THRESHOLD),
                "kink": bool(kink), "note": note}
     return results, overall
@@ -279,8 +301,9 @@ def _along(s: _Setup, sl: slice, u: np.ndarray, site: tuple, step: float):
     return float(s.analytic[sl] @ u), _difference(s, *passes) / (2 * step), passes
 
 
-def _direction_with_retries(s: _Setup, sl: slice, u: np.ndarray, site: tuple) -> tuple[float, float, bool, str]:
-    """(analytic, numeric, kink?, note) along u. A direction that crosses a kink is kept off the units that
+def _direction_with_retries(s: _Setup, sl: slice, u: np.ndarray, site: tuple) -> tuple[float, float, bool, str,
+                                                                                      float]:
+    """(analytic, numeric, kink?, note, step) along u. A direction that crosses a kink is kept off the units that
     crossed (their incoming weights and bias set to 0 in u, renormalised; twice at most), then tried with
     the smaller steps; the first that crosses nothing is kept."""
     first = None
@@ -292,12 +315,12 @@ def _direction_with_retries(s: _Setup, sl: slice, u: np.ndarray, site: tuple) ->
             if not _kinked(s, plus, minus).any():
                 notes = [f"kept off {units} unit(s) at a kink"] if units else []
                 notes += [f"h = {step:g}"] if step != s.step else []
-                return a, n, False, "; ".join(notes)
+                return a, n, False, "; ".join(notes), step
             count, kept = _without_kinked_units(s, sl, v, plus, minus)
             if count == 0 or not np.linalg.norm(kept) > 0:
                 break
             v, units = kept / np.linalg.norm(kept), units + count
-    return first[0], first[1], True, ""
+    return first[0], first[1], True, "", s.step
 
 
 def _without_kinked_units(s: _Setup, sl: slice, u: np.ndarray, plus: Pass, minus: Pass) -> tuple[int, np.ndarray]:
