@@ -65,7 +65,8 @@ def _print_table(report, model, source: str, mode: str) -> None:
     from core.gradcheck import KINK_EXPLANATION, MAX_KINK_SHARE, PASS_THRESHOLD, STEP, WARN_THRESHOLD
 
     print(f"gradient check of {model.config.describe()} on {source}, mode {mode}, h = {STEP:g}, float64; "
-          f"pass: max rel. error ≤ {PASS_THRESHOLD:g} over the non-kink entries, warning > {WARN_THRESHOLD:g}")
+          f"pass: max rel. error ≤ {PASS_THRESHOLD:g} over the non-kink entries, warning > {WARN_THRESHOLD:g}; "
+          f"round-off of the differences ≤ {report.roundoff:.1e}")
     print(f"{'parameter':<14}{'shape':<14}{'checked':>9}{'kinks':>7}{'max rel':>11}{'mean rel':>11}{'norm rel':>11}"
           f"{'warn':>6}  result")
     for pc in report.params:

@@ -33,6 +33,7 @@ from core.gradcheck import (
     MODES,
     PASS_THRESHOLD,
     RETRY_STEPS,
+    ROUNDOFF_MARGIN,
     STEP,
     WARN_THRESHOLD,
     GradcheckReport,
@@ -47,9 +48,11 @@ from vae_gui.workers import Job, start_job
 
 __all__ = ["FAIL_COLOR", "PASS_COLOR", "GradcheckPanel"]
 
-HELP = (f"<p><b>Relative error</b> of an entry: |a − n| / max(|a| + |n|, 0.01·g), with a the analytic "
+HELP = (f"<p><b>Relative error</b> of an entry: |a − n| / max(|a| + |n|, 0.01·g, r), with a the analytic "
         f"(back-propagated) and n the numerical derivative (f(θ + h) − f(θ − h)) / 2h, h = {STEP:g}, in float64 "
-        f"with the VAE's noise held fixed; g is the parameter's largest |a| + |n|. A parameter passes when "
+        f"with the VAE's noise held fixed; g is the parameter's largest |a| + |n|, and r = "
+        f"{ROUNDOFF_MARGIN:g}·ε·Σ|terms| / (h·{PASS_THRESHOLD:g}) keeps the finite difference's own round-off "
+        f"from counting as an error. A parameter passes when "
         f"every entry is ≤ {PASS_THRESHOLD:g}; an entry above {WARN_THRESHOLD:g} is a warning. In a correct "
         f"backprop only round-off is left: about 1e-11 to 1e-6 (more for a larger loss).</p>"
         f"<p><b>Kink entries</b> (orange): {KINK_EXPLANATION} They are retried with h = "
