@@ -139,33 +139,70 @@ def _check_count(count: int, where: str) -> None:
 
 
 # ------------------------------------------------------------------ formats
-def read_numpy(path: Path, name: str | None, image_shape) -> Dataset:
-    """A .npy array, or the array ``name`` of an .npz (the only one when it holds one). Never unpickles."""
-    where = f"{path}"
+def _npy_header(f, where: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the .npy header at f's position, checked before any data is read: object arrays
+    (pickles) and more than MAX_VALUES values are refused."""
     try:
-        loaded = np.load(path, allow_pickle=False, mmap_mode=None)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a readable NumPy file (truncated, another format, or object arrays): "
-                        f"{exc}") from exc
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            names = list(loaded.files)
-            if name is None and len(names) != 1:
-                raise DataError(f"{path} holds {len(names)} arrays ({', '.join(names) or 'none'}); "
-                                f"pick one with {path}:NAME")
-            name = name or names[0]
-            if name not in names:
-                raise DataError(f"{path} has no array {name!r}; its arrays: {', '.join(names) or 'none'}")
-            where = f"array {name!r} of {path}"
-            try:
-                arr = loaded[name]
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-                raise DataError(f"{where} is damaged or holds Python objects: {exc}") from exc
-    else:
-        if name is not None:
-            raise DataError(f"{path} is a single array (.npy); ':{name}' picks arrays of .npz files only")
-        arr = loaded
-    _check_count(arr.size, where)
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{where} is not a readable NumPy array (truncated or another format): {exc}") from exc
+    if dtype.hasobject:
+        raise DataError(f"{where} holds Python objects; only arrays of numbers are read (never unpickled)")
+    _check_count(math.prod(shape), where)
+    return tuple(shape), dtype
+
+
+def _npz_member(npz, name: str, where: str) -> np.ndarray:
+    """One member of an open .npz, read only after its zip entry and .npy header were checked: encrypted or
+    unknown compression refused, and a member that inflates past its header's size (a zip bomb) too."""
+    info = npz.zip.getinfo(name + ".npy")
+    if info.flag_bits & 1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise DataError(f"{where} is encrypted or compressed with an unknown method; refused")
+    with npz.zip.open(info) as member:
+        shape, dtype = _npy_header(member, where)
+    if info.file_size > math.prod(shape) * dtype.itemsize + 65536:
+        raise DataError(f"{where} inflates to {info.file_size:,} bytes, more than its {shape} {dtype} values need; "
+                        "refused")
+    try:
+        return npz[name]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{where} is damaged (truncated?): {exc}") from exc
+
+
+def read_numpy(path: Path, name: str | None, image_shape) -> Dataset:
+    """A .npy array, or the array ``name`` of an .npz (the only one when it holds one). Opened as a regular
+    file only (never a FIFO or device), headers checked before data is read, never unpickled."""
+    from .safe_io import open_regular
+
+    where = f"{path}"
+    with open_regular(path, "data file", MAX_FILE_BYTES, DataError) as f:
+        is_npz = f.read(2) == b"PK"
+        f.seek(0)
+        if not is_npz:
+            if name is not None:
+                raise DataError(f"{path} is a single array (.npy); ':{name}' picks arrays of .npz files only")
+            _npy_header(f, where)
+            f.seek(0)
+        try:
+            loaded = np.load(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise DataError(f"{path} is not a readable NumPy file (truncated, another format, or object arrays): "
+                            f"{exc}") from exc
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                names = list(loaded.files)
+                if name is None and len(names) != 1:
+                    raise DataError(f"{path} holds {len(names)} arrays ({', '.join(names) or 'none'}); "
+                                    f"pick one with {path}:NAME")
+                name = name or names[0]
+                if name not in names:
+                    raise DataError(f"{path} has no array {name!r}; its arrays: {', '.join(names) or 'none'}")
+                where = f"array {name!r} of {path}"
+                arr = _npz_member(loaded, name, where)
+        else:
+            arr = loaded
     return _dataset(arr, image_shape, where, path.stem if name is None else f"{path.stem}:{name}", str(path))
 
 

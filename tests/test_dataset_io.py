@@ -64,7 +64,7 @@ def test_npy_npz_mat_idx_and_folder_give_the_same_images(tmp_path, pixels):
 
 
 @pytest.mark.parametrize(("name", "content", "fragment"), [
-    ("bad.npy", b"\x93NUMPY garbage", "not a readable NumPy file"),
+    ("bad.npy", b"\x93NUMPY garbage", "not a readable NumPy"),
     ("bad.npz", b"PK\x03\x04 truncated", "not a readable NumPy file"),
     ("bad.mat", b"MATLAB 5.0 MAT-file" + b"\0" * 40, "not a readable MATLAB .mat file"),
     ("bad-images-idx3-ubyte", b"\0\0\x08\x03" + struct.pack(">3I", 10, 6, 4) + b"\1" * 50, "truncated"),
@@ -91,7 +91,7 @@ def test_wrong_shapes_and_names_are_explained(tmp_path, pixels):
     with pytest.raises(DataError, match="has no array 'c'; its arrays: a, b"):
         open_dataset(str(tmp_path / "two.npz:c"))
     np.save(tmp_path / "obj.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(DataError, match="not a readable NumPy file"):  # never unpickled
+    with pytest.raises(DataError, match="holds Python objects"):  # never unpickled
         open_dataset(str(tmp_path / "obj.npy"), (1, 1))
     with pytest.raises(DataError, match="unknown data format"):
         (tmp_path / "x.csv").write_text("1,2")
@@ -237,3 +237,27 @@ def test_every_command_reads_any_image_shape(tmp_path, pixels, capsys):
     assert main.main(["evaluate", *weights, "--data", str(tmp_path / "wide.npy")]) == 2
     err = capsys.readouterr().err
     assert "trained on 6×4 images, these are 4×6" in err and len(err.strip().splitlines()) == 1
+
+
+def test_numpy_files_are_checked_before_their_data_is_read(tmp_path):
+    """A FIFO is refused without blocking, a header declaring 10^12 values is refused before reading, and an
+    .npz member that inflates far past its header's size (a zip bomb) is refused before inflating it."""
+    import io
+    import os
+    import zipfile
+
+    fifo = tmp_path / "pipe.npy"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="FIFO"):
+        open_dataset(str(fifo), (H, W))
+    with open(tmp_path / "huge.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (10**6, 10**6)})
+    with pytest.raises(DataError, match="declares 1,000,000,000,000 values"):
+        open_dataset(str(tmp_path / "huge.npy"), (H, W))
+    member = io.BytesIO()
+    np.lib.format.write_array(member, np.zeros((2, 2), np.uint8))
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", member.getvalue() + bytes(20_000_000))  # 20 MB of zeros deflate to ~20 kB
+    assert (tmp_path / "bomb.npz").stat().st_size < 100_000
+    with pytest.raises(DataError, match="inflates to 20,000,"):
+        open_dataset(str(tmp_path / "bomb.npz:x"), (H, W))
