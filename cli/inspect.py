@@ -7,6 +7,7 @@ import json
 from .common import add_data_args, add_max_params, data_for, load_weights, seed
 
 COLUMNS = (("layer", "name", 10, "s"), ("units", "units", 6, "d"), ("dead", "dead", 6, "d"), ("rare", "rare", 6, "d"),
+           ("never on", "never_on", 9, "d"),
            ("act mean", "act_mean", 10, ".4g"), ("act std", "act_std", 10, ".4g"),
            ("|W|", "weight_norm", 10, ".4g"), ("|grad W|", "grad_norm", 10, ".4g"))
 
@@ -52,6 +53,7 @@ def run(args) -> int:
         print(json.dumps(snapshot_json(snap)))
         return 0
     where = f"all {len(rows)} images" if args.split == "all" else f"the {args.split} split ({len(rows)} images)"
-    print_table(snap, f"{model.config.describe()} over {where}; dead: ReLU input ≤ 0 for every image, "
-                      f"rare: > 0 for < 1 % of them; |grad W| on a batch of 128")
+    print_table(snap, f"{model.config.describe()} over {where}; dead: passes no gradient for any image (ReLU: "
+                      f"input ≤ 0 for every image), rare: for < 1 % of them, never on: input ≤ 0 for every image; "
+                      f"|grad W| on a batch of 128")
     return 0

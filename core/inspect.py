@@ -7,15 +7,18 @@ plain NumPy arrays and floats::
     {"step", "source" ('training' | 'data set'), "images" (how many images the dead/rare counts cover),
      "layers": [{"name", "kind" ('relu' | 'linear' | 'sigmoid'), "units", "act_mean", "act_std",
                  "pre_values", "post_values" (samples of the activation's input and output, or None: see
-                 ``layer_histograms``), "dead", "rare", "unit_active" (units,) images each unit fired on,
+                 ``layer_histograms``), "dead", "rare", "never_on", "unit_active" (units,) images each unit
+                 passed gradient on,
                  "active_share", "saturated",
                  "weight_norm", "grad_norm", "update_ratio"}, ...],
      "kl_per_unit" (L,) | None, "active_units", "sigma_per_unit" (L,) | None, "diagnoses" [str],
      "weights" {layer: W} (only with keep_weights)}
 
 Layers are named as the model file names their parameters (``enc0`` for ``enc0.W``/``enc0.b``); norms and
-the update/weight ratio ‖ΔW‖/‖W‖ are of the layer's weight matrix. A unit of a ReLU (or leaky ReLU) layer is
-*dead* when its activation input is ≤ 0 for every image seen, *rare* when it is > 0 for fewer than 1 % of them.
+the update/weight ratio ‖ΔW‖/‖W‖ are of the layer's weight matrix. A hidden unit is *dead* when its activation
+passes no gradient (derivative < 1e-3) for any image seen: for ReLU, when its input is ≤ 0 for every image;
+*rare* when it passes gradient for fewer than 1 % of them; ``never_on`` counts units whose input is ≤ 0 for every
+image whatever the activation (for ReLU the same as dead) — the definitions of tools/unit_usage.py.
 During training "every image seen" means the batches of the last ``window`` log steps; ``inspect_model``
 counts over a whole data set.
 """
@@ -29,6 +32,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .evaluate import ACTIVE_UNIT_THRESHOLD
+from .layers import activation_layer
 from .models import Model
 
 RARE_SHARE = 0.01  # active on fewer than 1 % of the images
@@ -41,12 +45,28 @@ HIST_BINS = 40
 HIST_VALUES = 4096  # a training histogram takes the first ⌈4096/units⌉ images of the (shuffled) batch
 
 
+def _slope(model: Model) -> float:
+    return float(getattr(model.config, "leaky_slope", 0.01))
+
+
 def layer_names(model: Model) -> list[str]:
     """Every affine layer in forward order: enc0…, mean/logvar or code, dec0…, out (, out_logvar)."""
     return [name[:-2] for name, _ in model.shapes if name.endswith(".W")]
 
 
-GATED_KINDS = ("relu", "leaky_relu")  # activations with an off side (input <= 0): these units can die
+DEAD_DERIVATIVE = 1e-3  # an activation derivative below this passes no useful gradient (tools/unit_usage.py's)
+NOT_HIDDEN = ("linear", "sigmoid")  # the heads and the output: no hidden units to die
+
+
+def gate_open(kind: str, pre: np.ndarray, slope: float) -> np.ndarray:
+    """Where a hidden unit passes gradient: its activation's derivative at ``pre`` is ≥ 1e-3 (bool, pre's shape).
+    ReLU: pre > 0 (the issue's definition); leaky ReLU never closes; elu and softplus close below ≈ −6.9, tanh
+    beyond |pre| ≈ 4.1. Taken from the layer's own backward, as tools/unit_usage.py does."""
+    if kind == "relu":
+        return pre > 0
+    forward, backward = activation_layer(kind, slope)
+    _, cache = forward(pre.copy())
+    return backward(np.ones_like(pre), cache) >= DEAD_DERIVATIVE
 
 
 def layer_kind(model: Model, layer: str) -> str:
@@ -114,12 +134,12 @@ def _activations(record: dict, layer: str) -> tuple[np.ndarray | None, np.ndarra
     return to_numpy(pre), to_numpy(post)
 
 
-def activation_stats(kind: str, pre: np.ndarray | None, post: np.ndarray | None) -> dict:
+def activation_stats(kind: str, pre: np.ndarray | None, post: np.ndarray | None, slope: float = 0.01) -> dict:
     """Mean/std of what the layer passes on, samples for its histograms, and for a ReLU the per-unit active
     counts (units,). The samples are views of the first rows of the pass's own arrays (fresh each step): the
     histograms are binned by whoever draws them (``layer_histograms``), not on the training thread."""
     shown = post if post is not None else pre
-    out = {"act_mean": None, "act_std": None, "pre_values": None, "post_values": None, "active": None,
+    out = {"act_mean": None, "act_std": None, "pre_values": None, "post_values": None, "active": None, "on": None,
            "active_share": None, "saturated": None}
     if shown is None:
         return out
@@ -127,8 +147,9 @@ def activation_stats(kind: str, pre: np.ndarray | None, post: np.ndarray | None)
     rows = max(1, -(-HIST_VALUES // shown.shape[1]))  # a random sample of the batch: its rows are shuffled
     out["pre_values"] = None if pre is None else pre[:rows]
     out["post_values"] = None if post is None else post[:rows]
-    if kind in GATED_KINDS and pre is not None:
-        out["active"] = np.count_nonzero(pre > 0, axis=0)
+    if kind not in NOT_HIDDEN and pre is not None:
+        out["active"] = np.count_nonzero(gate_open(kind, pre, slope), axis=0)  # per unit: images it passes
+        out["on"] = out["active"] if kind == "relu" else np.count_nonzero(pre > 0, axis=0)  # images with input > 0
         out["active_share"] = float(out["active"].sum()) / pre.size  # of (image, unit) pairs: the gate is open
     if kind == "sigmoid" and post is not None:
         out["saturated"] = float(np.mean((post < SATURATED_P) | (post > 1.0 - SATURATED_P)))
@@ -158,8 +179,8 @@ def _layer_row(model: Model, layer: str, stats: dict) -> dict:
     W = model.params[f"{layer}.W"]
     row = {"name": layer, "kind": layer_kind(model, layer), "units": int(W.shape[1]),
            "weight_norm": _norm(W), "grad_norm": None, "update_ratio": None, "dead": None, "rare": None,
-           "unit_active": None}
-    row.update({k: v for k, v in stats.items() if k != "active"})
+           "unit_active": None, "never_on": None}
+    row.update({k: v for k, v in stats.items() if k not in ("active", "on")})
     return row
 
 
@@ -179,10 +200,10 @@ class Inspector:
         rows, batch = [], 0
         for layer in layer_names(model):
             pre, post = _activations(record, layer)
-            stats = activation_stats(layer_kind(model, layer), pre, post)
+            stats = activation_stats(layer_kind(model, layer), pre, post, _slope(model))
             batch = max(batch, len(pre) if pre is not None else len(post) if post is not None else 0)
             if stats["active"] is not None:
-                self._active.setdefault(layer, deque(maxlen=self.window)).append(stats["active"])
+                self._active.setdefault(layer, deque(maxlen=self.window)).append((stats["active"], stats["on"]))
             row = _layer_row(model, layer, stats)
             row["grad_norm"] = _norm(model.grads[f"{layer}.W"])
             rows.append(row)
@@ -204,8 +225,9 @@ class Inspector:
         for row, (start, stop) in zip(rows, slices, strict=True):
             row["update_ratio"] = _norm(delta[start:stop]) / max(row["weight_norm"], 1e-30)
             if row["name"] in self._active:
-                row["unit_active"] = sum(self._active[row["name"]])
+                row["unit_active"] = sum(active for active, _ in self._active[row["name"]])
                 row["dead"], row["rare"] = dead_and_rare(row["unit_active"], images)
+                row["never_on"] = int(np.count_nonzero(sum(on for _, on in self._active[row["name"]]) == 0))
         snap = {"step": int(model.step), "source": "training", "images": images, "layers": rows, **latent}
         snap["diagnoses"] = diagnose(snap)
         if self.keep_weights:
@@ -254,11 +276,16 @@ def diagnose(snap: dict) -> list[str]:
         never = seen = f"the last {snap['images']} training images"
     found = []
     for row in snap["layers"]:
+        relu = row.get("kind", "relu") == "relu"
         if row["dead"]:
-            found.append(f"{row['name']}: {row['dead']} of {row['units']} units are dead (never active on {never})")
+            why = f"never active on {never}" if relu else f"their {row['kind']} passes no gradient for {never}"
+            found.append(f"{row['name']}: {row['dead']} of {row['units']} units are dead ({why})")
         if row["rare"]:
             found.append(f"{row['name']}: {row['rare']} of {row['units']} units are rarely active "
                          f"(on < 1 % of {seen})")
+        if not relu and (row.get("never_on") or 0) > (row["dead"] or 0):
+            found.append(f"{row['name']}: {row['never_on']} of {row['units']} {row['kind']} units never have an input "
+                         f"> 0 on {never} (they still pass gradient)")
         found += _ratio_findings(row)
         if row["saturated"] is not None and row["saturated"] > SATURATED_WARN:
             found.append(f"{row['name']}: {100 * row['saturated']:.0f} % of the decoder's sigmoid outputs are "
@@ -287,14 +314,16 @@ class _DataSetTotals:
             shown = post if post is not None else pre
             if shown is None:
                 continue
-            s = self.sums.setdefault(layer, {"sum": 0.0, "sumsq": 0.0, "count": 0, "active": 0, "saturated": 0,
-                                             "pre": [], "post": []})
+            s = self.sums.setdefault(layer, {"sum": 0.0, "sumsq": 0.0, "count": 0, "active": 0, "on": 0,
+                                             "saturated": 0, "pre": [], "post": []})
             shown64 = shown.astype(np.float64)
             s["sum"] += float(shown64.sum())
             s["sumsq"] += float(np.dot(shown64.ravel(), shown64.ravel()))
             s["count"] += shown.size
-            if layer_kind(self.model, layer) in GATED_KINDS and pre is not None:
-                s["active"] = s["active"] + np.count_nonzero(pre > 0, axis=0)
+            kind = layer_kind(self.model, layer)
+            if kind not in NOT_HIDDEN and pre is not None:
+                s["active"] = s["active"] + np.count_nonzero(gate_open(kind, pre, _slope(self.model)), axis=0)
+                s["on"] = s["on"] + np.count_nonzero(pre > 0, axis=0)
             if layer == "out":
                 s["saturated"] += int(np.count_nonzero((post < SATURATED_P) | (post > 1.0 - SATURATED_P)))
             if self.n < self.hist_images:
@@ -315,8 +344,9 @@ class _DataSetTotals:
                "pre_values": np.concatenate(s["pre"]) if s["pre"] else None,
                "post_values": np.concatenate(s["post"]) if s["post"] else None,
                "saturated": s["saturated"] / s["count"] if layer == "out" else None, "active_share": None}
-        if layer_kind(self.model, layer) in GATED_KINDS and s["pre"]:
+        if layer_kind(self.model, layer) not in NOT_HIDDEN and s["pre"]:
             out["unit_active"] = np.asarray(s["active"])
+            out["never_on"] = int(np.count_nonzero(np.asarray(s["on"]) == 0))
             out["dead"], out["rare"] = dead_and_rare(out["unit_active"], self.n)
             out["active_share"] = float(np.sum(s["active"])) / (self.n * np.size(s["active"]))
         return out
@@ -382,7 +412,7 @@ def subnormal_weights(model: Model) -> list[str]:
 
 
 JSON_LAYER_KEYS = ("name", "units", "dead", "rare", "act_mean", "act_std", "weight_norm", "grad_norm",
-                   "update_ratio", "saturated", "active_share")
+                   "update_ratio", "saturated", "active_share", "never_on")
 
 
 def _plain(v):

@@ -347,3 +347,20 @@ def test_weight_images_show_first_and_last_layer_weights_as_faces():
     assert out_image.shape == image.shape and "output" in caption
     middle, caption = weight_image(model.params_numpy()["mean.W"], "mean", (28, 20))
     assert middle.shape == (4, 5) and middle.min() >= 0 and middle.max() <= 1
+
+
+def test_elu_units_die_only_where_their_gradient_vanishes():
+    model = small_model(hidden=(16,), latent=4, enc_activation="elu", dec_activation="elu")
+    X = faces(200)
+    W, b = model.params["enc0.W"], model.params["enc0.b"]
+    W[:, [3, 8]] = 0
+    b[3], b[8] = -20.0, -3.0  # elu'(−20) = 2e-9: dead; elu'(−3) = 0.05: never on, but still learning
+    snap = inspect_model(model, X)
+    row = layer(snap, "enc0")
+    pre = direct_forward(model, X, np.zeros((200, 4)))["enc0.pre"]
+    assert row["kind"] == "elu"
+    assert row["dead"] == int((pre < np.log(1e-3)).all(axis=0).sum()) >= 1  # elu' = exp(pre) < 1e-3 everywhere
+    assert row["never_on"] == int((pre <= 0).all(axis=0).sum()) >= 2
+    assert f"enc0: {row['dead']} of 16 units are dead (their elu passes no gradient for any face)" in snap["diagnoses"]
+    assert f"enc0: {row['never_on']} of 16 elu units never have an input > 0 on any face (they still pass gradient)" \
+        in snap["diagnoses"]

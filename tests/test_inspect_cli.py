@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.checkpoint import load_model
+from core.checkpoint import load_model, save_model
 from core.evaluate import active_units, evaluate
 from main import main
+from tools.unit_usage import unit_usage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +40,14 @@ def test_inspect_json_counts_the_dead_units_of_each_shipped_model(capsys, frey_p
     model = load_model(path).model
     enc0 = data["layers"][0]
     assert enc0["name"] == "enc0" and enc0["units"] == model.config.hidden[0]
-    assert (enc0["dead"], enc0["rare"]) == direct_dead_and_rare(model, frey)
+    if model.config.enc_activation == "relu":  # the issue's definition, computed here
+        assert (enc0["dead"], enc0["rare"]) == direct_dead_and_rare(model, frey)
+    # every hidden layer against tools/unit_usage.py, written separately for issue 18 (any activation)
+    usage = {row["layer"]: row for row in unit_usage(model, frey)}
+    for row in data["layers"]:
+        if row["name"] in usage:
+            want = usage[row["name"]]
+            assert (row["dead"], row["rare"], row["never_on"]) == (want["dead"], want["rare"], want["never_on"])
     for key in ("act_mean", "act_std", "weight_norm", "grad_norm"):
         assert isinstance(enc0[key], float) and np.isfinite(enc0[key])
     assert enc0["weight_norm"] == pytest.approx(np.linalg.norm(model.params_numpy()["enc0.W"]), rel=1e-5)
@@ -56,12 +64,26 @@ def test_inspect_table_and_diagnoses(capsys, frey_path, frey):
     code, out, _ = run_cli(capsys, "inspect", "--weights", ROOT / "model" / "vae.npz", "--data", frey_path)
     assert code == 0
     model = load_model(ROOT / "model" / "vae.npz").model
-    dead, _ = direct_dead_and_rare(model, frey)
+    dead = unit_usage(model, frey)[0]["dead"]
     lines = out.splitlines()
     assert lines[1].split()[:4] == ["layer", "units", "dead", "rare"]
     assert lines[2].split()[:3] == ["enc0", "256", str(dead)]
-    assert f"* enc0: {dead} of 256 units are dead (never active on any face)" in lines
     assert any(line.startswith("KL per latent unit (nats):") for line in lines)
+    active = json.loads(run_cli(capsys, "inspect", "--weights", ROOT / "model" / "vae.npz", "--data", frey_path,
+                                "--json")[1])["active_units"]
+    assert f"active units: {active} of 16" in lines
+
+
+def test_inspect_names_the_dead_units_of_a_relu_model(capsys, tmp_path, frey_path, frey):
+    model = load_model(ROOT / "model" / "ae.npz").model  # ReLU: dead = input ≤ 0 for every face
+    model.params["enc0.W"][:, :5] = 0
+    model.params["enc0.b"][:5] = -1.0
+    save_model(tmp_path / "planted.npz", model)
+    code, out, _ = run_cli(capsys, "inspect", "--weights", tmp_path / "planted.npz", "--data", frey_path)
+    assert code == 0
+    dead, _ = direct_dead_and_rare(model, frey)
+    assert dead >= 5
+    assert f"* enc0: {dead} of 256 units are dead (never active on any face)" in out.splitlines()
 
 
 def test_inspect_of_a_split(capsys, frey_path):

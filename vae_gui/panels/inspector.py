@@ -37,13 +37,17 @@ LAYER_PENS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", 
               "#bcbd22", "#17becf"]
 DEAD_WARN_SHARE = 0.1  # a dead count above 10 % of the units is shown in red
 COLUMNS = [("layer", "name", "{}"), ("kind", "kind", "{}"), ("units", "units", "{}"), ("dead", "dead", "{}"),
-           ("rare", "rare", "{}"), ("active", "active_share", "{:.0%}"), ("act mean", "act_mean", "{:.3g}"),
-           ("act std", "act_std", "{:.3g}"), ("‖W‖", "weight_norm", "{:.3g}"), ("‖∇W‖", "grad_norm", "{:.3g}"),
-           ("‖ΔW‖/‖W‖", "update_ratio", "{:.1e}"), ("saturated", "saturated", "{:.0%}")]
+           ("rare", "rare", "{}"), ("never on", "never_on", "{}"), ("active", "active_share", "{:.0%}"),
+           ("act mean", "act_mean", "{:.3g}"), ("act std", "act_std", "{:.3g}"), ("‖W‖", "weight_norm", "{:.3g}"),
+           ("‖∇W‖", "grad_norm", "{:.3g}"), ("‖ΔW‖/‖W‖", "update_ratio", "{:.1e}"),
+           ("saturated", "saturated", "{:.0%}")]
 COLUMN_TIPS = {
-    "dead": "units whose activation input is ≤ 0 for every image seen: they pass nothing on and get no gradient",
-    "rare": "units active (input > 0) on fewer than 1 % of the images seen",
-    "active": "share of (image, unit) pairs where the unit's gate is open",
+    "dead": "units whose activation passes no gradient for any image seen (ReLU: input ≤ 0 for every image): "
+            "they learn nothing",
+    "rare": "units that pass gradient for fewer than 1 % of the images seen",
+    "never on": "units whose input is ≤ 0 for every image seen (for ReLU the same as dead; an elu unit there "
+                "still learns)",
+    "active": "share of (image, unit) pairs where the unit passes gradient",
     "‖ΔW‖/‖W‖": "size of the last update relative to the weights; about 1e-3 is healthy (cs231n)",
     "saturated": "decoder outputs below 0.01 or above 0.99: the sigmoid's gradient vanishes there",
 }
