@@ -78,6 +78,13 @@ def test_a_loaded_model_is_inspected_and_planted_dead_units_show(qtbot, syntheti
     assert panel.table.cell_text("enc0", "dead") == str(dead)
     assert f"enc0: {dead} of 16 units are dead (never active on any face)" in panel.diagnoses.text()
     assert "over all 64 images" in panel.source_label.text()
+    # the weight faces put the busiest units first: the planted units (all-zero weights: flat grey) come last
+    assert f"so the last {dead} are the dead units" in panel.layer_view.weight_caption.text()
+    image = panel.layer_view.weight_item.image  # 16 faces: 5 columns (⌈√(16·28/20)⌉) × 4 rows, 4 blank cells
+    cells = [image[1 + r * 29:29 + r * 29, 1 + c * 21:21 + c * 21] for r in range(4) for c in range(5)]
+    flat = [i for i in range(16) if np.all(cells[i] == 0.5)]
+    assert len(flat) == 3 and min(flat) >= 16 - dead  # the three planted units are among the last, dead ones
+    assert not np.all(cells[0] == 0.5)
     assert errors == []
 
 
@@ -184,3 +191,17 @@ def test_shipped_gaussian_model_on_the_frey_faces(qtbot, frey, errors, tmp_path)
     w = model.params_numpy()["enc0.W"][:, busiest]
     np.testing.assert_allclose(image[1:29, 1:21], (0.5 + 0.5 * w / np.abs(w).max()).reshape(28, 20), atol=1e-6)
     assert panel.grab().save(str(tmp_path / "inspector.png"))
+
+
+def test_an_autoencoder_has_no_latent_plots_but_its_code_layer(qtbot, synthetic_faces, errors):
+    model = small_model(kind="ae", hidden=(16,), latent=4, dtype="float32")
+    panel = make_panel(qtbot, make_session(synthetic_faces, model, errors))
+    wait_for_data_set_snapshot(qtbot, panel)
+    assert [panel.table.item(r, 0).text() for r in range(panel.table.rowCount())] == ["enc0", "code", "dec0", "out"]
+    p = model.params_numpy()
+    h = np.maximum(synthetic_faces.astype(np.float64) @ p["enc0.W"] + p["enc0.b"], 0)
+    code_dead = int((((h @ p["code.W"] + p["code.b"]) > 0).sum(axis=0) == 0).sum())
+    assert panel.table.cell_text("code", "dead") == str(code_dead)
+    assert len(panel.time_plots.unit_kl_bars.opts["height"]) == 0
+    assert "latent units are inactive" not in panel.diagnoses.text()
+    assert errors == []

@@ -364,3 +364,20 @@ def test_elu_units_die_only_where_their_gradient_vanishes():
     assert f"enc0: {row['dead']} of 16 units are dead (their elu passes no gradient for any face)" in snap["diagnoses"]
     assert f"enc0: {row['never_on']} of 16 elu units never have an input > 0 on any face (they still pass gradient)" \
         in snap["diagnoses"]
+
+
+def test_elu_units_in_training_snapshots_count_never_on_apart_from_dead():
+    model = small_model(hidden=(16,), latent=4, enc_activation="elu", dec_activation="elu")
+    W, b = model.params["enc0.W"], model.params["enc0.b"]
+    W[:, [3, 8]] = 0
+    b[3], b[8] = -20.0, -3.0  # dead, and never on but learning
+    x, eps = faces(64), np.zeros((64, 4))
+    record: dict = {}
+    model.forward_backward(x, eps=eps, compute_loss=False, record=record)
+    inspector = Inspector()
+    inspector.before_update(model, record)
+    row = layer(inspector.after_update(model), "enc0")
+    pre = np.asarray(record["enc0.pre"])
+    assert row["dead"] == int((pre < np.log(1e-3)).all(axis=0).sum()) >= 1
+    assert row["never_on"] == int((pre <= 0).all(axis=0).sum()) >= 2
+    assert row["never_on"] > row["dead"]
