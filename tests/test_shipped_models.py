@@ -4,8 +4,8 @@ Thresholds (nats per image, see docs/RESULTS.md):
 * model/ae.npz: the assignment's layout (ReLU, ReLU code, no input centre) and a reconstruction loss over all
   1965 faces of at most 338.0 (issue 18), below the assignment's own AE (the legacy pickle, imported with
   ``main.py import-legacy``);
-* model/vae.npz: test −ELBO at most 11 nats above the test split's BCE floor (10.32 measured; issue 18's
-  target of 8 was not reached, docs/RESULTS.md) with at least 5 active latent units;
+* model/vae.npz: test −ELBO at most 11 nats above the test split's BCE floor (10.37 measured; issue 18's
+  target of 8 was not reached, docs/RESULTS.md) with at least 6 active latent units (7 measured);
 * model/vae_gauss.npz: test ELBO above +1330 (+1341.3 measured), far above the best test figure of the
   PyTorch reference (+1286) and the previous shipped model (+1303.9);
 * every VAE: the importance-sampled −log p(x) with k = 100 is no larger than the −ELBO estimate;
@@ -33,7 +33,7 @@ LEGACY_AE_ALL_REC = 339.476
 AE_ALL_REC_TARGET = 338.0
 MAX_BYTES = 3_000_000
 VAE_FLOOR_MARGIN = 11.0
-VAE_MIN_ACTIVE_UNITS = 5
+VAE_MIN_ACTIVE_UNITS = 6
 GAUSS_MIN_TEST_ELBO = 1330.0
 MAX_DEAD_SHARE = 0.10  # of the first layer's units
 
@@ -81,7 +81,7 @@ def test_ae_beats_the_assignment_ae_on_all_faces(frey):
 
 
 @pytest.mark.frey
-def test_bernoulli_vae_is_within_11_nats_of_the_bce_floor_and_uses_5_latent_units(splits):
+def test_bernoulli_vae_is_within_11_nats_of_the_bce_floor_and_uses_6_latent_units(splits):
     _, X_test = splits
     model = load_shipped("vae.npz")
     value = neg_elbo(model, X_test)
