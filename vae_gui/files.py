@@ -15,10 +15,11 @@ from PyQt6.QtWidgets import QFileDialog, QInputDialog, QProgressDialog
 
 from core.checkpoint import ModelFileError, check_fits_data, import_legacy, load_model, save_model
 from core.data import PROJECT_ROOT, DataError, DownloadIntegrityError, ensure_data, find_data
-from core.dataset import Dataset, frey_dataset
+from core.dataset import Dataset, check_model_data, frey_dataset
 from core.models import Model, ModelConfig
 from core.optim import optimizer_from_state
 from vae_gui import closing
+from vae_gui.data_dialog import DataSetDialog, apply_dataset
 from vae_gui.state import NO_DATA_HELP
 from vae_gui.workers import Job, error_text, start_job
 
@@ -108,6 +109,14 @@ class FileActions(QObject):
                 except ModelFileError as exc:  # the current model stays
                     self.window.show_error("Could not open the model", str(exc))
                     return
+            dataset = self.session.dataset
+            if dataset is not None and dataset.dim == loaded.model.config.input_dim:
+                try:  # same pixel count, other image shape (e.g. 12×9 vs 9×12): refused too
+                    for line in check_model_data(loaded.meta.get("data"), dataset):
+                        self.window.notify(f"warning: {line}", 20)
+                except ValueError as exc:  # the current model stays
+                    self.window.show_error("Could not open the model", f"{path}: {exc}")
+                    return
             self.session.set_model(loaded.model, path, loaded.optimizer_state, loaded.meta)
             self.settings.setValue("last_model", str(path))
             self.remember("model", path)
@@ -185,6 +194,24 @@ class FileActions(QObject):
                                               "MATLAB files (*.mat);;All files (*)")
         if path:
             self.load_data_path(path)
+
+    def open_dataset_dialog(self, spec: str | os.PathLike | None = None, image_shape: str = "") -> DataSetDialog | None:
+        """File ▸ Open data set…: the preview dialog (vae_gui/data_dialog.py), window-modal but not blocking;
+        with ``spec`` it previews that at once. Accepting makes the previewed data set the current one."""
+        if self._refuse_while_training("Open data set"):
+            return None
+        dialog = DataSetDialog(self.session, self.folder("data", PROJECT_ROOT), self.window)
+        self.data_dialog = dialog
+        dialog.accepted.connect(lambda: self._use_dataset(dialog))
+        dialog.finished.connect(lambda _result: dialog.deleteLater())
+        dialog.open()
+        if spec:
+            dialog.set_source(spec, image_shape)
+        return dialog
+
+    def _use_dataset(self, dialog: DataSetDialog) -> None:
+        if dialog.dataset is not None and apply_dataset(self.window, dialog.dataset, dialog.source()):
+            self.remember("data", dialog.source())
 
     def load_data_path(self, path: str | os.PathLike) -> Job | None:
         if self._refuse_while_training("Load data"):

@@ -34,6 +34,9 @@ def build_menus(window) -> dict[str, QAction]:
         "import": _action(window, "Import legacy pickle…", files.import_legacy_dialog, "Ctrl+I",
                           "Convert an assignment weights pickle (AE or VAE layout); no code is run"),
         "data": _action(window, "Load data…", files.load_data_dialog, "Ctrl+L", "Load frey_rawface.mat"),
+        "open_dataset": _action(window, "Open data set…", files.open_dataset_dialog, "Ctrl+Shift+D",
+                                "Your own images: .npy/.npz/.mat arrays, MNIST IDX files or a folder of PNG/JPEG, "
+                                "with a preview"),
         "encode_image": window.image_import.action,
         "export_png": _action(window, "Export view as PNG…", exports.png_dialog, "Ctrl+E",
                               "Save a picture of the current tab"),
@@ -83,7 +86,8 @@ def _file_menu(window, a: dict[str, QAction]) -> None:
     window.shipped_menu = menu.addMenu("Shipped models")
     window.shipped_menu.aboutToShow.connect(lambda: fill_shipped_menu(window))
     fill_shipped_menu(window)
-    for name in ("save", "import", None, "data", "encode_image", None, "export_png", "export_csv", None, "quit"):
+    for name in ("save", "import", None, "data", "open_dataset", "encode_image", None, "export_png", "export_csv",
+                 None, "quit"):
         menu.addSeparator() if name is None else menu.addAction(a[name])
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from core.backend import to_numpy
-from core.dataset import FREY_IMAGE_SHAPE, FREY_NAME, Dataset
+from core.dataset import FREY_IMAGE_SHAPE, FREY_NAME, Dataset, model_image_shape
 from core.evaluate import ACTIVE_UNIT_THRESHOLD, posterior_means
 from core.explore import latent_activity, most_active_dims
 from core.models import Model
@@ -143,7 +143,14 @@ class Session(QObject):
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        return self.dataset.image_shape if self.dataset is not None else FREY_IMAGE_SHAPE
+        """(H, W) of the images the panels show: the data set's, else (no data, or data the model cannot
+        read) the model's (its file's data record, core.dataset.model_image_shape), else Frey's 28×20."""
+        model, data = self.model, self.dataset
+        if data is not None and (model is None or model.config.input_dim == data.dim):
+            return data.image_shape
+        if model is not None:
+            return model_image_shape(self.meta, model.config.input_dim)
+        return FREY_IMAGE_SHAPE
 
     # ------------------------------------------------------------------ selection, busy, errors
     def select(self, index: int) -> None:

@@ -53,6 +53,17 @@ class LatentGridPanel(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._build_grid_box())
+        splitter.addWidget(self._build_interp_box())
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([720, 560])  # the grid is height-limited: give it the width its height can use
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    def _build_grid_controls(self) -> None:
         self.n_spin = QSpinBox()
         self.n_spin.setRange(GRID_MIN, GRID_MAX)
         self.n_spin.setValue(GRID_DEFAULT)
@@ -80,6 +91,8 @@ class LatentGridPanel(QWidget):
                        self.col_combo.currentIndexChanged, self.base_zero.toggled, self.base_spin.valueChanged):
             signal.connect(lambda *_: self.rebuild_grid())
 
+    def _build_grid_box(self) -> QGroupBox:
+        self._build_grid_controls()
         controls = QHBoxLayout()
         controls.addWidget(QLabel("rows:"))
         controls.addWidget(self.row_combo)
@@ -107,7 +120,9 @@ class LatentGridPanel(QWidget):
         grid_layout.addLayout(base_row)
         grid_layout.addWidget(self.grid, 1)
         grid_layout.addWidget(self.grid_info)
+        return grid_box
 
+    def _build_interp_box(self) -> QGroupBox:
         interp_box = QGroupBox("interpolation between two images' posterior means")
         self.a_spin, self.b_spin = QSpinBox(), QSpinBox()
         for spin, name in ((self.a_spin, "A"), (self.b_spin, "B")):
@@ -164,16 +179,7 @@ class LatentGridPanel(QWidget):
         interp_layout.addWidget(self.interp_rows)
         interp_layout.addStretch(1)
         self.interp_box = interp_box
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(grid_box)
-        splitter.addWidget(interp_box)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([720, 560])  # the grid is height-limited: give it the width its height can use
-        splitter.setChildrenCollapsible(False)
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        return interp_box
 
     def _size_end_views(self, height: int) -> None:
         """The original faces at each path's ends as large as the path's faces."""
@@ -275,7 +281,7 @@ class LatentGridPanel(QWidget):
         except Exception as exc:
             self.state.report_error("Latent grid failed", f"Could not decode the grid: {exc}")
             return
-        self.grid.set_grid(faces)
+        self.grid.set_grid(faces, self.state.image_shape)
         axis = quantile_axis(n)
         self.grid.set_axes(f"z{row_dim} (rows)", axis, f"z{col_dim} (columns)", axis, decimals=1)
         base = f"the posterior mean of image #{self.base_spin.value()}" if base_z is not None else "0"
@@ -312,13 +318,13 @@ class LatentGridPanel(QWidget):
         labels = [f"t={t:.2f}" for t in np.linspace(0, 1, k)]
         for strip in (self.lerp_strip, self.slerp_strip):
             strip.set_ncols(k if k <= 8 else -(-k // 2))  # one row up to 8 faces, else two even rows
-        self.lerp_strip.set_faces(lerp_faces, labels)
-        self.slerp_strip.set_faces(slerp_faces, labels)
+        self.lerp_strip.set_faces(lerp_faces, labels, self.state.image_shape)
+        self.slerp_strip.set_faces(slerp_faces, labels, self.state.image_shape)
         ends = to_numpy(model.decode(np.stack([mean_a, mean_b]))) if chosen else X[[a, b]]
         for views, face, title in (((self.original_a, self.slerp_a), ends[0], "A (chosen z)" if chosen else f"A #{a}"),
                                    ((self.original_b, self.slerp_b), ends[1], "B (chosen z)" if chosen else f"B #{b}")):
             for view in views:
-                view.set_face(face)
+                view.set_face(face, self.state.image_shape)
                 view.set_title(title)
         self.interp_message.setText(f"|μA| = {np.linalg.norm(mean_a):.2f}, |μB| = {np.linalg.norm(mean_b):.2f}, "
                                     f"distance {np.linalg.norm(mean_a - mean_b):.2f}")

@@ -61,6 +61,32 @@ class ReconstructionPanel(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
+        pick, losses = self._build_picker(), self._build_losses()
+        self.original = FaceView("original", min_height=280)
+        self.reconstruction = FaceView("reconstruction", min_height=280)
+        self.difference = FaceView("|original − reconstruction|", min_height=280, colorbar=DIFF_COLORMAP)
+        self.difference.setToolTip(DIFF_TIP)
+        faces = QGridLayout()
+        faces.addWidget(self.original, 0, 0)
+        faces.addWidget(self.reconstruction, 0, 1)
+        faces.addWidget(self.difference, 0, 2)
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.addLayout(pick)
+        content_layout.addLayout(losses)
+        content_layout.addWidget(self.sign_note)
+        content_layout.addLayout(faces, 1)
+        self.no_data_label = QLabel(NO_DATA_HTML)
+        self.no_data_label.setWordWrap(True)
+        self.no_data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_data_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(content)
+        self.stack.addWidget(self.no_data_label)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.stack)
+
+    def _build_picker(self) -> QHBoxLayout:
         self.spin = QSpinBox()
         self.spin.setRange(0, 0)  # the data set's size once it is loaded
         self.spin.setPrefix("image #")
@@ -88,16 +114,9 @@ class ReconstructionPanel(QWidget):
         pick.addWidget(self.random_button)
         pick.addWidget(self.split_label)
         pick.addWidget(self.draw_z)
+        return pick
 
-        self.original = FaceView("original", min_height=280)
-        self.reconstruction = FaceView("reconstruction", min_height=280)
-        self.difference = FaceView("|original − reconstruction|", min_height=280, colorbar=DIFF_COLORMAP)
-        self.difference.setToolTip(DIFF_TIP)
-        faces = QGridLayout()
-        faces.addWidget(self.original, 0, 0)
-        faces.addWidget(self.reconstruction, 0, 1)
-        faces.addWidget(self.difference, 0, 2)
-
+    def _build_losses(self) -> QHBoxLayout:
         self.rec_label, self.kl_label, self.elbo_label = QLabel(), QLabel(), QLabel()
         for label, tip in ((self.rec_label, REC_TIP), (self.kl_label, KL_TIP), (self.elbo_label, ELBO_TIP)):
             label.setToolTip(tip)
@@ -115,22 +134,7 @@ class ReconstructionPanel(QWidget):
         self.sign_note = QLabel("")
         self.sign_note.setWordWrap(True)
         self.sign_note.setStyleSheet("color: #555;")
-
-        content = QWidget()
-        content_layout = QVBoxLayout(content)
-        content_layout.addLayout(pick)
-        content_layout.addLayout(losses)
-        content_layout.addWidget(self.sign_note)
-        content_layout.addLayout(faces, 1)
-        self.no_data_label = QLabel(NO_DATA_HTML)
-        self.no_data_label.setWordWrap(True)
-        self.no_data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.no_data_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(content)
-        self.stack.addWidget(self.no_data_label)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.stack)
+        return losses
 
     # ------------------------------------------------------------------ state
     def has_data(self) -> bool:
@@ -193,7 +197,7 @@ class ReconstructionPanel(QWidget):
             x, what = self.own_x[None, :], "your image"
             self.split_label.setText("<b>your image</b>")
             self.split_label.setStyleSheet("color: #8e44ad")
-            self.original.set_face(x[0])
+            self.original.set_face(x[0], self.state.image_shape)
             self.original.set_title("your image (grey, cropped, resized)")
         else:
             i = min(self.index, len(X) - 1)
@@ -201,7 +205,7 @@ class ReconstructionPanel(QWidget):
             self.split_label.setText(f"<b>{split}</b>")
             self.split_label.setStyleSheet("color: #1f77b4" if split == "train" else "color: #d62728")
             x = X[i : i + 1]
-            self.original.set_face(x[0])
+            self.original.set_face(x[0], self.state.image_shape)
             self.original.set_title(f"original #{i} ({split})")
         self.draw_z.setEnabled(model is not None and model.is_vae)
         if model is None:
@@ -219,12 +223,12 @@ class ReconstructionPanel(QWidget):
         except Exception as exc:  # an engine error must reach the user, not kill the panel
             self.state.report_error("Reconstruction failed", f"Could not reconstruct {what}: {exc}")
             return
-        self.reconstruction.set_face(recon)
+        self.reconstruction.set_face(recon, self.state.image_shape)
         self.reconstruction.set_title("reconstruction (z drawn from q(z|x))" if sample else
                                       ("reconstruction (posterior mean)" if model.is_vae else "reconstruction"))
         diff = np.abs(x[0].astype(np.float64) - recon)
         self.difference.set_levels((0.0, max(float(diff.max()), 1e-3)))  # auto-scaled: the bar says how far
-        self.difference.set_face(diff)
+        self.difference.set_face(diff, self.state.image_shape)
         self.difference.set_title(f"|original − reconstruction|  (max {diff.max():.2f})")
         self.rec_nats, self.kl_nats = float(rec[0]), float(kl_dims[0].sum())
         self.rec_label.setText(f"reconstruction −log p(x|z): <b>{self.rec_nats:.2f}</b> nats")

@@ -1,7 +1,8 @@
 """Face widgets shared by every panel: one face, a strip of faces, and a mosaic grid.
 
-Faces are 560 values in [0, 1] (or (28, 20) arrays), shown upright (row 0 at the top),
-grey, pixel-crisp (no smoothing) and with a locked 20:28 aspect ratio.
+Faces are H·W values in [0, 1] (or (H, W) arrays; flat ones reshaped to the ``image_shape`` given, by
+default Frey's 28×20), shown upright (row 0 at the top), grey, pixel-crisp (no smoothing) and with a
+locked W:H aspect ratio.
 
 - ``FaceView``: one face in its own small pyqtgraph view, with an optional title and colormap.
 - ``FaceStrip``: a row (or an ``ncols``-wrapped grid) of FaceViews with captions; ``clicked(int)``.
@@ -20,25 +21,33 @@ from core.images import tile
 from core.models import IMAGE_SHAPE
 from vae_gui import style  # noqa: F401 - pyqtgraph's options, set once there
 
-FACE_H, FACE_W = IMAGE_SHAPE  # 28 rows × 20 columns
+FACE_H, FACE_W = IMAGE_SHAPE  # the default image shape (Frey: 28 rows × 20 columns)
 
 
-def as_image(face: np.ndarray) -> np.ndarray:
-    """A face as a float (28, 20) array; accepts (560,), (1, 560) or (28, 20)."""
+def as_image(face: np.ndarray, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A face as a float (H, W) array; accepts (H·W,), (1, H·W) or (H, W). Flat faces take
+    ``image_shape`` (default 28×20); a 2-D (H, W) array keeps its own shape when none is given."""
     arr = np.asarray(face, dtype=np.float64)
-    if arr.size != FACE_H * FACE_W:
-        raise ValueError(f"a face has {FACE_H * FACE_W} pixels, got an array of shape {arr.shape}")
-    return arr.reshape(FACE_H, FACE_W)
+    if image_shape is None:
+        image_shape = arr.shape if arr.ndim == 2 and arr.shape[0] > 1 else IMAGE_SHAPE
+    h, w = (int(s) for s in image_shape)
+    if arr.size != h * w:
+        raise ValueError(f"a {h}×{w} face has {h * w} pixels, got an array of shape {arr.shape}")
+    return arr.reshape(h, w)
 
 
-def tile_faces(faces: np.ndarray, pad: int = 1, background: float = 1.0) -> np.ndarray:
-    """Tile faces (rows, cols, 560) into one float image (rows·28 + (rows+1)·pad, cols·20 + (cols+1)·pad)."""
+def tile_faces(faces: np.ndarray, pad: int = 1, background: float = 1.0,
+               image_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Tile faces (rows, cols, H·W) (or (rows, cols, H, W)) into one float image
+    (rows·H + (rows+1)·pad, cols·W + (cols+1)·pad); flat faces take ``image_shape`` (default 28×20)."""
     faces = np.asarray(faces, dtype=np.float64)
     rows, cols = faces.shape[:2]
-    return tile(faces.reshape(rows, cols, FACE_H, FACE_W), pad, background)
+    h, w = faces.shape[2:] if faces.ndim == 4 and image_shape is None else (image_shape or IMAGE_SHAPE)
+    return tile(faces.reshape(rows, cols, h, w), pad, background)
 
 
 MAX_ZOOM = 12  # a face never grows beyond 240×336 screen pixels
+GRID_MARGIN = 20  # px a FaceGrid's plot layout takes beside its axes (margins, spacing)
 
 
 def integer_zoom(avail_w: float, avail_h: float, image_w: int, image_h: int, max_zoom: int = MAX_ZOOM) -> float:
@@ -124,13 +133,18 @@ class FaceView(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         # A QGraphicsView has no height-for-width: cap the view's height at what the 20:28 face
         # needs for the current width, so the face is not centred in a tall empty box.
-        needed = int((self._glw.width() - self._colorbar_px) * FACE_H / FACE_W) + 2
-        if not self._fixed_height:
-            self._glw.setMaximumHeight(max(self._glw.minimumHeight(), needed))
+        self._cap_height()
         super().resizeEvent(event)
 
+    def _cap_height(self) -> None:
+        image_h, image_w = self._image.shape
+        needed = int((self._glw.width() - self._colorbar_px) * image_h / image_w) + 2
+        if not self._fixed_height:
+            self._glw.setMaximumHeight(max(self._glw.minimumHeight(), needed))
+
     def _apply_zoom(self, *_args) -> None:
-        self.zoom = show_at_zoom(self._view, FACE_W, FACE_H)
+        image_h, image_w = self._image.shape
+        self.zoom = show_at_zoom(self._view, image_w, image_h)
 
     def fix_height(self, image_height: int) -> None:
         """Keep the image area exactly ``image_height`` px tall (the width may still grow)."""
@@ -138,10 +152,15 @@ class FaceView(QWidget):
         self._glw.setFixedHeight(int(image_height))
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
-    def set_face(self, face: np.ndarray) -> None:
-        """Show one face: (560,) or (28, 20) values on the ``levels`` scale."""
-        self._image = as_image(face).copy()
+    def set_face(self, face: np.ndarray, image_shape: tuple[int, int] | None = None) -> None:
+        """Show one face: (H·W,) values (shaped as ``image_shape``, default 28×20) or (H, W), on the
+        ``levels`` scale."""
+        old_shape = self._image.shape
+        self._image = as_image(face, image_shape).copy()
         self._item.setImage(self._image, autoLevels=False, levels=self._levels)
+        if self._image.shape != old_shape:  # another image size: new aspect ratio and zoom
+            self._cap_height()
+            self._apply_zoom()
 
     def set_levels(self, levels: tuple[float, float]) -> None:
         self._levels = (float(levels[0]), float(levels[1]))
@@ -163,11 +182,11 @@ class FaceView(QWidget):
         return self._title.text()
 
     def current_image(self) -> np.ndarray:
-        """The (28, 20) array on screen (a copy)."""
+        """The (H, W) array on screen (a copy)."""
         return self._image.copy()
 
     def clear(self) -> None:
-        self.set_face(np.zeros((FACE_H, FACE_W)))
+        self.set_face(np.zeros(self._image.shape))
 
 
 class FaceStrip(QWidget):
@@ -188,6 +207,7 @@ class FaceStrip(QWidget):
         self._shown_height = int(face_height)
         self._levels = levels
         self._views: list[FaceView] = []
+        self._image_shape = IMAGE_SHAPE  # (H, W) of the faces shown
         self._layout_dirty = False
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
@@ -219,8 +239,9 @@ class FaceStrip(QWidget):
             return
         ncols = self._ncols if self._ncols > 0 else n
         per_face = (self.width() - (ncols - 1) * self._grid.horizontalSpacing()) / ncols
-        zoom = max(1, int(per_face / FACE_W))
-        height = int(min(self._max_face_height, max(self._face_height, zoom * FACE_H)))
+        image_h, image_w = self._image_shape
+        zoom = max(1, int(per_face / image_w))
+        height = int(min(self._max_face_height, max(self._face_height, zoom * image_h)))
         if height != self._shown_height:
             self._shown_height = height
             for view in self._views:
@@ -233,9 +254,17 @@ class FaceStrip(QWidget):
             self._ncols = int(ncols)
             self._layout_dirty = True
 
-    def set_faces(self, faces: np.ndarray, labels: list[str] | None = None) -> None:
-        """Show faces (n, 560) (or (n, 28, 20)) with optional captions (n strings)."""
+    def set_faces(self, faces: np.ndarray, labels: list[str] | None = None,
+                  image_shape: tuple[int, int] | None = None) -> None:
+        """Show faces (n, H·W) (shaped as ``image_shape``, default 28×20) or (n, H, W) with optional
+        captions (n strings)."""
         faces = np.asarray(faces)
+        if image_shape is None and faces.ndim == 3:
+            image_shape = faces.shape[1:]
+        shape = tuple(int(s) for s in (image_shape or IMAGE_SHAPE))
+        if shape != self._image_shape:
+            self._image_shape = shape
+            self._fit_heights()
         n = len(faces)
         if labels is not None and len(labels) != n:
             raise ValueError(f"{n} faces but {len(labels)} labels")
@@ -243,13 +272,13 @@ class FaceStrip(QWidget):
             self._layout_dirty = False
             self._rebuild(n)
         for i, (view, face) in enumerate(zip(self._views, faces, strict=True)):
-            view.set_face(face)
+            view.set_face(face, shape)
             view.set_title(labels[i] if labels is not None else "")
 
     def faces(self) -> np.ndarray:
-        """The faces shown: (n, 28, 20)."""
+        """The faces shown: (n, H, W)."""
         if not self._views:
-            return np.zeros((0, FACE_H, FACE_W))
+            return np.zeros((0, *self._image_shape))
         return np.stack([v.current_image() for v in self._views])
 
     def labels(self) -> list[str]:
@@ -277,6 +306,7 @@ class FaceGrid(QWidget):
         self.pad = int(pad)
         self._levels = levels
         self._shape = (0, 0)
+        self._face_shape = IMAGE_SHAPE  # (H, W) of each face
         self._mosaic = np.zeros((FACE_H, FACE_W))
         self._glw = pg.GraphicsLayoutWidget()
         self._glw.setBackground(None)
@@ -302,13 +332,17 @@ class FaceGrid(QWidget):
         layout.addWidget(self._glw, 1000)
         layout.addStretch(1)
 
-    def set_grid(self, faces: np.ndarray) -> None:
-        """Show faces (rows, cols, 560) as one mosaic image."""
+    def set_grid(self, faces: np.ndarray, image_shape: tuple[int, int] | None = None) -> None:
+        """Show faces (rows, cols, H·W) (shaped as ``image_shape``, default 28×20) or (rows, cols, H, W)
+        as one mosaic image."""
         faces = np.asarray(faces)
-        if faces.ndim == 2:  # a single row (cols, 560)
+        if faces.ndim == 2:  # a single row (cols, H·W)
             faces = faces[None]
         self._shape = (faces.shape[0], faces.shape[1])
-        self._mosaic = tile_faces(faces, pad=self.pad, background=self._levels[1])
+        if image_shape is None and faces.ndim == 4:
+            image_shape = faces.shape[2:]
+        self._face_shape = tuple(int(s) for s in (image_shape or IMAGE_SHAPE))
+        self._mosaic = tile_faces(faces, pad=self.pad, background=self._levels[1], image_shape=self._face_shape)
         self._item.setImage(self._mosaic, autoLevels=False, levels=self._levels)
         self._apply_zoom()
         self._fit_width()
@@ -326,9 +360,9 @@ class FaceGrid(QWidget):
         left.setLabel(row_name)
         top.setLabel(col_name)
         if row_values is not None:
-            left.setTicks([self._ticks(row_values[:rows], FACE_H, decimals, max_ticks)])
+            left.setTicks([self._ticks(row_values[:rows], self._face_shape[0], decimals, max_ticks)])
         if col_values is not None:
-            top.setTicks([self._ticks(col_values[:cols], FACE_W, decimals, max_ticks)])
+            top.setTicks([self._ticks(col_values[:cols], self._face_shape[1], decimals, max_ticks)])
 
     def _ticks(self, values: np.ndarray, size: int, decimals: int, max_ticks: int) -> list[tuple[float, str]]:
         """(position, text) at the centre of every k-th face, k chosen to keep ≤ max_ticks labels."""
@@ -351,30 +385,34 @@ class FaceGrid(QWidget):
         h, w = self._mosaic.shape
         axis_w = sum(self._plot.getAxis(s).width() for s in ("left",) if self._plot.getAxis(s).isVisible())
         axis_h = sum(self._plot.getAxis(s).height() for s in ("top",) if self._plot.getAxis(s).isVisible())
-        # this widget's own size: the view's is not updated yet while our resizeEvent runs
-        avail_w, avail_h = max(1, self.width() - axis_w - 8), max(1, self.height() - axis_h - 4)
+        # this widget's own size: the view's is not updated yet while our resizeEvent runs; the plot's own
+        # layout margins take GRID_MARGIN px more on each axis (measured: view 289 of 362 px with a 53 px axis)
+        avail_w = max(1, self.width() - axis_w - GRID_MARGIN)
+        avail_h = max(1, self.height() - axis_h - GRID_MARGIN)
         zoom = integer_zoom(avail_w, avail_h, w, h)
-        self._glw.setMaximumWidth(max(self._glw.minimumWidth(), int(zoom * w + axis_w + 8)))
+        self._glw.setMaximumWidth(max(self._glw.minimumWidth(), int(zoom * w + axis_w + GRID_MARGIN + 2)))
 
     def grid_shape(self) -> tuple[int, int]:
         """(rows, cols) of faces shown."""
         return self._shape
 
     def current_image(self) -> np.ndarray:
-        """The whole mosaic shown (float, (rows·28 + (rows+1)·pad, cols·20 + (cols+1)·pad))."""
+        """The whole mosaic shown (float, (rows·H + (rows+1)·pad, cols·W + (cols+1)·pad))."""
         return self._mosaic.copy()
 
     def face_at(self, row: int, col: int) -> np.ndarray:
-        """The (28, 20) face shown at (row, col)."""
-        top, left = self.pad + row * (FACE_H + self.pad), self.pad + col * (FACE_W + self.pad)
-        return self._mosaic[top : top + FACE_H, left : left + FACE_W].copy()
+        """The (H, W) face shown at (row, col)."""
+        h, w = self._face_shape
+        top, left = self.pad + row * (h + self.pad), self.pad + col * (w + self.pad)
+        return self._mosaic[top : top + h, left : left + w].copy()
 
     def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
         """(row, col) of the face under image coordinates (x, y), or None on padding/outside."""
         rows, cols = self._shape
-        col, dx = divmod(x - self.pad, FACE_W + self.pad)
-        row, dy = divmod(y - self.pad, FACE_H + self.pad)
-        if 0 <= row < rows and 0 <= col < cols and dx < FACE_W and dy < FACE_H:
+        h, w = self._face_shape
+        col, dx = divmod(x - self.pad, w + self.pad)
+        row, dy = divmod(y - self.pad, h + self.pad)
+        if 0 <= row < rows and 0 <= col < cols and dx < w and dy < h:
             return int(row), int(col)
         return None
 
