@@ -26,6 +26,7 @@ counts over a whole data set.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 
 import numpy as np
@@ -184,15 +185,36 @@ def _layer_row(model: Model, layer: str, stats: dict) -> dict:
     return row
 
 
+class _WindowSum:
+    """The running sum of the last ``size`` arrays added (one add and at most one subtract per step, instead of
+    summing the whole window again on every log step)."""
+
+    def __init__(self, size: int):
+        self._items: deque = deque()
+        self.size = size
+        self.total = None
+
+    def add(self, item: np.ndarray) -> None:
+        self._items.append(item)
+        self.total = item.copy() if self.total is None else self.total + item
+        if len(self._items) > self.size:
+            self.total -= self._items.popleft()
+
+
 class Inspector:
     """Statistics on the trainer's log steps: ``before_update(model, record)`` right after the log step's
     forward/backward (its gradient, its activations, θ before the step), ``after_update(model)`` after the
     optimiser step returns the snapshot. Costs a few copies of batch-sized arrays and one of θ per log step."""
 
-    def __init__(self, window: int = 20, keep_weights: bool = False):
+    def __init__(self, window: int = 20, keep_weights: bool = False, weights_every_s: float = 0.2):
         self.window, self.keep_weights = int(window), bool(keep_weights)
-        self._active: dict[str, deque] = {}
-        self._images: deque = deque(maxlen=self.window)
+        # θ is copied for the weight images at most this often (the tab draws 4 times a second); the snapshots
+        # in between carry the last copy, never a view of the training weights
+        self.weights_every_s = float(weights_every_s)
+        self._weights: dict | None = None
+        self._weights_time = -math.inf
+        self._active: dict[str, _WindowSum] = {}  # per hidden layer: (active, on) counts per unit
+        self._images = _WindowSum(self.window)
         self._theta: np.ndarray | None = None
         self._pending: dict | None = None
 
@@ -203,11 +225,11 @@ class Inspector:
             stats = activation_stats(layer_kind(model, layer), pre, post, _slope(model))
             batch = max(batch, len(pre) if pre is not None else len(post) if post is not None else 0)
             if stats["active"] is not None:
-                self._active.setdefault(layer, deque(maxlen=self.window)).append((stats["active"], stats["on"]))
+                self._active.setdefault(layer, _WindowSum(self.window)).add(np.stack([stats["active"], stats["on"]]))
             row = _layer_row(model, layer, stats)
             row["grad_norm"] = _norm(model.grads[f"{layer}.W"])
             rows.append(row)
-        self._images.append(batch)
+        self._images.add(np.array(batch))
         if self._theta is None or self._theta.shape != model.flat.shape:
             self._theta = np.empty(model.flat.shape, dtype=model.flat.dtype)
         self._theta[...] = to_numpy(model.flat)
@@ -220,20 +242,25 @@ class Inspector:
         self._pending = None
         flat = to_numpy(model.flat)
         delta = np.subtract(flat, self._theta, out=self._theta)  # θ before the step is not needed after this
-        images = int(sum(self._images))
+        images = int(self._images.total)
         slices = _weight_slices(model)
         for row, (start, stop) in zip(rows, slices, strict=True):
             row["update_ratio"] = _norm(delta[start:stop]) / max(row["weight_norm"], 1e-30)
             if row["name"] in self._active:
-                row["unit_active"] = sum(active for active, _ in self._active[row["name"]])
-                row["dead"], row["rare"] = dead_and_rare(row["unit_active"], images)
-                row["never_on"] = int(np.count_nonzero(sum(on for _, on in self._active[row["name"]]) == 0))
+                active, on = self._active[row["name"]].total
+                row["unit_active"] = active.copy()
+                row["dead"], row["rare"] = dead_and_rare(active, images)
+                row["never_on"] = int(np.count_nonzero(on == 0))
         snap = {"step": int(model.step), "source": "training", "images": images, "layers": rows, **latent}
         snap["diagnoses"] = diagnose(snap)
         if self.keep_weights:
-            copy = flat.copy()  # one copy of θ, the layers' W as views of it
-            snap["weights"] = {row["name"]: copy[a:b].reshape(model.params[f"{row['name']}.W"].shape)
-                               for row, (a, b) in zip(rows, slices, strict=True)}
+            now = time.monotonic()
+            if self._weights is None or now - self._weights_time >= self.weights_every_s:
+                copy = flat.copy()  # one copy of θ, the layers' W as views of it
+                self._weights = {row["name"]: copy[a:b].reshape(model.params[f"{row['name']}.W"].shape)
+                                 for row, (a, b) in zip(rows, slices, strict=True)}
+                self._weights_time = now
+            snap["weights"] = self._weights
         return snap
 
 

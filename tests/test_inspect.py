@@ -381,3 +381,25 @@ def test_elu_units_in_training_snapshots_count_never_on_apart_from_dead():
     assert row["dead"] == int((pre < np.log(1e-3)).all(axis=0).sum()) >= 1
     assert row["never_on"] == int((pre <= 0).all(axis=0).sum()) >= 2
     assert row["never_on"] > row["dead"]
+
+
+def test_weights_are_copied_at_most_every_interval():
+    model = small_model(hidden=(16,), latent=4)
+    x, eps = faces(32), np.zeros((32, 4))
+
+    def snapshots(inspector, n):
+        out = []
+        for _ in range(n):
+            record: dict = {}
+            model.forward_backward(x, eps=eps, compute_loss=False, record=record)
+            inspector.before_update(model, record)
+            model.flat -= 0.01 * model.grad_flat
+            out.append(inspector.after_update(model))
+        return out
+
+    every = snapshots(Inspector(keep_weights=True, weights_every_s=0.0), 2)
+    np.testing.assert_array_equal(every[-1]["weights"]["enc0"], model.params["enc0.W"])  # a copy, current
+    assert not np.shares_memory(every[-1]["weights"]["enc0"], model.flat)
+    throttled = snapshots(Inspector(keep_weights=True, weights_every_s=3600.0), 2)
+    assert throttled[0]["weights"] is throttled[1]["weights"]  # the first copy, reused within the hour
+    assert "weights" not in snapshots(Inspector(), 1)[0]
