@@ -414,3 +414,32 @@ def test_a_new_model_clears_the_stale_map(explorer):
     explorer.session.select(5)  # the old encoding (16 dims) must not reach the new 2-dim decoder
     QApplication.processEvents()
     assert explorer.hover_face.title() != "#5 (train)"
+
+
+def test_thumbnails_of_a_big_set_draw_only_the_clearest(qtbot):
+    """20 000 faces zoomed out: at most max_drawn thumbnails per paint, the least crowded ones."""
+    from vae_gui.widgets.atlas import AtlasPlot
+
+    plot = AtlasPlot()
+    qtbot.addWidget(plot)
+    plot.resize(800, 600)
+    plot.show()
+    qtbot.waitExposed(plot)
+    rng = np.random.default_rng(12)
+    coords = np.vstack([rng.standard_normal((19_000, 2)) * 0.3, rng.uniform(-4, 4, (1000, 2))])
+    plot.set_points(coords, np.arange(20_000), np.zeros(0, dtype=int))
+    plot.thumbnails.max_drawn = 3000
+    plot.thumbnails.set_faces(rng.random((20_000, 12)).astype(np.float32), (4, 3))
+    plot.show_thumbnails(True)
+    QApplication.processEvents()
+    thumbs = plot.thumbnails
+    assert thumbs.last_drawn == 3000
+    everyone = atlas.overlap_opacity(_screen_xy(plot, coords), thumbs.box())
+    assert everyone.min() < 0.5  # the crowded middle fades…
+    # …and it is what is left out (± a rounded pixel in the crowd counts)
+    assert thumbs.last_opacity.min() >= np.percentile(everyone, 100 * (1 - 3000 / 20_000)) - 0.05
+
+
+def _screen_xy(plot, coords):
+    """Screen (viewport) positions of view points, as the thumbnails' paint computes them."""
+    return np.array([[p.x(), p.y()] for p in (plot.view_to_widget(x, y) for x, y in coords)])

@@ -94,6 +94,8 @@ class ThumbnailItem(pg.GraphicsObject):
     Screen size is ``scale`` screen px per image px; the hovered face is drawn last at ``hover_scale``
     with a frame. The view's auto-range sees the faces' centres (``dataBounds``) padded by half a thumbnail."""
 
+    max_drawn = 6000  # at most this many per paint (70 000 zoomed out): the most crowded, faintest ones go first
+
     def __init__(self, scale: float = 1.5, hover_scale: float = 4.0):
         super().__init__()
         self.scale = float(scale)
@@ -176,7 +178,7 @@ class ThumbnailItem(pg.GraphicsObject):
             ids = ids[ids != self.hovered]
         opacity = overlap_opacity(screen[ids], (w, h))
         order = np.argsort(opacity, kind="stable")  # faded ones first: the clear ones stay on top
-        ids, opacity = ids[order], opacity[order]
+        ids, opacity = ids[order][-self.max_drawn :], opacity[order][-self.max_drawn :]  # big sets: the clearest
         self.last_opacity = opacity
         painter.resetTransform()
         # crisp face pixels, and no per-fragment filtering: several times cheaper than smooth scaling
