@@ -81,7 +81,9 @@ try:
     result = "ok"
 except BaseException as exc:
     result = f"{{type(exc).__name__}}: {{exc}}"
-print(json.dumps({{"result": result, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec, so a big parent (the whole suite) would count
+hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({{"result": result, "rss_mb": hwm_kb / 1024}}))
 """
 
 
