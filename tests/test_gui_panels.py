@@ -154,10 +154,10 @@ def test_sampling_strip_new_samples_and_no_data(qtbot, trained_vae):
     s = AppState()
     s.set_model(trained_vae)
     panel = _show(qtbot, SamplingPanel(s))
-    assert panel.samples.count() == 8
-    first = panel.samples.faces()
-    qtbot.mouseClick(panel.new_samples_button, Qt.MouseButton.LeftButton)
-    assert np.abs(panel.samples.faces() - first).max() > 1e-3
+    assert panel.samples_box.samples.count() == 8
+    first = panel.samples_box.samples.faces()
+    qtbot.mouseClick(panel.samples_box.new_samples_button, Qt.MouseButton.LeftButton)
+    assert np.abs(panel.samples_box.samples.faces() - first).max() > 1e-3
     assert not panel.from_image_button.isEnabled()  # no data
     assert list(panel.pad_dims()) == list(np.argsort(-decoder_sensitivity(trained_vae))[:2])
     # a model with another latent size rebuilds the sliders

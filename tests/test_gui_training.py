@@ -96,11 +96,11 @@ def test_continue_training_trains_a_copy_in_a_worker_thread_then_swaps_it_in(qtb
     total = panel.plots.curves["total"].getOriginalDataset()[1]
     assert total[-1] < total[0]  # it learned
     # live faces: 8 test images, their reconstructions and 8 samples, from the trained weights
-    assert panel.test_strip.faces().shape == (8, 28, 20)
-    np.testing.assert_allclose(panel.test_strip.faces()[0], state.X[state.test_ids[0]].reshape(28, 20))
-    recons = panel.recon_strip.faces()
+    assert panel.live_faces.test_strip.faces().shape == (8, 28, 20)
+    np.testing.assert_allclose(panel.live_faces.test_strip.faces()[0], state.X[state.test_ids[0]].reshape(28, 20))
+    recons = panel.live_faces.recon_strip.faces()
     np.testing.assert_allclose(recons[0].ravel(), new_model.reconstruct(state.X[state.test_ids[:1]])[0], atol=1e-5)
-    assert panel.sample_strip.faces().shape == (8, 28, 20)
+    assert panel.live_faces.sample_strip.faces().shape == (8, 28, 20)
     assert panel.progress_bar.value() == 1000
     # a run that has ended shows its average rate, no ETA (issue 13: no stale speed and ETA after a stop)
     assert "steps/s on average" in panel.rate_label.text() and "ETA" not in panel.rate_label.text()

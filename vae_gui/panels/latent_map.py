@@ -87,7 +87,25 @@ class LatentMapPanel(QWidget):
         self.atlas = AtlasExplorer(self.state)
         self.plot = self.atlas.plot
         top = self.atlas
+        units_box = self._build_units_box()
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(units_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])
+        self.no_data_label = QLabel("")
+        self.no_data_label.setWordWrap(True)
+        self.no_data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(splitter)
+        self.stack.addWidget(self.no_data_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.stack, 1)
 
+    def _build_units_box(self) -> QGroupBox:
+        """KL per unit and the posterior-mean variance with the active-unit threshold."""
         self.kl_plot = pg.PlotWidget()
         self.kl_plot.setLabel("left", "KL (nats)")
         self.kl_plot.setLabel("bottom", "latent dimension")
@@ -120,22 +138,7 @@ class LatentMapPanel(QWidget):
         plots.addWidget(self.kl_plot)
         plots.addWidget(self.var_plot)
         units_layout.addLayout(plots)
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(units_box)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([600, 400])
-        self.no_data_label = QLabel("")
-        self.no_data_label.setWordWrap(True)
-        self.no_data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(splitter)
-        self.stack.addWidget(self.no_data_label)
-        layout = QVBoxLayout(self)
-        layout.addLayout(controls)
-        layout.addWidget(self.stack, 1)
+        return units_box
 
     # ------------------------------------------------------------------ recomputation
     def _on_model_changed(self, _model) -> None:
@@ -177,8 +180,8 @@ class LatentMapPanel(QWidget):
 
     def _clear_plots(self) -> None:
         self.atlas.clear()
-        self.kl_bars.setOpts(x=[], height=[])
-        self.var_bars.setOpts(x=[], height=[])
+        self.kl_bars.setOpts(x=[], height=[], brushes=None)
+        self.var_bars.setOpts(x=[], y0=[], height=[], brushes=None)  # y0 too: it was one value per unit
         self.active_label.setText("active units: –")
 
     def is_ready(self) -> bool:

@@ -128,6 +128,57 @@ class LatentSliders(QWidget):
         return np.array([slider_to_z(s.value()) for s in self.sliders])
 
 
+class PriorSamples(QGroupBox):
+    """A strip of faces decoded from random z ~ N(0, I): decoder means, or with 'noisy' one draw
+    x ~ p(x|z) each; ``chosen(z)`` when one is clicked."""
+
+    chosen = pyqtSignal(object)  # z (L,)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("random samples from the prior: decoder means (click one to edit it)", parent)
+        self.model = None
+        self.image_shape: tuple[int, int] | None = None  # (H, W) of the model's images
+        self.sample_z: np.ndarray | None = None  # (N_SAMPLES, L)
+        self._rng, self._noise_rng = np.random.default_rng(), np.random.default_rng(0)
+        self.samples = FaceStrip(face_height=56, max_face_height=140)
+        self.samples.setToolTip("faces decoded from random z ~ N(0, I); click one to put its z on the sliders")
+        self.samples.clicked.connect(lambda i: self.chosen.emit(self.sample_z[i]) if self.sample_z is not None
+                                     and i < len(self.sample_z) else None)
+        self.new_samples_button = QPushButton("New samples")
+        self.new_samples_button.setToolTip(f"decode {N_SAMPLES} fresh random z ~ N(0, I)")
+        self.new_samples_button.clicked.connect(lambda: self.new_samples(self.model))
+        self.noisy_check = QCheckBox("noisy (x ~ p(x|z))")
+        self.noisy_check.setToolTip(NOISY_TIP)
+        self.noisy_check.toggled.connect(lambda _on: self.show_samples())
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.samples, 1)
+        side = QVBoxLayout()
+        side.addWidget(self.new_samples_button)
+        side.addWidget(self.noisy_check)
+        side.addStretch(1)
+        layout.addLayout(side)
+
+    def new_samples(self, model) -> None:
+        self.model = model
+        if model is not None:
+            self.sample_z = self._rng.standard_normal((N_SAMPLES, model.config.latent))
+            self.show_samples()
+
+    def show_samples(self) -> None:
+        """The decoder's mean image for each z (what the model 'means'); with 'noisy' one draw x ~ p(x|z)
+        each — a Gaussian decoder adds per-pixel noise, a Bernoulli one makes pixels black or white."""
+        model, z = self.model, self.sample_z
+        if model is None or z is None or z.shape[1] != model.config.latent:
+            return
+        if self.noisy_check.isChecked():
+            logits, logvar = model.decoder_outputs(model.asarray(z))
+            faces = np.clip(to_numpy(model.likelihood.sample(logits, logvar, self._noise_rng)), 0.0, 1.0)
+        else:
+            faces = to_numpy(model.decode(z))
+        kind = "noisy draw" if self.noisy_check.isChecked() else "mean"
+        self.samples.set_faces(faces, [f"{kind} {i + 1}" for i in range(N_SAMPLES)], self.image_shape)
+
+
 class SamplingPanel(QWidget):
     """Decode a latent vector you set by hand: sliders, a 2-D drag pad, random / reset / from an image."""
 
@@ -138,9 +189,7 @@ class SamplingPanel(QWidget):
         self.decode_ms: list[float] = []  # slider/pad change → image set, the last 200 updates
         self._moving_pad = False
         self._rng = np.random.default_rng()
-        self._noise_rng = np.random.default_rng(0)
         self.active: np.ndarray | None = None  # bool per latent dim once the data set is encoded
-        self._sample_z: np.ndarray | None = None  # z of the faces in the samples strip (N_SAMPLES, L)
         self._build()
         state.model_changed.connect(self._on_model_changed)
         state.data_changed.connect(self._on_data_changed)
@@ -151,6 +200,21 @@ class SamplingPanel(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
+        buttons = self._build_buttons()
+        sliders_box, pad_box, samples_box = self._build_sliders(), self._build_pad(), self._build_samples()
+        face_column = QVBoxLayout()
+        face_column.addWidget(self.face, 1)
+        face_column.addWidget(self.message)
+        top = QHBoxLayout()
+        top.addLayout(face_column, 2)
+        top.addWidget(sliders_box, 3)
+        top.addWidget(pad_box, 3)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addLayout(top, 1)
+        layout.addWidget(samples_box)
+
+    def _build_buttons(self) -> QHBoxLayout:
         self.face = FaceView("decoded face", min_height=168)
         self.face.setToolTip("the decoder's mean image for the latent vector z set by the sliders and the pad")
         self.message = QLabel("")
@@ -174,7 +238,9 @@ class SamplingPanel(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.from_image_button)
         buttons.addWidget(self.image_spin)
+        return buttons
 
+    def _build_sliders(self) -> QGroupBox:
         self.sliders = LatentSliders()
         self.sliders.changed.connect(self._on_slider_changed)
         scroll = QScrollArea()
@@ -183,7 +249,9 @@ class SamplingPanel(QWidget):
         scroll.setMinimumWidth(240)
         sliders_box = QGroupBox("latent vector z (±3 σ)")
         QVBoxLayout(sliders_box).addWidget(scroll)
+        return sliders_box
 
+    def _build_pad(self) -> QGroupBox:
         pad_box = QGroupBox("drag pad: two dimensions at once")
         self.pad_x_combo, self.pad_y_combo = QComboBox(), QComboBox()
         self.pad_x_combo.setToolTip("latent dimension moved by dragging left/right")
@@ -211,41 +279,17 @@ class SamplingPanel(QWidget):
         pad_layout = QVBoxLayout(pad_box)
         pad_layout.addLayout(pad_dims)
         pad_layout.addWidget(self.pad_plot, 1)
+        return pad_box
 
-        self.samples = FaceStrip(face_height=56, max_face_height=140)
-        self.samples.setToolTip("faces decoded from random z ~ N(0, I); click one to put its z on the sliders")
-        self.samples.clicked.connect(self._use_sample)
-        self.new_samples_button = QPushButton("New samples")
-        self.new_samples_button.setToolTip(f"decode {N_SAMPLES} fresh random z ~ N(0, I)")
-        self.new_samples_button.clicked.connect(self.new_samples)
-        self.noisy_check = QCheckBox("noisy (x ~ p(x|z))")
-        self.noisy_check.setToolTip(NOISY_TIP)
-        self.noisy_check.toggled.connect(lambda _on: self._show_samples())
-        samples_box = QGroupBox("random samples from the prior: decoder means (click one to edit it)")
-        samples_layout = QHBoxLayout(samples_box)
-        samples_layout.addWidget(self.samples, 1)
-        side = QVBoxLayout()
-        side.addWidget(self.new_samples_button)
-        side.addWidget(self.noisy_check)
-        side.addStretch(1)
-        samples_layout.addLayout(side)
-
-        face_column = QVBoxLayout()
-        face_column.addWidget(self.face, 1)
-        face_column.addWidget(self.message)
-        top = QHBoxLayout()
-        top.addLayout(face_column, 2)
-        top.addWidget(sliders_box, 3)
-        top.addWidget(pad_box, 3)
-        layout = QVBoxLayout(self)
-        layout.addLayout(buttons)
-        layout.addLayout(top, 1)
-        layout.addWidget(samples_box)
+    def _build_samples(self) -> QGroupBox:
+        self.samples_box = PriorSamples()
+        self.samples_box.chosen.connect(self.set_z)
+        return self.samples_box
 
     # ------------------------------------------------------------------ state changes
     def _on_model_changed(self, model) -> None:
         has_model = model is not None
-        for w in (self.random_button, self.reset_button, self.new_samples_button, self.sliders, self.pad_plot):
+        for w in (self.random_button, self.reset_button, self.samples_box, self.sliders, self.pad_plot):
             w.setEnabled(has_model)
         self._update_from_image_enabled()
         if not has_model:
@@ -330,7 +374,7 @@ class SamplingPanel(QWidget):
         except Exception as exc:  # an engine error must not kill the panel
             self.state.report_error("Decoding failed", f"Could not decode z: {exc}")
             return
-        self.face.set_face(face)
+        self.face.set_face(face, self.state.image_shape)
         self.decode_ms = (self.decode_ms + [1000 * (time.perf_counter() - start)])[-200:]
         self.face.set_title(f"decoded face  (|z| = {np.linalg.norm(self.z):.2f})")
 
@@ -364,30 +408,8 @@ class SamplingPanel(QWidget):
         self.set_z(mean[0])
 
     def new_samples(self) -> None:
-        model = self.state.model
-        if model is None:
-            return
-        self._sample_z = self._rng.standard_normal((N_SAMPLES, model.config.latent))
-        self._show_samples()
-
-    def _show_samples(self) -> None:
-        """The decoder's mean image for each sample z (what the model 'means'); with 'noisy' one draw
-        x ~ p(x|z) each — for a Gaussian decoder that adds per-pixel noise, for a Bernoulli one it
-        makes every pixel black or white."""
-        model = self.state.model
-        if model is None or self._sample_z is None or self._sample_z.shape[1] != model.config.latent:
-            return
-        if self.noisy_check.isChecked():
-            logits, logvar = model.decoder_outputs(model.asarray(self._sample_z))
-            faces = np.clip(to_numpy(model.likelihood.sample(logits, logvar, self._noise_rng)), 0.0, 1.0)
-        else:
-            faces = to_numpy(model.decode(self._sample_z))
-        kind = "noisy draw" if self.noisy_check.isChecked() else "mean"
-        self.samples.set_faces(faces, [f"{kind} {i + 1}" for i in range(N_SAMPLES)])
-
-    def _use_sample(self, i: int) -> None:
-        if self._sample_z is not None and i < len(self._sample_z):
-            self.set_z(self._sample_z[i])
+        self.samples_box.image_shape = self.state.image_shape
+        self.samples_box.new_samples(self.state.model)
 
     # ------------------------------------------------------------------ sliders and pad
     def _on_slider_changed(self, dim: int, value: float) -> None:

@@ -14,20 +14,16 @@ import math
 import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from core.backend import to_numpy
 from core.config import TrainConfig
 from core.models import Model
 from core.parsing import parse_hidden  # noqa: F401 - the Gradcheck panel still imports these two from here
@@ -35,7 +31,7 @@ from vae_gui.panels.training_form import TrainForm
 from vae_gui.state import NO_DATA_HELP, Session
 from vae_gui.training_job import Continuation, TrainOutcome, train_job
 from vae_gui.widgets.config_form import hidden_sizes_validator  # noqa: F401
-from vae_gui.widgets.faces import FaceStrip
+from vae_gui.widgets.live_faces import LiveFaces
 from vae_gui.widgets.loss_plots import TIPS as LOSS_TIPS
 from vae_gui.widgets.loss_plots import LossPlots, downsample
 from vae_gui.workers import Job, start_job
@@ -73,7 +69,7 @@ class TrainingPanel(QWidget):
         self.form.mode_changed.connect(self._update_controls)
         self.plots = LossPlots()
         self._build_controls()
-        self._build_faces()
+        self.live_faces = LiveFaces()
         self._build_layout()
         state.model_changed.connect(self._model_changed)
         state.data_changed.connect(self._data_changed)
@@ -100,22 +96,6 @@ class TrainingPanel(QWidget):
         for label in (self.rate_label, self.status_label, self.no_data_label):
             label.setWordWrap(True)
 
-    def _build_faces(self) -> None:
-        strips = (FaceStrip(face_height=42, max_face_height=112) for _ in range(3))
-        self.test_strip, self.recon_strip, self.sample_strip = strips
-        self.test_strip.setToolTip("The first 8 faces of the fixed test split (never trained on).")
-        self.recon_strip.setToolTip("Their reconstructions by the model being trained: decoder mean at the "
-                                    "posterior mean (AE: at the code).")
-        self.sample_strip.setToolTip("Decoder means of 8 fixed draws z ~ N(0, I): they change only because the "
-                                     "weights change.")
-        self.faces_step_label = QLabel("")
-        self.faces_box = QGroupBox("Live faces")
-        faces_layout = QFormLayout(self.faces_box)
-        faces_layout.addRow("Test images", self.test_strip)
-        faces_layout.addRow("Reconstructions", self.recon_strip)
-        faces_layout.addRow("Samples (fixed z)", self.sample_strip)
-        faces_layout.addRow(self.faces_step_label)
-
     def _build_layout(self) -> None:
         buttons = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
@@ -137,7 +117,7 @@ class TrainingPanel(QWidget):
         left.setMinimumWidth(300)
         left.setMaximumWidth(420)
         faces_scroll = QScrollArea()
-        faces_scroll.setWidget(self.faces_box)
+        faces_scroll.setWidget(self.live_faces)
         faces_scroll.setWidgetResizable(True)
         faces_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         faces_scroll.setMinimumHeight(120)
@@ -152,7 +132,6 @@ class TrainingPanel(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
-        self.faces_box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
@@ -185,19 +164,17 @@ class TrainingPanel(QWidget):
         self.no_data_label.setVisible(X is None)
         if X is not None:
             ids = self.state.test_ids[:N_LIVE_FACES]
-            self.test_strip.set_faces(X[ids], labels=[f"#{i}" for i in ids])
+            self.live_faces.image_shape = self.state.image_shape
+            self.live_faces.show_test_images(X[ids], ids)
             if self.state.model is not None:
                 self._show_current_faces(self.state.model)
         self._update_controls()
 
     def _show_current_faces(self, model: Model) -> None:
-        """Reconstructions and samples of a model that is not training (e.g. just opened)."""
         X = self.state.X
-        if X is not None and X.shape[1] == model.config.input_dim:
-            self.recon_strip.set_faces(to_numpy(model.reconstruct(X[self.state.test_ids[:N_LIVE_FACES]])))
-        if self._face_z is not None and self._face_z.shape[1] == model.config.latent:
-            self.sample_strip.set_faces(to_numpy(model.decode(self._face_z)))
-        self.faces_step_label.setText(f"weights after {model.step} steps")
+        self.live_faces.image_shape = self.state.image_shape
+        self.live_faces.show_model(model, X[self.state.test_ids[:N_LIVE_FACES]] if X is not None else None,
+                                   self._face_z)
 
     # ------------------------------------------------------------------ starting and steering
     def start_training(self) -> bool:
@@ -241,6 +218,8 @@ class TrainingPanel(QWidget):
         model = self.state.model
         if model is None:
             raise ValueError("there is no current model to continue; choose 'New model'")
+        # the form's Steps are steps to run now; a run's target (as in `train --resume`) counts from step 0
+        config = config.updated(steps=model.step + config.steps)
         return config, Continuation(model.copy(), self.state.optimizer_state, dict(self.state.meta))
 
     def pause_training(self) -> None:
@@ -296,7 +275,7 @@ class TrainingPanel(QWidget):
         elif "eval" in report:
             self.plots.append_test(*report["eval"])
         elif "faces" in report:
-            self._on_faces(report["faces"])
+            self.live_faces.show_report(report["faces"])
 
     def _on_log(self, stats: dict) -> None:
         step = int(stats["step"])
@@ -309,13 +288,6 @@ class TrainingPanel(QWidget):
                                 f"KL {stats['kl']:.2f} nats · {stats['steps_per_s']:.0f} steps/s · "
                                 f"ETA {format_eta(stats['eta_s'])}{paused}")
         self.state.training_logged.emit(stats)
-
-    def _on_faces(self, faces: dict) -> None:
-        if faces.get("recons") is not None:
-            self.recon_strip.set_faces(faces["recons"])
-        if faces.get("samples") is not None:
-            self.sample_strip.set_faces(faces["samples"])
-        self.faces_step_label.setText(f"weights after {faces['step']} steps (live)")
 
     def _on_paused(self, paused: bool) -> None:
         self._paused = paused
