@@ -88,7 +88,7 @@ def close_window(window, event) -> None:
         return
     window.settings.setValue("geometry", window.saveGeometry())
     window.settings.sync()
-    for panel in window.panels.values():  # a panel that runs its own thread (Gradcheck, until it uses jobs)
+    for panel in window.panels.values():  # a panel's own tidy-up (it may only cancel, never wait)
         shutdown = getattr(panel, "shutdown", None)
         if callable(shutdown):
             shutdown()

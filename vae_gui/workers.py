@@ -246,39 +246,3 @@ def drain(msecs: int = 30000, detach: bool = True) -> bool:
     poll.stop()
     return not _ACTIVE
 
-
-# --------------------------------------------------------------------------- until the Gradcheck panel moves
-class GradcheckWorker(QObject):
-    """The Gradcheck panel's worker (H-grad moves the panel to ``start_job``; then this goes)."""
-
-    progress = pyqtSignal(int, int, str)  # entries done, total, parameter name
-    result = pyqtSignal(object)  # GradcheckReport
-    cancelled = pyqtSignal()
-    failed = pyqtSignal(str)
-    ended = pyqtSignal()
-
-    def __init__(self, model, x, mode: str = "full", k: int = 10, seed: int = 0):
-        super().__init__()
-        self.model, self.x, self.mode, self.k, self.seed = model, x, mode, k, seed
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @pyqtSlot()
-    def run(self) -> None:
-        from core.gradcheck import GradcheckCancelled, gradcheck
-
-        try:
-            report = gradcheck(self.model, self.x, mode=self.mode, k=self.k, seed=self.seed,
-                               progress=lambda done, total, name: self.progress.emit(int(done), int(total), name),
-                               cancelled=self._cancel.is_set)
-        except GradcheckCancelled:
-            self.cancelled.emit()
-        except BaseException as exc:  # noqa: BLE001
-            self.failed.emit(error_text(exc))
-        else:
-            self.result.emit(report)
-        finally:
-            self.ended.emit()
-            QThread.currentThread().quit()
