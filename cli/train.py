@@ -227,8 +227,11 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc) -> None:
+        # After a stop signal the command only returns and the process exits: a further one then would land
+        # in the interpreter's shutdown ("Exception ignored … KeyboardInterrupt"), so they are ignored from here.
+        stopped = self.cli is not None and self.cli.interrupted
         for number, handler in self.previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, signal.SIG_IGN if stopped else handler)
 
     def handle(self, signum, frame) -> None:
         if self.cli is None or self.cli.interrupted:

@@ -151,3 +151,31 @@ def test_the_lock_is_per_output(tmp_path):
             OutputLock(tmp_path / "a.npz").acquire()
     time.sleep(0)  # both released here
     OutputLock(tmp_path / "a.npz").acquire().release()
+
+
+_SLOW_EXIT = """
+import atexit, sys, time
+sys.path.insert(0, {root!r})
+atexit.register(lambda: (print("EXITING", flush=True), time.sleep(1.5)))  # a long interpreter shutdown
+import main
+sys.exit(main.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_second_signal_while_the_process_exits_is_ignored(tmp_path, frey_path):
+    """After the first stop signal was handled the command only returns and exits: a second one then
+    must not become a traceback from the interpreter's shutdown ("Exception ignored … KeyboardInterrupt")."""
+    out = tmp_path / "model.npz"
+    argv = ["train", "--data", str(frey_path), "--out", str(out), "--hidden", "16", "--latent", "4", "--batch-size",
+            "32", "--log-every", "10", "--eval-every", "0", "--checkpoint-every", "0", "--steps", "1000000"]
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_EXIT.format(root=str(ROOT)), *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=CHILD_ENV, preexec_fn=_default_signals)
+    _wait_for(proc.stderr, "step ")
+    proc.send_signal(signal.SIGINT)
+    _wait_for(proc.stdout, "EXITING")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "Exception ignored" not in err, err
+    assert load_model(out).model.step > 0

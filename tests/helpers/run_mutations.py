@@ -254,6 +254,10 @@ MUTATIONS: dict[str, tuple] = {
         "vae_gui/export.py", "    atomic_write(path, kind, lambda f: f.write(data))",
         "    atomic_write(path, kind, lambda f: f.write(data), force=True)",
         [f"{R_GUI2}::test_exports_replace_only_files_of_their_own_kind"]),
+    "train: a second signal while exiting becomes a traceback": (
+        "cli/train.py", "            signal.signal(number, signal.SIG_IGN if stopped else handler)",
+        "            signal.signal(number, handler)",
+        [f"{R_SIGNALS}::test_a_second_signal_while_the_process_exits_is_ignored"]),
 }
 
 
