@@ -221,7 +221,7 @@ MUTATIONS: dict[str, tuple] = {
         "core/safe_io.py", "    remove_stray_temporaries(target.parent)\n    return target", "    return target",
         [f"{R_OUT}::test_stray_temporaries_of_ours_are_removed_by_the_next_save"]),
     "train: --out checked only when saving": (
-        "cli/train.py", "    check_output(out, MODEL_FILE, args.force, CliError)", "    pass",
+        "cli/train.py", "    check_output(out, MODEL_FILE, args.force or args.resume, CliError)", "    pass",
         [f"{R_OUT}::test_train_never_overwrites_its_own_data_file"]),
     "train: signal handlers gone before the final save": (
         "cli/train.py", "        return cli.finish(cli.train())",
