@@ -47,21 +47,29 @@ def tile_faces(faces: np.ndarray, pad: int = 1, background: float = 1.0,
 
 
 MAX_ZOOM = 12  # a face never grows beyond 240×336 screen pixels
+MOSAIC_MAX_WASTE = 0.2  # a grid of faces takes the exact fit when a whole zoom would leave > 20 % unused
 GRID_MARGIN = 20  # px a FaceGrid's plot layout takes beside its axes (margins, spacing)
 
 
-def integer_zoom(avail_w: float, avail_h: float, image_w: int, image_h: int, max_zoom: int = MAX_ZOOM) -> float:
+def integer_zoom(avail_w: float, avail_h: float, image_w: int, image_h: int, max_zoom: int = MAX_ZOOM,
+                 max_waste: float = 1.0) -> float:
     """The largest whole zoom at which an image_w×image_h image fits avail_w×avail_h (pixel-crisp: every
-    image pixel becomes zoom×zoom screen pixels); below 1 (no room) the exact fit, so it still shows whole."""
+    image pixel becomes zoom×zoom screen pixels); below 1 (no room) the exact fit, so it still shows whole.
+    A whole zoom that would leave more than ``max_waste`` of the room unused (a 15×15 mosaic that fits
+    1.5×: 1× leaves a third empty) gives way to the exact fit, still nearest-neighbour (no blur)."""
     fit = min(avail_w / image_w, avail_h / image_h)
-    return float(min(max_zoom, int(fit))) if fit >= 1 else max(fit, 1e-3)
+    if fit < 1:
+        return max(fit, 1e-3)
+    whole = float(min(max_zoom, int(fit)))
+    return whole if whole >= MAX_ZOOM or 1 - whole / fit <= max_waste else fit
 
 
-def show_at_zoom(view: pg.ViewBox, image_w: int, image_h: int, align_top: bool = True) -> float:
-    """Set ``view``'s range so the image (0…image_w, 0…image_h) is drawn at integer zoom, centred
-    across and at the top (or centred) down. Returns the zoom."""
+def show_at_zoom(view: pg.ViewBox, image_w: int, image_h: int, align_top: bool = True,
+                 max_waste: float = 1.0) -> float:
+    """Set ``view``'s range so the image (0…image_w, 0…image_h) is drawn at integer zoom (see
+    integer_zoom), centred across and at the top (or centred) down. Returns the zoom."""
     w, h = max(view.width(), 1.0), max(view.height(), 1.0)
-    zoom = integer_zoom(w, h, image_w, image_h)
+    zoom = integer_zoom(w, h, image_w, image_h, max_waste=max_waste)
     span_x, span_y = w / zoom, h / zoom
     x0 = (image_w - span_x) / 2
     y0 = 0.0 if align_top else (image_h - span_y) / 2
@@ -349,7 +357,7 @@ class FaceGrid(QWidget):
 
     def _apply_zoom(self, *_args) -> None:
         h, w = self._mosaic.shape
-        self.zoom = show_at_zoom(self._plot.getViewBox(), w, h)
+        self.zoom = show_at_zoom(self._plot.getViewBox(), w, h, max_waste=MOSAIC_MAX_WASTE)
 
     def set_axes(self, row_name: str, row_values: np.ndarray | None, col_name: str,
                  col_values: np.ndarray | None, decimals: int = 2, max_ticks: int = 9) -> None:
@@ -389,7 +397,7 @@ class FaceGrid(QWidget):
         # layout margins take GRID_MARGIN px more on each axis (measured: view 289 of 362 px with a 53 px axis)
         avail_w = max(1, self.width() - axis_w - GRID_MARGIN)
         avail_h = max(1, self.height() - axis_h - GRID_MARGIN)
-        zoom = integer_zoom(avail_w, avail_h, w, h)
+        zoom = integer_zoom(avail_w, avail_h, w, h, max_waste=MOSAIC_MAX_WASTE)
         self._glw.setMaximumWidth(max(self._glw.minimumWidth(), int(zoom * w + axis_w + GRID_MARGIN + 2)))
 
     def grid_shape(self) -> tuple[int, int]:

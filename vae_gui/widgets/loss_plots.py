@@ -20,7 +20,7 @@ from vae_gui.style import COLOURS, style_plot
 
 REDRAW_MS = 250
 SMOOTHING_STEPS = (0, 50, 100, 200, 500, 1000, 2000, 5000)  # slider positions: EMA window in steps
-DEFAULT_SMOOTHING = 3  # 200 steps
+DEFAULT_SMOOTHING = 1  # 50 steps: stays on the raw curve even in a short run's steep start
 HISTORY_POINTS = 1000  # a model file keeps at most this many points per curve
 KEYS = ("total", "rec", "kl")
 
