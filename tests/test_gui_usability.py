@@ -284,3 +284,36 @@ def test_every_menu_action_lists_its_shortcut(window):
         for action in menu_action.menu().actions():
             if not action.isSeparator() and action.menu() is None and action.text():
                 assert not action.shortcut().isEmpty(), action.text()
+
+
+# ----------------------------------------------------------------------------- CLI <-> GUI
+def test_a_run_continues_across_cli_and_gui_with_the_same_settings(qtbot, window, tmp_path, dialogs, frey_path):
+    import subprocess
+    import sys
+
+    cli_file, gui_file, again = tmp_path / "cli.npz", tmp_path / "gui.npz", tmp_path / "gui.npz"
+    args = ["train", "--hidden", "16", "--latent", "4", "--steps", "40", "--batch-size", "32", "--weight-decay",
+            "1e-4", "--val-size", "100", "--eval-every", "20", "--seed", "3", "--quiet", "--data", str(frey_path)]
+    done = subprocess.run([sys.executable, "main.py", *args, "--out", str(cli_file)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    window.show()
+    window.files.open_model_path(cli_file)
+    panel = window.panels["training"]
+    qtbot.waitUntil(lambda: window.session.model_path == cli_file, timeout=WAIT_MS)
+    form = panel.form
+    assert (form.batch_spin.value(), form.weight_decay_edit.text(), form.val_spin.value(), form.seed_spin.value()) \
+        == (32, "0.0001", 100, 3)  # the CLI's settings, shown
+    form.continue_radio.setChecked(True)
+    form.steps_spin.setValue(20)
+    assert panel.start_training()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+    train_meta = panel.last_outcome.meta["train"]
+    assert (train_meta["batch_size"], train_meta["weight_decay"], train_meta["val_size"], train_meta["seed"]) \
+        == (32, 1e-4, 100, 3) and window.session.model.step == 60
+    assert window.files.save_model_path(gui_file)
+    done = subprocess.run([sys.executable, "main.py", "train", "--resume", "--out", str(again), "--steps", "80",
+                           "--quiet", "--data", str(frey_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    resumed = load_model(again)
+    assert resumed.model.step == 80 and resumed.meta["train"]["batch_size"] == 32
+    assert resumed.meta["train"]["weight_decay"] == 1e-4 and resumed.meta["train"]["val_size"] == 100

@@ -42,6 +42,8 @@ TIPS = {
     "patience": "Stop when the validation −ELBO has not improved for this many evaluations (0 = never).",
     "keep_best": "At the end, keep the weights with the best validation −ELBO instead of the last ones.",
     "mirror": "Also train on left-right mirrored faces (twice the training images).",
+    "centre": "A new model's first layer sees each image minus the training split's mean image (as the CLI's "
+              "--centre-inputs; the shipped models were trained so: it keeps first-layer units from dying).",
 }
 
 
@@ -91,9 +93,11 @@ class TrainForm(QWidget):
         self.patience_spin = int_spin("patience", d.patience)
         self.keep_best_check = QCheckBox("keep the best weights")
         self.mirror_check = QCheckBox("mirrored faces too")
+        self.centre_check = QCheckBox("centre inputs on the mean image")
         for widget, tip in ((self.batch_spin, "batch"), (self.steps_spin, "steps"), (self.seed_spin, "seed"),
                             (self.eval_spin, "eval"), (self.val_spin, "val"), (self.patience_spin, "patience"),
-                            (self.keep_best_check, "keep_best"), (self.mirror_check, "mirror")):
+                            (self.keep_best_check, "keep_best"), (self.mirror_check, "mirror"),
+                            (self.centre_check, "centre")):
             widget.setToolTip(TIPS[tip])
 
     def _build_layout(self) -> None:
@@ -103,7 +107,7 @@ class TrainForm(QWidget):
                               ("Device", self.device_combo), ("Held-out −ELBO every", self.eval_spin),
                               ("Weight decay", self.weight_decay_edit), ("Validation images", self.val_spin),
                               ("Early-stop patience", self.patience_spin), ("", self.keep_best_check),
-                              ("Data", self.mirror_check)):
+                              ("Data", self.mirror_check), ("", self.centre_check)):
             run.addRow(label, widget)
         model_box, run_box = QGroupBox("Model"), QGroupBox("Run")
         QVBoxLayout(model_box).addWidget(self.model_form)
@@ -130,6 +134,7 @@ class TrainForm(QWidget):
             weight_decay=float(parse_number(self.weight_decay_edit.text(), float, 0.0, name="weight decay")),
             val_size=self.val_spin.value(), patience=self.patience_spin.value(),
             keep_best=self.keep_best_check.isChecked(), mirror=self.mirror_check.isChecked(),
+            centre_inputs=self.centre_check.isChecked(),
             log_every=GUI_LOG_EVERY, checkpoint_every=0)
         values = {k: v for k, v in values.items() if k in TrainConfig.__dataclass_fields__}
         try:
@@ -149,12 +154,14 @@ class TrainForm(QWidget):
         self.patience_spin.setValue(config.patience)
         self.keep_best_check.setChecked(config.keep_best)
         self.mirror_check.setChecked(config.mirror)
+        self.centre_check.setChecked(bool(getattr(config, "centre_inputs", False)))
 
     def set_locked(self, running: bool, has_model: bool) -> None:
         """While a run goes nothing changes; continuing keeps the architecture and the data schedule."""
         continuing = self.continuing() and has_model
         self.model_form.set_architecture_locked(running or continuing)
-        for widget in (self.batch_spin, self.seed_spin, self.weight_decay_edit, self.val_spin, self.mirror_check):
+        for widget in (self.batch_spin, self.seed_spin, self.weight_decay_edit, self.val_spin, self.mirror_check,
+                       self.centre_check):
             widget.setEnabled(not running and not continuing)  # TrainConfig.resumed_from takes them from the file
         self.new_radio.setEnabled(not running)
         self.continue_radio.setEnabled(not running and has_model)
