@@ -236,7 +236,8 @@ def test_settings_are_written_to_the_given_ini_file(window, tmp_path):
 
 def test_take_screenshots_writes_one_png_per_panel_and_the_window(tmp_path, frey_path):
     logged = []
-    assert take_screenshots(tmp_path / "shots", data=str(frey_path), steps=20, log=logged.append) == 0
+    assert take_screenshots(tmp_path / "shots", data=str(frey_path), steps=20, size=(1024, 600),
+                            log=logged.append) == 0  # 0 also says: the window kept 1024x600 on every tab
     expected = [stem for *_rest, stem in PANELS] + ["window"]
     assert sorted(p.stem for p in (tmp_path / "shots").glob("*.png")) == sorted(expected)
     for stem in expected:
@@ -246,6 +247,9 @@ def test_take_screenshots_writes_one_png_per_panel_and_the_window(tmp_path, frey
         pixels = np.frombuffer(grey.constBits().asstring(grey.sizeInBytes()), dtype=np.uint8)
         assert pixels.std() > 5  # a picture, not a blank grey square
     assert len(logged) == len(expected)
+    window_png = QImage(str(tmp_path / "shots" / "window.png"))
+    assert (window_png.width(), window_png.height()) == (1024, 600)
+    assert any(line.endswith("window.png (1024×600)") for line in logged)  # each PNG's size is printed
 
 
 def test_menu_open_goes_through_the_file_dialog(qtbot, window, tmp_path, monkeypatch, dialogs):
