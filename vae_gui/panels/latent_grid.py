@@ -28,7 +28,7 @@ from PyQt6.QtWidgets import (
 from core.backend import to_numpy
 from core.evaluate import posterior_means
 from core.explore import latent_grid, lerp, quantile_axis, slerp
-from vae_gui.state import Encoding, Session
+from vae_gui.state import NO_DATA_HELP, Encoding, Session
 from vae_gui.widgets.faces import FaceGrid, FaceStrip, FaceView
 
 GRID_MIN, GRID_MAX, GRID_DEFAULT = 5, 25, 15
@@ -301,7 +301,7 @@ class LatentGridPanel(QWidget):
         model, X = self.state.model, self.state.X
         self.interp_rows.setVisible(model is not None and X is not None)
         if model is None or X is None:
-            self.interp_message.setText("Interpolation needs data: File → Load data… (or --data PATH / VAE_DATA)."
+            self.interp_message.setText(f"Interpolation needs data: {NO_DATA_HELP}."
                                         if model is not None else "No model loaded.")
             for strip in (self.lerp_strip, self.slerp_strip):
                 strip.set_faces(np.zeros((0, X.shape[1] if X is not None else 1)))

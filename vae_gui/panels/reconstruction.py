@@ -23,7 +23,7 @@ from vae_gui.state import NO_DATA_HTML, Session
 from vae_gui.widgets.faces import FaceView
 
 DIFF_COLORMAP = "inferno"
-REC_TIP = ("Reconstruction loss: −log p(x|z) in nats for this image, summed over its 560 pixels (for a VAE with "
+REC_TIP = ("Reconstruction loss: −log p(x|z) in nats for this image, summed over all its pixels (for a VAE with "
            "one z drawn from q(z|x), evaluation seed 0). Lower is better; a Bernoulli decoder cannot go below the "
            "image's own pixel entropy (the BCE floor).")
 KL_TIP = ("KL(q(z|x) ‖ p(z)) in nats: how many nats the code spends to describe this image. Typical values are "
