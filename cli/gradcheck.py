@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import CliError, hidden_sizes, load_weights, positive_int, seed
+from .common import CliError, add_data_args, data_for, hidden_sizes, load_dataset, load_weights, positive_int, seed
 
 
 def add_parser(sub) -> None:
@@ -19,23 +19,28 @@ def add_parser(sub) -> None:
     g.add_argument("--mode", choices=["full", "sample", "direction"], default="full")
     g.add_argument("--k", type=positive_int, default=10, help="entries per parameter in sample mode")
     g.add_argument("--seed", type=seed, default=0)
-    g.add_argument("--data", default=None,
-                   help="faces to check on (default: the Frey data if present, else random pixels)")
+    add_data_args(g)  # default: the Frey data if present, else random pixels
     g.add_argument("--json", action="store_true", help="print one JSON object")
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
     g.set_defaults(run=run)
 
 
-def _model(args):
+def _model(args, dataset=None):
+    """The model to check: --weights (checked against --data's image size), else a fresh small float64 net
+    for the data set's images (560 pixels without --data)."""
     import numpy as np
 
-    from core.models import Model, ModelConfig
+    from core.models import INPUT_DIM, Model, ModelConfig
 
     if args.weights:
-        return load_weights(args.weights).model
+        loaded = load_weights(args.weights)
+        if dataset is not None:
+            data_for(loaded, args, quiet=True)  # a model of another image size: one-line error, exit 2
+        return loaded.model
     model = Model(ModelConfig(kind=args.model, hidden=args.hidden, latent=args.latent,
                               likelihood=args.likelihood, code_activation=args.code_activation,
-                              dtype="float64"), seed=args.seed)
+                              dtype="float64", input_dim=dataset.dim if dataset is not None else INPUT_DIM),
+                  seed=args.seed)
     # Small random biases: with the all-zero initial biases a dead ReLU layer feeds exactly 0 to the
     # next one, so the finite difference straddles the ReLU's kink and flags a correct gradient.
     bias_rng = np.random.default_rng(args.seed + 1)
@@ -45,12 +50,19 @@ def _model(args):
     return model
 
 
-def _faces(args, model):
+def _faces(args, model, dataset=None):
     import numpy as np
 
     from core.data import find_data, load_frey
 
     rng = np.random.default_rng(args.seed)
+    if dataset is not None:
+        if args.batch_size > len(dataset.train_ids):
+            raise CliError(f"--batch-size {args.batch_size} is more than the {len(dataset.train_ids)} training "
+                           f"images of {dataset.name}")
+        ids = rng.choice(dataset.train_ids, args.batch_size, replace=False)
+        h, w = dataset.image_shape
+        return dataset.images[ids].astype(np.float64), f"{args.batch_size} {h}×{w} images of {dataset.name}"
     path = find_data(args.data)
     if path.exists():
         X = load_frey(path)
@@ -59,6 +71,15 @@ def _faces(args, model):
         raise CliError(f"data file not found: {path}")
     x = rng.random((args.batch_size, model.config.input_dim))
     return x, f"{args.batch_size} random images (no Frey data found)"
+
+
+def _other_data(args):
+    """The data set of --data/--image-shape when it is not the Frey default (None: Frey or random, as before)."""
+    from pathlib import Path
+
+    if args.image_shape is None and (args.data is None or Path(args.data).suffix.lower() == ".mat"):
+        return None
+    return load_dataset(args, quiet=True)
 
 
 def _print_table(report, model, source: str, mode: str) -> None:
@@ -120,8 +141,9 @@ def _run_check(model, x, args):
 
 
 def run(args) -> int:
-    model = _model(args)
-    x, source = _faces(args, model)
+    dataset = _other_data(args)
+    model = _model(args, dataset)
+    x, source = _faces(args, model, dataset)
     report = _run_check(model, x, args)
     if args.json:
         print(json.dumps(report.to_dict()))

@@ -224,3 +224,22 @@ def test_a_model_of_another_image_size_is_refused_and_the_current_model_kept(qtb
     assert dialogs[0][0] == "Could not open the model" and "560" in dialogs[0][1]
     assert window.session.model is current
     assert "digits" in window.status.data_label.text()
+
+
+def test_gradcheck_cli_checks_real_batches_of_another_image_size(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=striped_images(40, H, W))
+    ok = subprocess.run([sys.executable, "main.py", "gradcheck", "--data", str(data), "--hidden", "8", "--latent", "3",
+                         "--batch-size", "4", "--quiet"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "VAE 108-8-3" in ok.stdout and "4 12×9 images of digits" in ok.stdout and "PASSED" in ok.stdout
+    frey_model = tmp_path / "frey_model.npz"
+    save_model(frey_model, small_model(hidden=(8,), latent=2, dtype="float32"))
+    refused = subprocess.run([sys.executable, "main.py", "gradcheck", "--data", str(data), "--weights",
+                              str(frey_model), "--quiet"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "560 pixels" in refused.stderr and "108" in refused.stderr
