@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .common import positive_int
+from .common import CliError, add_data_args, positive_int
 
 
 def add_parser(sub) -> None:
     sc = sub.add_parser("screenshots", help="open the GUI offscreen and save one PNG per panel")
     sc.add_argument("dir")
-    sc.add_argument("--data", default=None)
+    add_data_args(sc)
     sc.add_argument("--steps", type=positive_int, default=300, help="length of the short training run shown")
     sc.add_argument("--size", type=_size, default=(1366, 768), metavar="WxH",
                     help="window size of every picture (default 1366x768)")
@@ -27,7 +27,12 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
+    from core.dataset_io import parse_image_shape
     from vae_gui.screenshots import take_screenshots
 
-    return take_screenshots(args.dir, data=args.data, steps=args.steps, size=args.size)
+    try:
+        shape = parse_image_shape(args.image_shape) if args.image_shape else None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return take_screenshots(args.dir, data=args.data, steps=args.steps, size=args.size, image_shape=shape)
 

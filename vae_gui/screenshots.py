@@ -17,10 +17,12 @@ from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication
 
 from core.data import DataError, ensure_data
-from core.dataset import frey_dataset
+from core.dataset import FREY_IMAGE_SHAPE, frey_dataset
+from core.dataset_io import open_dataset
 from core.safe_io import PNG, atomic_write
 from vae_gui import workers
 from vae_gui.app import PANELS, MainWindow, application, make_settings, wait_until
+from vae_gui.data_dialog import apply_dataset
 from vae_gui.state import Session
 
 DEFAULT_SHOT_SIZE = (1366, 768)
@@ -44,8 +46,10 @@ def settle(app: QApplication, window: MainWindow, seconds: float = 0.4, timeout_
 
 
 def take_screenshots(directory: str | os.PathLike, data: str | None = None, steps: int = 300,
-                     size: tuple[int, int] = DEFAULT_SHOT_SIZE, log=print) -> int:
-    """Write one PNG per tab and ``window.png`` at window size ``size``; 0 on success, 1 otherwise."""
+                     size: tuple[int, int] = DEFAULT_SHOT_SIZE, log=print,
+                     image_shape: tuple[int, int] | None = None) -> int:
+    """Write one PNG per tab and ``window.png`` at window size ``size``; 0 on success, 1 otherwise.
+    ``data``/``image_shape``: any data set core.dataset_io.open_dataset reads (default: the Frey faces)."""
     if not os.environ.get("QT_QPA_PLATFORM") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     out = Path(directory).expanduser()
@@ -53,19 +57,27 @@ def take_screenshots(directory: str | os.PathLike, data: str | None = None, step
     app = application()
     with tempfile.TemporaryDirectory(prefix="vae-explorer-shots-") as tmp:
         window = MainWindow(Session(), settings=make_settings(Path(tmp) / "settings.ini"))
+        # errors (e.g. a run that diverges on the data given) are logged: a modal box would block the run
+        window.session.error_raised.disconnect(window.show_error)
+        window.show_error = lambda title, text: log(f"screenshots: {title}: {text}")
+        window.session.error_raised.connect(window.show_error)
         try:
-            return _shoot(app, window, out, data, steps, tuple(size), log)
+            return _shoot(app, window, out, (data, image_shape), steps, tuple(size), log)
         finally:
             window.close()
             window.deleteLater()
             app.processEvents()
 
 
-def _prepare(app: QApplication, window: MainWindow, data: str | None, log) -> None:
+def _prepare(app: QApplication, window: MainWindow, data: tuple[str | None, tuple[int, int] | None], log) -> None:
     window.files.load_initial_model(None, remembered=False)
+    spec, image_shape = data
     try:
-        path = ensure_data(data, allow_download=True)
-        window.session.set_data(frey_dataset(path), path)
+        if image_shape is None and (spec is None or Path(spec).suffix.lower() == ".mat"):
+            path = ensure_data(spec, allow_download=True)
+            window.session.set_data(frey_dataset(path), path)
+        else:  # another data set: a shipped model that cannot read it gives way to an untrained one
+            apply_dataset(window, open_dataset(spec, image_shape, allow_download=False), str(spec))
     except DataError as exc:
         log(f"screenshots: no data ({exc}); the data panels show how to load it")
         window.session.set_data(None, message=str(exc))
@@ -89,7 +101,7 @@ def _train_briefly(app: QApplication, window: MainWindow, steps: int) -> bool:
     return True
 
 
-def _shoot(app: QApplication, window: MainWindow, out: Path, data: str | None, steps: int,
+def _shoot(app: QApplication, window: MainWindow, out: Path, data: tuple, steps: int,
            size: tuple[int, int], log) -> int:
     window.resize(*size)
     _prepare(app, window, data, log)
@@ -100,7 +112,8 @@ def _shoot(app: QApplication, window: MainWindow, out: Path, data: str | None, s
             log("screenshots: training could not start")
             return 1
         early["training"], early["window"] = window.panel("training").grab(), window.grab()
-        window.files.load_initial_model(None, remembered=False)  # the other tabs show the shipped model
+        if session.dataset.image_shape == FREY_IMAGE_SHAPE:  # the other tabs show the shipped model
+            window.files.load_initial_model(None, remembered=False)
         settle(app, window)
         session.select(int(session.test_ids[3]))
     gradcheck = window.panel("gradcheck")
