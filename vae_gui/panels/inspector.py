@@ -124,8 +124,10 @@ class LayerView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.pre_plot, self.post_plot = pg.PlotWidget(), pg.PlotWidget()
-        style_plot(self.pre_plot, "activation input (pre)", "count")
-        style_plot(self.post_plot, "activation output (post)", "count")
+        style_plot(self.pre_plot, "input", "count")
+        style_plot(self.post_plot, "output", "count")
+        self.pre_plot.setToolTip("histogram of the chosen layer's activation input (pre-activation)")
+        self.post_plot.setToolTip("histogram of the chosen layer's activation output")
         self.pre_curve = self.pre_plot.plot(stepMode="center", fillLevel=0, brush=(31, 119, 180, 120), pen="#1f77b4")
         self.post_curve = self.post_plot.plot(stepMode="center", fillLevel=0, brush=(255, 127, 14, 120),
                                               pen="#ff7f0e")
@@ -151,10 +153,10 @@ class LayerView(QWidget):
                                         (self.post_curve, self.post_plot, post_hist, "output")):
             if hist is None:
                 curve.setData([], [])
-                plot.setTitle(f"{row['name']}: no activation {what}")
+                plot.setTitle(f"{row['name']} {what}: none")
             else:
                 curve.setData(np.asarray(hist[1], dtype=float), np.asarray(hist[0], dtype=float))
-                plot.setTitle(f"{row['name']}: activation {what}")
+                plot.setTitle(f"{row['name']} {what}")
         if weights is None:
             self.weight_item.clear()
             self.weight_caption.setText("")
@@ -181,13 +183,18 @@ class TimePlots(QWidget):
         self.over_time, self.per_unit = QWidget(), QWidget()
         self.ratio_plot, self.kl_plot, self.active_plot = pg.PlotWidget(), pg.PlotWidget(), pg.PlotWidget()
         self.unit_kl_plot, self.sigma_plot = pg.PlotWidget(), pg.PlotWidget()
-        style_plot(self.ratio_plot, "update/weight ‖ΔW‖/‖W‖", "ratio", "step")
-        style_plot(self.kl_plot, "KL per unit over time (nats)", "unit", "step")
-        style_plot(self.active_plot, "active latent units", "units", "step")
-        style_plot(self.unit_kl_plot, "KL per unit (nats)", "nats", "unit")
-        style_plot(self.sigma_plot, "posterior σ per unit", "σ", "unit")
+        style_plot(self.ratio_plot, "‖ΔW‖ / ‖W‖", "ratio", "step")
+        style_plot(self.kl_plot, "KL per unit", "unit", "step")
+        style_plot(self.active_plot, "active units", "units", "step")
+        style_plot(self.unit_kl_plot, "KL now", "nats", "unit")
+        style_plot(self.sigma_plot, "posterior σ", "σ", "unit")
         self.ratio_plot.setLogMode(x=False, y=True)
-        self.ratio_plot.setToolTip("one curve per layer, coloured as the layer's name in the table")
+        self.ratio_plot.setToolTip("update/weight ratio ‖ΔW‖/‖W‖ of each layer at each log step (about 1e-3 is "
+                                   "healthy); one curve per layer, coloured as the layer's name in the table")
+        self.kl_plot.setToolTip("KL divergence of each latent unit (nats) over the training steps: a heat map")
+        self.active_plot.setToolTip("latent units whose posterior mean varies over the batch (variance > 0.01)")
+        self.unit_kl_plot.setToolTip("KL divergence of each latent unit (nats) at the last log step")
+        self.sigma_plot.setToolTip("mean posterior standard deviation σ of each latent unit")
         # in log mode the view's y is log10(ratio): the guide sits at −3
         dashed = pg.mkPen("#888", style=Qt.PenStyle.DashLine)
         self.guide = pg.InfiniteLine(pos=np.log10(GUIDE_RATIO), angle=0, pen=dashed, label="1e-3",
