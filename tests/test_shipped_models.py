@@ -6,8 +6,8 @@ Thresholds (nats per image, see docs/RESULTS.md):
   ``main.py import-legacy``);
 * model/vae.npz: test −ELBO at most 11 nats above the test split's BCE floor (10.37 measured; issue 18's
   target of 8 was not reached, docs/RESULTS.md) with at least 6 active latent units (7 measured);
-* model/vae_gauss.npz: test ELBO above +1330 (+1341.7 measured), far above the best test figure of the
-  PyTorch reference (+1286) and the previous shipped model (+1303.9);
+* model/vae_gauss.npz: test ELBO above +1350, issue 18's target (+1371.2 measured), far above the best test
+  figure of the PyTorch reference (+1286) and the previous shipped model (+1303.9);
 * every VAE: the importance-sampled −log p(x) with k = 100 is no larger than the −ELBO estimate;
 * every model: at most 10 % of its first-layer units dead over all faces (tools/unit_usage.py), and its
   file records the exact training command(s).
@@ -34,7 +34,7 @@ AE_ALL_REC_TARGET = 338.0
 MAX_BYTES = 3_000_000
 VAE_FLOOR_MARGIN = 11.0
 VAE_MIN_ACTIVE_UNITS = 6
-GAUSS_MIN_TEST_ELBO = 1330.0
+GAUSS_MIN_TEST_ELBO = 1350.0  # issue 18's target
 MAX_DEAD_SHARE = 0.10  # of the first layer's units
 
 SHIPPED = {
@@ -143,5 +143,32 @@ def test_at_most_a_tenth_of_the_first_layer_is_dead(name, frey):
 
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_each_file_records_its_training_commands(name):
-    commands = load_model(MODEL_DIR / name).meta["commands"]
-    assert commands and all(c.startswith("main.py train ") for c in commands)
+    meta = load_model(MODEL_DIR / name).meta
+    commands = meta["commands"]
+    trained = commands[:-1] if "averaged" in meta else commands
+    assert trained and all(c.startswith("main.py train ") for c in trained)
+    if "averaged" in meta:  # tools/average_weights.py of snapshots of that run, recorded last
+        assert commands[-1] == meta["averaged"]["command"]
+        assert commands[-1].startswith("tools/average_weights.py ")
+        assert meta["averaged"]["steps"] == sorted(meta["averaged"]["steps"])
+
+
+def test_average_weights_takes_the_mean_of_one_run_and_refuses_another_model(tmp_path):
+    from core.checkpoint import save_model
+    from core.models import Model, ModelConfig
+    from tools.average_weights import average
+
+    cfg = dict(hidden=[6], latent=2, input_dim=12, likelihood="gaussian-learned", enc_activation="elu")
+    paths = []
+    for seed in range(3):
+        model = Model(ModelConfig(**cfg), seed=seed)
+        model.step = 100 * (seed + 1)
+        paths.append(str(save_model(tmp_path / f"s{seed}.npz", model, None, extra={"commands": [f"c{seed}"]})))
+    loaded, steps = average(paths)
+    flats = [np.asarray(load_model(p).model.flat, dtype=np.float64) for p in paths]
+    np.testing.assert_allclose(loaded.model.flat, np.mean(flats, axis=0), rtol=1e-6)
+    assert not np.allclose(loaded.model.flat, flats[-1])
+    assert steps == [100, 200, 300] and loaded.meta["commands"] == ["c2"]
+    other = save_model(tmp_path / "other.npz", Model(ModelConfig(**{**cfg, "hidden": [7]}), seed=0), None)
+    with pytest.raises(SystemExit, match="another model config"):
+        average([paths[0], str(other)])
