@@ -86,3 +86,15 @@ def synthetic_faces(rng) -> np.ndarray:
         faces.append(0.1 + 0.8 * blob + 0.05 * rng.random((28, 20)))
     return np.clip(np.array(faces).reshape(64, 560), 0, 1).astype(np.float32)
 
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_unsaved_question(monkeypatch):
+    """The Save / Discard / Cancel box is modal: a test that reaches it without answering it (the
+    ``asked`` fixtures patch it) fails at once instead of hanging the suite."""
+    from vae_gui import closing
+
+    def unexpected(_window, title, text):
+        raise AssertionError(f"unanswered Save/Discard/Cancel question: {title}: {text}")
+
+    monkeypatch.setattr(closing, "ask_unsaved", unexpected)

@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 from helpers.reliability import npz_arrays, save_small_model, write_npz
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QMessageBox
 from qt_cleanup import delete_widgets_after_test  # noqa: F401 - autouse fixture
 
@@ -212,3 +213,22 @@ def test_exports_replace_only_files_of_their_own_kind(window, qtbot, dialogs, tm
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     assert window.exports.png_path(fifo) is False and "FIFO" in dialogs[-1][1]
+
+
+def test_a_new_run_over_unsaved_weights_asks_first(window, qtbot, asked):
+    """Start (New model) would replace unsaved trained weights when it ends: Cancel keeps them and
+    starts nothing; Discard starts the run; Continue training the current model never asks."""
+    _trained(window, qtbot)
+    trained, panel = window.session.model, window.panels["training"]
+    asked.answer = closing.CANCEL
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert not window.session.training and window.session.model is trained
+    assert len(asked.calls) == 1 and "never saved" in asked.calls[0][1]
+    panel.form.continue_radio.setChecked(True)
+    assert panel.start_training() and len(asked.calls) == 1  # continuing keeps the weights: no question
+    qtbot.waitUntil(lambda: not window.session.training, timeout=WAIT_MS)
+    panel.form.new_radio.setChecked(True)
+    asked.answer = closing.DISCARD
+    assert panel.start_training() and len(asked.calls) == 2
+    qtbot.waitUntil(lambda: not window.session.training, timeout=WAIT_MS)
+    assert window.session.model is not trained

@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
             self.panels[stem] = panel
             self.tabs.add_panel(panel, title)
         self.files = FileActions(self)
+        self.session.confirm_replace = lambda what: closing.confirm_replace(self, what)
         self.exports = Exports(self)
         self.image_import = ImageImporter(self.session, self)  # File ▸ Encode an image…; PNG/JPEG drops
         self.installEventFilter(self.image_import)

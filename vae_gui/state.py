@@ -9,6 +9,7 @@ shared by Sampling, Latent grid and Latent map (``encoding()`` / ``encoding_read
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,9 @@ class Session(QObject):
         self.training = False
         self.training_paused = False
         self.unsaved = False  # trained weights that no file holds yet (the close prompt asks about them)
+        # Asked before a panel replaces the current model (a new training run): True to go on. The main
+        # window installs its Save / Discard / Cancel question; a bare session (panel tests) never asks.
+        self.confirm_replace: Callable[[str], bool] = lambda _what: True
         self._encoding: Encoding | None = None
         self._encoding_job: Job | None = None
         self._generation = 0

@@ -190,6 +190,8 @@ class TrainingPanel(QWidget):
         except ValueError as exc:
             self.state.report_error("Invalid training settings", _sentence(str(exc)))
             return False
+        if continuation is None and not self.state.confirm_replace("Start a new model"):
+            return False  # the user kept (or could not save) the current model's unsaved weights
         if continuation is None:
             self.plots.clear()
         latent = continuation.model.config.latent if continuation else config.latent
