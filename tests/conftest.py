@@ -98,3 +98,15 @@ def no_blocking_unsaved_question(monkeypatch):
         raise AssertionError(f"unanswered Save/Discard/Cancel question: {title}: {text}")
 
     monkeypatch.setattr(closing, "ask_unsaved", unexpected)
+
+
+@pytest.fixture
+def dialogs(monkeypatch) -> list[tuple[str, str]]:
+    """Every error dialog the GUI shows (they end in QMessageBox.critical), recorded as (title, text)
+    instead of shown: nothing modal opens."""
+    from PyQt6.QtWidgets import QMessageBox
+
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda _parent, title, text, *a, **k: shown.append(
+        (title, text))))
+    return shown

@@ -10,7 +10,6 @@ import pytest
 from helpers.factories import small_model
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage
-from PyQt6.QtWidgets import QMessageBox
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
 import vae_gui.files as files_module
@@ -26,12 +25,6 @@ WAIT_MS = 60_000
 
 
 
-@pytest.fixture
-def dialogs(monkeypatch):
-    """Every QMessageBox.critical the window shows, as (title, text); nothing modal opens."""
-    shown = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: shown.append((title, text)))
-    return shown
 
 
 @pytest.fixture

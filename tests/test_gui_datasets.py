@@ -8,7 +8,6 @@ import pytest
 from helpers.factories import small_model
 from PIL import Image
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QMessageBox
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
 from core.checkpoint import save_model
@@ -31,11 +30,6 @@ def striped_images(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     return images
 
 
-@pytest.fixture
-def dialogs(monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: shown.append((title, text)))
-    return shown
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers.factories import small_model
+from helpers.gui import tiny_run_form
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox, QSlider
+from PyQt6.QtWidgets import QApplication, QFileDialog, QSlider
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
 from core.checkpoint import load_model
@@ -22,11 +23,6 @@ from vae_gui.widgets.loss_plots import LossPlots, smooth
 WAIT_MS = 60_000
 
 
-@pytest.fixture
-def dialogs(monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: shown.append((title, text)))
-    return shown
 
 
 @pytest.fixture
@@ -39,15 +35,6 @@ def window(qtbot, tmp_path, frey, dialogs):
     return w
 
 
-def tiny_run(window, steps: int):
-    panel = window.panels["training"]
-    panel.form.new_radio.setChecked(True)
-    panel.form.model_form.hidden_edit.setText("16")
-    panel.form.model_form.latent_spin.setValue(4)
-    panel.form.batch_spin.setValue(32)
-    panel.form.steps_spin.setValue(steps)
-    panel.form.eval_spin.setValue(0)
-    return panel
 
 
 # ----------------------------------------------------------------------------- small screens
@@ -114,7 +101,7 @@ def test_latent_map_dims_start_again_with_a_new_model(qtbot, window):
 # ----------------------------------------------------------------------------- stale texts
 def test_status_bar_says_paused_and_a_loaded_model_clears_the_old_run(qtbot, window, tmp_path, dialogs):
     window.show()
-    panel = tiny_run(window, steps=10_000_000)
+    panel = tiny_run_form(window, steps=10_000_000)
     assert panel.start_training()
     qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 2, timeout=WAIT_MS)
     assert window.status.busy_label.text() == "training…"
@@ -147,7 +134,7 @@ def test_data_path_is_shown_relative_to_home(qtbot, frey, monkeypatch, tmp_path)
 # ----------------------------------------------------------------------------- curves
 def test_loss_history_is_saved_with_the_model_shown_on_open_and_continue_appends(qtbot, window, tmp_path, dialogs):
     window.show()
-    panel = tiny_run(window, steps=200)
+    panel = tiny_run_form(window, steps=200)
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
     trained = panel.loss_history()
@@ -249,7 +236,7 @@ def test_elbo_sign_is_explained(qtbot, window):
 def test_space_starts_and_pauses_training_and_arrows_step_the_image(qtbot, window, dialogs):
     window.show()
     qtbot.waitExposed(window)
-    panel = tiny_run(window, steps=10_000_000)
+    panel = tiny_run_form(window, steps=10_000_000)
     for _ in range(40):  # shortcuts need the active window (offscreen, activation can take a few events)
         window.activateWindow()
         qtbot.wait(25)

@@ -14,8 +14,8 @@ import threading
 
 import numpy as np
 import pytest
+from helpers.gui import tiny_run_form
 from helpers.reliability import ROOT, save_small_model
-from PyQt6.QtWidgets import QMessageBox
 from test_reliability_data import BAD_DATA
 from test_reliability_models import BAD_MODELS, BAD_PICKLES, _hostile_payloads
 
@@ -28,13 +28,6 @@ WAIT_MS = 60_000  # generous: the machine is shared; nothing here asserts a dura
 CHILD_ENV_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen"}
 
 
-@pytest.fixture
-def dialogs(monkeypatch) -> list[tuple[str, str]]:
-    """Every error dialog (MainWindow.show_error ends in QMessageBox.critical), recorded instead of shown."""
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda _parent, title, text, *a, **k: shown.append(
-        (title, text))))
-    return shown
 
 
 @pytest.fixture
@@ -54,17 +47,6 @@ def _wait_jobs(qtbot, win: MainWindow) -> None:
     qtbot.wait(20)  # let the queued result/error callbacks run
 
 
-def _tiny_run(win: MainWindow, steps: int, optimizer: str = "adam", lr: str = "0.001"):
-    panel = win.panels["training"]
-    panel.form.new_radio.setChecked(True)
-    panel.form.model_form.hidden_edit.setText("16")
-    panel.form.model_form.latent_spin.setValue(4)
-    panel.form.batch_spin.setValue(32)
-    panel.form.steps_spin.setValue(steps)
-    panel.form.eval_spin.setValue(0)
-    panel.form.optimizer_combo.setCurrentText(optimizer)
-    panel.form.lr_edit.setText(lr)
-    return panel
 
 
 # ----------------------------------------------------------------------------- bad files
@@ -185,7 +167,7 @@ def test_saving_non_finite_weights_is_refused_and_the_old_file_kept(window, dial
 ])
 def test_bad_training_settings_show_a_dialog_and_start_nothing(field, text, word, window, dialogs):
     """Text that got past the validators (pasted, set programmatically) is still refused at Start."""
-    panel = _tiny_run(window, steps=100)
+    panel = tiny_run_form(window, steps=100)
     getattr(panel.form.model_form if hasattr(panel.form.model_form, field) else panel.form, field).setText(text)
     before = window.state.model
     assert panel.start_training() is False
@@ -217,7 +199,7 @@ def test_spin_boxes_cannot_hold_zero_or_negative_sizes(window):
 
 def test_batch_larger_than_the_data_set_is_refused(window, dialogs, frey):
     window.state.set_data(frey[:100], "first 100 faces")  # 90 training faces
-    panel = _tiny_run(window, steps=10)
+    panel = tiny_run_form(window, steps=10)
     panel.form.batch_spin.setValue(100)
     assert panel.start_training() is False
     assert dialogs and "larger than the training split" in dialogs[0][1]
@@ -226,7 +208,7 @@ def test_batch_larger_than_the_data_set_is_refused(window, dialogs, frey):
 
 # ----------------------------------------------------------------------------- runs
 def test_divergence_dialog_plot_mark_and_finite_weights(window, dialogs, qtbot, tmp_path):
-    panel = _tiny_run(window, steps=500, optimizer="sgd", lr="10")
+    panel = tiny_run_form(window, steps=500, optimizer="sgd", lr="10")
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
     outcome = panel.last_outcome
@@ -243,7 +225,7 @@ def test_divergence_dialog_plot_mark_and_finite_weights(window, dialogs, qtbot, 
 
 
 def test_stop_keeps_consistent_weights(window, dialogs, qtbot, tmp_path):
-    panel = _tiny_run(window, steps=10_000_000)
+    panel = tiny_run_form(window, steps=10_000_000)
     assert panel.start_training()
     qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 3, timeout=WAIT_MS)
     panel.stop_button.click()
@@ -260,7 +242,7 @@ def test_stop_keeps_consistent_weights(window, dialogs, qtbot, tmp_path):
 
 
 def test_pause_freezes_the_run_and_resume_continues_it(window, dialogs, qtbot):
-    panel = _tiny_run(window, steps=10_000_000)
+    panel = tiny_run_form(window, steps=10_000_000)
     assert panel.start_training()
     qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 2, timeout=WAIT_MS)
     job = panel.job
@@ -284,7 +266,7 @@ def test_pause_freezes_the_run_and_resume_continues_it(window, dialogs, qtbot):
 def test_a_second_run_is_refused_and_loading_waits(window, dialogs, qtbot, tmp_path, frey_path):
     """While a run goes: Start is disabled and refused, and opening a model or data is refused,
     so two workers never train one model and nothing is swapped under a running worker."""
-    panel = _tiny_run(window, steps=10_000_000)
+    panel = tiny_run_form(window, steps=10_000_000)
     assert panel.start_training()
     job = panel.job
     assert not panel.start_button.isEnabled()

@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 import pytest
+from helpers.gui import tiny_run_form
 from helpers.reliability import npz_arrays, save_small_model, write_npz
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QMessageBox
 from qt_cleanup import delete_widgets_after_test  # noqa: F401 - autouse fixture
 
 from core.checkpoint import load_model, save_model
@@ -23,12 +23,6 @@ from vae_gui.state import AppState
 WAIT_MS = 60_000
 
 
-@pytest.fixture
-def dialogs(monkeypatch) -> list[tuple[str, str]]:
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda _parent, title, text, *a, **k: shown.append(
-        (title, text))))
-    return shown
 
 
 @pytest.fixture
@@ -63,14 +57,7 @@ def window(qtbot, tmp_path, frey, dialogs) -> MainWindow:
 
 def _trained(window, qtbot, steps: int = 30) -> None:
     """A short run through the Training tab: its weights become the current model, unsaved."""
-    panel = window.panels["training"]
-    panel.form.new_radio.setChecked(True)
-    panel.form.model_form.hidden_edit.setText("16")
-    panel.form.model_form.latent_spin.setValue(4)
-    panel.form.batch_spin.setValue(32)
-    panel.form.steps_spin.setValue(steps)
-    panel.form.eval_spin.setValue(0)
-    assert panel.start_training()
+    assert tiny_run_form(window, steps).start_training()
     qtbot.waitUntil(lambda: not window.session.training and window.session.model.step == steps, timeout=WAIT_MS)
     assert window.session.unsaved
 
