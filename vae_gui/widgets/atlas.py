@@ -271,6 +271,8 @@ class AtlasPlot(pg.PlotWidget):
         super().__init__(parent, viewBox=self.tool_box)
         self.setMinimumSize(300, 200)
         self.showGrid(x=True, y=True, alpha=0.25)
+        for name in ("left", "bottom"):  # their grid spans the map: kept as a pixmap, a hover repaint blits it
+            self.getPlotItem().getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.coords = np.zeros((0, 2))
         self.hovered: int | None = None
         self._split_brushes: list = []
