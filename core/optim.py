@@ -153,6 +153,7 @@ class Adam(Optimizer):
     state_arrays = ("m", "v")
     state_scalars = ("m_scale", "v_scale")
     FOLD_AT = 1024.0  # largest 1/scale before folding: the stored moments grow by at most this factor
+    CHUNK = 65536  # entries per cache-sized stretch of a NumPy step (5 arrays × 256 kB)
 
     def __init__(self, model, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8):
@@ -186,15 +187,29 @@ class Adam(Optimizer):
             self._fold(v, v_scale)
             v_scale = 1.0
         self.m_scale, self.v_scale = m_scale, v_scale
-        axpy((1.0 - self.beta1) / m_scale, g, m)
-        xp.square(g, out=tmp)  # bitwise g·g, 26 vs 30 µs on 300k float32 (measured)
-        axpy((1.0 - self.beta2) / v_scale, tmp, v)
         # θ −= lr·√(1−β2ᵗ)/(1−β1ᵗ) · m_true / (√v_true + eps·√(1−β2ᵗ)), the true moments written as scale × stored
         v_root = math.sqrt(v_scale)
+        coef = ((1.0 - self.beta1) / m_scale, (1.0 - self.beta2) / v_scale, self.eps * bc2_sqrt / v_root,
+                -self.lr * bc2_sqrt / bc1 * m_scale / v_root)
+        theta, n = self.model.flat, g.size
+        # NumPy: the 7 passes run chunk by chunk, so g, m, v, θ and tmp of a chunk stay in the core's cache
+        # between passes (same operations per entry, bit-identical; 784-256-16 VAE, 415k entries: 700 → 545 µs
+        # per step, measured). Other arrays (CuPy) in one go.
+        chunk = self.CHUNK if isinstance(g, np.ndarray) else n
+        for lo in range(0, n, chunk):
+            part = slice(lo, lo + chunk)
+            self._update(xp, g[part], m[part], v[part], theta[part], tmp[part], *coef)
+
+    @staticmethod
+    def _update(xp, g, m, v, theta, tmp, a_m: float, a_v: float, eps: float, a_theta: float) -> None:
+        """The step's passes over one stretch of the arrays (all same-length 1-D views)."""
+        axpy(a_m, g, m)
+        xp.square(g, out=tmp)  # bitwise g·g, 26 vs 30 µs on 300k float32 (measured)
+        axpy(a_v, tmp, v)
         xp.sqrt(v, out=tmp)
-        tmp += self.eps * bc2_sqrt / v_root
+        tmp += eps
         xp.divide(m, tmp, out=tmp)
-        axpy(-self.lr * bc2_sqrt / bc1 * m_scale / v_root, tmp, self.model.flat)
+        axpy(a_theta, tmp, theta)
 
 
 OPTIMIZER_CLASSES = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
