@@ -89,3 +89,17 @@ def test_torch_reference_is_the_identical_network(kind, frey):
     ours = model.forward_backward(model.asarray(x), model.asarray(eps), compute_loss=True)["objective"]
     theirs = from_engine(model).loss(torch.from_numpy(x), torch.from_numpy(eps) if kind == "vae" else None).item()
     assert theirs == pytest.approx(ours, rel=1e-5)
+
+
+def test_big_map_measurements_hover_points_and_paint_every_pan_frame(qapp):
+    """benchmarks/bigdata.py's GUI half on a smaller set: every hover lands on a point and shows its face,
+    every pan frame paints the map (it raises otherwise)."""
+    import numpy as np
+
+    from benchmarks import bigdata
+    from core.dataset import Dataset
+
+    images = np.random.default_rng(0).random((3000, 28 * 28), dtype=np.float32)
+    results = bigdata.gui_speeds(Dataset(images, (28, 28), "noise"), quick=True)
+    assert set(results) == set(bigdata.GUI_KEYS)
+    assert all(value > 0 for value in results.values())
