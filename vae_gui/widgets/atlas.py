@@ -110,6 +110,10 @@ class ThumbnailItem(pg.GraphicsObject):
         self.paints = 0  # paints so far (for benchmarks: one per frame)
         self.last_opacity = np.zeros(0)
         self._fragments = pg.Qt.internals.PrimitiveArray(QPainter.PixmapFragment, 10)
+        # a hover must not repaint thousands of thumbnails (70 000 faces: 39 ms): they are kept as a device
+        # pixmap, and the hovered face is drawn by a child item over them
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.hover_item = HoveredThumbnail(self)
 
     def set_faces(self, faces: np.ndarray, image_shape: tuple[int, int]) -> None:
         """Faces (N, H·W); the atlas pixmap is built on the first paint that needs it."""
@@ -126,7 +130,7 @@ class ThumbnailItem(pg.GraphicsObject):
     def set_hovered(self, index: int | None) -> None:
         if index != self.hovered:
             self.hovered = index
-            self.update()
+            self.hover_item.update()
 
     def build_atlas(self) -> None:
         """Pack the faces into one grey QPixmap (done once per face set)."""
@@ -161,6 +165,7 @@ class ThumbnailItem(pg.GraphicsObject):
 
     def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph hook
         self.prepareGeometryChange()
+        self.update()  # the cached picture is stale: which faces show and how faded depend on the view
 
     def paint(self, painter: QPainter, *_args) -> None:
         self.paints += 1
@@ -174,8 +179,6 @@ class ThumbnailItem(pg.GraphicsObject):
         inside = ((screen[:, 0] > -w) & (screen[:, 0] < device.width() + w)
                   & (screen[:, 1] > -h) & (screen[:, 1] < device.height() + h))
         ids = np.flatnonzero(inside)
-        if self.hovered is not None and 0 <= self.hovered < len(self._coords):
-            ids = ids[ids != self.hovered]
         opacity = overlap_opacity(screen[ids], (w, h))
         order = np.argsort(opacity, kind="stable")  # faded ones first: the clear ones stay on top
         ids, opacity = ids[order][-self.max_drawn :], opacity[order][-self.max_drawn :]  # big sets: the clearest
@@ -186,8 +189,16 @@ class ThumbnailItem(pg.GraphicsObject):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         self._draw(painter, screen[ids], self._sources[ids], opacity, self.scale)
         self.last_drawn = len(ids)
-        if self.hovered is not None and 0 <= self.hovered < len(self._coords):
-            self._draw_hovered(painter, screen[self.hovered])
+
+    def paint_hovered(self, painter: QPainter) -> None:
+        """The hovered face (if any) at ``hover_scale`` with a frame (called by ``hover_item``)."""
+        if self.hovered is None or self._pixmap is None or not 0 <= self.hovered < len(self._coords):
+            return
+        xy = pg.functions.transformCoordinates(painter.transform(), self._coords[self.hovered][:, None]).T[0]
+        painter.resetTransform()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        self._draw_hovered(painter, xy)
 
     def _draw(self, painter: QPainter, xy: np.ndarray, sources: np.ndarray, opacity: np.ndarray, scale: float) -> None:
         self._fragments.resize(len(xy))
@@ -205,6 +216,20 @@ class ThumbnailItem(pg.GraphicsObject):
         w, h = self._shape[1] * self.hover_scale, self._shape[0] * self.hover_scale
         painter.setPen(QPen(QColor(220, 20, 60), 2))
         painter.drawRect(QRectF(QPointF(xy[0] - w / 2, xy[1] - h / 2), QPointF(xy[0] + w / 2, xy[1] + h / 2)))
+
+
+class HoveredThumbnail(pg.GraphicsObject):
+    """The hovered face over the thumbnails (a child of the ThumbnailItem, so it shows and hides with it)."""
+
+    def __init__(self, thumbnails: ThumbnailItem):
+        super().__init__(thumbnails)
+        self.thumbnails = thumbnails
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        return self.thumbnails.boundingRect()
+
+    def paint(self, painter: QPainter, *_args) -> None:
+        self.thumbnails.paint_hovered(painter)
 
 
 class ToolViewBox(pg.ViewBox):
@@ -339,6 +364,7 @@ class AtlasPlot(pg.PlotWidget):
     def show_thumbnails(self, on: bool) -> None:
         """Faces on (the dots stay only when they carry a colour value; no grid behind the faces) or off."""
         self.thumbnails.setVisible(bool(on))
+        self.thumbnails.update()  # a new cached picture (the faces may have changed while hidden)
         self.showGrid(x=not on, y=not on, alpha=0.25)
         self._update_points_visible()
 
