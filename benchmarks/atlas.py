@@ -129,12 +129,10 @@ def thumbnails_toggle(explorer, reps: int) -> dict:
     return {"thumbnails_toggle_ms": statistics.median(times)}
 
 
-def pan_zoom(explorer, frames: int) -> dict:
-    app = _app()
-    explorer.set_thumbnails(True)
-    vb, thumbs = explorer.plot.tool_box, explorer.plot.thumbnails
-    app.processEvents()
-    times, cpu_times, paints = [], [], thumbs.paints
+def pan_and_zoom_frames(app, vb, frames: int) -> tuple[list[float], list[float]]:
+    """Pan and zoom the view box by small steps, one processEvents (axes, items, one paint) per frame:
+    (wall ms, UI-thread CPU ms) of each frame."""
+    times, cpu_times = [], []
     for i in range(frames):
         t0, c0 = time.perf_counter(), time.thread_time()
         if i % 20 < 10:
@@ -143,9 +141,19 @@ def pan_zoom(explorer, frames: int) -> dict:
         else:
             s = 0.97 if i % 40 < 20 else 1 / 0.97
             vb.scaleBy((s, s))
-        app.processEvents()  # axes, items and one paint of the map
+        app.processEvents()
         times.append(1e3 * (time.perf_counter() - t0))
         cpu_times.append(1e3 * (time.thread_time() - c0))
+    return times, cpu_times
+
+
+def pan_zoom(explorer, frames: int) -> dict:
+    app = _app()
+    explorer.set_thumbnails(True)
+    vb, thumbs = explorer.plot.tool_box, explorer.plot.thumbnails
+    app.processEvents()
+    paints = thumbs.paints
+    times, cpu_times = pan_and_zoom_frames(app, vb, frames)
     if thumbs.paints - paints != frames:
         raise RuntimeError(f"{thumbs.paints - paints} paints for {frames} frames")
     return {"map_pan_fps": 1e3 / float(np.mean(times)), "map_pan_cpu_fps": 1e3 / float(np.mean(cpu_times)),

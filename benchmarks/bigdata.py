@@ -250,23 +250,14 @@ def hover_points(panel, moves: int) -> dict:
 
 def pan_frames(panel, frames: int) -> dict:
     """The map panned and zoomed by small steps, one synchronous paint per frame."""
-    from benchmarks.atlas import _app
+    from benchmarks.atlas import _app, pan_and_zoom_frames
 
     app, plot = _app(), panel.atlas.plot
     vb = plot.tool_box
     map_paints = _PaintCounter(plot.viewport())
     app.processEvents()
-    times, paints = [], map_paints.paints
-    for i in range(frames):
-        t0 = time.perf_counter()
-        if i % 20 < 10:
-            (x0, x1), _ = vb.viewRange()
-            vb.translateBy(x=0.02 * (x1 - x0) * (1 if i % 40 < 20 else -1))
-        else:
-            s = 0.97 if i % 40 < 20 else 1 / 0.97
-            vb.scaleBy((s, s))
-        app.processEvents()  # axes, items and one paint of the map
-        times.append(1e3 * (time.perf_counter() - t0))
+    paints = map_paints.paints
+    times, _ = pan_and_zoom_frames(app, vb, frames)
     if map_paints.paints - paints < frames:
         raise RuntimeError(f"{map_paints.paints - paints} paints of the map for {frames} frames")
     return {"big_pan_fps": 1e3 / float(np.mean(times)), "big_pan_frame_p95_ms": float(np.percentile(times, 95))}
