@@ -14,13 +14,12 @@ import threading
 
 import numpy as np
 import pytest
-from helpers.gui import tiny_run_form
+from helpers.gui import frey_window, tiny_run_form
 from helpers.reliability import ROOT, save_small_model
 from test_reliability_data import BAD_DATA
 from test_reliability_models import BAD_MODELS, BAD_PICKLES, _hostile_payloads
 
 from core.checkpoint import load_model
-from core.models import Model, ModelConfig
 from vae_gui.app import MainWindow, make_settings
 from vae_gui.state import AppState
 
@@ -33,11 +32,7 @@ CHILD_ENV_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "QT_QP
 @pytest.fixture
 def window(qtbot, tmp_path, frey, dialogs) -> MainWindow:
     """The real main window with the Frey data and a small VAE as the current model."""
-    win = MainWindow(AppState(), settings=make_settings(tmp_path / "settings.ini"))
-    qtbot.addWidget(win)
-    win.state.set_data(frey, "frey")
-    win.state.set_model(Model(ModelConfig(kind="vae", hidden=[16], latent=4), seed=0))
-    win.show()
+    win = frey_window(qtbot, tmp_path, frey)
     yield win
     win.close()
 

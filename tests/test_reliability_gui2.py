@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 import pytest
-from helpers.gui import tiny_run_form
+from helpers.gui import frey_window, tiny_run_form
 from helpers.reliability import npz_arrays, save_small_model, write_npz
 from PyQt6.QtCore import Qt
 from qt_cleanup import delete_widgets_after_test  # noqa: F401 - autouse fixture
@@ -17,8 +17,7 @@ from qt_cleanup import delete_widgets_after_test  # noqa: F401 - autouse fixture
 from core.checkpoint import load_model, save_model
 from core.models import Model, ModelConfig
 from vae_gui import closing, workers
-from vae_gui.app import MainWindow, make_settings
-from vae_gui.state import AppState
+from vae_gui.app import MainWindow
 
 WAIT_MS = 60_000
 
@@ -47,12 +46,7 @@ def asked(monkeypatch):
 
 @pytest.fixture
 def window(qtbot, tmp_path, frey, dialogs) -> MainWindow:
-    win = MainWindow(AppState(), settings=make_settings(tmp_path / "settings.ini"))
-    qtbot.addWidget(win)
-    win.state.set_data(frey, "frey")
-    win.state.set_model(Model(ModelConfig(kind="vae", hidden=[16], latent=4), seed=0))
-    win.show()
-    return win
+    return frey_window(qtbot, tmp_path, frey)
 
 
 def _trained(window, qtbot, steps: int = 30) -> None:
@@ -104,13 +98,7 @@ def test_nothing_unsaved_means_no_question(window, asked):
 
 
 def test_quit_while_training_save_stops_the_run_and_saves_its_weights(window, qtbot, asked, tmp_path):
-    panel = window.panels["training"]
-    panel.form.new_radio.setChecked(True)
-    panel.form.model_form.hidden_edit.setText("16")
-    panel.form.model_form.latent_spin.setValue(4)
-    panel.form.batch_spin.setValue(32)
-    panel.form.steps_spin.setValue(10_000_000)
-    panel.form.eval_spin.setValue(0)
+    panel = tiny_run_form(window, 10_000_000)
     assert panel.start_training()
     qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 3, timeout=WAIT_MS)
     asked.answer, asked.path = closing.SAVE, str(tmp_path / "running.npz")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from core.models import Model, ModelConfig
+from vae_gui.app import MainWindow, make_settings
+from vae_gui.state import Session
+
 
 def tiny_run_form(window, steps: int, optimizer: str = "adam", lr: str = "0.001"):
     """Fill the Training tab's form for a short new run (a 16/4 VAE, batch 32, no held-out
@@ -16,3 +20,14 @@ def tiny_run_form(window, steps: int, optimizer: str = "adam", lr: str = "0.001"
     panel.form.optimizer_combo.setCurrentText(optimizer)
     panel.form.lr_edit.setText(lr)
     return panel
+
+
+def frey_window(qtbot, tmp_path, frey) -> MainWindow:
+    """The real main window, shown, with the Frey faces and a small 16/4 VAE as the current model
+    (settings in a file of the test's own)."""
+    win = MainWindow(Session(), settings=make_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(win)
+    win.state.set_data(frey, "frey")
+    win.state.set_model(Model(ModelConfig(kind="vae", hidden=[16], latent=4), seed=0))
+    win.show()
+    return win
