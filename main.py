@@ -28,15 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(argv) if argv is not None else sys.argv[1:]  # train --resume tells given flags from defaults
     limit_blas_threads()
     from cli import gui
-    from core.backend import BackendError
-    from core.checkpoint import ModelFileError
-    from core.data import DataError
-    from core.models import ConfigError
+    from core.errors import VaeError
 
     command = args.run if args.command else gui.run
     try:
         return command(args)
-    except (CliError, DataError, ModelFileError, ConfigError, BackendError, OSError, ValueError) as exc:
+    except (VaeError, OSError, ValueError) as exc:  # VaeError: every error written for the user; CliError is one
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a second Ctrl-C (the first one saves and stops), or one before training

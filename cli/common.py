@@ -9,12 +9,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from core.errors import VaeError
 from core.parsing import parse_hidden, parse_number
 
 PROG = "main.py"
 
 
-class CliError(Exception):
+class CliError(VaeError):
     """A user error: printed as one line on stderr, exit status 2."""
 
 
@@ -104,11 +105,9 @@ def load_dataset(args, quiet: bool = False):
 def data_for(loaded, args, quiet: bool = False):
     """(model's view of the data set, the data set) for a loaded model file: warnings about other data or
     the binarisation go to stderr; images of another size are a one-line error."""
-    from core.checkpoint import check_fits_data
     from core.dataset_io import data_for_model
 
     dataset = load_dataset(args, quiet)
-    check_fits_data(loaded.model, dataset.dim, getattr(args, "weights", None))
     view, notes = data_for_model(dataset, loaded.meta, loaded.model.config.input_dim)
     for note in notes:
         print(f"{PROG}: warning: {one_line(note)}" if "other data" in note else f"{PROG}: {note}", file=sys.stderr)
@@ -130,14 +129,11 @@ def add_max_params(parser) -> None:
                         help=f"refuse model files with more parameters than this (default {DEFAULT_MAX_PARAMS:,})")
 
 
-def load_weights(path, device: str = "cpu", max_params: int | None = None, data=None):
-    """A model file (LoadedModel); with ``data`` (N, D) its input size must be D."""
-    from core.checkpoint import DEFAULT_MAX_PARAMS, check_fits_data, load_model
+def load_weights(path, device: str = "cpu", max_params: int | None = None):
+    """A model file (core.checkpoint.LoadedModel)."""
+    from core.checkpoint import DEFAULT_MAX_PARAMS, load_model
 
-    loaded = load_model(path, device=device, max_params=max_params or DEFAULT_MAX_PARAMS)
-    if data is not None:
-        check_fits_data(loaded.model, data.shape[1], path)
-    return loaded
+    return load_model(path, device=device, max_params=max_params or DEFAULT_MAX_PARAMS)
 
 
 def add_force(parser, what: str) -> None:

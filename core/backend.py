@@ -10,9 +10,7 @@ from types import ModuleType
 
 import numpy as np
 
-
-class BackendError(RuntimeError):
-    """The requested device cannot be used (CuPy missing, no GPU)."""
+from .errors import BackendError
 
 
 def cuda_status() -> tuple[bool, str]:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ConfigError, ModelFileError
 from .fields import CONFIG_FIELDS, DEFAULT_MAX_PARAMS, META_FIELDS, OPTIMIZER_FIELDS, TRAIN_FIELDS, check_fields
 from .fields import is_int as _is_int
-from .models import ConfigError, Model, ModelConfig, param_shapes
+from .models import Model, ModelConfig, param_shapes
 from .optim import Optimizer, optimizer_from_state
 from .safe_io import GB, MB, OutputKind, atomic_write, open_regular, read_capped
 
@@ -33,8 +34,6 @@ MAX_MODEL_FILE_BYTES = 64 * GB  # members are read only up to their own checked 
 _NPY_HEADER_ALLOWANCE = 64 * 1024  # a .npy header is < 10 KB (NumPy reads at most 10 000 bytes of one)
 
 
-class ModelFileError(ValueError):
-    """A model file that cannot be loaded (the message says why); nothing was changed."""
 
 
 @dataclass
@@ -521,7 +520,7 @@ def import_legacy(path: str | os.PathLike, kind: str = "ae", likelihood: str = "
 
 
 def check_fits_data(model: Model, n_pixels: int, path: str | os.PathLike | None = None) -> None:
-    """Refuse a model whose input size is not the data's image size (before any array meets another)."""
+    """Deprecated, for the GUI's last caller (vae_gui/files.py): use core.dataset.check_compatible."""
     if model.config.input_dim != n_pixels:
         where = f"the model in {path}" if path else "the model"
         raise ModelFileError(f"{where} ({model.config.describe()}) takes images of {model.config.input_dim} pixels, "

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError
+
 FREY_URL = "https://cs.nyu.edu/~roweis/data/frey_rawface.mat"
 FREY_SHA256 = "265a83a23adb081755cd3de375509828e690324d1d60f076b8ecebc840d59c64"
 FREY_N = 1965
@@ -26,8 +28,6 @@ SPLIT_SEED = 0
 N_TEST = 197
 
 
-class DataError(ValueError):
-    """The data file is missing, unreadable or not the Frey face set (the message says which)."""
 
 
 class DownloadIntegrityError(DataError):

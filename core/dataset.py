@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import SPLIT_SEED, load_frey, split_indices
+from .errors import DataError
 
 FREY_NAME = "frey"
 FREY_IMAGE_SHAPE = (28, 20)
@@ -136,20 +137,30 @@ def frey_dataset(path: str | os.PathLike) -> Dataset:
                    note="uint8 0…255 scaled by 1/255")
 
 
-def check_model_data(train_meta: dict | None, dataset: Dataset) -> list[str]:
-    """Compare the data record of a model file (meta['data'], None for files that predate it) with
-    ``dataset``. Raises ValueError when the image sizes differ (the model cannot read these images);
-    returns warnings (one line each) when it is other data than the model was trained on."""
-    if not isinstance(train_meta, dict):
+def check_compatible(input_dim: int, data_record: dict | None, dataset: Dataset) -> list[str]:
+    """The one rule for a model (reading ``input_dim`` pixels per image, trained on the data its file records
+    in ``data_record``: meta['data'], None for files that predate it) and a data set, used by every command and
+    panel that puts the two together. Raises DataError when the model cannot read these images (another pixel
+    count, or the same count in another H×W); returns warnings (one line each) when the images fit but are other
+    data than the model was trained on."""
+    if int(input_dim) != dataset.dim:
+        raise DataError(f"the model reads {input_dim} pixels per image, but these images have {dataset.dim} "
+                        f"pixels ({dataset.describe()}); it cannot be used with this data")
+    if not isinstance(data_record, dict):
         return []
-    shape = train_meta.get("image_shape")
+    shape = data_record.get("image_shape")
     if shape is not None and tuple(shape) != dataset.image_shape:
-        raise ValueError(f"the model was trained on {shape[0]}×{shape[1]} images, these are "
-                         f"{dataset.image_shape[0]}×{dataset.image_shape[1]} ({dataset.name})")
-    if train_meta.get("fingerprint") not in (None, dataset.fingerprint):
-        return [f"the model was trained on other data ({train_meta.get('name')}, {train_meta.get('n')} images) "
+        raise DataError(f"the model was trained on {shape[0]}×{shape[1]} images, these are "
+                        f"{dataset.image_shape[0]}×{dataset.image_shape[1]} ({dataset.name})")
+    if data_record.get("fingerprint") not in (None, dataset.fingerprint):
+        return [f"the model was trained on other data ({data_record.get('name')}, {data_record.get('n')} images) "
                 f"than {dataset.describe()}; numbers are not comparable with its training report"]
     return []
+
+
+def check_model_data(train_meta: dict | None, dataset: Dataset) -> list[str]:
+    """Deprecated (the GUI's last callers move to check_compatible): check_compatible without the pixel count."""
+    return check_compatible(dataset.dim, train_meta, dataset)
 
 
 def model_image_shape(meta: dict | None, input_dim: int) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError, ensure_data
-from .dataset import FREY_IMAGE_SHAPE, Dataset, check_model_data, frey_dataset
+from .dataset import FREY_IMAGE_SHAPE, Dataset, check_compatible, frey_dataset
 
 MAX_VALUES = 400_000_000  # 70 000 MNIST images are 55 M values; anything past this is refused before reading
 MAX_FILE_BYTES = 2 << 30
@@ -335,12 +335,7 @@ def data_for_model(dataset: Dataset, meta: dict | None, input_dim: int) -> tuple
     """What a command that evaluates a model needs: the view of ``dataset`` the model is evaluated on
     (binarised as it was trained) and the lines to tell the user (other data than it was trained on; which
     binarisation). Raises DataError when the model cannot read these images (another image size)."""
-    try:
-        notes = check_model_data((meta or {}).get("data"), dataset)
-    except ValueError as exc:
-        raise DataError(str(exc)) from None
-    if dataset.dim != input_dim:
-        raise DataError(f"the model reads {input_dim} pixels per image, {dataset.describe()} has {dataset.dim}")
+    notes = check_compatible(input_dim, (meta or {}).get("data"), dataset)
     view, note = evaluation_view(dataset, (meta or {}).get("train"))
     if (meta or {}).get("train", {}).get("binarize", "none") != "none":
         notes.append(note)

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import losses
 from .backend import get_xp, to_numpy, xp_of
+from .errors import ConfigError
 from .layers import (
     ACTIVATIONS,
     DEFAULT_LEAKY_SLOPE,
@@ -39,8 +40,6 @@ INITS = ("auto", "he", "glorot", "torch")
 DTYPES = ("float32", "float64")
 
 
-class ConfigError(ValueError):
-    """A model configuration that cannot be built (the message names the bad field)."""
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .checkpoint import LoadedModel, save_model
 from .config import TrainConfig
-from .dataset import Dataset, check_model_data
+from .dataset import Dataset, check_compatible
 from .dataset_io import evaluation_view
 from .evaluate import neg_elbo
 from .models import ConfigError, Model
@@ -36,7 +36,7 @@ class TrainingRun:
         self.commands = [str(c) for c in previous if isinstance(c, str)] + ([command] if command else [])
         if loaded is not None:
             config = config.resumed_from(loaded.meta)
-            check_model_data(loaded.meta.get("data"), dataset)  # ValueError on an image-size mismatch
+            check_compatible(loaded.model.config.input_dim, loaded.meta.get("data"), dataset)
             self.model, self.optimizer = loaded.model, loaded.optimizer()
             if self.optimizer is None:
                 raise ConfigError("the model file has no optimiser state to resume from (it was saved for use, "
@@ -47,9 +47,6 @@ class TrainingRun:
             if config.centre_inputs:  # on the images it trains on (not the validation part)
                 self.model.set_input_centre(dataset.images[dataset.train_val_ids(config.val_size)[0]].mean(axis=0))
             self.optimizer = make_optimizer(config.optimizer, self.model, config.learning_rate)
-        if self.model.config.input_dim != dataset.dim:
-            raise ConfigError(f"the model reads {self.model.config.input_dim} pixels per image, "
-                              f"the data set has {dataset.dim}")
         self.config = config
         # static: trains on one fixed draw; dynamic: fresh draws per batch, evaluated on one fixed draw
         self.eval_data, self.eval_note = evaluation_view(dataset, config.to_meta())

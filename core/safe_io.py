@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .errors import UnsafeFileError
+
 MB = 1 << 20
 GB = 1 << 30
 
 
-class UnsafeFileError(ValueError):
-    """A path the program refuses to read or write (the message names it and says why)."""
 
 
 # ------------------------------------------------------------------------------------------ reading

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core.data import split_indices
-from core.dataset import Dataset, check_model_data, frey_dataset, n_test_of
+from core.dataset import Dataset, check_compatible, frey_dataset, n_test_of
+from core.errors import DataError, VaeError
 
 
 def test_split_rule_is_seeded_ten_percent_and_matches_the_frey_ids():
@@ -44,11 +45,14 @@ def test_fingerprint_follows_the_pixels_and_the_model_record_is_checked():
     assert Dataset(images, (4, 3), "a").fingerprint != a.fingerprint  # same pixels, other shape
     record = a.to_meta()
     assert record == {"name": "a", "n": 20, "image_shape": [3, 4], "fingerprint": a.fingerprint}
-    assert check_model_data(record, a) == [] and check_model_data(None, a) == []
-    warnings = check_model_data(record, Dataset(changed, (3, 4), "b"))
+    assert check_compatible(12, record, a) == [] and check_compatible(12, None, a) == []
+    warnings = check_compatible(12, record, Dataset(changed, (3, 4), "b"))
     assert len(warnings) == 1 and "other data" in warnings[0]
-    with pytest.raises(ValueError, match="trained on 3×4 images, these are 4×3"):
-        check_model_data(record, Dataset(images, (4, 3), "a"))
+    with pytest.raises(DataError, match="trained on 3×4 images, these are 4×3"):
+        check_compatible(12, record, Dataset(images, (4, 3), "a"))
+    with pytest.raises(DataError, match="reads 20 pixels per image"):  # checked first, with or without a record
+        check_compatible(20, None, a)
+    assert issubclass(DataError, VaeError)  # the one base the CLI and the GUI catch
 
 
 @pytest.mark.frey

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.data import DataError
-from core.dataset import check_model_data, model_image_shape
+from core.dataset import check_compatible, model_image_shape
 from core.dataset_io import binarized, evaluation_view, open_dataset, parse_image_shape, split_spec, to_unit_range
 
 H, W, N = 6, 4, 40  # non-square on purpose: 6 rows × 4 columns
@@ -168,7 +168,7 @@ def test_round_trip_train_save_reopen_evaluate_on_a_non_frey_set(tmp_path, pixel
     assert loaded.meta["data"] == {"name": "faces", "n": N, "image_shape": [H, W], "fingerprint": ds.fingerprint}
     assert loaded.meta["train"]["binarize"] == "dynamic"
     assert model_image_shape(loaded.meta, loaded.model.config.input_dim) == (H, W)
-    assert check_model_data(loaded.meta["data"], ds) == []
+    assert check_compatible(loaded.model.config.input_dim, loaded.meta["data"], ds) == []
     view, _ = evaluation_view(ds, loaded.meta["train"])
     result = evaluate(loaded.model, view.split("test"))
     assert result["neg_elbo"] == pytest.approx(loaded.meta["train"]["final"]["test_neg_elbo"], rel=1e-6)

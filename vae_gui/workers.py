@@ -32,12 +32,9 @@ class JobCancelled(Exception):
 
 def error_text(exc: BaseException) -> str:
     """A message for a dialog: the engine's own errors speak for themselves, others get their type."""
-    from core.backend import BackendError
-    from core.checkpoint import ModelFileError
-    from core.data import DataError
-    from core.models import ConfigError
+    from core.errors import VaeError
 
-    if isinstance(exc, (ModelFileError, DataError, ConfigError, BackendError)):
+    if isinstance(exc, VaeError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
