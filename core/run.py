@@ -58,6 +58,7 @@ class TrainingRun:
         self.final: dict = {}
         self.early_stopping: dict | None = None
         self.kept_best = False
+        self.ledger_run: int | None = None  # this run's id in the run ledger (core.recorder), kept in its files
         self._t0 = time.perf_counter()
 
     def run(self, on_log: Callable[[dict], None] | None = None,
@@ -92,6 +93,8 @@ class TrainingRun:
                 "train_seconds": self.seconds_before + time.perf_counter() - self._t0}
         if self.commands:
             meta["commands"] = list(self.commands)
+        if self.ledger_run is not None:
+            meta["ledger_run"] = self.ledger_run
         return meta
 
     def save(self, path: str | os.PathLike, reason: str, force: bool = False) -> Path:

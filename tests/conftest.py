@@ -110,3 +110,11 @@ def dialogs(monkeypatch) -> list[tuple[str, str]]:
     monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda _parent, title, text, *a, **k: shown.append(
         (title, text))))
     return shown
+
+
+@pytest.fixture(autouse=True)
+def run_ledger_folder(tmp_path_factory, monkeypatch) -> Path:
+    """Every test records its training runs into a fresh ledger folder ($VAE_RUNS), never the user's."""
+    folder = tmp_path_factory.mktemp("runs")
+    monkeypatch.setenv("VAE_RUNS", str(folder))
+    return folder
