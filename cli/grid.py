@@ -1,6 +1,13 @@
-"""``main.py grid``: N×N faces over two latent dims at Gaussian quantiles, saved as one PNG."""
+"""``main.py grid``: N×N faces over two latent axes, saved as one PNG and/or printed as JSON.
+
+Axes (``--axes``): "pca" (default for more than two latent units) spans the two principal directions of the
+posterior means over the data set, the other directions at the data's mean code, each axis over the aggregate
+posterior's quantiles 5 %…95 %; "dims" (default for two units, or with ``--dims``) sets two raw units to
+Gaussian quantiles 5 %…95 % with the others at 0, as in Kingma & Welling (2013, Fig. 4)."""
 
 from __future__ import annotations
+
+import json
 
 from .common import (
     CliError,
@@ -17,47 +24,74 @@ from .common import (
 
 
 def add_parser(sub) -> None:
-    gr = sub.add_parser("grid", help="N×N faces over two latent dims at Gaussian quantiles")
+    gr = sub.add_parser("grid", help="N×N faces over two latent axes (principal directions or units)")
     gr.add_argument("--weights", required=True)
     gr.add_argument("--n", type=positive_int, default=15)
+    gr.add_argument("--axes", choices=("pca", "dims"), default=None,
+                    help="pca: the posterior means' two principal directions (default for > 2 latent units); "
+                         "dims: two latent units at Gaussian quantiles (default for 2 units)")
     gr.add_argument("--dims", type=nonneg_int, nargs=2, default=None,
-                    help="the two latent dims (default: the two with the largest posterior-mean variance, needs data)")
+                    help="the two latent units of --axes dims (default: the two with the largest posterior-mean "
+                         "variance, needs data)")
     gr.add_argument("--scale", type=positive_int, default=2)
     add_data_args(gr)
-    gr.add_argument("--save", required=True)
+    gr.add_argument("--save", default=None, help="PNG of the grid")
+    gr.add_argument("--json", action="store_true",
+                    help='print {"z": the grid\'s latent vectors row by row, "axes": how they were built, '
+                         '"max_mahalanobis": the farthest point from the posterior means} on stdout')
     add_force(gr, "PNG image")
     add_max_params(gr)
     gr.set_defaults(run=run)
 
 
-def _dims(args, loaded) -> list[int]:
+def grid_axes(args, loaded):
+    """(core.explore.GridAxes, posterior means (N, L) or None) for the flags; data is encoded when needed."""
     from core.evaluate import posterior_means
-    from core.explore import most_active_dims
+    from core.explore import default_axes, dims_axes
 
     model = loaded.model
-    if args.dims is None:
-        view, _ = data_for(loaded, args)
-        mean, _ = posterior_means(model, view.images)
-        dims = most_active_dims(mean, 2)
-    else:
-        dims = list(args.dims)
-    for d in dims:
-        if d >= model.config.latent:
-            raise CliError(f"latent dim {d} does not exist (the model has {model.config.latent})")
-    return dims
+    latent = model.config.latent
+    if latent < 2:
+        raise CliError(f"a grid needs at least two latent units (the model has {latent})")
+    kind = args.axes or ("dims" if args.dims is not None or latent == 2 else "pca")
+    if kind == "pca" and args.dims is not None:
+        raise CliError("--dims picks units for --axes dims; leave it out with --axes pca")
+    for d in args.dims or ():
+        if d >= latent:
+            raise CliError(f"latent dim {d} does not exist (the model has {latent})")
+    means = logvars = None
+    if args.dims is None or args.json:  # the default axes need the data's codes; --json reports distances
+        view, _ = data_for(loaded, args, quiet=args.json)
+        means, logvars = posterior_means(model, view.images)
+    if kind == "dims" and args.dims is not None:
+        return dims_axes(latent, args.dims[0], args.dims[1], args.n), means
+    return default_axes(model, means, logvars, args.n, kind), means
 
 
 def run(args) -> int:
     from core.backend import to_numpy
-    from core.explore import latent_grid
+    from core.explore import decode_grid, mahalanobis
     from core.images import mosaic, write_png
 
-    check_png_output(args.save, args.force)
+    if args.save is None and not args.json:
+        raise CliError("nothing to do: give --save GRID.png and/or --json")
+    if args.save is not None:
+        check_png_output(args.save, args.force)
     loaded = load_weights(args.weights, max_params=args.max_params)
     model = loaded.model
-    dims = _dims(args, loaded)
-    faces = to_numpy(latent_grid(model, dims[0], dims[1], args.n))
-    write_png(args.save, mosaic(faces.reshape(-1, faces.shape[-1]), ncols=args.n, image_shape=model_shape(loaded)),
-              scale=args.scale, force=args.force)
-    print(f"saved {args.save}: {args.n}×{args.n} grid over latent dims {dims[0]} (rows) and {dims[1]} (columns)")
+    axes, means = grid_axes(args, loaded)
+    if args.save is not None:
+        faces = to_numpy(decode_grid(model, axes))
+        write_png(args.save, mosaic(faces.reshape(-1, faces.shape[-1]), ncols=args.n, image_shape=model_shape(loaded)),
+                  scale=args.scale, force=args.force)
+    if args.json:
+        points = axes.points()
+        report = {"z": points.tolist(), "axes": axes.to_json()}
+        if means is not None:
+            report["max_mahalanobis"] = float(mahalanobis(points, means).max())
+        print(json.dumps(report))
+    else:
+        what = "principal directions of the posterior means" if axes.kind == "pca" else "latent units"
+        print(f"saved {args.save}: {args.n}×{args.n} grid, {axes.names[0]} down the rows and {axes.names[1]} across "
+              f"the columns ({what})")
     return 0

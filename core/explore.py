@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -19,16 +20,9 @@ def quantile_axis(n: int, lo: float = 0.05, hi: float = 0.95) -> np.ndarray:
 
 
 def latent_grid(model: Model, dim_row: int, dim_col: int, n: int, base: np.ndarray | None = None):
-    """Decoded faces (n, n, 560) on the device: row i, column j sets z[dim_row] to the i-th and
+    """Decoded faces (n, n, D) on the device: row i, column j sets z[dim_row] to the i-th and
     z[dim_col] to the j-th quantile value; other dims stay at ``base`` (zeros by default)."""
-    L = model.config.latent
-    if not (0 <= dim_row < L and 0 <= dim_col < L):
-        raise ValueError(f"latent dims must be in 0…{L - 1}")
-    axis = quantile_axis(n)
-    z = np.tile(np.zeros(L) if base is None else np.asarray(base, dtype=np.float64), (n, n, 1))
-    z[:, :, dim_row] = axis[:, None]
-    z[:, :, dim_col] = axis[None, :]
-    return model.decode(z.reshape(n * n, L)).reshape(n, n, -1)
+    return decode_grid(model, dims_axes(model.config.latent, dim_row, dim_col, n, base))
 
 
 def latent_activity(means: np.ndarray) -> np.ndarray:
@@ -62,3 +56,154 @@ def slerp(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
         return lerp(a, b, k)
     dirs = (np.sin((1 - t) * omega) * ua + np.sin(t * omega) * ub) / np.sin(omega)
     return dirs * ((1 - t) * na + t * nb)
+
+
+# ---------------------------------------------------------------------------------------------- grid axes
+MAX_MAHALANOBIS = 3.0  # every default grid point stays within 3 SD of the posterior means' distribution
+GRID_LO, GRID_HI = 0.05, 0.95  # the quantiles the grid spans (Kingma & Welling's 5 %…95 %)
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x) for an array, |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26 on erf): NumPy has no erf and
+    scipy.special costs the GUI's cold start an import."""
+    t_abs = np.abs(x) / np.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * t_abs)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    erf = 1.0 - poly * np.exp(-t_abs * t_abs)
+    return 0.5 * (1.0 + np.sign(x) * erf)
+
+
+def mixture_quantiles(centres: np.ndarray, sds: np.ndarray | None, probs: np.ndarray) -> np.ndarray:
+    """Quantiles of the equal-weight mixture of N(centres[i], sds[i]²) (N,) at ``probs`` (n,) -> (n,).
+
+    With ``sds`` None (an AE's codes: no posterior spread) the empirical quantiles of ``centres``.
+    Bisection on the mixture's CDF, to 1e-9 of the centres' range."""
+    centres = np.asarray(centres, dtype=np.float64)
+    probs = np.asarray(probs, dtype=np.float64)
+    if sds is None:
+        return np.quantile(centres, probs)
+    sds = np.maximum(np.asarray(sds, dtype=np.float64), 1e-12)
+    lo = np.full(probs.shape, (centres - 10 * sds).min())
+    hi = np.full(probs.shape, (centres + 10 * sds).max())
+    for _ in range(60):  # 2^-60 of the bracket: exact in float64
+        mid = 0.5 * (lo + hi)
+        below = _normal_cdf((mid[:, None] - centres[None, :]) / sds[None, :]).mean(axis=1) < probs
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+@dataclass(frozen=True)
+class GridAxes:
+    """Where an N×N latent grid lies: z[i, j] = centre + row_values[i]·directions[0] + col_values[j]·directions[1].
+
+    kind "pca": the two principal directions of the posterior means (unit vectors), centred on the data's
+    mean code, spanning the aggregate posterior's quantiles along each; kind "dims": two raw latent units
+    at Gaussian quantiles, the others at ``centre`` (0 or a face's code). ``names`` label the two axes."""
+
+    kind: str
+    centre: np.ndarray  # (L,)
+    directions: np.ndarray  # (2, L): row axis, column axis
+    row_values: np.ndarray  # (n,) coordinate along directions[0], top to bottom
+    col_values: np.ndarray  # (n,) coordinate along directions[1], left to right
+    names: tuple[str, str]
+    dims: tuple[int, int] | None = None  # the two units of a "dims" grid
+    shrink: float = 1.0  # < 1 when the quantile span was shrunk to keep Mahalanobis ≤ 3
+
+    @property
+    def n(self) -> int:
+        return len(self.row_values)
+
+    def points(self) -> np.ndarray:
+        """The grid's latent vectors row by row: (n·n, L)."""
+        rows = self.row_values[:, None, None] * self.directions[0][None, None, :]
+        cols = self.col_values[None, :, None] * self.directions[1][None, None, :]
+        return (self.centre[None, None, :] + rows + cols).reshape(-1, len(self.centre))
+
+    def to_json(self) -> dict:
+        """Plain lists for ``main.py grid --json``: enough to rebuild every point."""
+        return {"kind": self.kind, "names": list(self.names), "centre": self.centre.tolist(),
+                "directions": self.directions.tolist(), "row_values": self.row_values.tolist(),
+                "col_values": self.col_values.tolist(), "dims": list(self.dims) if self.dims else None,
+                "shrink": self.shrink}
+
+
+def dims_axes(latent: int, dim_row: int, dim_col: int, n: int, base: np.ndarray | None = None) -> GridAxes:
+    """Two raw units at Gaussian quantiles 5 %…95 % (the prior's), other units at ``base`` (default 0)."""
+    if not (0 <= dim_row < latent and 0 <= dim_col < latent):
+        raise ValueError(f"latent dims must be in 0…{latent - 1}")
+    directions = np.zeros((2, latent))
+    directions[0, dim_row] = directions[1, dim_col] = 1.0
+    centre = np.zeros(latent) if base is None else np.array(base, dtype=np.float64)
+    centre[[dim_row, dim_col]] = 0.0  # the grid's own units take the quantile values, not the base's
+    axis = quantile_axis(n, GRID_LO, GRID_HI)
+    return GridAxes("dims", centre, directions, axis, axis.copy(), (f"z{dim_row}", f"z{dim_col}"),
+                    (dim_row, dim_col))
+
+
+def principal_directions(means: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(unit directions (k, L), variances (k,)) of the posterior means (N, L), largest variance first;
+    each direction's sign makes its largest-magnitude component positive (a stable choice)."""
+    means = np.asarray(means, dtype=np.float64)
+    cov = np.cov(means, rowvar=False).reshape(means.shape[1], means.shape[1])
+    variances, vectors = np.linalg.eigh(cov)
+    order = np.argsort(-variances, kind="stable")[:k]
+    dirs = vectors[:, order].T
+    signs = np.sign(dirs[np.arange(len(dirs)), np.argmax(np.abs(dirs), axis=1)])
+    return dirs * signs[:, None], np.maximum(variances[order], 0.0)
+
+
+def mahalanobis(points: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """Mahalanobis distance of each point (M, L) from the distribution of the posterior means (N, L):
+    sqrt((z − m̄)ᵀ C⁺ (z − m̄)), C⁺ the pseudo-inverse (unused units have ~0 variance)."""
+    means = np.asarray(means, dtype=np.float64)
+    cov = np.cov(means, rowvar=False).reshape(means.shape[1], means.shape[1])
+    diff = np.asarray(points, dtype=np.float64) - means.mean(axis=0)
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, np.linalg.pinv(cov, hermitian=True), diff), 0.0))
+
+
+def pca_axes(means: np.ndarray, logvars: np.ndarray | None, n: int,
+             max_mahalanobis: float = MAX_MAHALANOBIS) -> GridAxes:
+    """The grid over the two principal directions of the posterior means (N, L), other directions at the
+    mean code. Each axis spans the aggregate posterior's quantiles 5 %…95 % along its direction (the
+    mixture of the N posteriors N(μᵢ, diag σᵢ²) projected on it; an AE: its codes' quantiles). If a grid
+    corner would lie beyond ``max_mahalanobis`` of the means' distribution, both spans shrink by the
+    same factor until it does not (recorded in ``shrink``)."""
+    means = np.asarray(means, dtype=np.float64)
+    centre = means.mean(axis=0)
+    dirs, variances = principal_directions(means, 2)
+    probs = np.linspace(GRID_LO, GRID_HI, n)
+    values = []
+    for d in dirs:
+        proj = (means - centre) @ d
+        sds = None if logvars is None else np.sqrt(np.exp(np.asarray(logvars, dtype=np.float64)) @ (d * d))
+        values.append(mixture_quantiles(proj, sds, probs))
+    # in principal coordinates the means' Mahalanobis distance is sqrt(Σ (value/sd)²); the corners are farthest
+    sd = np.sqrt(np.maximum(variances, 1e-300))
+    worst = max(np.hypot(r / sd[0], c / sd[1]) for r in values[0][[0, -1]] for c in values[1][[0, -1]])
+    shrink = min(1.0, max_mahalanobis / worst) if worst > 0 else 1.0
+    return GridAxes("pca", centre, dirs, values[0] * shrink, values[1] * shrink, ("PC1", "PC2"), None, shrink)
+
+
+def default_axes(model: Model, means: np.ndarray | None, logvars: np.ndarray | None, n: int,
+                 kind: str | None = None) -> GridAxes:
+    """The grid a user sees first: for more than two latent units the principal directions ("pca", needs
+    the posterior means), else (or kind "dims") the two most active units at Gaussian quantiles."""
+    latent = model.config.latent
+    kind = kind or ("pca" if latent > 2 and means is not None else "dims")
+    if kind == "pca":
+        if means is None:
+            raise ValueError("principal-direction axes need the posterior means of a data set")
+        return pca_axes(means, logvars, n)
+    dims = most_active_dims(means, 2) if means is not None else [0, 1]
+    return dims_axes(latent, dims[0], dims[1], n)
+
+
+def decode_grid(model: Model, axes: GridAxes) -> np.ndarray:
+    """Decoded faces (n, n, D) of a grid, on the model's device."""
+    return model.decode(axes.points()).reshape(axes.n, axes.n, -1)
+
+
+def pixel_spread(images: np.ndarray) -> float:
+    """Mean over pixels of each pixel's standard deviation over images (M, D): how much a set of faces
+    differs (the issue's measure; a grid of near-identical faces has ~0)."""
+    return float(np.asarray(images, dtype=np.float64).std(axis=0).mean())

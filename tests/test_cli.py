@@ -194,6 +194,27 @@ def test_grid_writes_png(trained, cli, tmp_path):
     assert_user_error(cli("grid", "--weights", out, "--dims", "0", "9", "--save", png), "latent dim 9")
 
 
+def test_grid_json_pca_axes_rebuild_every_point(trained, cli, tmp_path):
+    """--json prints the grid's z row by row and the axes that rebuild them; the default for > 2 latent
+    units is the principal directions, every point within Mahalanobis 3 of the posterior means."""
+    out, _ = trained
+    png = tmp_path / "grid.png"
+    result = cli("grid", "--weights", out, "--n", "4", "--json", "--save", png, "--scale", "1")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    z, axes = np.array(report["z"]), report["axes"]
+    assert z.shape == (16, 4) and axes["kind"] == "pca" and axes["names"] == ["PC1", "PC2"]
+    rebuilt = (np.array(axes["centre"]) + np.array(axes["row_values"])[:, None, None] * np.array(axes["directions"][0])
+               + np.array(axes["col_values"])[None, :, None] * np.array(axes["directions"][1])).reshape(16, 4)
+    np.testing.assert_allclose(z, rebuilt, atol=1e-12)
+    assert report["max_mahalanobis"] <= 3.0 + 1e-9
+    assert read_png_gray(png).shape == (4 * 28 + 5, 4 * 20 + 5)
+    dims = json.loads(cli("grid", "--weights", out, "--n", "3", "--axes", "dims", "--dims", "2", "0", "--json").stdout)
+    assert dims["axes"]["dims"] == [2, 0] and np.array(dims["z"])[:, [1, 3]].max() == 0
+    assert_user_error(cli("grid", "--weights", out, "--axes", "pca", "--dims", "0", "1", "--json"), "--dims")
+    assert_user_error(cli("grid", "--weights", out), "--save")
+
+
 def test_evaluate_json(trained, cli):
     out, _ = trained
     result = cli("evaluate", "--weights", out, "--json", "--iwae-k", "5")
