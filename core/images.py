@@ -50,20 +50,27 @@ def mosaic(faces: np.ndarray, ncols: int, pad: int = 1, background: int = 255,
     return tile(grid.reshape(nrows, ncols, h, w), pad=pad, background=background)
 
 
-def write_png(path: str | os.PathLike, gray: np.ndarray, scale: int = 1, force: bool = False) -> Path:
-    """Write a uint8 (H, W) greyscale image as PNG, each pixel a scale×scale block, atomically: it may
-    replace a PNG (any regular file with ``force``), never another kind of file (see safe_io)."""
-    gray = np.asarray(gray, dtype=np.uint8)
+def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+    """A uint8 greyscale (H, W) or RGB (H, W, 3) image as the bytes of a PNG file, each pixel a
+    scale×scale block."""
+    image = np.asarray(image, dtype=np.uint8)
     if scale > 1:
-        gray = np.repeat(np.repeat(gray, scale, axis=0), scale, axis=1)
-    h, w = gray.shape
-    raw = b"".join(b"\x00" + gray[r].tobytes() for r in range(h))
+        image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+    h, w = image.shape[:2]
+    colour_type = 2 if image.ndim == 3 else 0
+    raw = b"".join(b"\x00" + image[r].tobytes() for r in range(h))
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def write_png(path: str | os.PathLike, gray: np.ndarray, scale: int = 1, force: bool = False) -> Path:
+    """Write a uint8 (H, W) greyscale image as PNG, each pixel a scale×scale block, atomically: it may
+    replace a PNG (any regular file with ``force``), never another kind of file (see safe_io)."""
+    png = png_bytes(gray, scale)
     return atomic_write(path, PNG, lambda f: f.write(png), force=force)
 
 

@@ -321,7 +321,7 @@ class Model:
         return cfg.beta
 
     def forward_backward(self, x, eps=None, kl_weight: float | None = None, compute_loss: bool = True,
-                         record: dict | None = None):
+                         record: dict | None = None, trace: dict | None = None):
         """One forward and backward pass on a batch x: (N, D) already on the device.
 
         Fills ``self.grads`` with the gradient of the objective
@@ -330,12 +330,20 @@ class Model:
         ``kl_per_dim`` (latent,) as floats when compute_loss, else None: the loss value costs
         extra passes and its gradient never needs it. ``record`` (a dict, for the inspector on log
         steps) receives the pass's activations: 'enc{i}.pre', 'enc{i}', 'mean', 'logvar' or 'code.pre',
-        'code', 'dec{i}.pre', 'dec{i}', 'out' (the decoder's mean image, (N, D)).
+        'code', 'dec{i}.pre', 'dec{i}', 'out' (the decoder's mean image, (N, D)). ``trace`` (a dict, for the
+        opened step of core/step.py; never in training) receives every intermediate array of the pass: under
+        'forward' the record's entries plus 'eps', 'std', 'z', 'logits', 'logvar_px', under 'backward' the
+        error signals (``_backward``).
         """
         kl_weight = self.config.beta if kl_weight is None else kl_weight
+        if trace is not None:
+            record = trace.setdefault("forward", {})
         fwd = self._train_forward(x, eps, record)
+        if trace is not None:  # copies: the backward pass overwrites the logits in place
+            record.update({k: None if fwd.get(k) is None else fwd[k].copy()
+                           for k in ("eps", "std", "z", "logits", "logvar_px")})
         result = self._batch_losses(fwd, x, kl_weight) if compute_loss else None
-        self._backward(fwd, x, kl_weight)
+        self._backward(fwd, x, kl_weight, None if trace is None else trace.setdefault("backward", {}))
         return result
 
     def _train_forward(self, x, eps, record: dict | None) -> dict:
@@ -371,24 +379,36 @@ class Model:
         return {"total": rec_mean + kl, "rec": rec_mean, "kl": kl, "objective": rec_mean + kl_weight * kl,
                 "kl_per_dim": kl_dims}
 
-    def _backward(self, fwd: dict, x, kl_weight: float) -> None:
-        """d(objective)/d(every parameter) into self.grads; the 1/N of the batch mean is folded in here."""
+    def _backward(self, fwd: dict, x, kl_weight: float, trace: dict | None = None) -> None:
+        """d(objective)/d(every parameter) into self.grads; the 1/N of the batch mean is folded in here.
+        ``trace`` (a dict, see forward_backward) receives copies of the error signals, each ∂objective/∂
+        (that array): 'logits', 'logvar_px', 'dec{i}' (a hidden output) and 'dec{i}.pre', 'z', for a VAE
+        'mean.rec', 'mean.kl', 'logvar.rec', 'logvar.kl' (the two parts of each head's signal), for an AE
+        'code.pre', then 'h' (the last encoder output), 'enc{i}', 'enc{i}.pre'."""
+        keep = _tracer(trace)
         g, inv_n, d_last = self.grads, 1.0 / x.shape[0], fwd["d"]
         dlogits, dlogvar_px = self.likelihood.grad(fwd["logits"], fwd["logvar_px"], x)  # may overwrite the logits
         if dlogvar_px is not None:
             dlogvar_px *= inv_n
+            keep("logvar_px", dlogvar_px)
             affine_backward(dlogvar_px, (d_last, self.params["out_logvar.W"]), g["out_logvar.W"],
                             g["out_logvar.b"], need_dx=False)
         dlogits *= inv_n
+        keep("logits", dlogits)
         dd, _, _ = affine_backward(dlogits, (d_last, self.params["out.W"]), g["out.W"], g["out.b"])
         if dlogvar_px is not None:
             dd += dlogvar_px @ self.params["out_logvar.W"].T
-        dz = self._hidden_stack_backward(dd, fwd["dec_caches"], "dec")
+        dz = self._hidden_stack_backward(dd, fwd["dec_caches"], "dec", keep)
+        keep("z", dz)
         if self.is_vae:
             dkl_mean, dkl_logvar = losses.kl_grad(fwd["mean"], fwd["logvar"])
             w = kl_weight * inv_n
-            dmean = dz + w * dkl_mean
-            dlogvar = dz * fwd["eps"] * (0.5 * fwd["std"]) + w * dkl_logvar
+            dmean_kl, dlogvar_kl = w * dkl_mean, w * dkl_logvar
+            dlogvar_rec = dz * fwd["eps"] * (0.5 * fwd["std"])  # the path through σ: ∂z/∂logvar = ε·σ/2
+            keep("mean.rec", dz), keep("mean.kl", dmean_kl)
+            keep("logvar.rec", dlogvar_rec), keep("logvar.kl", dlogvar_kl)
+            dmean = dz + dmean_kl
+            dlogvar = dlogvar_rec + dlogvar_kl
             head_caches = fwd["head_caches"]
             dh, _, _ = affine_backward(dmean, head_caches[0], g["mean.W"], g["mean.b"])
             dh2, _, _ = affine_backward(dlogvar, head_caches[1], g["logvar.W"], g["logvar.b"])
@@ -396,16 +416,23 @@ class Model:
         else:
             if self.config.code_activation == "relu":
                 dz = relu_backward(dz, fwd["z"], inplace=True)
+            keep("code.pre", dz)
             dh, _, _ = affine_backward(dz, fwd["code_cache"], g["code.W"], g["code.b"])
-        self._hidden_stack_backward(dh, fwd["enc_caches"], "enc")
+        keep("h", dh)
+        self._hidden_stack_backward(dh, fwd["enc_caches"], "enc", keep)
 
-    def _hidden_stack_backward(self, dout, caches: list, prefix: str):
+    def _hidden_stack_backward(self, dout, caches: list, prefix: str, keep=None):
         """Backward through the hidden layers ``prefix``0…: gradients into self.grads, returns d(input)
-        (None for the encoder, whose input is the data)."""
+        (None for the encoder, whose input is the data). ``keep(name, array)`` (a trace) receives the signal
+        at each layer's output '{prefix}{i}' and pre-activation '{prefix}{i}.pre'."""
         g, activation_backward = self.grads, self._activation(prefix)[1]
         for i in reversed(range(len(caches))):
             affine_cache, relu_cache = caches[i]
+            if keep is not None:
+                keep(f"{prefix}{i}", dout)
             dout = activation_backward(dout, relu_cache, inplace=True)
+            if keep is not None:
+                keep(f"{prefix}{i}.pre", dout)
             dout, _, _ = affine_backward(dout, affine_cache, g[f"{prefix}{i}.W"], g[f"{prefix}{i}.b"],
                                          need_dx=i > 0 or prefix != "enc")
         return dout
@@ -456,6 +483,14 @@ class Model:
             rng = rng or np.random.default_rng()
             mean, _ = reparameterize(mean, logvar, self.asarray(rng.standard_normal(mean.shape)))
         return self.decode(mean)
+
+
+def _tracer(trace: dict | None):
+    """keep(name, array): a copy of the array into ``trace`` (the in-place backward overwrites it later);
+    a no-op without a trace, so training pays one call per signal and no copy."""
+    if trace is None:
+        return lambda _name, _array: None
+    return lambda name, array: trace.__setitem__(name, array.copy())
 
 
 def folded(model: Model) -> Model:

@@ -29,7 +29,7 @@ over all parameters at once (reported as ``overall``). ``check_steps`` is the sa
 generator that yields ``Progress`` (with an ETA) and returns the report.
 """
 
-from .check import MODES, GradcheckCancelled, Progress, check_steps, gradcheck
+from .check import MODES, EntryCheck, GradcheckCancelled, Progress, check_entry, check_steps, gradcheck
 from .kinks import EXPLANATION as KINK_EXPLANATION
 from .report import (
     MAX_KINK_SHARE,
@@ -45,6 +45,7 @@ from .report import (
     roundoff_bound,
 )
 
-__all__ = ["MODES", "GradcheckCancelled", "Progress", "check_steps", "gradcheck", "KINK_EXPLANATION",
+__all__ = ["MODES", "EntryCheck", "check_entry", "GradcheckCancelled", "Progress", "check_steps", "gradcheck",
+           "KINK_EXPLANATION",
            "MAX_KINK_SHARE", "ROUNDOFF_MARGIN", "roundoff_bound", "PASS_THRESHOLD", "RETRY_STEPS", "STEP",
            "WARN_THRESHOLD", "GradcheckReport", "ParamCheck", "norm_error", "relative_errors"]

@@ -57,21 +57,24 @@ class _Setup:
         return roundoff_floor(self.term_mass, step)
 
 
-def _setup(model: Model, x, eps, seed: int, step: float, rng: np.random.Generator) -> _Setup:
+def _setup(model: Model, x, eps, seed: int, step: float, rng: np.random.Generator,
+           kl_weight: float | None = None) -> _Setup:
+    """The float64 copy, its analytic gradient and base pass; ``kl_weight`` None: the model's β."""
     m = model.copy(dtype="float64", device="cpu")
+    kl_weight = m.config.beta if kl_weight is None else float(kl_weight)
     x = np.asarray(x, dtype=np.float64)
     if m.is_vae:
         eps = rng.standard_normal((x.shape[0], m.config.latent)) if eps is None else np.asarray(eps, np.float64)
     else:
         eps = None
-    m.forward_backward(x, eps, kl_weight=m.config.beta, compute_loss=False)
+    m.forward_backward(x, eps, kl_weight=kl_weight, compute_loss=False)
     offsets, off = {}, 0
     for name, shape in m.shapes:
         offsets[name] = (off, tuple(shape))
         off += int(np.prod(shape))
     base = full_pass(m, x, eps)
-    mass = (np.abs(base.rec).sum() + m.config.beta * np.abs(base.kl).sum()) / x.shape[0]
-    return _Setup(m, x, eps, m.config.beta, base, m.grad_flat.copy(), offsets, step, float(mass))
+    mass = (np.abs(base.rec).sum() + kl_weight * np.abs(base.kl).sum()) / x.shape[0]
+    return _Setup(m, x, eps, kl_weight, base, m.grad_flat.copy(), offsets, step, float(mass))
 
 
 def check_steps(model: Model, x: np.ndarray, eps: np.ndarray | None = None, mode: str = "full", k: int = 10,
@@ -136,6 +139,34 @@ def gradcheck(model: Model, x: np.ndarray, eps: np.ndarray | None = None, mode: 
 
 
 # ------------------------------------------------------------------ one entry at a time
+@dataclass
+class EntryCheck:
+    """One entry of one parameter: the analytic derivative, its central difference (taken with ``step``;
+    ``kink``: it crossed an activation's kink, so the difference means nothing) and their relative error."""
+
+    name: str
+    index: tuple[int, ...]
+    analytic: float
+    numeric: float
+    kink: bool
+    step: float
+    rel_error: float
+
+
+def check_entry(model: Model, x: np.ndarray, eps: np.ndarray | None, name: str, index: tuple[int, ...],
+                kl_weight: float | None = None, step: float = STEP) -> EntryCheck:
+    """Central difference of the objective on x (N, D) (eps (N, L) held fixed; ``kl_weight`` None: β) in
+    entry ``index`` of parameter ``name``, against the backward pass, on a float64 copy of the model."""
+    s = _setup(model, x, eps, 0, step, np.random.default_rng(0), kl_weight)
+    off, shape = s.offsets[name]
+    pos = off + int(np.ravel_multi_index(tuple(int(i) for i in index), shape))
+    numeric, kink, used = _entry_with_retries(s, name, pos)
+    analytic = float(s.analytic[pos])
+    rel = float(relative_errors(np.array([analytic]), np.array([numeric]), abs(analytic) + abs(numeric),
+                                s.floor(used))[0])
+    return EntryCheck(name, tuple(int(i) for i in index), analytic, float(numeric), bool(kink), float(used), rel)
+
+
 def _entry(s: _Setup, name: str, pos: int, step: float) -> tuple[float, bool]:
     """(numerical derivative, kink?) of flat entry ``pos`` of parameter ``name``."""
     site, flat, old = site_of(name), s.model.flat, s.model.flat[pos]
