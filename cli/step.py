@@ -49,6 +49,7 @@ def _report(step, source: str) -> None:
 
     face = f"face {step.index} of {source}" if step.index is not None else source
     print(f"one training step of {step.description} at step {step.model_step}: {face}, float64")
+    shown = ""
     for section in SECTIONS:
         print(f"\n== {section}")
         for st in step.stages:
@@ -56,6 +57,7 @@ def _report(step, source: str) -> None:
                 continue
             s = st.summary()
             formula = re.sub(r"<sub>(.*?)</sub>", r"_\1", re.sub(r"<sup>(.*?)</sup>", r"^\1", st.formula))
+            formula, shown = ("〃" if formula == shown else formula), formula  # the update rule, once
             print(f"{st.key:<18}{str(st.shape):<12} min {s['min']:+.6g}  max {s['max']:+.6g}  norm {s['norm']:.6g}"
                   f"   {formula}")
             if st.picture == "numbers":

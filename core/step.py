@@ -322,15 +322,16 @@ def _objective_stages(m: Model, s: OpenedStep, fwd: dict) -> list[Stage]:
     return stages
 
 
-def _stack_backward(m: Model, stack: str, bwd: dict) -> list[Stage]:
+def _stack_backward(m: Model, stack: str, bwd: dict, top: str) -> list[Stage]:
+    """∂L/∂h and δ of each hidden layer of a stack, top layer first; ``top``: what the top layer receives."""
     act = getattr(m.config, f"{stack}_activation")
     word = "encoder" if stack == "enc" else "decoder"
     out = []
     for i in reversed(range(len(m.config.hidden))):
         k = f"{stack}{i}"
-        after = f"δ<sub>{stack}{i + 1}</sub>·W<sub>{stack}{i + 1}</sub>ᵀ" if i + 1 < len(m.config.hidden) else None
+        above = f"δ<sub>{stack}{i + 1}</sub>·W<sub>{stack}{i + 1}</sub>ᵀ" if i + 1 < len(m.config.hidden) else top
         out.append(Stage(f"d.{k}", "backward", f"∂L/∂h, {word} layer {i + 1}",
-                         f"∂L/∂h<sub>{k}</sub> = {after or 'δ of the layer above · its Wᵀ'}", bwd[k], "bars"))
+                         f"∂L/∂h<sub>{k}</sub> = {above}", bwd[k], "bars"))
         out.append(Stage(f"d.{k}.pre", "backward", f"error signal δ, {word} layer {i + 1}",
                          f"δ<sub>{k}</sub> = ∂L/∂a<sub>{k}</sub> = ∂L/∂h<sub>{k}</sub> ⊙ "
                          f"{ACTIVATION_DERIVATIVES[act]}", bwd[f"{k}.pre"], "bars"))
@@ -342,7 +343,8 @@ def _backward_stages(m: Model, s: OpenedStep, fwd: dict, bwd: dict) -> list[Stag
     if "logvar_px" in bwd:
         stages.append(Stage("d.logvar_px", "backward", "∂L/∂log σ²ₓ (per pixel)",
                             "∂L/∂log σ²ₓ = ½ (1 − (x − x̂)²/σ²ₓ) / N", bwd["logvar_px"], "image"))
-    stages += _stack_backward(m, "dec", bwd)
+    top = "∂L/∂l·W<sub>out</sub>ᵀ" + (" + ∂L/∂log σ²ₓ·W<sub>out_logvar</sub>ᵀ" if "logvar_px" in bwd else "")
+    stages += _stack_backward(m, "dec", bwd, top)
     stages.append(Stage("d.z", "backward", "∂L/∂z", "∂L/∂z = δ<sub>dec0</sub>·W<sub>dec0</sub>ᵀ", bwd["z"], "bars"))
     if m.is_vae:
         stages += [
@@ -360,14 +362,13 @@ def _backward_stages(m: Model, s: OpenedStep, fwd: dict, bwd: dict) -> list[Stag
             Stage("d.logvar", "backward", "error signal δ<sub>σ</sub>",
                   "δ<sub>σ</sub> = ∂rec/∂log σ² + w·∂KL/∂log σ²", s.dL_dlogvar_rec + s.dL_dlogvar_kl, "bars"),
         ]
-        h_formula = "∂L/∂h = δ<sub>μ</sub>·W<sub>μ</sub>ᵀ + δ<sub>σ</sub>·W<sub>σ</sub>ᵀ"
+        h_formula = "δ<sub>μ</sub>·W<sub>μ</sub>ᵀ + δ<sub>σ</sub>·W<sub>σ</sub>ᵀ"
     else:
         gate = " ⊙ [a<sub>code</sub> > 0]" if "code.pre" in fwd else ""
         stages.append(Stage("d.code.pre", "backward", "error signal δ at the code layer",
                             f"δ<sub>code</sub> = ∂L/∂z{gate}", s.dL_dmu_rec, "bars"))
-        h_formula = "∂L/∂h = δ<sub>code</sub>·W<sub>code</sub>ᵀ"
-    stages.append(Stage("d.h", "backward", "∂L/∂(last encoder output)", h_formula, bwd["h"], "bars"))
-    stages += _stack_backward(m, "enc", bwd)
+        h_formula = "δ<sub>code</sub>·W<sub>code</sub>ᵀ"
+    stages += _stack_backward(m, "enc", bwd, h_formula)  # the top encoder layer's ∂L/∂h is the trace's 'h'
     stages += _grad_stages(m, s)
     return stages
 
