@@ -80,6 +80,16 @@ def add_data_args(parser) -> None:
     parser.add_argument("--data", default=None, help=DATA_HELP)
     parser.add_argument("--image-shape", default=None, metavar="HxW",
                         help="image size for flat (N, D) arrays; a folder's images are resized to it")
+    add_max_data_values(parser)
+
+
+def add_max_data_values(parser) -> None:
+    """The flag that raises the data-set budget (values read, checked from the file's headers before reading)."""
+    from core.safe_io import DEFAULT_MAX_VALUES, MAX_VALUES_FLAG
+
+    parser.add_argument(MAX_VALUES_FLAG, type=positive_int, default=DEFAULT_MAX_VALUES, metavar="N",
+                        help=f"refuse data sets of more values than this (default {DEFAULT_MAX_VALUES:,}; each "
+                             "is a float32 in memory)")
 
 
 def load_dataset(args, quiet: bool = False):
@@ -87,7 +97,7 @@ def load_dataset(args, quiet: bool = False):
     progress line), else core.dataset_io.open_dataset; a folder's skipped images are reported on stderr."""
     import warnings
 
-    from core.dataset_io import open_dataset, parse_image_shape
+    from core.dataset_io import DEFAULT_MAX_VALUES, open_dataset, parse_image_shape
 
     shape = parse_image_shape(args.image_shape) if getattr(args, "image_shape", None) else None
     if args.data is None and shape is None:
@@ -96,7 +106,8 @@ def load_dataset(args, quiet: bool = False):
         return Dataset(load_data(None, quiet=quiet), FREY_IMAGE_SHAPE, FREY_NAME)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dataset = open_dataset(args.data, shape)
+        dataset = open_dataset(args.data, shape, max_values=getattr(args, "max_data_values", None)
+                               or DEFAULT_MAX_VALUES)
     for w in caught:
         print(f"{PROG}: warning: {one_line(str(w.message))}", file=sys.stderr)
     return dataset

@@ -1,7 +1,8 @@
 """``main.py encode IMAGE --weights M [--json]``: encode a PNG/JPEG of your own: posterior mean, σ and −ELBO.
 
-The image is read with Pillow, converted to grey (BT.601 luma, alpha over white), centre-cropped to the
-model's aspect ratio and resampled by area to its image size (core.atlas), as the GUI's Encode an image… does.
+The image is read with Pillow (PNG and JPEG only, see core.images.open_picture), converted to grey (BT.601 luma,
+alpha over white), centre-cropped to the model's aspect ratio and resampled by area to its image size (core.atlas),
+as the GUI's Encode an image… does.
 """
 
 from __future__ import annotations
@@ -23,18 +24,14 @@ def add_parser(sub) -> None:
 
 
 def read_image(path: str):
-    """RGBA uint8 (h, w, 4) of an image file, read by Pillow; CliError naming the file when it cannot be."""
-    import numpy as np
-    from PIL import Image
+    """RGBA uint8 (h, w, 4) (uint16 (h, w) for 16-bit grey) of a PNG or JPEG file, reduced to MAX_SIDE; CliError
+    naming the file when it cannot be read (core.images.read_picture: only PNG/JPEG, regular files, no bombs)."""
+    from core.images import PictureError, read_picture
 
     try:
-        with Image.open(path) as image:
-            image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BOX)
-            return np.asarray(image.convert("RGBA"))
-    except FileNotFoundError:
-        raise CliError(f"no such image file: {path}") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
-        raise CliError(f"cannot read {path} as an image: {exc}") from None
+        return read_picture(path, MAX_SIDE)
+    except PictureError as exc:
+        raise CliError(str(exc)) from None
 
 
 def run(args) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from .common import (
     CliError,
     add_force,
+    add_max_data_values,
     add_max_params,
     check_writable,
     hidden_sizes,
@@ -98,6 +99,7 @@ def _file_flags(t) -> None:
                    help="append each log step's per-layer statistics (core.inspect) to this JSON-lines file")
     add_force(t, "VAE Explorer model file")
     add_max_params(t)
+    add_max_data_values(t)
 
 
 _PARSER: argparse.ArgumentParser | None = None
@@ -201,8 +203,9 @@ def flag_names(message: str) -> str:
     return message
 
 
-def load_dataset(spec, image_shape, quiet: bool = False):
-    """The data set of --data/--image-shape; the Frey faces by default (with the download progress line)."""
+def load_dataset(spec, image_shape, quiet: bool = False, max_values: int | None = None):
+    """The data set of --data/--image-shape (at most --max-data-values values); the Frey faces by default (with
+    the download progress line)."""
     from core.dataset_io import open_dataset, parse_image_shape
 
     shape = parse_image_shape(image_shape) if image_shape else None
@@ -210,7 +213,7 @@ def load_dataset(spec, image_shape, quiet: bool = False):
         from core.dataset import FREY_IMAGE_SHAPE, FREY_NAME, Dataset
 
         return Dataset(load_data(None, quiet=quiet), FREY_IMAGE_SHAPE, FREY_NAME)
-    return open_dataset(spec, shape)
+    return open_dataset(spec, shape, **({"max_values": max_values} if max_values else {}))
 
 
 class StopSignals:
@@ -300,7 +303,7 @@ def run(args) -> int:
     if args.inspect_log:  # appended to, so never a FIFO or another kind of file either
         check_output(args.inspect_log, JSON_LINES, args.force, CliError)
     with StopSignals() as signals, OutputLock(out, CliError):
-        dataset = load_dataset(args.data, args.image_shape, quiet=args.quiet)
+        dataset = load_dataset(args.data, args.image_shape, quiet=args.quiet, max_values=args.max_data_values)
         run = prepare(args, out, dataset)
         if run.remaining <= 0:
             print(f"{out} already has {run.model.step} steps (target {run.total_steps}); nothing to do",

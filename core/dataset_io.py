@@ -23,8 +23,9 @@ import numpy as np
 
 from .data import DataError, ensure_data
 from .dataset import FREY_IMAGE_SHAPE, Dataset, check_compatible, frey_dataset
+from .images import SIXTEEN_BIT_MODES, picture_grey
+from .safe_io import DEFAULT_MAX_VALUES, MAX_VALUES_FLAG
 
-MAX_VALUES = 400_000_000  # 70 000 MNIST images are 55 M values; anything past this is refused before reading
 MAX_FILE_BYTES = 2 << 30
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 BINARIZE = ("none", "static", "dynamic")
@@ -124,54 +125,64 @@ def _rows(arr: np.ndarray, image_shape: tuple[int, int] | None, where: str) -> t
                     f"{image_shape[0]}×{image_shape[1]} = {d} pixels")
 
 
-def _dataset(arr: np.ndarray, image_shape, where: str, name: str, source: str, layout_hint: str = "") -> Dataset:
+def _dataset(arr: np.ndarray, image_shape, where: str, name: str, source: str, layout_hint: str = "",
+             values_note: str = "") -> Dataset:
     rows, shape, layout = _rows(arr, image_shape, where)
     if len(rows) < 2:
         raise DataError(f"{where} holds {len(rows)} image(s); a data set needs at least 2")
     images, values = to_unit_range(rows, where)
-    note = "; ".join(p for p in (layout_hint or layout, values) if p)
+    note = "; ".join(p for p in (layout_hint or layout, values_note or values) if p)
     return Dataset(images, shape, name, source=source, note=note)
 
 
-def _check_count(count: int, where: str) -> None:
-    if count > MAX_VALUES:
-        raise DataError(f"{where} declares {count:,} values, more than the {MAX_VALUES:,} a data set may have")
+def check_budget(shape: tuple[int, ...], where: str, max_values: int) -> None:
+    """Refuse a data set whose declared ``shape`` holds more than ``max_values`` values (each becomes a float32),
+    or any one axis longer than that (a header such as (0, 10**30) holds no values yet overflows NumPy)."""
+    count = math.prod(int(n) for n in shape)
+    if count > max_values or any(int(n) > max_values for n in shape):
+        size = f"{count:,} values, {count * 4 / (1 << 30):.1f} GB as float32" if count else f"an axis of {max(shape):,}"
+        raise DataError(f"{where} declares shape {tuple(shape)} ({size}), more than the {max_values:,} values a data "
+                        f"set may have; refused before reading it (raise the limit with {MAX_VALUES_FLAG} N)")
 
 
 # ------------------------------------------------------------------ formats
-def _npy_header(f, where: str) -> tuple[tuple[int, ...], np.dtype]:
+def _npy_header(f, where: str, max_values: int) -> tuple[tuple[int, ...], np.dtype]:
     """(shape, dtype) from the .npy header at f's position, checked before any data is read: object arrays
-    (pickles) and more than MAX_VALUES values are refused."""
+    (pickles) and more than ``max_values`` values are refused."""
     try:
         version = np.lib.format.read_magic(f)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = read(f)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (ValueError, OSError, EOFError, OverflowError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"{where} is not a readable NumPy array (truncated or another format): {exc}") from exc
     if dtype.hasobject:
         raise DataError(f"{where} holds Python objects; only arrays of numbers are read (never unpickled)")
-    _check_count(math.prod(shape), where)
+    check_budget(shape, where, max_values)
     return tuple(shape), dtype
 
 
-def _npz_member(npz, name: str, where: str) -> np.ndarray:
-    """One member of an open .npz, read only after its zip entry and .npy header were checked: encrypted or
-    unknown compression refused, and a member that inflates past its header's size (a zip bomb) too."""
+def _npz_member(npz, name: str, where: str, max_values: int) -> np.ndarray:
+    """One member of an open .npz, read only after its zip entry and .npy header were checked: a member that
+    is not a .npy array (a text file), encrypted or unknown compression refused, and a member that inflates
+    past its header's size (a zip bomb) too."""
+    if name + ".npy" not in npz.zip.namelist():
+        raise DataError(f"{where} is not a NumPy array (.npy) but a file of another kind; an .npz data set holds "
+                        "NumPy arrays")
     info = npz.zip.getinfo(name + ".npy")
     if info.flag_bits & 1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise DataError(f"{where} is encrypted or compressed with an unknown method; refused")
     with npz.zip.open(info) as member:
-        shape, dtype = _npy_header(member, where)
+        shape, dtype = _npy_header(member, where, max_values)
     if info.file_size > math.prod(shape) * dtype.itemsize + 65536:
         raise DataError(f"{where} inflates to {info.file_size:,} bytes, more than its {shape} {dtype} values need; "
                         "refused")
     try:
         return npz[name]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (ValueError, OSError, EOFError, OverflowError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"{where} is damaged (truncated?): {exc}") from exc
 
 
-def read_numpy(path: Path, name: str | None, image_shape) -> Dataset:
+def read_numpy(path: Path, name: str | None, image_shape, max_values: int = DEFAULT_MAX_VALUES) -> Dataset:
     """A .npy array, or the array ``name`` of an .npz (the only one when it holds one). Opened as a regular
     file only (never a FIFO or device), headers checked before data is read, never unpickled."""
     from .safe_io import open_regular
@@ -183,11 +194,11 @@ def read_numpy(path: Path, name: str | None, image_shape) -> Dataset:
         if not is_npz:
             if name is not None:
                 raise DataError(f"{path} is a single array (.npy); ':{name}' picks arrays of .npz files only")
-            _npy_header(f, where)
+            _npy_header(f, where, max_values)
             f.seek(0)
         try:
             loaded = np.load(f, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        except (ValueError, OSError, EOFError, OverflowError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataError(f"{path} is not a readable NumPy file (truncated, another format, or object arrays): "
                             f"{exc}") from exc
         if isinstance(loaded, np.lib.npyio.NpzFile):
@@ -200,13 +211,13 @@ def read_numpy(path: Path, name: str | None, image_shape) -> Dataset:
                 if name not in names:
                     raise DataError(f"{path} has no array {name!r}; its arrays: {', '.join(names) or 'none'}")
                 where = f"array {name!r} of {path}"
-                arr = _npz_member(loaded, name, where)
+                arr = _npz_member(loaded, name, where, max_values)
         else:
             arr = loaded
     return _dataset(arr, image_shape, where, path.stem if name is None else f"{path.stem}:{name}", str(path))
 
 
-def read_mat(path: Path, name: str | None, image_shape) -> Dataset:
+def read_mat(path: Path, name: str | None, image_shape, max_values: int = DEFAULT_MAX_VALUES) -> Dataset:
     """The variable ``name`` of a MATLAB .mat file (the only numeric one when ``name`` is None). Images as
     rows or columns: the layout whose length is H·W (columns first for a 560-pixel 'ff', the Frey layout)."""
     import scipy.io
@@ -223,7 +234,7 @@ def read_mat(path: Path, name: str | None, image_shape) -> Dataset:
             raise DataError(f"{path} holds {len(found)} variables ({', '.join(found) or 'none'}); "
                             f"pick one with {path}:VAR")
         name = found[0]
-    arr = read_mat_variable(path, name, MAX_VALUES, "data file", DataError)
+    arr = read_mat_variable(path, name, max_values, "data file", DataError, limit_hint=MAX_VALUES_FLAG)
     where = f"variable {name!r} of {path}"
     if image_shape is None and arr.ndim == 2 and arr.shape[0] == 560 and arr.shape[0] != arr.shape[1]:
         image_shape = FREY_IMAGE_SHAPE  # the Frey layout: 560-pixel columns of 28×20 faces
@@ -233,7 +244,7 @@ def read_mat(path: Path, name: str | None, image_shape) -> Dataset:
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: Path, image_shape) -> Dataset:
+def read_idx(path: Path, image_shape, max_values: int = DEFAULT_MAX_VALUES) -> Dataset:
     """An IDX file as MNIST and Fashion-MNIST ship them (``*-images-idx3-ubyte``, also ``.gz``)."""
     from .safe_io import open_regular
 
@@ -246,7 +257,7 @@ def read_idx(path: Path, image_shape) -> Dataset:
             dims = struct.unpack(f">{header[3]}I", f.read(4 * header[3]))
             dtype = np.dtype(_IDX_TYPES[header[2]])
             count = math.prod(dims)
-            _check_count(count, str(path))
+            check_budget(dims, str(path), max_values)
             data = f.read(count * dtype.itemsize + 1)
         except (OSError, EOFError, struct.error, zlib.error) as exc:
             raise DataError(f"{path} is not a readable IDX file (truncated or damaged): {exc}") from exc
@@ -259,47 +270,71 @@ def read_idx(path: Path, image_shape) -> Dataset:
     return _dataset(arr.astype(dtype.newbyteorder("="), copy=False), image_shape, str(path), path.name, str(path))
 
 
-def read_folder(path: Path, image_shape) -> Dataset:
-    """Every PNG/JPEG in a folder (sorted by name), converted to greyscale with Pillow. With
-    ``image_shape`` each is resized to it; without, all must share one size: images of another size and
-    unreadable files are skipped with a warning naming them (one bad file should not cost the set)."""
-    from PIL import Image, UnidentifiedImageError
+def read_folder(path: Path, image_shape, max_values: int = DEFAULT_MAX_VALUES) -> Dataset:
+    """Every PNG/JPEG in a folder (sorted by name) as greyscale (8-bit scaled by 1/255, 16-bit by 1/65535), read
+    through core.images.open_picture (PNG and JPEG only, regular files only, no decompression bombs). With
+    ``image_shape`` each is resized to it (a JPEG decoded at a reduced scale first); without, all must share one
+    size: images of another size and unreadable files are skipped with a warning naming them (one bad file should
+    not cost the set). The headers are read first and the set's size checked against ``max_values`` before any
+    image is decoded; the images are then decoded one at a time into the one float32 array the set keeps."""
+    from .images import PictureError, open_picture
 
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise DataError(f"the folder {path} holds no .png, .jpg or .jpeg images")
-    images, skipped, size = [], [], None
-    for file in files:
+    usable, skipped, (h, w) = _folder_headers(files, image_shape)
+    check_budget((len(usable), h, w), f"the folder {path}", max_values)
+    images = np.empty((len(usable), h, w), np.float32)
+    sixteen_bit, kept = 0, 0
+    for file in usable:
         try:
-            with Image.open(file) as img:
-                grey = img.convert("L")
-                if image_shape is not None and grey.size != (image_shape[1], image_shape[0]):
-                    grey = grey.resize((image_shape[1], image_shape[0]), Image.Resampling.LANCZOS)
-                arr = np.asarray(grey, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            skipped.append(f"{file.name} (unreadable: {type(exc).__name__})")
+            with open_picture(file, draft_size=(w, h) if image_shape else None) as img:
+                sixteen_bit += img.mode in SIXTEEN_BIT_MODES
+                images[kept] = picture_grey(img, (w, h) if image_shape else None, file)
+        except (PictureError, ValueError) as exc:  # changed since its header was read, or damaged past it
+            skipped.append(f"{file.name} (unreadable: {exc})")
             continue
-        size = size or arr.shape
-        if arr.shape != size:
-            skipped.append(f"{file.name} ({arr.shape[0]}×{arr.shape[1]}, not {size[0]}×{size[1]})")
-            continue
-        images.append(arr)
+        kept += 1
     if skipped:
         warnings.warn(f"{path}: skipped {len(skipped)} of {len(files)} images: {', '.join(skipped[:5])}"
                       f"{' …' if len(skipped) > 5 else ''}; give --image-shape HxW to resize odd-sized ones",
                       stacklevel=2)
-    if len(images) < 2:
-        raise DataError(f"the folder {path} has {len(images)} usable image(s); a data set needs at least 2")
-    hint = f"{len(images)} greyscale images from a folder" + (f", resized to {size[0]}×{size[1]}" if image_shape
-                                                             else "")
-    return _dataset(np.stack(images), None, str(path), path.name, str(path), layout_hint=hint)
+    if kept < 2:
+        raise DataError(f"the folder {path} has {kept} usable image(s); a data set needs at least 2")
+    hint = f"{kept} greyscale images from a folder" + (f", resized to {h}×{w}" if image_shape else "")
+    values = ("8-bit grey scaled by 1/255" if not sixteen_bit else
+              f"{sixteen_bit} 16-bit images scaled by 1/65535, {kept - sixteen_bit} 8-bit ones by 1/255")
+    return _dataset(images[:kept], None, str(path), path.name, str(path), layout_hint=hint, values_note=values)
+
+
+def _folder_headers(files: list[Path], image_shape) -> tuple[list[Path], list[str], tuple[int, int]]:
+    """(files to decode, skipped files with the reason, the (H, W) every image will have), from the headers
+    alone: ``image_shape`` when given, else the size of the first readable image (others of another size are
+    skipped)."""
+    from .images import PictureError, open_picture
+
+    usable, skipped, size = [], [], image_shape
+    for file in files:
+        try:
+            with open_picture(file) as img:
+                shape = (img.size[1], img.size[0])
+        except PictureError as exc:
+            skipped.append(f"{file.name} (unreadable: {exc})")
+            continue
+        size = size or shape
+        if image_shape is None and shape != size:
+            skipped.append(f"{file.name} ({shape[0]}×{shape[1]}, not {size[0]}×{size[1]})")
+            continue
+        usable.append(file)
+    return usable, skipped, size or (0, 0)
 
 
 # ------------------------------------------------------------------ the entry point
 def open_dataset(spec: str | os.PathLike | None = None, image_shape: tuple[int, int] | None = None,
-                 allow_download: bool = True, progress=None) -> Dataset:
+                 allow_download: bool = True, progress=None, max_values: int = DEFAULT_MAX_VALUES) -> Dataset:
     """The data set ``spec`` names (see the module docstring); None, $VAE_DATA or a Frey .mat file give
-    the Frey faces exactly as before. ``progress(done, total)`` reports a Frey download."""
+    the Frey faces exactly as before. ``progress(done, total)`` reports a Frey download. A set of more than
+    ``max_values`` values is refused from its headers, before anything is read (see DEFAULT_MAX_VALUES)."""
     if spec is None:
         return frey_dataset(ensure_data(None, allow_download=allow_download, progress=progress))
     path, name = split_spec(spec)
@@ -308,14 +343,14 @@ def open_dataset(spec: str | os.PathLike | None = None, image_shape: tuple[int, 
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     if path.is_dir():
-        return read_folder(path, image_shape)
+        return read_folder(path, image_shape, max_values)
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes[-1:] in ([".npy"], [".npz"]):
-        return read_numpy(path, name, image_shape)
+        return read_numpy(path, name, image_shape, max_values)
     if suffixes[-1:] == [".mat"]:
-        return read_mat(path, name, image_shape)
+        return read_mat(path, name, image_shape, max_values)
     if "idx" in path.name.lower() or (suffixes[-1:] == [".gz"] and "ubyte" in path.name.lower()):
-        return read_idx(path, image_shape)
+        return read_idx(path, image_shape, max_values)
     raise DataError(f"{path}: unknown data format; use .npy, .npz[:NAME], .mat[:VAR], an IDX file "
                     "(*-idx3-ubyte[.gz]) or a folder of PNG/JPEG images")
 

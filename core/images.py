@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +91,95 @@ def read_png_gray(path: str | os.PathLike) -> np.ndarray:
         pos += 12 + length
     raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, w + 1)
     return raw[:, 1:].copy()
+
+
+# ------------------------------------------------------------------ reading pictures (PNG and JPEG only)
+PICTURE_FORMATS = ("PNG", "JPEG")  # Pillow never guesses another format: EPS would start Ghostscript
+MAX_PICTURE_BYTES = 256 << 20
+MAX_DECODED_PIXELS = 40_000_000  # one decoded image (8000×5000); a 13 000² RGBA PNG would take 676 MB
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+class PictureError(ValueError):
+    """An image file that is not read: not a regular file, not PNG/JPEG, too large, damaged (one line)."""
+
+
+@contextmanager
+def open_picture(path: str | os.PathLike, draft_size: tuple[int, int] | None = None) -> Iterator:
+    """A Pillow image of ``path`` with its header read and nothing decoded yet, closed on leaving the block.
+    Only a regular file (a FIFO is refused without blocking, see safe_io.open_regular) holding PNG or JPEG,
+    told by its content, is opened: no other Pillow plugin is ever asked, so no external program (Ghostscript
+    for EPS) can start. A JPEG is set to decode at the smallest 1/2ⁿ scale still at least ``draft_size``
+    (w, h). A picture whose decoded size would pass MAX_DECODED_PIXELS is refused before decoding."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    from .safe_io import open_regular
+
+    with open_regular(path, "image file", MAX_PICTURE_BYTES, PictureError) as f:
+        try:
+            with warnings.catch_warnings():  # our own pixel limit below is the one that counts
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(f, formats=list(PICTURE_FORMATS))
+        except UnidentifiedImageError:
+            raise PictureError(f"{path} is not a PNG or JPEG image (only those two formats are read)") from None
+        except Image.DecompressionBombError as exc:
+            raise PictureError(f"{path} is too large to decode ({exc}); refused") from None
+        except (OSError, ValueError, SyntaxError) as exc:  # Pillow's header parsers raise these on garbage
+            raise PictureError(f"cannot read {path} as an image: {one_line(exc)}") from None
+        with image:
+            if image.format == "JPEG" and draft_size is not None:
+                image.draft(image.mode if image.mode in ("L", "RGB") else None, draft_size)
+            width, height = image.size
+            if width * height > MAX_DECODED_PIXELS:
+                raise PictureError(f"{path} is {width}×{height} pixels, more than the {MAX_DECODED_PIXELS:,} an "
+                                   "image may have (a decompression bomb?); refused before decoding it")
+            yield image
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def picture_grey(image, size: tuple[int, int] | None = None, where: object = "the image") -> np.ndarray:
+    """An opened picture as grey float32 (h, w) in [0, 1], resized (Lanczos) to ``size`` (w, h) when
+    given. 8-bit images are scaled by 1/255, 16-bit ones by 1/65535 (``convert("L")`` would clip them: a
+    16-bit grey PNG turned almost all white)."""
+    try:
+        if image.mode in SIXTEEN_BIT_MODES:
+            grey, scale = image.convert("F"), 65535.0
+        else:
+            grey, scale = image.convert("L"), 255.0
+        if size is not None and grey.size != size:
+            grey = grey.resize(size, _lanczos())
+        return np.asarray(grey, dtype=np.float32) / np.float32(scale)  # divided, as core.dataset_io divides
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PictureError(f"cannot decode {where}: {one_line(exc)}") from None
+
+
+def read_picture(path: str | os.PathLike, max_side: int) -> np.ndarray:
+    """An image file for encoding: RGBA uint8 (h, w, 4) reduced (area filter) so its longer side is at most
+    ``max_side``, or for 16-bit greyscale uint16 (h, w). JPEGs decode at a reduced scale; see open_picture."""
+    with open_picture(path, (max_side, max_side)) as image:
+        try:
+            if image.mode in SIXTEEN_BIT_MODES:
+                image = image.convert("F")
+                image.thumbnail((max_side, max_side), _box())
+                return np.clip(np.rint(np.asarray(image)), 0, 65535).astype(np.uint16)
+            image.thumbnail((max_side, max_side), _box())
+            return np.asarray(image.convert("RGBA"))
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise PictureError(f"cannot decode {path}: {one_line(exc)}") from None
+
+
+def _lanczos():
+    from PIL import Image
+
+    return Image.Resampling.LANCZOS
+
+
+def _box():
+    from PIL import Image
+
+    return Image.Resampling.BOX

@@ -33,6 +33,12 @@ from .errors import UnsafeFileError
 
 MB = 1 << 20
 GB = 1 << 30
+# The data-set budget: values, each a float32 once read (400 MB); 70 000 MNIST images are 55 M values. Every data
+# reader (core.dataset_io) checks it from the file's headers (.npy/.npz headers, IDX dimensions, .mat variable
+# shapes, image headers summed) before reading or decoding anything; the flag raises it and is named in the refusal.
+# Here, not in dataset_io, so that the CLI's parser can name it without importing NumPy.
+DEFAULT_MAX_VALUES = 100_000_000
+MAX_VALUES_FLAG = "--max-data-values"
 
 
 
@@ -316,7 +322,7 @@ _MAT_DENSE_CLASSES = ("double", "single", "int8", "uint8", "int16", "uint16", "i
 
 
 def read_mat_variable(path: str | os.PathLike, name: str, max_elements: int, what: str = "data file",
-                      error: type[Exception] = UnsafeFileError):
+                      error: type[Exception] = UnsafeFileError, limit_hint: str = ""):
     """One variable of a MATLAB .mat file, read alone after its declared shape and class were checked:
     a sparse or non-numeric variable, or one of more than ``max_elements`` values, is refused before
     its data is read, and a compressed one whose stream inflates past its declared size is refused
@@ -339,7 +345,8 @@ def read_mat_variable(path: str | os.PathLike, name: str, max_elements: int, wha
         count = math.prod(int(n) for n in shape)
         if count > max_elements:
             raise error(f"{name!r} in {path} declares shape {tuple(shape)} ({count:,} values), more than the "
-                        f"{max_elements:,} it may have; refused before reading it")
+                        f"{max_elements:,} it may have; refused before reading it"
+                        + (f" (raise the limit with {limit_hint} N)" if limit_hint else ""))
         _check_inflated_size(f, index, count * 8 + 64 * 1024, f"{name!r} in {path}", error)
         f.seek(0)
         try:

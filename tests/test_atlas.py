@@ -226,6 +226,6 @@ def test_cli_encode_bad_image_is_one_line_exit_2(tmp_path, capsys):
     bad.write_text("not an image")
     assert main.main(["encode", str(bad), "--weights", str(ROOT / "model" / "vae.npz")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cannot read" in err and "notes.png" in err
+    assert err.count("\n") == 1 and "not a PNG or JPEG image" in err and "notes.png" in err
     assert main.main(["encode", str(tmp_path / "nope.jpg"), "--weights", str(ROOT / "model" / "vae.npz")]) == 2
-    assert "no such image file" in capsys.readouterr().err
+    assert "image file not found" in capsys.readouterr().err

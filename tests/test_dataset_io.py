@@ -252,7 +252,7 @@ def test_numpy_files_are_checked_before_their_data_is_read(tmp_path):
         open_dataset(str(fifo), (H, W))
     with open(tmp_path / "huge.npy", "wb") as f:
         np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (10**6, 10**6)})
-    with pytest.raises(DataError, match="declares 1,000,000,000,000 values"):
+    with pytest.raises(DataError, match=r"\(1,000,000,000,000 values"):
         open_dataset(str(tmp_path / "huge.npy"), (H, W))
     member = io.BytesIO()
     np.lib.format.write_array(member, np.zeros((2, 2), np.uint8))

@@ -275,7 +275,7 @@ def test_unreadable_image_gives_an_error_dialog_not_a_crash(qtbot, tmp_path, exp
     importer = ImageImporter(explorer.session, window)
     assert importer.encode_file(bad) is None
     assert errors and "broken.png" in errors[0]
-    assert importer.encode_file(tmp_path / "missing.jpg") is None and "no such file" in errors[1]
+    assert importer.encode_file(tmp_path / "missing.jpg") is None and "not found" in errors[1]
 
 
 def test_click_selects_the_face_for_the_other_panels(explorer):

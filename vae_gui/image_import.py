@@ -1,9 +1,9 @@
 """Your own image (issue 14): File ▸ Encode an image… or drop a PNG/JPEG onto the window.
 
-The file is read with Qt's own ``QImage`` (no hand-written decoder), converted to grey (BT.601 luma, alpha
-over white), cropped with the model's aspect ratio (centred at first) and resampled to the model's image
-size by ``core.atlas``, then encoded; the session's ``own_image`` signal takes the result to the Latent map
-(marked with its ellipses), Reconstruction and the Sampling sliders. A crop window shows the crop on the
+The file is read by core.images.read_picture (Pillow, PNG and JPEG only, as ``main.py encode`` reads it), converted
+to grey (BT.601 luma, alpha over white), cropped with the model's aspect ratio (centred at first) and resampled to
+the model's image size by ``core.atlas``, then encoded; the session's ``own_image`` signal takes the result to the
+Latent map (marked with its ellipses), Reconstruction and the Sampling sliders. A crop window shows the crop on the
 picture; moving or resizing it re-encodes the image.
 """
 
@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QEvent, QObject, QRectF, Qt
-from PyQt6.QtGui import QAction, QImage, QKeySequence
+from PyQt6.QtCore import QEvent, QObject, QRectF
+from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core import atlas
 from core.dataset import model_image_shape
+from core.images import read_picture
 from vae_gui.widgets.atlas import ImageBox
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -27,20 +28,10 @@ MAX_SIDE = 1024  # larger pictures are scaled down first (smoothly): the model r
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as RGBA uint8 (h, w, 4), read by QImage; ValueError with the reason when it cannot be."""
-    image = QImage(str(path))
-    if image.isNull():
-        why = "no such file" if not Path(path).exists() else "not a readable PNG or JPEG image"
-        raise ValueError(f"cannot read {path}: {why}")
-    if max(image.width(), image.height()) > MAX_SIDE:
-        image = image.scaled(MAX_SIDE, MAX_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
-    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
-    h, w = image.height(), image.width()
-    bits = image.constBits()
-    bits.setsize(image.sizeInBytes())
-    rows = np.frombuffer(bits, np.uint8).reshape(h, image.bytesPerLine())
-    return rows[:, : 4 * w].reshape(h, w, 4).copy()
+    """An image file as RGBA uint8 (h, w, 4) (uint16 (h, w) for 16-bit grey), reduced to MAX_SIDE; ValueError
+    with the reason when it cannot be read. The same reader as ``main.py encode`` (core.images.read_picture):
+    PNG and JPEG only, a regular file only (a FIFO is refused at once), no decompression bombs."""
+    return read_picture(path, MAX_SIDE)
 
 
 def image_path_of(mime) -> Path | None:
