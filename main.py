@@ -6,10 +6,23 @@ to one thread, runs the command and turns every expected error into one line on 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import warnings
 
-from cli.common import PROG, CliError, one_line
-from cli.parser import build_parser
+
+def quit_at_once(signum, frame) -> None:
+    """Ctrl-C during start-up (the imports take up to ~0.3 s): nothing to save yet, so one line and exit 130
+    at once, never a KeyboardInterrupt traceback from inside an import."""
+    os.write(2, b"main.py: interrupted\n")
+    os._exit(130)
+
+
+if __name__ == "__main__":  # installed before the heavy imports below; run_command hands over to the command
+    signal.signal(signal.SIGINT, quit_at_once)
+
+from cli.common import PROG, CliError, one_line  # noqa: E402 - after the start-up Ctrl-C handler
+from cli.parser import build_parser  # noqa: E402
 
 __all__ = ["CliError", "build_parser", "limit_blas_threads", "main"]
 
@@ -32,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     command = args.run if args.command else gui.run
     try:
-        return command(args)
+        return run_command(command, args)
     except (VaeError, OSError, ValueError) as exc:  # VaeError: every error written for the user; CliError is one
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
@@ -43,6 +56,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: not enough memory for this model or data set ({one_line(str(exc))})", file=sys.stderr)
         return 2
 
+
+
+def run_command(command, args) -> int:
+    """Run a command with warnings as one plain line each, and Ctrl-C raising KeyboardInterrupt again (main()
+    reports it; ``train`` installs its own handler) instead of the start-up handler's immediate exit."""
+    if signal.getsignal(signal.SIGINT) is quit_at_once:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning_line
+        return command(args)
+
+
+def show_warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as the user reads it: one plain line ``main.py: warning: …`` on stderr (Python's own format
+    takes two lines and names our source file and class)."""
+    print(f"{PROG}: warning: {one_line(str(message))}", file=file or sys.stderr)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -44,6 +44,17 @@ positive_float = _flag_type(lambda t: parse_number(t, float, 0, strict=True), "p
 nonneg_float = _flag_type(lambda t: parse_number(t, float, 0), "nonneg_float")
 hidden_sizes = _flag_type(lambda t: parse_hidden(t, name="sizes"), "hidden_sizes")
 seed = _flag_type(lambda t: parse_number(t, int, 0), "seed")  # NumPy's generators take seeds >= 0
+MAX_PNG_SCALE = 32  # --scale: a 28×20 face becomes 896×640 pixels (core.images.write_png also caps the whole PNG)
+
+
+def _png_scale(text: str) -> int:
+    value = parse_number(text, int, 0, strict=True)
+    if value > MAX_PNG_SCALE:
+        raise ValueError(f"must be at most {MAX_PNG_SCALE} (PNG pixels per image pixel), got {value}")
+    return value
+
+
+png_scale = _flag_type(_png_scale, "png_scale")
 
 
 def one_line(text: str) -> str:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .common import add_force, add_max_params, check_png_output, load_weights, model_shape, positive_int, seed
+from .common import (
+    add_force,
+    add_max_params,
+    check_png_output,
+    load_weights,
+    model_shape,
+    png_scale,
+    positive_int,
+    seed,
+)
 
 
 def add_parser(sub) -> None:
@@ -11,7 +20,7 @@ def add_parser(sub) -> None:
     s.add_argument("--n", type=positive_int, default=16)
     s.add_argument("--ncols", type=positive_int, default=8)
     s.add_argument("--seed", type=seed, default=0)
-    s.add_argument("--scale", type=positive_int, default=3, help="PNG pixels per face pixel")
+    s.add_argument("--scale", type=png_scale, default=3, help="PNG pixels per face pixel (at most 32)")
     s.add_argument("--save", required=True)
     add_force(s, "PNG image")
     add_max_params(s)

@@ -52,10 +52,18 @@ def mosaic(faces: np.ndarray, ncols: int, pad: int = 1, background: int = 255,
     return tile(grid.reshape(nrows, ncols, h, w), pad=pad, background=background)
 
 
+MAX_PNG_PIXELS = 64_000_000  # a written PNG (64 MB of grey pixels, plus its compressed copy)
+
+
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     """A uint8 greyscale (H, W) or RGB (H, W, 3) image as the bytes of a PNG file, each pixel a
-    scale×scale block."""
+    scale×scale block. A picture of more than MAX_PNG_PIXELS pixels is refused (ValueError) before it is
+    enlarged."""
     image = np.asarray(image, dtype=np.uint8)
+    height, width = image.shape[0] * scale, image.shape[1] * scale
+    if height * width > MAX_PNG_PIXELS:
+        raise ValueError(f"refusing to write a {width}×{height} PNG (scale {scale}): more than the "
+                         f"{MAX_PNG_PIXELS:,} pixels a PNG may have; use a smaller --scale or fewer images")
     if scale > 1:
         image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
     h, w = image.shape[:2]
