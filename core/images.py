@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import VaeError
 from .models import IMAGE_SHAPE
 from .safe_io import PNG, atomic_write
 
@@ -108,7 +109,7 @@ MAX_DECODED_PIXELS = 40_000_000  # one decoded image (8000×5000); a 13 000² RG
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
-class PictureError(ValueError):
+class PictureError(VaeError, ValueError):
     """An image file that is not read: not a regular file, not PNG/JPEG, too large, damaged (one line)."""
 
 
