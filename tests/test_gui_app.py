@@ -41,10 +41,10 @@ def window(qtbot, tmp_path, frey, dialogs):
 def test_window_opens_with_all_six_real_tabs(window):
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert titles[:6] == ["Training", "Reconstruction", "Sampling", "Latent grid", "Latent map", "Gradcheck"]
-    assert titles == [title for title, *_rest in PANELS]
-    for i, (_title, module, cls, _stem) in enumerate(PANELS):
+    assert titles == [cls.title for cls in PANELS]
+    for i, cls in enumerate(PANELS):
         panel = window.tabs.widget(i).widget()  # each tab page scrolls its panel
-        assert type(panel).__name__ == cls and type(panel).__module__ == f"vae_gui.panels.{module}"
+        assert type(panel) is cls and window.panel(cls) is panel and window.panels[cls.stem] is panel
     shortcuts = {window.actions_[n].text(): window.actions_[n].shortcut().toString()
                  for n in ("open", "save", "export_png", "quit")}
     assert shortcuts == {"Open model…": "Ctrl+O", "Save model as…": "Ctrl+S", "Export view as PNG…": "Ctrl+E",
@@ -231,7 +231,7 @@ def test_take_screenshots_writes_one_png_per_panel_and_the_window(tmp_path, frey
     logged = []
     assert take_screenshots(tmp_path / "shots", data=str(frey_path), steps=20, size=(1024, 600),
                             log=logged.append) == 0  # 0 also says: the window kept 1024x600 on every tab
-    expected = [stem for *_rest, stem in PANELS] + ["window"]
+    expected = [cls.stem for cls in PANELS] + ["window"]
     assert sorted(p.stem for p in (tmp_path / "shots").glob("*.png")) == sorted(expected)
     for stem in expected:
         image = QImage(str(tmp_path / "shots" / f"{stem}.png"))

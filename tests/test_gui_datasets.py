@@ -149,7 +149,7 @@ def test_npz_data_set_is_previewed_then_every_tab_shows_upright_12x9_faces(qtbot
     qtbot.waitUntil(lambda: "as a 12×9 face" in inspector.layer_view.weight_caption.text(), timeout=WAIT_MS)
 
     gradcheck = show_tab(qtbot, window, "gradcheck")
-    assert "real faces" in gradcheck.data_label.text()
+    assert "images of the data set" in gradcheck.data_label.text()
     assert gradcheck.run_check()
     qtbot.waitUntil(lambda: gradcheck.report is not None, timeout=WAIT_MS)
     assert gradcheck.report.passed

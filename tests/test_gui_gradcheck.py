@@ -55,7 +55,7 @@ def test_full_check_of_a_small_vae_on_real_faces_passes_in_every_row(qtbot, erro
     panel.hidden_edit.setText("8")
     panel.latent_spin.setValue(3)
     panel.batch_spin.setValue(4)
-    assert "real faces" in panel.data_label.text()
+    assert "images of the data set" in panel.data_label.text()
     run_and_wait(qtbot, panel)
 
     assert errors == []

@@ -16,6 +16,7 @@ from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture
 from core.checkpoint import load_model
 from vae_gui.app import MINIMUM_SIZE, PANELS, MainWindow, make_settings
 from vae_gui.menus import shortcut_lines
+from vae_gui.panels.reconstruction import ReconstructionPanel
 from vae_gui.panels.sampling import SamplingPanel
 from vae_gui.state import Session
 from vae_gui.widgets.loss_plots import LossPlots, smooth
@@ -47,9 +48,9 @@ def test_every_tab_fits_the_screen_and_never_resizes_the_window(qtbot, window, s
     for index in range(len(PANELS)):
         window.tabs.setCurrentIndex(index)
         qtbot.wait(50)
-        assert (window.width(), window.height()) == size, PANELS[index][0]
+        assert (window.width(), window.height()) == size, PANELS[index].title
         page = window.tabs.currentWidget()
-        assert not page.horizontalScrollBar().isVisible(), PANELS[index][0]  # nothing cut off sideways
+        assert not page.horizontalScrollBar().isVisible(), PANELS[index].title  # nothing cut off sideways
     training = window.panels["training"]
     window.tabs.setCurrentWidget(training)
     qtbot.wait(50)
@@ -78,7 +79,7 @@ def test_a_clicked_point_opens_reconstruction(qtbot, window):
     window.show()
     window.tabs.setCurrentWidget(window.panels["latent_map"])
     window.session.select(7)
-    window.session.show_panel.emit("reconstruction")  # what a click on the latent map sends
+    window.session.show_panel.emit(ReconstructionPanel)  # what a click on the latent map sends
     assert window.tabs.currentWidget().widget() is window.panels["reconstruction"]
     assert window.panels["reconstruction"].index == 7
 

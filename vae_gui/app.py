@@ -9,7 +9,6 @@ Settings live in QSettings ("VAE Explorer"), or in the ini file named by $VAE_EX
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
@@ -23,6 +22,14 @@ from vae_gui.export import Exports
 from vae_gui.files import FileActions
 from vae_gui.image_import import ImageImporter
 from vae_gui.menus import build_menus
+from vae_gui.panels.base import Panel
+from vae_gui.panels.gradcheck import GradcheckPanel
+from vae_gui.panels.inspector import InspectorPanel
+from vae_gui.panels.latent_grid import LatentGridPanel
+from vae_gui.panels.latent_map import LatentMapPanel
+from vae_gui.panels.reconstruction import ReconstructionPanel
+from vae_gui.panels.sampling import SamplingPanel
+from vae_gui.panels.training import TrainingPanel
 from vae_gui.state import Session
 from vae_gui.status import StatusBar
 
@@ -31,15 +38,15 @@ SETTINGS_ENV = "VAE_EXPLORER_SETTINGS"
 DEFAULT_SIZE = (1280, 760)  # fits a 1366×768 screen; every tab also works at 1024×600
 MINIMUM_SIZE = (800, 500)
 
-# (tab title, module in vae_gui.panels, class, screenshot file stem)
-PANELS = [
-    ("Training", "training", "TrainingPanel", "training"),
-    ("Reconstruction", "reconstruction", "ReconstructionPanel", "reconstruction"),
-    ("Sampling", "sampling", "SamplingPanel", "sampling"),
-    ("Latent grid", "latent_grid", "LatentGridPanel", "latent_grid"),
-    ("Latent map", "latent_map", "LatentMapPanel", "latent_map"),
-    ("Gradcheck", "gradcheck", "GradcheckPanel", "gradcheck"),
-    ("Inspector", "inspector", "InspectorPanel", "inspector"),
+# The tabs, in order: each class names its tab (``title``) and file stem (``stem``); adding a tab is one line.
+PANELS: list[type[Panel]] = [
+    TrainingPanel,
+    ReconstructionPanel,
+    SamplingPanel,
+    LatentGridPanel,
+    LatentMapPanel,
+    GradcheckPanel,
+    InspectorPanel,
 ]
 
 
@@ -105,14 +112,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
-        self.panels: dict[str, QWidget] = {}
+        self.panels: dict[str, Panel] = {}  # by stem, in tab order
         self.tabs = PanelTabs()
         self.tabs.setUsesScrollButtons(True)
         self.setCentralWidget(self.tabs)
-        for title, module, cls, stem in PANELS:
-            panel = getattr(importlib.import_module(f"vae_gui.panels.{module}"), cls)(self.session)
-            self.panels[stem] = panel
-            self.tabs.add_panel(panel, title)
+        for cls in PANELS:
+            panel = cls(self.session)
+            self.panels[cls.stem] = panel
+            self.tabs.add_panel(panel, cls.title)
         self.files = FileActions(self)
         self.session.confirm_replace = lambda what: closing.confirm_replace(self, what)
         self.exports = Exports(self)
@@ -123,16 +130,17 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.session.error_raised.connect(self.show_error)
         self.session.busy_changed.connect(self._busy_changed)
-        self.session.show_panel.connect(lambda stem: self.tabs.setCurrentWidget(self.panels[stem]))
+        self.session.show_panel.connect(lambda cls: self.tabs.setCurrentWidget(self.panel(cls)))
         geometry = self.settings.value("geometry")
         if not (isinstance(geometry, QByteArray) and not geometry.isEmpty() and self.restoreGeometry(geometry)):
             self.resize(*DEFAULT_SIZE)
 
-    def panel(self, stem: str) -> QWidget:
-        return self.panels[stem]
+    def panel(self, which: type[Panel] | str) -> Panel:
+        """The window's panel of class ``which`` (or with that stem)."""
+        return self.panels[which if isinstance(which, str) else which.stem]
 
     def current_stem(self) -> str:
-        return PANELS[self.tabs.currentIndex()][3]
+        return self.tabs.current_panel().stem
 
     def loss_history(self) -> dict:
         return self.panels["training"].loss_history()

@@ -88,10 +88,8 @@ def close_window(window, event) -> None:
         return
     window.settings.setValue("geometry", window.saveGeometry())
     window.settings.sync()
-    for panel in window.panels.values():  # a panel's own tidy-up (it may only cancel, never wait)
-        shutdown = getattr(panel, "shutdown", None)
-        if callable(shutdown):
-            shutdown()
+    for panel in window.panels.values():  # each panel stops its job (vae_gui.panels.base: it never waits)
+        panel.shutdown()
     workers.drain(SHUTDOWN_MS, detach=False)  # a training run's weights reach the session here
     if decision == SAVE and not save_current(window):
         event.ignore()  # the weights stay in the open window (the run has stopped)

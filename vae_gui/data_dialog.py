@@ -228,12 +228,13 @@ def apply_dataset(window, dataset: Dataset, source: str) -> bool:
         fresh = Model(dataclasses.replace(session.model.config, input_dim=dataset.dim, input_centre=None), seed=0)
         session.set_data(None, message="switching data sets")  # no moment where panels see a model and
         session.set_model(fresh, meta={"data": dataset.to_meta()})  # data of different sizes
-        window.notify(f"The model was replaced by an untrained {fresh.config.describe()} for "
-                      f"{dataset.image_shape[0]}×{dataset.image_shape[1]} images ({conflict})", 20)
+        notice = (f"The model was replaced by an untrained {fresh.config.describe()} for "
+                  f"{dataset.image_shape[0]}×{dataset.image_shape[1]} images ({conflict})")
     else:
-        for line in check_model_data((session.meta or {}).get("data"), dataset):
-            window.notify(f"warning: {line}", 20)
+        notice = "; ".join(f"warning: {line}" for line in check_model_data((session.meta or {}).get("data"), dataset))
     session.set_data(dataset, split_spec(source)[0] if source else None, message=message)
+    if notice:  # after the switch, which clears the notices about the previous pair
+        window.notify(notice, 20)
     return True
 
 

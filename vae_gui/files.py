@@ -109,18 +109,18 @@ class FileActions(QObject):
                 except ModelFileError as exc:  # the current model stays
                     self.window.show_error("Could not open the model", str(exc))
                     return
-            dataset = self.session.dataset
+            dataset, warnings = self.session.dataset, []
             if dataset is not None and dataset.dim == loaded.model.config.input_dim:
                 try:  # same pixel count, other image shape (e.g. 12×9 vs 9×12): refused too
-                    for line in check_model_data(loaded.meta.get("data"), dataset):
-                        self.window.notify(f"warning: {line}", 20)
+                    warnings = check_model_data(loaded.meta.get("data"), dataset)
                 except ValueError as exc:  # the current model stays
                     self.window.show_error("Could not open the model", f"{path}: {exc}")
                     return
             self.session.set_model(loaded.model, path, loaded.optimizer_state, loaded.meta)
             self.settings.setValue("last_model", str(path))
             self.remember("model", path)
-            self.window.notify(f"Opened {path}")
+            self.window.notify("; ".join([f"Opened {path}"] + [f"warning: {line}" for line in warnings]),
+                               20 if warnings else 8)
 
         return self._run(load_model, path, on_result=done, error_title="Could not open the model")
 

@@ -121,7 +121,8 @@ def _shoot(app: QApplication, window: MainWindow, out: Path, data: tuple, steps:
     wait_until(lambda: not gradcheck.is_running(), 600, app)
     settle(app, window)
     written, resized = [], []
-    for index, (_title, _module, _cls, stem) in enumerate(PANELS):
+    for index, cls in enumerate(PANELS):
+        stem = cls.stem
         window.tabs.setCurrentIndex(index)
         settle(app, window, seconds=0.5)
         if (window.width(), window.height()) != size:

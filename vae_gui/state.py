@@ -75,7 +75,7 @@ class Session(QObject):
     training_logged = pyqtSignal(object)  # each log step's stats dict of the running training job
     error_raised = pyqtSignal(str, str)  # (title, message): the main window shows it in a dialog
     encoding_ready = pyqtSignal(object)  # Encoding of the current (model, data set)
-    show_panel = pyqtSignal(str)  # a panel asks the window to bring a tab forward (its stem)
+    show_panel = pyqtSignal(object)  # a panel asks the window to bring a tab forward (the panel's class)
     # routing of the user's own images (issue 14): an encoded image, a z for the sliders, grid ends
     own_image = pyqtSignal(object)  # core.atlas.EncodedImage
     latent_chosen = pyqtSignal(object)  # z (L,)

@@ -24,8 +24,8 @@ class StatusBar(QStatusBar):
         self.addWidget(self.notice_label, 1)
         self.addPermanentWidget(self.busy_label)
         self.addPermanentWidget(self.data_label)
-        session.model_changed.connect(lambda _m: self.update_texts())
-        session.data_changed.connect(lambda _x: self.update_texts())
+        session.model_changed.connect(lambda _m: self._switched())
+        session.data_changed.connect(lambda _x: self._switched())
         session.busy_changed.connect(lambda _b: self.update_texts())
         session.model_saved.connect(lambda _p: self.update_texts())
         self.update_texts()
@@ -35,7 +35,9 @@ class StatusBar(QStatusBar):
         if model is None:
             return "No model"
         where = self.session.model_path.name if self.session.model_path else "not saved"
-        return f"{model.config.describe()} · {model.step:,} steps trained · {where}"
+        text = f"{model.config.describe()} · {model.step:,} steps trained · {where}"
+        # a run trains its own model (Training tab): this one stays current until the run ends
+        return f"Training a run (Training tab); current until it ends: {text}" if self.session.training else text
 
     def update_texts(self) -> None:
         s = self.session
@@ -43,6 +45,11 @@ class StatusBar(QStatusBar):
         self.data_label.setText(f"Data: {s.data_message}" if s.X is not None
                                 else f"No data ({s.data_message}): {NO_DATA_HELP}")
         self.busy_label.setText("training paused" if s.training_paused else "training…" if s.training else "")
+
+    def _switched(self) -> None:
+        """A notice was about the previous model or data set: it goes."""
+        self.notice_label.clear()
+        self.update_texts()
 
     def notify(self, text: str, seconds: float = 8.0) -> None:
         """A passing message (next to the model description, never over it)."""

@@ -41,10 +41,10 @@ from core.gradcheck import (
     check_steps,
 )
 from core.models import ConfigError, Model, ModelConfig
+from vae_gui.panels.base import Panel
 from vae_gui.state import Session
 from vae_gui.widgets.config_form import ARCHITECTURE, ModelConfigForm
 from vae_gui.widgets.gradcheck_report import FAIL_COLOR, PASS_COLOR, ReportView
-from vae_gui.workers import Job, start_job
 
 __all__ = ["FAIL_COLOR", "PASS_COLOR", "GradcheckPanel"]
 
@@ -62,22 +62,29 @@ MODE_TIP = ("full: every entry of every parameter (batched: seconds even for the
             "entries per parameter; direction: one random unit direction per parameter and one over all.")
 
 
-class GradcheckPanel(QWidget):
+class GradcheckPanel(Panel):
     """Run a gradient check and read its result per parameter."""
 
+    title, stem = "Gradcheck", "gradcheck"
+
     def __init__(self, state: Session, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.report: GradcheckReport | None = None
         self.was_cancelled = False
-        self._job: Job | None = None
         self._fresh_values: dict | None = None  # the fresh-network form while it shows the current model
         self._build()
-        state.model_changed.connect(lambda _m: self._show_checked_model())
-        state.data_changed.connect(lambda _x: self._update_data_label())
-        self._update_enabled()
+        self.reset()
+
+    def reset(self) -> None:
+        """A check's result belongs to the model and the batch it ran on: a switch clears it (the base has
+        cancelled a running check)."""
+        self.report = None
+        self.view.clear()
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("")
+        self.summary_label.setText("No check run yet.")
+        self._show_checked_model()
         self._update_data_label()
-        self._update_estimate()
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
@@ -173,6 +180,7 @@ class GradcheckPanel(QWidget):
     def _form_changed(self, *_args) -> None:
         self._update_enabled()
         self._update_estimate()
+        self._update_data_label()
 
     def _on_current_toggled(self, checked: bool) -> None:
         if checked:
@@ -206,8 +214,18 @@ class GradcheckPanel(QWidget):
         self.cancel_button.setEnabled(running)
 
     def _update_data_label(self) -> None:
-        if self.state.X is not None:
-            self.data_label.setText("The batch: real faces (training split).")
+        """Says what ``batch`` will use: the data set's training images only when the checked network reads
+        them, else random pixels."""
+        try:
+            input_dim = self.build_model().config.input_dim
+        except ValueError:
+            input_dim = None
+        X, dataset = self.state.X, self.state.dataset
+        if X is not None and X.shape[1] == input_dim:
+            self.data_label.setText(f"The batch: images of the data set ({dataset.name}, training split).")
+        elif X is not None:
+            self.data_label.setText(f"The batch: random pixels (the network reads {input_dim} values per image, "
+                                    f"the data set has {X.shape[1]}; just as valid).")
         else:
             self.data_label.setText("No data: the batch is random pixels (just as valid).")
 
@@ -264,25 +282,18 @@ class GradcheckPanel(QWidget):
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("starting…")
         self.summary_label.setText(f"Checking {model.config.describe()}…")
-        self._job = start_job(check_steps, model, self.batch(model), mode=self.mode_combo.currentText(),
-                              k=self.k_spin.value(), seed=self.seed_spin.value(), on_yield=self._on_progress,
-                              on_result=self.show_report, on_error=self._on_failed, on_finished=self._on_finished,
-                              owner=self)
+        job = self.run_job(check_steps, model, self.batch(model), mode=self.mode_combo.currentText(),
+                           k=self.k_spin.value(), seed=self.seed_spin.value(), on_yield=self._on_progress,
+                           on_result=self.show_report, on_error=self._on_failed,
+                           on_finished=lambda: self._on_finished(job))
         self._update_enabled()
         return True
 
     def cancel_check(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
+        self.cancel_job()
 
     def is_running(self) -> bool:
-        return self._job is not None and self._job.is_running()
-
-    def shutdown(self, msecs: int = 0) -> bool:
-        """Ask a running check to stop (the window is closing; workers.drain waits for the job)."""
-        del msecs
-        self.cancel_check()
-        return True
+        return self.job_running()
 
     def _on_progress(self, p: Progress) -> None:
         self.progress_bar.setValue(int(1000 * p.done / max(p.total, 1)))
@@ -293,12 +304,12 @@ class GradcheckPanel(QWidget):
         self.summary_label.setText(f"Gradient check failed: {message}")
         self.state.report_error("Gradient check failed", message)
 
-    def _on_finished(self) -> None:
-        if self._job is not None and self._job.was_cancelled:
+    def _on_finished(self, job) -> None:
+        if job.was_cancelled and self.job is None:  # cancelled by the user (a switch has reset the texts)
             self.was_cancelled = True
-            self.progress_bar.setFormat("cancelled")
-            self.summary_label.setText("Gradient check cancelled.")
-        self._job = None
+            if self.report is None and self.summary_label.text() != "No check run yet.":
+                self.progress_bar.setFormat("cancelled")
+                self.summary_label.setText("Gradient check cancelled.")
         self._update_enabled()
 
     # ------------------------------------------------------------------ showing

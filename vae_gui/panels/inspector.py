@@ -27,9 +27,10 @@ from PyQt6.QtWidgets import (
 )
 
 from core.inspect import SnapshotHistory, inspect_model, layer_histograms, weight_image
+from vae_gui.panels.base import Panel
 from vae_gui.state import NO_MODEL_TEXT, Session
 from vae_gui.style import style_plot
-from vae_gui.workers import Job, start_job
+from vae_gui.workers import Job
 
 REDRAW_MS = 250  # at most 4 redraws a second while training (log steps come every few ms)
 GUIDE_RATIO = 1e-3  # cs231n's rule of thumb for the update/weight ratio
@@ -147,6 +148,13 @@ class LayerView(QWidget):
         layout.addWidget(self.weights, 3)
         layout.addWidget(self.weight_caption)
 
+    def clear(self) -> None:
+        for curve, plot in ((self.pre_curve, self.pre_plot), (self.post_curve, self.post_plot)):
+            curve.setData([], [])
+            plot.setTitle("")
+        self.weight_item.clear()
+        self.weight_caption.setText("")
+
     def show_layer(self, row: dict, weights: np.ndarray | None, image_shape: tuple[int, int]) -> None:
         pre_hist, post_hist = layer_histograms(row)  # binned here, on demand: the training thread only samples
         for curve, plot, hist, what in ((self.pre_curve, self.pre_plot, pre_hist, "input"),
@@ -241,10 +249,16 @@ class TimePlots(QWidget):
         self.active_curve.setData(steps, history.active)
 
     def clear_history(self) -> None:
+        """No steps: the layers' curves go (another model has other layers) and the axes start afresh."""
         for curve in self.ratio_curves.values():
-            curve.setData([], [])
+            self.ratio_plot.removeItem(curve)
+        self.ratio_curves = {}
         self.kl_image.clear()
         self.active_curve.setData([], [])
+        self.ratio_plot.setYRange(-5, -1, padding=0)
+        for plot in (self.kl_plot, self.active_plot, self.unit_kl_plot, self.sigma_plot):
+            plot.getViewBox().enableAutoRange()
+        self.show_units({})
 
     def show_units(self, snap: dict) -> None:
         kl, sigma = snap.get("kl_per_unit"), snap.get("sigma_per_unit")
@@ -253,16 +267,16 @@ class TimePlots(QWidget):
         self.sigma_bars.setOpts(x=units, height=np.zeros(0) if sigma is None else np.asarray(sigma), width=0.8)
 
 
-class InspectorPanel(QWidget):
+class InspectorPanel(Panel):
     """The Inspector tab: the latest snapshot (training log step or data-set pass) and the run's history."""
 
+    title, stem = "Inspector", "inspector"
+
     def __init__(self, state: Session, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.snapshot: dict | None = None
         self.history = SnapshotHistory()
         self.layer = "enc0"
-        self.job: Job | None = None
         self._stale = True  # the shown numbers are not of the current model and data set
         self._dirty = False  # a snapshot came in that is not drawn yet
         self._build()
@@ -270,10 +284,23 @@ class InspectorPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.redraw)
         state.training_logged.connect(self._on_training_log)
-        state.model_changed.connect(lambda _m: self._model_or_data_changed())
-        state.data_changed.connect(lambda _x: self._model_or_data_changed())
         state.busy_changed.connect(lambda _busy: self._update_controls())
         self._update_controls()
+
+    def reset(self) -> None:
+        """A new model or data set. The model a run ends with is the one its live numbers describe: they
+        stay; any other switch clears the table, the plots over steps and the texts, and inspects afresh."""
+        if not self.state.training:
+            self.snapshot = None
+            self.history = SnapshotHistory()
+            self._timer.stop()
+            self._dirty = False
+            self.table.set_rows([], self.layer)
+            self.layer_view.clear()
+            self.time_plots.clear_history()
+            self.diagnoses.setText("")
+            self.source_label.setText("")
+        self._model_or_data_changed()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -335,9 +362,8 @@ class InspectorPanel(QWidget):
         if model is None or X is None or (self.job is not None and self.job.is_running()):
             return None
         self.source_label.setText(f"Inspecting {model.config.describe()} over {len(X)} images…")
-        self.job = start_job(inspect_model, model, X, keep_weights=True, owner=self,
-                             on_result=self._inspected, on_error=self._inspect_failed,
-                             on_finished=self._update_controls)
+        self.run_job(inspect_model, model, X, keep_weights=True, on_result=self._inspected,
+                     on_error=self._inspect_failed, on_finished=self._update_controls)
         self._update_controls()
         return self.job
 
@@ -409,5 +435,8 @@ class InspectorPanel(QWidget):
         ready = self.state.model is not None and self.state.X is not None
         self.inspect_button.setEnabled(ready and not running and not self.state.training)
         if self.snapshot is None and not running:
-            self.source_label.setText(NO_MODEL_TEXT if self.state.model is None else
-                                      "Load the face data to inspect the model (File ▸ Load data…), or train it.")
+            model = self.state.model
+            self.source_label.setText(
+                NO_MODEL_TEXT if model is None else
+                "Load the face data to inspect the model (File ▸ Load data…), or train it." if self.state.X is None
+                else f"{model.config.describe()}: not inspected yet (Inspect, or train it to see it live).")

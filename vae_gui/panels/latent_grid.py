@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 from core.backend import to_numpy
 from core.evaluate import posterior_means
 from core.explore import latent_grid, lerp, quantile_axis, slerp
+from vae_gui.panels.base import Panel
 from vae_gui.state import NO_DATA_HELP, Encoding, Session
 from vae_gui.widgets.faces import FaceGrid, FaceStrip, FaceView
 
@@ -35,21 +36,21 @@ GRID_MIN, GRID_MAX, GRID_DEFAULT = 5, 25, 15
 STEPS_MIN, STEPS_MAX, STEPS_DEFAULT = 3, 16, 8
 
 
-class LatentGridPanel(QWidget):
+class LatentGridPanel(Panel):
     """An N×N grid of faces over two chosen latent dims, plus lerp/slerp between two encoded images."""
 
+    title, stem = "Latent grid", "latent_grid"
+
     def __init__(self, state: Session, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.encoding: Encoding | None = None  # the session's encoding of the data set, once it is in
         self._building = False
         self.chosen_ends: tuple[np.ndarray, np.ndarray] | None = None  # z_A, z_B sent from the Latent map
+        self._data = None  # the data set the A / B / base spin boxes index
         self._build()
-        state.model_changed.connect(lambda _m: self._on_model_or_data_changed())
-        state.data_changed.connect(lambda _x: self._on_model_or_data_changed())
         state.encoding_ready.connect(self._on_encoded)
         state.grid_ends_chosen.connect(self.use_ends)
-        self._on_model_or_data_changed()
+        self.reset()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -182,31 +183,35 @@ class LatentGridPanel(QWidget):
         return interp_box
 
     def _size_end_views(self, height: int) -> None:
-        """The original faces at each path's ends as large as the path's faces."""
+        """The original faces at each path's ends as large as the path's faces, at the images' aspect, and
+        wide enough for their titles ("B #1500")."""
+        rows, cols = self.state.image_shape
+        title_width = self.original_b.fontMetrics().horizontalAdvance("B #00000") + 8
         for view in self.end_views:
             view.fix_height(height)
-            view.setFixedWidth(int(height * 20 / 28) + 4)
+            view.setFixedWidth(max(int(height * cols / rows) + 4, title_width))
 
     # ------------------------------------------------------------------ state
-    def _on_model_or_data_changed(self) -> None:
-        """New model or data: redraw now; encode the data set in a worker to pick the most active dims."""
+    def reset(self) -> None:
+        """New model or data: ends chosen on the Latent map (the old model's z) go; a new data set starts A at
+        its first image and B half-way through (two different people); redraw now, and again with the most
+        active dims once the session's encoding is in."""
         model, X = self.state.model, self.state.X
         self.encoding = None
+        self.chosen_ends = None
         has_data = model is not None and X is not None
         for w in (self.base_image, self.base_spin, self.a_spin, self.b_spin, self.k_spin):
             w.setEnabled(has_data)
         if not has_data:
             self.base_zero.setChecked(True)
-        if X is not None:
-            first_data = self.b_spin.maximum() == 0
-            for spin in (self.base_spin, self.a_spin, self.b_spin):
+        if X is not None and self.state.dataset is not self._data:
+            for spin, value in ((self.base_spin, 0), (self.a_spin, 0), (self.b_spin, len(X) // 2)):
                 spin.blockSignals(True)
                 spin.setMaximum(len(X) - 1)
+                spin.setValue(value)
                 spin.blockSignals(False)
-            if first_data:  # B starts half-way through the data set: two different people
-                self.b_spin.blockSignals(True)
-                self.b_spin.setValue(len(X) // 2)
-                self.b_spin.blockSignals(False)
+        self._data = self.state.dataset
+        self._size_end_views(self.lerp_strip._shown_height)  # the new images' aspect
         self._fill_dim_combos()
         self.rebuild_grid()
         self.rebuild_interpolation()
@@ -267,11 +272,10 @@ class LatentGridPanel(QWidget):
         model = self.state.model
         if self._building:
             return
-        if model is None:
-            self.grid_info.setText("No model loaded: open or train one to see its latent grid.")
-            return
-        if model.config.latent < 2:
-            self.grid_info.setText("The latent grid needs at least two latent dimensions.")
+        if model is None or model.config.latent < 2:
+            self.grid.clear()
+            self.grid_info.setText("No model loaded: open or train one to see its latent grid." if model is None
+                                   else "The latent grid needs at least two latent dimensions.")
             return
         n = self.n_spin.value()
         row_dim, col_dim = self.dims()

@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (
 from core import atlas, losses
 from core.backend import to_numpy
 from core.evaluate import ACTIVE_UNIT_THRESHOLD
+from vae_gui.panels.base import Panel
 from vae_gui.state import NO_DATA_HTML, NO_MODEL_TEXT, Encoding, Session
 from vae_gui.style import COLOURS
 from vae_gui.widgets.atlas_explorer import AtlasExplorer
@@ -41,12 +42,13 @@ KL_TIP = ("Mean KL(q(z_d|x) ‖ p(z_d)) over the data set for each latent dimens
 
 
 
-class LatentMapPanel(QWidget):
+class LatentMapPanel(Panel):
     """The latent atlas of the data set's posterior means in a chosen 2-D view, plus KL per unit."""
 
+    title, stem = "Latent map", "latent_map"
+
     def __init__(self, state: Session, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.means: np.ndarray | None = None
         self.logvars: np.ndarray | None = None
         self.coords: np.ndarray | None = None
@@ -54,8 +56,6 @@ class LatentMapPanel(QWidget):
         self.active_count: int | None = None
         self._dirty = True
         self._build()
-        state.model_changed.connect(self._on_model_changed)
-        state.data_changed.connect(lambda _x: self._mark_dirty())
         state.encoding_ready.connect(lambda _enc: self._mark_dirty())
         state.selection_changed.connect(self._show_selection)
         self._mark_dirty()
@@ -141,12 +141,14 @@ class LatentMapPanel(QWidget):
         return units_box
 
     # ------------------------------------------------------------------ recomputation
-    def _on_model_changed(self, _model) -> None:
-        """A new model's units mean something else: its dims start again at its two most active."""
+    def reset(self) -> None:
+        """A new model's units mean something else: its dims start again at its two most active; what the map
+        showed (hover, path, selection, kept ends, your image) goes."""
         for combo in (self.x_combo, self.y_combo):
             combo.blockSignals(True)
             combo.clear()
             combo.blockSignals(False)
+        self.atlas.forget()
         self._mark_dirty()
 
     def _mark_dirty(self) -> None:

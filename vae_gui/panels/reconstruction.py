@@ -17,14 +17,16 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from core.atlas import EncodedImage, encode_pixels
 from core.backend import to_numpy
-from core.evaluate import per_image_losses
+from vae_gui.panels.base import Panel
 from vae_gui.state import NO_DATA_HTML, Session
 from vae_gui.widgets.faces import FaceView
 
 DIFF_COLORMAP = "inferno"
-REC_TIP = ("Reconstruction loss: −log p(x|z) in nats for this image, summed over all its pixels (for a VAE with "
-           "one z drawn from q(z|x), evaluation seed 0). Lower is better; a Bernoulli decoder cannot go below the "
+REC_TIP = ("Reconstruction loss: −log p(x|z) in nats for this image, summed over all its pixels (for a VAE the "
+           "mean over 32 seeded draws z ~ q(z|x): the same number as File ▸ Encode an image… and `main.py encode`). "
+           "Lower is better; a Bernoulli decoder cannot go below the "
            "image's own pixel entropy (the BCE floor).")
 KL_TIP = ("KL(q(z|x) ‖ p(z)) in nats: how many nats the code spends to describe this image. Typical values are "
           "10–40 nats; 0 means the posterior equals the prior and the code carries no information.")
@@ -41,23 +43,33 @@ DIFF_TIP = ("|original − reconstruction| per pixel, coloured black (0) → yel
             "image, read it on the colour bar): bright areas are what the model fails to reproduce.")
 
 
-class ReconstructionPanel(QWidget):
+class ReconstructionPanel(Panel):
     """Pick an image (spin box, slider, Random); see it, its reconstruction, the difference and the losses."""
 
+    title, stem = "Reconstruction", "reconstruction"
+
     def __init__(self, state: Session, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.index = 0
         self.rec_nats: float | None = None
         self.kl_nats: float | None = None
-        self.own_x: np.ndarray | None = None  # your encoded image (D,), shown instead of data until one is picked
+        self.own: EncodedImage | None = None  # your encoded image, shown instead of data until one is picked
         self._rng = np.random.default_rng()
         self._build()
-        state.model_changed.connect(lambda _m: self.refresh())
-        state.data_changed.connect(self._on_data_changed)
         state.selection_changed.connect(self._on_selection_changed)
         state.own_image.connect(self.show_own_image)
-        self._on_data_changed(state.X)
+        self.reset()
+
+    @property
+    def own_x(self) -> np.ndarray | None:
+        """Your encoded image's pixels (D,), or None."""
+        return None if self.own is None else np.asarray(self.own.pixels, dtype=np.float32)
+
+    def reset(self) -> None:
+        """Your image was encoded by the previous model: it goes; the data set's ranges are the new one's."""
+        self.own = None
+        self._on_data_changed(self.state.X)
+        self.refresh()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -154,8 +166,8 @@ class ReconstructionPanel(QWidget):
             self.set_index(min(self.index, top), force=True)
 
     def _on_selection_changed(self, index: int) -> None:
-        if index != self.index or self.own_x is not None:
-            self.own_x = None
+        if index != self.index or self.own is not None:
+            self.own = None
             self.set_index(index, force=True)
 
     def show_own_image(self, encoded) -> None:
@@ -163,7 +175,7 @@ class ReconstructionPanel(QWidget):
         model = self.state.model
         if model is None or encoded.pixels.size != model.config.input_dim:
             return
-        self.own_x = np.asarray(encoded.pixels, dtype=np.float32)
+        self.own = encoded
         self.stack.setCurrentIndex(0)
         self.refresh()
 
@@ -177,7 +189,7 @@ class ReconstructionPanel(QWidget):
         if index == self.index and not force:
             return
         self.index = index
-        self.own_x = None
+        self.own = None
         for w in (self.spin, self.slider):
             if w.value() != index:
                 w.blockSignals(True)
@@ -219,7 +231,8 @@ class ReconstructionPanel(QWidget):
         try:
             sample = self.draw_z.isChecked() and model.is_vae
             recon = to_numpy(model.reconstruct(x, sample=sample, rng=self._rng))[0].astype(np.float64)
-            rec, kl_dims = per_image_losses(model, x)
+            # the one −ELBO of an image (core.atlas.encode_pixels): your own image's comes with it
+            numbers = self.own if self.own is not None else encode_pixels(model, x[0], self.state.image_shape)
         except Exception as exc:  # an engine error must reach the user, not kill the panel
             self.state.report_error("Reconstruction failed", f"Could not reconstruct {what}: {exc}")
             return
@@ -230,7 +243,7 @@ class ReconstructionPanel(QWidget):
         self.difference.set_levels((0.0, max(float(diff.max()), 1e-3)))  # auto-scaled: the bar says how far
         self.difference.set_face(diff, self.state.image_shape)
         self.difference.set_title(f"|original − reconstruction|  (max {diff.max():.2f})")
-        self.rec_nats, self.kl_nats = float(rec[0]), float(kl_dims[0].sum())
+        self.rec_nats, self.kl_nats = float(numbers.rec), float(numbers.kl)
         self.rec_label.setText(f"reconstruction −log p(x|z): <b>{self.rec_nats:.2f}</b> nats")
         self.sign_note.setText(SIGN_NOTE["bernoulli" if model.config.likelihood == "bernoulli" else "gaussian"])
         if model.is_vae:

@@ -30,11 +30,12 @@ from PyQt6.QtWidgets import (
 
 from core.backend import to_numpy
 from core.evaluate import ACTIVE_UNIT_THRESHOLD, posterior_means
+from vae_gui.panels.base import Panel
 from vae_gui.state import NO_DATA_HELP, Encoding, Session
 from vae_gui.widgets.faces import FaceStrip, FaceView
 
-Z_LIMIT = 3.0  # sliders and the pad span ±3 prior standard deviations
-SLIDER_STEPS = 600  # int slider 0…600 ↔ z in [-3, 3], 0.01 per step
+Z_LIMIT = 3.0  # sliders and the pad span ±3 prior standard deviations, wider when a z put there is larger
+SLIDER_STEPS = 600  # int slider 0…600 ↔ z in [-3, 3], 0.01 per step (a wider slider goes below 0 and above 600)
 N_SAMPLES = 8
 NOISY_TIP = ("Off (default): each sample shows the decoder's mean E[x|z], the face the model means. On: one "
              "draw x ~ p(x|z) — a Gaussian decoder adds pixel noise (its learned or unit variance), a Bernoulli "
@@ -45,9 +46,14 @@ def slider_to_z(value: int) -> float:
     return -Z_LIMIT + 2 * Z_LIMIT * value / SLIDER_STEPS
 
 
-def z_to_slider(z: float) -> int:
-    z = float(np.clip(z, -Z_LIMIT, Z_LIMIT))
+def z_to_slider(z: float, limit: float = Z_LIMIT) -> int:
+    z = float(np.clip(z, -limit, limit))
     return int(round((z + Z_LIMIT) / (2 * Z_LIMIT) * SLIDER_STEPS))
+
+
+def limit_for(z: float) -> float:
+    """The range ±limit a slider needs to show z: ±3, or the next whole number above |z|."""
+    return max(Z_LIMIT, float(np.ceil(abs(float(z)))))
 
 
 class LatentSliders(QWidget):
@@ -96,8 +102,9 @@ class LatentSliders(QWidget):
     def set_active(self, active: np.ndarray | None) -> None:
         """Grey the names of inactive units (``active``: bool per dim; None = unknown, all plain)."""
         for d, name in enumerate(self.name_labels):
+            limit = self.limit(d)
             tip = (f"latent dimension {d}: the slider sets z[{d}] in units of the prior's standard deviation "
-                   "(−3 … +3)")
+                   f"(−{limit:g} … +{limit:g})")
             if active is not None and not active[d]:
                 name.setStyleSheet("color: grey")
                 name.setToolTip(tip + f". Inactive unit (posterior-mean variance ≤ {ACTIVE_UNIT_THRESHOLD}): "
@@ -114,15 +121,23 @@ class LatentSliders(QWidget):
         self.value_labels[dim].setText(f"{z:+.2f}")
         self.changed.emit(dim, z)
 
+    def limit(self, dim: int) -> float:
+        """z of the slider's right end (its range is ±limit)."""
+        return slider_to_z(self.sliders[dim].maximum())
+
     def set_values(self, z: np.ndarray, dims: tuple[int, ...] | None = None) -> None:
-        """Move the sliders (all, or only ``dims``) to z (clipped to ±3) without emitting ``changed``."""
+        """Move the sliders (all, or only ``dims``) to z without emitting ``changed``; a slider whose range
+        does not reach its value widens to the next whole number (an encoded z reaches 9)."""
         for d, slider in enumerate(self.sliders):
             if dims is not None and d not in dims:
                 continue
             slider.blockSignals(True)
-            slider.setValue(z_to_slider(z[d]))
+            if abs(float(z[d])) > self.limit(d):
+                limit = limit_for(z[d])
+                slider.setRange(z_to_slider(-limit, limit), z_to_slider(limit, limit))
+            slider.setValue(z_to_slider(z[d], self.limit(d)))
             slider.blockSignals(False)
-            self.value_labels[d].setText(f"{float(np.clip(z[d], -Z_LIMIT, Z_LIMIT)):+.2f}")
+            self.value_labels[d].setText(f"{slider_to_z(slider.value()):+.2f}")
 
     def values(self) -> np.ndarray:
         return np.array([slider_to_z(s.value()) for s in self.sliders])
@@ -179,24 +194,31 @@ class PriorSamples(QGroupBox):
         self.samples.set_faces(faces, [f"{kind} {i + 1}" for i in range(N_SAMPLES)], self.image_shape)
 
 
-class SamplingPanel(QWidget):
+class SamplingPanel(Panel):
     """Decode a latent vector you set by hand: sliders, a 2-D drag pad, random / reset / from an image."""
 
+    title, stem = "Sampling", "sampling"
+
     def __init__(self, state: Session, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.z = np.zeros(0)
         self.decode_ms: list[float] = []  # slider/pad change → image set, the last 200 updates
         self._moving_pad = False
         self._rng = np.random.default_rng()
         self.active: np.ndarray | None = None  # bool per latent dim once the data set is encoded
+        self._model = None  # the model the sliders were built for
         self._build()
-        state.model_changed.connect(self._on_model_changed)
-        state.data_changed.connect(self._on_data_changed)
         state.encoding_ready.connect(self._on_activity)
         state.latent_chosen.connect(self.set_z)  # a z chosen elsewhere: your image's (issue 14), the map's
-        self._on_model_changed(state.model)
-        self._on_data_changed(state.X)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new model starts at z = 0 on fresh ±3 sliders (its units mean something else); new data only
+        changes the image picker and which units are active."""
+        if self.state.model is not self._model:
+            self._model = self.state.model
+            self._on_model_changed(self.state.model)
+        self._on_data_changed(self.state.X)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -229,7 +251,7 @@ class SamplingPanel(QWidget):
         self.from_image_button = QPushButton("Start from image")
         self.from_image_button.setToolTip("encode this data face and put its posterior mean on the sliders")
         self.random_button.clicked.connect(self.randomize)
-        self.reset_button.clicked.connect(self.reset)
+        self.reset_button.clicked.connect(self.reset_z)
         self.from_image_button.clicked.connect(lambda: self.start_from_image(self.image_spin.value()))
 
         buttons = QHBoxLayout()
@@ -247,7 +269,7 @@ class SamplingPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.sliders)
         scroll.setMinimumWidth(240)
-        sliders_box = QGroupBox("latent vector z (±3 σ)")
+        sliders_box = QGroupBox("latent vector z (±3 σ; wider for a z beyond)")
         QVBoxLayout(sliders_box).addWidget(scroll)
         return sliders_box
 
@@ -296,10 +318,9 @@ class SamplingPanel(QWidget):
             self.message.setText("No model loaded: open or train one to decode faces.")
             return
         latent = model.config.latent
-        if latent != len(self.z):
-            self.z = np.zeros(latent)
-            self.sliders.rebuild(latent)
-            self._fill_pad_combos(latent)
+        self.z = np.zeros(latent)
+        self.sliders.rebuild(latent)
+        self._fill_pad_combos(latent)
         self._start_activity_scan()
         note = ("" if model.is_vae else "Auto-encoder: its codes were never pulled towards N(0, I), so random "
                 "or far-off z often decode to non-faces.")
@@ -309,8 +330,7 @@ class SamplingPanel(QWidget):
 
     def _on_data_changed(self, X) -> None:
         self._update_from_image_enabled()
-        if X is not None:
-            self.image_spin.setMaximum(len(X) - 1)
+        self.image_spin.setMaximum(len(X) - 1 if X is not None else 0)
         self._start_activity_scan()
 
     def _start_activity_scan(self) -> None:
@@ -391,7 +411,7 @@ class SamplingPanel(QWidget):
         if self.state.model is not None:
             self.set_z(self._rng.standard_normal(self.state.model.config.latent))
 
-    def reset(self) -> None:
+    def reset_z(self) -> None:
         if self.state.model is not None:
             self.set_z(np.zeros(self.state.model.config.latent))
 
@@ -426,15 +446,26 @@ class SamplingPanel(QWidget):
     def pad_dims(self) -> tuple[int, int]:
         return self.pad_x_combo.currentIndex(), self.pad_y_combo.currentIndex()
 
-    def _sync_pad(self) -> None:
-        """Move the pad's target to the z values of its two dims (without re-decoding)."""
+    def pad_limits(self) -> tuple[float, float]:
+        """(x, y) half-widths of the pad: those of its two dims' sliders."""
         dx, dy = self.pad_dims()
-        if dx < 0 or dy < 0 or dx >= len(self.z) or dy >= len(self.z):
+        return self.sliders.limit(dx), self.sliders.limit(dy)
+
+    def _sync_pad(self) -> None:
+        """Move the pad's target to the z values of its two dims (without re-decoding); the pad spans the
+        sliders' ranges."""
+        dx, dy = self.pad_dims()
+        if dx < 0 or dy < 0 or dx >= len(self.z) or dy >= len(self.z) or dx >= len(self.sliders.sliders):
             return
+        lx, ly = self.pad_limits()
+        self.pad_plot.setXRange(-lx, lx, padding=0.02)
+        self.pad_plot.setYRange(-ly, ly, padding=0.02)
+        self._place_target(self.z[dx], self.z[dy])
+
+    def _place_target(self, x: float, y: float) -> None:
         self._moving_pad = True
         try:
-            self.pad_target.setPos(float(np.clip(self.z[dx], -Z_LIMIT, Z_LIMIT)),
-                                   float(np.clip(self.z[dy], -Z_LIMIT, Z_LIMIT)))
+            self.pad_target.setPos(float(x), float(y))
         finally:
             self._moving_pad = False
 
@@ -442,8 +473,12 @@ class SamplingPanel(QWidget):
         if self._moving_pad or self.state.model is None:
             return
         pos = self.pad_target.pos()
-        x = float(np.clip(pos.x(), -Z_LIMIT, Z_LIMIT))
-        y = float(np.clip(pos.y(), -Z_LIMIT, Z_LIMIT))
+        lx, ly = self.pad_limits()
+        # the same numbers on the pad and on the sliders: the target stops at the sliders' ends
+        x = round(float(np.clip(pos.x(), -lx, lx)), 2)
+        y = round(float(np.clip(pos.y(), -ly, ly)), 2)
+        if (x, y) != (pos.x(), pos.y()):
+            self._place_target(x, y)
         dx, dy = self.pad_dims()
         self.z[dx], self.z[dy] = x, y
         self.sliders.set_values(self.z, dims=(dx, dy))

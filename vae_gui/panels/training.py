@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
 from core.config import TrainConfig
 from core.models import Model
 from core.parsing import parse_hidden  # noqa: F401 - the Gradcheck panel still imports these two from here
+from vae_gui.panels.base import Panel
 from vae_gui.panels.training_form import TrainForm
 from vae_gui.state import NO_DATA_HELP, Session
 from vae_gui.training_job import Continuation, TrainOutcome, train_job
@@ -54,12 +55,13 @@ def format_eta(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-class TrainingPanel(QWidget):
+class TrainingPanel(Panel):
     """Train a new model or continue the current one, watching losses and faces live."""
 
+    title, stem, follows = "Training", "training", ()  # it follows the session itself (a run outlives a switch)
+
     def __init__(self, state: Session, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.job: Job | None = None
         self.last_outcome: TrainOutcome | None = None
         self.training_model: Model | None = None  # the copy being trained (the job's; read-only here)

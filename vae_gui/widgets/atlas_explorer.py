@@ -27,6 +27,8 @@ from PyQt6.QtWidgets import (
 
 from core import atlas
 from core.dataset import model_image_shape
+from vae_gui.panels.latent_grid import LatentGridPanel
+from vae_gui.panels.reconstruction import ReconstructionPanel
 from vae_gui.widgets.atlas import TOOL_NAMES, TOOLS, AtlasPlot, ImageBox
 from vae_gui.workers import start_job
 
@@ -54,8 +56,6 @@ class AtlasExplorer(QWidget):
         self._colour_cache: dict[str, np.ndarray] = {}
         self._colour_job = None
         self._build()
-        session.model_changed.connect(lambda _m: self._forget())
-        session.data_changed.connect(lambda _x: self._forget())
         session.own_image.connect(self.show_own_image)
         session.selection_changed.connect(self._on_selected)
 
@@ -138,11 +138,20 @@ class AtlasExplorer(QWidget):
             return self.session.dataset.image_shape
         return model_image_shape(self.session.meta, self.session.model.config.input_dim)
 
-    def _forget(self) -> None:
-        """A new model or data set: the encoding shown and the colours computed are stale (a running loss job's
-        result is dropped when it comes), until the panel gives a new view."""
+    def forget(self) -> None:
+        """A new model or data set: the encoding shown, the colours computed, the hovered faces, the path, the
+        selection with its kept grid ends and your image (encoded by the old model) are stale (a running loss
+        job's result is dropped when it comes), until the panel gives a new view."""
         self._colour_cache = {}
         self._colour_job = None
+        self.own, self.path_z, self._last_empty = None, None, None
+        for box in (self.hover_face, self.hover_recon):
+            box.clear()
+            box.set_title("")
+        self.hover_face.set_title("hover a point or empty space")
+        self.hover_label.setText(HOVER_HELP)
+        self.path_strip.setVisible(False)
+        self.selection_box.forget()
         self.clear()
 
     def set_view(self, means: np.ndarray, logvars: np.ndarray | None, projection: atlas.Projection,
@@ -175,7 +184,7 @@ class AtlasExplorer(QWidget):
     def open_face(self, index: int) -> None:
         """A clicked face becomes the session's selection and Reconstruction comes forward."""
         self.session.select(index)
-        self.session.show_panel.emit("reconstruction")
+        self.session.show_panel.emit(ReconstructionPanel)
 
     def set_thumbnails(self, on: bool) -> None:
         if self.faces_check.isChecked() != bool(on):
@@ -350,6 +359,11 @@ class SelectionBox(QGroupBox):
         grid.addWidget(self.label, 1, 0, 1, 2)
         self.setVisible(False)  # shown once something is selected
 
+    def forget(self) -> None:
+        """No selection and no kept ends (a model or data switch)."""
+        self.grid_ends = {}
+        self.show_summary(None, (1, 1))
+
     def show_summary(self, summary: atlas.SelectionSummary | None, image_shape: tuple[int, int]) -> None:
         self.summary = summary
         for button in (self.send_a_button, self.send_b_button):
@@ -370,7 +384,7 @@ class SelectionBox(QGroupBox):
         self.grid_ends[end] = self.summary.mean_z.copy()
         if "a" in self.grid_ends and "b" in self.grid_ends:
             self.session.choose_grid_ends(self.grid_ends["a"], self.grid_ends["b"])
-            self.session.show_panel.emit("latent_grid")
+            self.session.show_panel.emit(LatentGridPanel)
             self.label.setText("sent to the Latent grid as its A→B ends")
         else:
             self.label.setText(f"kept as {end.upper()}; select another group for {'B' if end == 'a' else 'A'}")

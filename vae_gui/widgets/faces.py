@@ -355,6 +355,16 @@ class FaceGrid(QWidget):
         self._apply_zoom()
         self._fit_width()
 
+    def clear(self) -> None:
+        """No faces and no axis labels."""
+        self._shape = (0, 0)
+        self._mosaic = np.ones((FACE_H, FACE_W)) * self._levels[1]
+        self._item.setImage(self._mosaic, autoLevels=False, levels=self._levels)
+        self.set_axes("", None, "", None)
+        for side in ("left", "top"):
+            self._plot.getAxis(side).setTicks([[]])
+        self._apply_zoom()
+
     def _apply_zoom(self, *_args) -> None:
         h, w = self._mosaic.shape
         self.zoom = show_at_zoom(self._plot.getViewBox(), w, h, max_waste=MOSAIC_MAX_WASTE)

@@ -229,6 +229,8 @@ class LossPlots(QWidget):
         for line in self.divergence_lines:
             self.loss_plot.removeItem(line)
         self.divergence_lines = []
+        for plot in (self.loss_plot, self.kl_plot):  # a zoom or pan of the old curves must not frame the new ones
+            plot.getViewBox().enableAutoRange()
         self._dirty = True
         self.redraw()
 
