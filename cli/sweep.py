@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .common import CliError, add_data_args, load_dataset, positive_int, seed
+from .common import PROG, CliError, add_data_args, load_dataset, positive_int, seed
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 MAIN = Path(__file__).resolve().parent.parent / "main.py"
@@ -56,12 +56,10 @@ def add_parser(sub) -> None:
 
 
 def runs_dir(args) -> Path:
-    """The run ledger's folder: --runs, $VAE_RUNS, else $XDG_DATA_HOME/vae-explorer (~/.local/share)."""
-    if args.runs:
-        return Path(args.runs)
-    if os.environ.get("VAE_RUNS"):
-        return Path(os.environ["VAE_RUNS"])
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "vae-explorer"
+    """The run ledger's folder: --runs, else core.ledger.default_dir() ($VAE_RUNS, $XDG_DATA_HOME/vae-explorer)."""
+    from core.ledger import default_dir
+
+    return Path(args.runs) if args.runs else default_dir()
 
 
 def storage_url(args) -> str:
@@ -174,7 +172,9 @@ def run_worker(args, study, plan, dataset) -> int:
               flush=True)
 
     with StopFlag() as stop:
-        worker = sweep.SweepWorker(study, plan, dataset, should_stop=lambda: bool(stop), on_trial=report)
+        worker = sweep.SweepWorker(study, plan, dataset, should_stop=lambda: bool(stop), on_trial=report,
+                                   runs_folder=runs_dir(args), warn=lambda line: print(f"{PROG}: warning: {line}",
+                                                                                      file=sys.stderr))
         try:
             worker.run()
         except sweep.SweepInterrupted as exc:

@@ -49,6 +49,7 @@ INSTALL_HINT = ("the sweep command needs Optuna: pip install optuna "
                 "(PostgreSQL storage also: pip install psycopg2-binary)")
 SAMPLERS = ("tpe", "random", "grid")
 METRICS = {"val": "validation −ELBO", "train": "training −ELBO"}
+LEDGER_STATUS = {"finished": "finished", "pruned": "stopped", "diverged": "diverged"}
 FINISHED = ("COMPLETE", "PRUNED")  # the states that count towards --trials (a FAIL is run again)
 DEFAULT_HEARTBEAT_S = 10
 VAL_FRACTION = 0.1  # the held-out share of the training split when the space sets no val_size
@@ -542,11 +543,13 @@ class SweepWorker:
     """The loop one process runs: claim a trial while the study has fewer than N, train it, tell Optuna."""
 
     def __init__(self, study, plan: StudyPlan, dataset, should_stop: Callable[[], bool] = lambda: False,
-                 on_trial: Callable[[TrialOutcome], None] | None = None, record: Callable | None = None):
+                 on_trial: Callable[[TrialOutcome], None] | None = None, runs_folder=None,
+                 warn: Callable[[str], None] | None = None):
         self.study, self.plan, self.dataset = study, plan, dataset
         self.should_stop = should_stop
         self.on_trial = on_trial or (lambda outcome: None)
-        self.record = record  # record(run, trial, status) -> run id: the run ledger's hook
+        self.runs_folder = runs_folder  # the run ledger's folder (None: core.ledger.default_dir())
+        self.warn = warn  # one line when the ledger cannot record (the sweep goes on without it)
         self.heartbeat_s = study._storage.get_heartbeat_interval() or DEFAULT_HEARTBEAT_S
         self.done = 0
 
@@ -585,7 +588,8 @@ class SweepWorker:
         return outcome.value
 
     def train(self, trial) -> TrialOutcome:
-        """Train one trial's run, reporting the held-out curve to Optuna (which may prune it)."""
+        """Train one trial's run, recorded in the run ledger (tagged ``study:NAME``) and reporting its
+        held-out curve to Optuna (which may prune it)."""
         from .evaluate import neg_elbo
         from .run import TrainingRun
 
@@ -594,34 +598,42 @@ class SweepWorker:
         config = self.plan.space.config(params, len(self.dataset.train_ids))
         command = f"main.py sweep --study {self.study.study_name} (trial {trial.number})"
         run = TrainingRun(config, self.dataset, command=command)
+        recorder = self.recorder(command)
+        run_id = recorder.begin(run)
+        if run_id is not None:
+            trial.set_user_attr("run", run_id)
         pruned = []
 
         def on_eval(step: int, value: float) -> None:
+            recorder.on_eval(step, value)
             trial.report(value, step)
             if trial.should_prune():
                 pruned.append(step)
 
-        result = run.run(on_eval=on_eval, should_stop=lambda: bool(pruned) or self.should_stop())
-        status = "diverged" if result.status == "diverged" else "pruned" if pruned else "finished"
+        result = run.run(on_log=recorder.on_log, on_eval=on_eval,
+                         should_stop=lambda: bool(pruned) or self.should_stop())
         if result.status != "diverged" and not pruned and self.should_stop():
-            self._record(run, trial, "interrupted")
+            recorder.end(run, "interrupted", measure=False)
             raise SweepInterrupted(f"trial {trial.number} interrupted at step {run.model.step}")
-        value = None
+        status, value = "diverged" if result.status == "diverged" else "pruned" if pruned else "finished", None
         if status == "finished":
             final = run.finish(result)
-            value = (neg_elbo(run.model, run.trainer.X_test, seed=0) if self.plan.metric == "val"
-                     else final["train_neg_elbo"])
+            final["val_neg_elbo"] = neg_elbo(run.model, run.trainer.X_test, seed=0)  # into the ledger's metrics
+            value = final["val_neg_elbo"] if self.plan.metric == "val" else final["train_neg_elbo"]
             if not math.isfinite(value):
                 status, value = "diverged", None
         trial.set_user_attr("status", status)
         trial.set_user_attr("steps", int(run.model.step))
-        run_id = self._record(run, trial, status)
-        if run_id is not None:
-            trial.set_user_attr("run", run_id)
+        recorder.end(run, LEDGER_STATUS[status], measure=status == "finished")
         return TrialOutcome(trial.number, params, value, status, int(run.model.step), result.seconds, run)
 
-    def _record(self, run, trial, status: str):
-        return self.record(run, trial, status) if self.record is not None else None
+    def recorder(self, command: str):
+        """The run ledger's recorder of one trial: tagged with the study, a snapshot only at the end (a sweep
+        keeps its trials' final weights, not 30 snapshots of each)."""
+        from .recorder import Recorder
+
+        return Recorder(self.runs_folder, tags=[f"study:{self.study.study_name}"], source="sweep", command=command,
+                        every=2**62, warn=self.warn)
 
 
 # ---------------------------------------------------------------------------- reading a study

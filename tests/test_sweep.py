@@ -23,6 +23,7 @@ from helpers.sweeps import (  # noqa: E402
 from core import sweep  # noqa: E402
 from core.dataset import Dataset  # noqa: E402
 from core.evaluate import neg_elbo  # noqa: E402
+from core.ledger import Ledger  # noqa: E402
 
 
 @pytest.fixture
@@ -45,9 +46,16 @@ def test_a_trials_value_is_the_validation_neg_elbo_of_its_final_weights(tmp_path
     dataset = tiny_dataset(tiny_data(tmp_path))
     study, plan = open_tiny_study(tmp_path, tiny_space(tmp_path).read_text(), 2)
     outcomes = []
-    worker = sweep.SweepWorker(study, plan, dataset, on_trial=outcomes.append)
+    worker = sweep.SweepWorker(study, plan, dataset, on_trial=outcomes.append, runs_folder=tmp_path / "runs")
     assert worker.run() == 2
+    with Ledger(tmp_path / "runs") as ledger:
+        runs = {r.id: r for r in ledger.runs(tag="study:s")}
+    assert sorted(runs) == sorted(t.user_attrs["run"] for t in study.get_trials())  # every trial is a run
     for outcome, trial in zip(outcomes, study.get_trials(), strict=True):
+        record = runs[trial.user_attrs["run"]]
+        assert record.status == "finished" and record.source == "sweep" and record.snapshots == [40]
+        assert record.settings["lr"] == trial.params["lr"] and record.settings["beta"] == trial.params["beta"]
+        assert record.metrics["val_neg_elbo"] == pytest.approx(trial.value)
         run = outcome.run
         val_ids = dataset.train_val_ids(run.config.val_size)[1]
         assert run.config.val_size == int(len(dataset.train_ids) * sweep.VAL_FRACTION)
@@ -65,9 +73,11 @@ def test_the_median_pruner_stops_a_trial_whose_held_out_curve_is_worse(tmp_path)
     for _ in range(4):
         study.enqueue_trial({"lr": 2e-2, "beta": 1.0})
     study.enqueue_trial({"lr": 1e-4, "beta": 1.0})  # learns almost nothing in 60 steps
-    sweep.SweepWorker(study, plan, dataset).run()
+    sweep.SweepWorker(study, plan, dataset, runs_folder=tmp_path / "runs").run()
     trials = study.get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4 + ["PRUNED"]
+    with Ledger(tmp_path / "runs") as ledger:
+        assert ledger.run(trials[-1].user_attrs["run"]).status == "stopped"  # the pruned run, kept in the ledger
     assert trials[-1].user_attrs["steps"] < 60 and trials[-1].user_attrs["status"] == "pruned"
     assert all(t.user_attrs["steps"] == 60 for t in trials[:4])
 

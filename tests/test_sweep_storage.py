@@ -23,6 +23,7 @@ from helpers.postgres import start_postgres  # noqa: E402
 from helpers.sweeps import shown, start_sweep, sweep_main, tiny_data, tiny_space, trial_numbers  # noqa: E402
 
 from core import sweep  # noqa: E402
+from core.ledger import Ledger  # noqa: E402
 
 N = 6
 
@@ -52,9 +53,14 @@ def finish(procs, timeout: float = 180) -> list[str]:
     return outs
 
 
-def assert_exactly_n_trials_shared(report: dict, outputs: list[str]) -> None:
-    """N trials, all complete, numbered 0…N−1, each reported once, run by two processes."""
+def assert_exactly_n_trials_shared(report: dict, outputs: list[str], runs: Path) -> None:
+    """N trials, all complete, numbered 0…N−1, each reported once, run by two processes, each a run in the
+    ledger tagged with the study."""
     trials = report["trials"]
+    with Ledger(runs) as ledger:
+        recorded = ledger.runs(tag=f"study:{report['study']}")
+    assert sorted(r.id for r in recorded) == sorted(t["run"] for t in trials)
+    assert all(r.status == "finished" for r in recorded)
     assert len(trials) == N and [t["number"] for t in trials] == list(range(N))
     assert all(t["state"] == "COMPLETE" and t["steps"] == 40 for t in trials)
     reported = [n for out in outputs for n in trial_numbers(out)]
@@ -77,7 +83,7 @@ def test_jobs_2_share_one_sqlite_study_and_finish_exactly_n(tmp_path, capsys):
     code, shown_out, err = sweep_main(capsys, tmp_path, data, "--study", "pair", "--show", "--json")
     assert code == 0, err
     report = json.loads(shown_out)
-    assert_exactly_n_trials_shared(report, [out])
+    assert_exactly_n_trials_shared(report, [out], tmp_path / "runs")
     best = min(report["trials"], key=lambda t: t["value"])
     assert report["best"]["number"] == best["number"] and f"best: trial {best['number']}" in out
 
@@ -108,7 +114,7 @@ def test_two_sweep_processes_share_one_postgresql_study_and_finish_exactly_n(tmp
         cur.execute("SELECT pg_advisory_unlock(%s)", (sweep.claim_key("pg"),))
     conn.close()
     outputs = finish(procs)
-    assert_exactly_n_trials_shared(shown(tmp_path, data, "pg", "--storage", postgres.url), outputs)
+    assert_exactly_n_trials_shared(shown(tmp_path, data, "pg", "--storage", postgres.url), outputs, tmp_path / "runs")
 
 
 def test_a_killed_sweep_process_leaves_its_trial_failed_and_the_study_usable(tmp_path, capsys):
@@ -138,6 +144,8 @@ def test_a_killed_sweep_process_leaves_its_trial_failed_and_the_study_usable(tmp
     assert code == 0, err
     before = [t["state"] for t in json.loads(out)["trials"]]
     assert before.count("FAIL") == 1 and "RUNNING" not in before  # (a first trial may have finished in time)
+    with Ledger(tmp_path / "runs") as ledger:  # the killed trial's run is a crashed run in the ledger
+        assert [r.status for r in ledger.runs(tag="study:k")].count("crashed") == 1
     # the study goes on: --resume runs trials until 2 have finished (the failed one is not counted)
     code, out, err = sweep_main(capsys, tmp_path, data, "--study", "k", "--resume", "--heartbeat", 1)
     assert code == 0, err
