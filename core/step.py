@@ -181,6 +181,26 @@ def open_step(model: Model, x: np.ndarray, eps: np.ndarray | None = None, index:
     return opened
 
 
+def take_step(model: Model, x: np.ndarray, eps: np.ndarray | None, optimizer_state: dict | None = None,
+              train_settings: dict | None = None) -> tuple[Model, dict]:
+    """The step ``open_step`` opens, taken as training takes it: on a copy of the model in its own dtype and
+    device (forward_backward on the batch of one face at w = kl_weight_at(step), + wd·θ, the optimiser's step,
+    step + 1). Returns (the new model, the optimiser's state after the step); ``model`` is untouched."""
+    settings = train_settings or {}
+    clone = model.copy()
+    xb = clone.asarray(np.asarray(x).reshape(1, -1))
+    eb = clone.asarray(np.asarray(eps).reshape(1, -1)) if clone.is_vae else None
+    clone.forward_backward(xb, eb, kl_weight=clone.kl_weight_at(clone.step), compute_loss=False)
+    wd = float(settings.get("weight_decay") or 0.0)
+    if wd:
+        clone.grad_flat += wd * clone.flat
+    opt = (optimizer_from_state(clone, optimizer_state) if optimizer_state is not None
+           else make_optimizer(settings.get("optimizer") or "adam", clone, settings.get("lr")))
+    opt.step()
+    clone.step += 1
+    return clone, opt.state_dict()
+
+
 # ------------------------------------------------------------------ the update
 def _update(m: Model, decay: dict, optimizer_state: dict | None, settings: dict) -> Update:
     """Δθ of the optimiser's next step on the objective's gradient plus weight decay (on a copy of m)."""

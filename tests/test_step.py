@@ -247,3 +247,18 @@ def test_an_eps_seed_is_the_same_draw_every_time(frey_path, capsys):
     a = cli_step(capsys, "--weights", str(REPO / "model/vae.npz"), "--eps-seed", "9", "--data", str(frey_path))
     b = cli_step(capsys, "--weights", str(REPO / "model/vae.npz"), "--eps-seed", "9", "--data", str(frey_path))
     assert a["eps"] == b["eps"] and len(a["eps"]) == 16 and math.isfinite(a["loss"])
+
+
+def test_taking_the_step_moves_the_weights_by_the_opened_update_and_keeps_the_optimiser_state():
+    from core.step import take_step
+
+    model = small_model("vae", "gaussian-learned")
+    x, eps = np.random.default_rng(6).random(560), np.array([0.5, -0.5, 1.0, 0.0])
+    settings = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.1}
+    opened = open_step(model, x, eps, train_settings=settings)
+    stepped, state = take_step(model, x, eps, train_settings=settings)
+    assert stepped.step == model.step + 1 and state["t"] == 1
+    for name, delta in opened.update.delta.items():
+        np.testing.assert_allclose(stepped.params[name] - model.params[name], delta, rtol=1e-9, atol=1e-15)
+    again = open_step(stepped, x, eps, optimizer_state=state, train_settings=settings)  # the next step: t = 2
+    assert again.update.t == 2 and not again.update.fresh and again.loss < opened.loss

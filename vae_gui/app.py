@@ -29,6 +29,7 @@ from vae_gui.panels.latent_grid import LatentGridPanel
 from vae_gui.panels.latent_map import LatentMapPanel
 from vae_gui.panels.reconstruction import ReconstructionPanel
 from vae_gui.panels.sampling import SamplingPanel
+from vae_gui.panels.step import StepPanel
 from vae_gui.panels.training import TrainingPanel
 from vae_gui.state import Session
 from vae_gui.status import StatusBar
@@ -47,6 +48,7 @@ PANELS: list[type[Panel]] = [
     LatentMapPanel,
     GradcheckPanel,
     InspectorPanel,
+    StepPanel,
 ]
 
 

@@ -125,6 +125,10 @@ def _shoot(app: QApplication, window: MainWindow, out: Path, data: tuple, steps:
         stem = cls.stem
         window.tabs.setCurrentIndex(index)
         settle(app, window, seconds=0.5)
+        built = getattr(window.tabs.current_panel(), "is_built", None)  # a panel that lays itself out in steps
+        if built is not None:
+            wait_until(built, 60, app)
+            settle(app, window, seconds=0.2)
         if (window.width(), window.height()) != size:
             resized.append(f"{stem}: {window.width()}×{window.height()}")
         written += _save(early.get(stem) or window.tabs.currentWidget().grab(), out / f"{stem}.png")
