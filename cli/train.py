@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .common import (
+    PROG,
     CliError,
     add_force,
     add_max_data_values,
@@ -97,6 +98,8 @@ def _file_flags(t) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--inspect-log", default=None, metavar="F.jsonl",
                    help="append each log step's per-layer statistics (core.inspect) to this JSON-lines file")
+    t.add_argument("--replace-inspect-log", action="store_true",
+                   help="start --inspect-log afresh, replacing whatever regular file it names (--force does not)")
     add_force(t, "VAE Explorer model file")
     add_max_params(t)
     add_max_data_values(t)
@@ -140,7 +143,10 @@ class TrainCli:
         if self.inspect_log is not None and "inspect" in stats:
             from core.inspect import snapshot_json
 
-            self.inspect_log.write(json.dumps(snapshot_json(stats["inspect"])) + "\n")
+            if not self.inspect_log.write(json.dumps(snapshot_json(stats["inspect"]))):  # a full disk: go on
+                print(f"{PROG}: warning: {self.inspect_log.failure}; the log stops here, training goes on",
+                      file=sys.stderr)
+                self.inspect_log = None
         if not self.args.quiet:
             print(("\r" if self.tty else "") + progress_line(stats), end="" if self.tty else "\n",
                   file=sys.stderr, flush=True)
@@ -158,9 +164,10 @@ class TrainCli:
         try:
             if self.args.inspect_log:
                 from core.inspect import Inspector
+                from core.safe_io import AppendLog
 
                 self.run.trainer.inspector = Inspector()
-                self.inspect_log = open(self.args.inspect_log, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+                self.inspect_log = AppendLog(self.args.inspect_log, "inspect log", self.args.replace_inspect_log)
             return self.run.run(on_log=self.on_log, on_eval=self.on_eval, should_stop=lambda: bool(self.interrupted),
                                 on_checkpoint=self.checkpoint)
         finally:
@@ -292,16 +299,27 @@ def prepare(args, out: Path, dataset):
         raise CliError(flag_names(str(exc))) from None
 
 
+def check_inputs_and_outputs(args, out: Path) -> None:
+    """Before any work: no output is an input or another output (--inspect-log naming --out would put the log
+    in the model file), and the log is appended only to a log of ours (--force is for --out alone)."""
+    from core.dataset_io import split_spec
+    from core.safe_io import INSPECT_LOG, check_distinct, check_output
+
+    data = None if args.data is None else split_spec(args.data)[0]
+    check_distinct({"--out": out, "--inspect-log": args.inspect_log}, {"--data": data}, CliError)
+    if args.inspect_log:  # appended to: never a FIFO, and another kind of file only with its own flag
+        check_output(args.inspect_log, INSPECT_LOG, args.replace_inspect_log, CliError, "--replace-inspect-log")
+
+
 def run(args) -> int:
     from core.checkpoint import MODEL_FILE
-    from core.safe_io import JSON_LINES, OutputLock, check_output
+    from core.safe_io import OutputLock, check_output
 
     out = Path(args.out)
     check_writable(out)  # before training, not after it
+    check_inputs_and_outputs(args, out)
     # never over the data, a text file, a FIFO... (--resume: only the non-regular check; loading names the rest)
     check_output(out, MODEL_FILE, args.force or args.resume, CliError)
-    if args.inspect_log:  # appended to, so never a FIFO or another kind of file either
-        check_output(args.inspect_log, JSON_LINES, args.force, CliError)
     with StopSignals() as signals, OutputLock(out, CliError):
         dataset = load_dataset(args.data, args.image_shape, quiet=args.quiet, max_values=args.max_data_values)
         run = prepare(args, out, dataset)

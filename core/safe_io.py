@@ -122,15 +122,90 @@ def _is_csv(path: Path) -> bool:
     return True
 
 
-def _is_json_lines(path: Path) -> bool:
-    """Text without NUL bytes whose first line is a JSON object (a log this program appends to)."""
-    head = _head(path, 4096)
-    return b"\0" not in head and head.lstrip().startswith(b"{")
+def json_lines_kind(name: str, keys: tuple[str, ...]) -> OutputKind:
+    """A JSON-lines log recognised by its own first record: a JSON object on one line (at most 1 MB) holding
+    every one of ``keys``. A pretty-printed settings.json, which also starts with '{', is not one."""
+
+    def recognise(path: Path) -> bool:
+        import json
+
+        first = _head(path, MB + 1).split(b"\n", 1)[0]
+        try:
+            record = json.loads(first)
+        except ValueError:
+            return False
+        return isinstance(record, dict) and all(key in record for key in keys)
+
+    return OutputKind(name, recognise)
 
 
 PNG = OutputKind("PNG image", _is_png)
 CSV = OutputKind("CSV table", _is_csv)
-JSON_LINES = OutputKind("JSON-lines log", _is_json_lines)
+INSPECT_LOG = json_lines_kind("log of train --inspect-log",
+                              ("step", "source", "images", "layers"))
+
+
+def check_distinct(outputs: dict[str, str | os.PathLike | None], inputs: dict[str, str | os.PathLike | None],
+                   error: type[Exception] = UnsafeFileError) -> None:
+    """Refuse, before any work, a command whose output would be one of its inputs or another of its outputs:
+    ``outputs`` and ``inputs`` map a flag (``--out``) to its path (None: not given). Links count: two names of
+    one file (symbolic or hard links) are the same file."""
+    seen: list[tuple[str, str | os.PathLike]] = []
+    for role, named in (("output", outputs), ("input", inputs)):
+        for flag, path in named.items():
+            if path is None:
+                continue
+            for other_flag, other in seen:
+                if _same_file(path, other):
+                    raise error(f"{other_flag} {other} is also {flag} {path}: an output may not be "
+                                f"{'another output' if role == 'output' else 'an input'}; choose another file")
+            if role == "output":
+                seen.append((flag, path))
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet): the same path then, once links are resolved
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+class AppendLog:
+    """A JSON-lines log appended to one whole record at a time (``replace``: emptied first). A record that
+    cannot be written whole (a full disk) is cut off again, so the file ends with a complete line, and the log
+    stops: ``write`` returns False and ``failure`` says why, naming the file; the caller goes on without it."""
+
+    def __init__(self, path: str | os.PathLike, what: str, replace: bool = False):
+        self.path, self.what, self.failure = Path(path), what, ""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        self._fd: int | None = os.open(self.path, flags | (os.O_TRUNC if replace else 0), 0o644)
+        if not stat.S_ISREG(os.fstat(self._fd).st_mode):  # it was checked before, but may have changed since
+            self.close()
+            raise UnsafeFileError(f"{what} {path} is not a regular file; refused")
+
+    def write(self, line: str) -> bool:
+        """Append ``line`` and a newline; False (and nothing of it in the file) when that fails or failed before."""
+        if self._fd is None:
+            return False
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        data = memoryview((line.rstrip("\n") + "\n").encode("utf-8"))
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, start)  # shrinking needs no space: the torn record goes
+            except OSError:
+                pass
+            self.failure = f"could not write the {self.what} {self.path}: {exc.strerror or exc}"
+            self.close()
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 _TEMP_NAME = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp$")
 
@@ -141,7 +216,7 @@ def temp_name(target: Path) -> Path:
 
 
 def check_output(path: str | os.PathLike, kind: OutputKind, force: bool = False,
-                 error: type[Exception] = UnsafeFileError) -> Path:
+                 error: type[Exception] = UnsafeFileError, force_flag: str = "--force") -> Path:
     """The file a write to ``path`` would replace (symbolic links followed), once replacing it is
     allowed: it is missing, empty, or a regular file of ``kind`` (any regular file with ``force``).
     Raises ``error`` otherwise; call it before long work so nothing is computed in vain."""
@@ -163,7 +238,7 @@ def check_output(path: str | os.PathLike, kind: OutputKind, force: bool = False,
         ours = False
     if not ours:
         raise error(f"refusing to overwrite {path}: it exists and is not a {kind.name} "
-                    "(choose another name, or --force to replace it)")
+                    f"(choose another name, or {force_flag} to replace it)")
     return target
 
 
@@ -275,7 +350,7 @@ class OutputLock:
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(10):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            fd = self._open_side_file()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -296,6 +371,31 @@ class OutputLock:
                 return self
             os.close(fd)
         raise self.error(f"could not lock {self.output}: its lock file {self.path} keeps changing")
+
+    def _open_side_file(self) -> int:
+        """The side file, created (O_EXCL) or, when one exists, opened only if it is a lock file of ours: never
+        through a symbolic link (O_NOFOLLOW), never another file's second name (a hard link), never a file
+        holding anything but a process number, so the PID written into it never truncates someone's file."""
+        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            return os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass
+        refused = (f"cannot lock {self.output}: its lock file {self.path} exists and is not a lock file of this "
+                   "program ({}); refused. Remove it if no run is writing " + str(self.output))
+        try:
+            fd = os.open(self.path, flags)
+        except FileNotFoundError:  # removed meanwhile by its holder: create it after all
+            return os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:  # ELOOP: a symbolic link
+            raise self.error(refused.format("a symbolic link" if exc.errno == errno.ELOOP else exc.strerror)) from None
+        info = os.fstat(fd)
+        why = ("not a regular file" if not stat.S_ISREG(info.st_mode) else "a second name of another file"
+               if info.st_nlink > 1 else "" if re.fullmatch(rb"\d*\n?", os.pread(fd, 64, 0)) else "it holds other data")
+        if why:
+            os.close(fd)
+            raise self.error(refused.format(why))
+        return fd
 
     def release(self) -> None:
         if self._fd is None:

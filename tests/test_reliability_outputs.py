@@ -32,7 +32,7 @@ def test_train_never_overwrites_its_own_data_file(tmp_path, frey_path, capsys):
     data.write_bytes(frey_path.read_bytes())
     before = data.read_bytes()
     code, _, err = _train(capsys, data, data)
-    assert_cli_error(code, err, f"refusing to overwrite {data}", "not a VAE Explorer model file", "--force")
+    assert_cli_error(code, err, f"--out {data} is also --data", "an output may not be an input")  # not even with --force
     assert data.read_bytes() == before
 
 
@@ -177,7 +177,7 @@ def test_the_inspect_log_is_only_appended_to_a_json_lines_file(tmp_path, frey_pa
     data.write_bytes(frey_path.read_bytes())
     fifo = tmp_path / "log.jsonl"
     os.mkfifo(fifo)
-    for log, words in ((data, ["refusing to overwrite", "not a JSON-lines log"]), (fifo, ["FIFO"])):
+    for log, words in ((data, ["refusing to overwrite", "not a log of train --inspect-log"]), (fifo, ["FIFO"])):
         code, _, err = _train(capsys, frey_path, tmp_path / "m.npz", "--inspect-log", log)
         assert_cli_error(code, err, *words)
     assert data.read_bytes() == frey_path.read_bytes() and not (tmp_path / "m.npz").exists()
