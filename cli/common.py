@@ -179,3 +179,55 @@ def check_writable(out: Path, what: str = "model file") -> None:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise CliError(f"cannot write the {what} {out}: {folder} is not a writable folder")
+
+
+# ------------------------------------------------------------------ the run ledger (core.ledger)
+RUNS_HELP = "the run ledger's folder (default: $VAE_RUNS, else $XDG_DATA_HOME/vae-explorer)"
+
+
+class _RunsFolder(argparse.Action):
+    """--runs DIR: the ledger's folder for everything this command does (it sets $VAE_RUNS, which
+    core.ledger.default_dir reads, so the recorder, --run and the GUI all follow)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        os.environ["VAE_RUNS"] = str(value)
+        setattr(namespace, self.dest, value)
+
+
+def add_runs_arg(parser) -> None:
+    """--runs DIR (see _RunsFolder)."""
+    parser.add_argument("--runs", metavar="DIR", action=_RunsFolder, default=None, help=RUNS_HELP)
+
+
+class RunRef(os.PathLike):
+    """--run ID[@STEP]: the model file of a run's snapshot in the ledger, looked up when first used as a
+    path (after every flag, --runs included, was read). ID alone: the run's latest snapshot."""
+
+    def __init__(self, spec: str):
+        from core.recorder import parse_run_spec
+
+        self.spec = spec
+        self.run_id, self.step = parse_run_spec(spec)  # LedgerError (a ValueError) -> argparse's one line
+        self._path: str | None = None
+
+    def __fspath__(self) -> str:
+        if self._path is None:
+            from core.recorder import snapshot_file
+
+            self._path = str(snapshot_file(None, self.spec)[0])
+        return self._path
+
+    __str__ = __fspath__
+
+    def __repr__(self) -> str:
+        return f"RunRef({self.spec!r})"
+
+
+def add_weights_args(parser, required: bool = True, help: str = "model file (.npz)") -> None:
+    """--weights FILE or --run ID[@STEP] (a run's snapshot from the ledger), both into ``args.weights``."""
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--weights", default=None, help=help)
+    group.add_argument("--run", dest="weights", metavar="ID[@STEP]", type=_flag_type(RunRef, "run"),
+                       help="a run from the run ledger, at its snapshot of STEP (default: its latest); "
+                            "see `main.py runs list`")
+    add_runs_arg(parser)

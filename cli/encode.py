@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .common import CliError, load_weights
+from .common import CliError, add_weights_args, load_weights
 
 MAX_SIDE = 1024  # larger pictures are reduced first (area filter): the model reads a few hundred pixels anyway
 
@@ -17,7 +17,7 @@ MAX_SIDE = 1024  # larger pictures are reduced first (area filter): the model re
 def add_parser(sub) -> None:
     p = sub.add_parser("encode", help="encode an image file of your own: posterior mean, sigma and -ELBO")
     p.add_argument("image", help="PNG or JPEG file (colour is converted to grey, cropped and resized)")
-    p.add_argument("--weights", required=True, help="model file (.npz)")
+    add_weights_args(p)
     p.add_argument("--json", action="store_true",
                    help='one JSON object: {"mean": [...], "sigma": [...], "neg_elbo": x, "image_shape": [H, W]}')
     p.set_defaults(run=run)

@@ -7,6 +7,7 @@ from .common import (
     add_data_args,
     add_force,
     add_max_params,
+    add_weights_args,
     check_png_output,
     data_for,
     load_weights,
@@ -17,7 +18,7 @@ from .common import (
 
 def add_parser(sub) -> None:
     e = sub.add_parser("eval", help="loss of single images; original | reconstruction side by side")
-    e.add_argument("--weights", required=True)
+    add_weights_args(e)
     e.add_argument("--index", type=int, nargs="+", required=True, help="image ids (0…1964 for the Frey faces)")
     e.add_argument("--save", default=None, help="PNG of original | reconstruction rows")
     e.add_argument("--seed", type=seed, default=0)

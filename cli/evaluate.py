@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from .common import add_data_args, add_max_params, data_for, load_weights, nonneg_int, seed
+from .common import add_data_args, add_max_params, add_weights_args, data_for, load_weights, nonneg_int, seed
 
 KEYS = ["neg_elbo", "rec", "kl", "iwae_neg_log_px", "active_units", "bce_floor", "n"]
 
 
 def add_parser(sub) -> None:
     ev = sub.add_parser("evaluate", help="−ELBO, reconstruction, KL, IWAE, active units, BCE floor")
-    ev.add_argument("--weights", required=True)
+    add_weights_args(ev)
     ev.add_argument("--split", choices=["train", "test", "all"], default="test")
     ev.add_argument("--iwae-k", type=nonneg_int, default=1000, help="samples for the IWAE −log p(x) (0: skip)")
     ev.add_argument("--seed", type=seed, default=0, help="evaluation seed for the VAE's z")

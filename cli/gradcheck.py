@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 
-from .common import CliError, add_data_args, data_for, hidden_sizes, load_dataset, load_weights, positive_int, seed
+from .common import (
+    CliError,
+    add_data_args,
+    add_weights_args,
+    data_for,
+    hidden_sizes,
+    load_dataset,
+    load_weights,
+    positive_int,
+    seed,
+)
 
 
 def add_parser(sub) -> None:
     g = sub.add_parser("gradcheck", help="check every gradient against central finite differences")
     g.add_argument("--model", choices=["ae", "vae"], default="vae")
-    g.add_argument("--weights", default=None, help="check this model file instead of a fresh small net")
+    add_weights_args(g, required=False, help="check this model file instead of a fresh small net")
     g.add_argument("--hidden", type=hidden_sizes, default=[16])
     g.add_argument("--latent", type=positive_int, default=4)
     g.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"], default="bernoulli")

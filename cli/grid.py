@@ -14,6 +14,7 @@ from .common import (
     add_data_args,
     add_force,
     add_max_params,
+    add_weights_args,
     check_png_output,
     data_for,
     load_weights,
@@ -25,7 +26,7 @@ from .common import (
 
 def add_parser(sub) -> None:
     gr = sub.add_parser("grid", help="N×N faces over two latent axes (principal directions or units)")
-    gr.add_argument("--weights", required=True)
+    add_weights_args(gr)
     gr.add_argument("--n", type=positive_int, default=15)
     gr.add_argument("--axes", choices=("pca", "dims"), default=None,
                     help="pca: the posterior means' two principal directions (default for > 2 latent units); "

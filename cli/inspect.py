@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_data_args, add_max_params, data_for, load_weights, seed
+from .common import add_data_args, add_max_params, add_weights_args, data_for, load_weights, seed
 
 COLUMNS = (("layer", "name", 10, "s"), ("units", "units", 6, "d"), ("dead", "dead", 6, "d"), ("rare", "rare", 6, "d"),
            ("never on", "never_on", 9, "d"),
@@ -14,7 +14,7 @@ COLUMNS = (("layer", "name", 10, "s"), ("units", "units", 6, "d"), ("dead", "dea
 
 def add_parser(sub) -> None:
     p = sub.add_parser("inspect", help="per-layer activations, dead units, norms and KL per unit of a model")
-    p.add_argument("--weights", required=True, help="model file (.npz)")
+    add_weights_args(p)
     add_data_args(p)
     p.add_argument("--split", choices=["all", "train", "test"], default="all", help="images to inspect over")
     p.add_argument("--seed", type=seed, default=0, help="seed of the batch the gradient norms are taken on")

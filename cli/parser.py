@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from . import encode, evaluate, gradcheck, grid, gui, import_legacy, sample, screenshots, step, sweep, train
+from . import encode, evaluate, gradcheck, grid, gui, import_legacy, runs, sample, screenshots, step, sweep, train
 from . import eval as eval_cmd
 from . import inspect as inspect_cmd
 from .common import PROG, Parser
 
-COMMAND_MODULES = (train, gradcheck, eval_cmd, sample, grid, evaluate, inspect_cmd, encode, import_legacy, screenshots,
-                   gui, step, sweep)
+COMMAND_MODULES = (train, runs, gradcheck, eval_cmd, sample, grid, evaluate, inspect_cmd, encode, import_legacy,
+                   screenshots, gui, step, sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .common import (
     add_force,
     add_max_params,
+    add_weights_args,
     check_png_output,
     load_weights,
     model_shape,
@@ -16,7 +17,7 @@ from .common import (
 
 def add_parser(sub) -> None:
     s = sub.add_parser("sample", help="faces decoded from z ~ N(0, I)")
-    s.add_argument("--weights", required=True)
+    add_weights_args(s)
     s.add_argument("--n", type=positive_int, default=16)
     s.add_argument("--ncols", type=positive_int, default=8)
     s.add_argument("--seed", type=seed, default=0)

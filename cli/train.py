@@ -16,12 +16,14 @@ from .common import (
     add_force,
     add_max_data_values,
     add_max_params,
+    add_runs_arg,
     check_writable,
     hidden_sizes,
     load_data,
     load_weights,
     nonneg_float,
     nonneg_int,
+    one_line,
     positive_float,
     positive_int,
     seed,
@@ -103,6 +105,14 @@ def _file_flags(t) -> None:
     add_force(t, "VAE Explorer model file")
     add_max_params(t)
     add_max_data_values(t)
+    _ledger_flags(t)
+
+
+def _ledger_flags(t) -> None:
+    t.add_argument("--tag", action="append", default=[], metavar="T",
+                   help="a tag for this run in the run ledger (repeat for several); see `main.py runs list --tag`")
+    t.add_argument("--note", default="", help="a note kept with this run in the run ledger")
+    add_runs_arg(t)
 
 
 _PARSER: argparse.ArgumentParser | None = None
@@ -138,8 +148,20 @@ class TrainCli:
         self.interrupted = 0  # the number of the first stop signal received (see StopSignals)
         self.tty = sys.stderr.isatty()
         self.inspect_log = None
+        self.recorder = None  # core.recorder.Recorder: the run ledger's copy of this run (see record())
+
+    def record(self, parent: int | None) -> None:
+        """Start this run's record in the run ledger; trouble with the ledger is one warning, and training
+        goes on without it."""
+        from core.recorder import Recorder
+
+        self.recorder = Recorder(tags=self.args.tag, note=self.args.note, source="cli", command=self.run.commands[-1],
+                                 parent=parent, parent_step=self.run.model.step if parent else None,
+                                 warn=lambda line: print(f"{PROG}: warning: {one_line(line)}", file=sys.stderr))
+        self.recorder.begin(self.run)
 
     def on_log(self, stats: dict) -> None:
+        self.recorder.on_log(stats)
         if self.inspect_log is not None and "inspect" in stats:
             from core.inspect import snapshot_json
 
@@ -152,6 +174,7 @@ class TrainCli:
                   file=sys.stderr, flush=True)
 
     def on_eval(self, step: int, value: float) -> None:
+        self.recorder.on_eval(step, value)
         if not self.args.quiet:
             what = "validation" if self.run.config.val_size else "test"
             print(("\n" if self.tty else "") + f"step {step}: {what} −ELBO {value:.2f} nats/image", file=sys.stderr)
@@ -179,6 +202,7 @@ class TrainCli:
     def finish(self, result) -> int:
         run, out = self.run, self.out
         if result.status == "diverged":
+            self.recorder.end(run, "diverged", result.message)
             run.save(out, "diverged; last good weights", self.args.force)
             print(f"{result.message}; saved them to {out}", file=sys.stderr)
             return 1
@@ -187,10 +211,12 @@ class TrainCli:
             best = run.trainer.best
             print(f"kept the weights of step {best.step} (validation −ELBO {best.value:.2f})")
         if self.interrupted:  # during the run, or during the final evaluation: either way the file is written
+            self.recorder.end(run, "interrupted", measure=False)
             run.save(out, "interrupted", self.args.force)
             what = "interrupted" if self.interrupted == signal.SIGINT else signal.Signals(self.interrupted).name
             print(f"{what} at step {run.model.step}: saved {out}; continue with --resume", file=sys.stderr)
             return 128 + self.interrupted
+        self.recorder.end(run, result.status)  # finished, or stopped by --patience
         run.save(out, "finished", self.args.force)
         print(f"trained {result.steps_done} steps in {result.seconds:.1f} s "
               f"({result.steps_done / max(result.seconds, 1e-9):.0f} steps/s); model has {run.model.step} steps")
@@ -328,4 +354,13 @@ def run(args) -> int:
                   file=sys.stderr)
             return 0
         signals.cli = cli = TrainCli(args, out, run)
+        cli.record(parent=_ledger_run_of(out) if args.resume else None)
         return cli.finish(cli.train())
+
+
+def _ledger_run_of(path: Path) -> int | None:
+    """The run-ledger id recorded in a model file (None for files trained before the ledger or without it)."""
+    from core.checkpoint import read_meta
+
+    run_id = read_meta(path).get("ledger_run")
+    return run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else None

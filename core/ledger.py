@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import VaeError
+
 SCHEMA_VERSION = 1
 DB_NAME = "runs.db"
 RUNS_ENV = "VAE_RUNS"
@@ -76,7 +78,7 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 HISTORY_KEYS = ("total", "rec", "kl", "objective", "kl_weight")
 
 
-class LedgerError(ValueError):
+class LedgerError(VaeError, ValueError):
     """The ledger cannot be opened or written; the message is one line saying why and what to do."""
 
 
