@@ -8,12 +8,22 @@ from __future__ import annotations
 import json
 import re
 
-from .common import CliError, add_data_args, add_force, add_max_params, data_for, load_weights, model_shape, seed
+from .common import (
+    CliError,
+    add_data_args,
+    add_force,
+    add_max_params,
+    add_weights_args,
+    data_for,
+    load_weights,
+    model_shape,
+    seed,
+)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("step", help="one training step of one face, opened up: every forward and backward array")
-    p.add_argument("--weights", required=True, help="model file (.npz)")
+    add_weights_args(p)
     p.add_argument("--index", type=int, default=0, help="which image of the data set (0-based; default 0)")
     noise = p.add_mutually_exclusive_group()
     noise.add_argument("--eps-seed", type=seed, default=0, help="seed of the noise ε ~ N(0, I) (default 0)")
