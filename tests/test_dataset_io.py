@@ -261,3 +261,30 @@ def test_numpy_files_are_checked_before_their_data_is_read(tmp_path):
     assert (tmp_path / "bomb.npz").stat().st_size < 100_000
     with pytest.raises(DataError, match="inflates to 20,000,"):
         open_dataset(str(tmp_path / "bomb.npz:x"), (H, W))
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+def test_an_idx_file_with_trailing_bytes_is_refused(tmp_path, pixels, gz):
+    """One byte more than the header promises is refused as firmly as one byte less (it was passed unnoticed)."""
+    path = tmp_path / ("t-images-idx3-ubyte" + (".gz" if gz else ""))
+    for extra, words in ((b"\0", "holds 961"), (b"", None)):
+        content = idx_bytes(pixels) + extra
+        if gz:
+            with gzip.open(path, "wb") as f:
+                f.write(content)
+        else:
+            path.write_bytes(content)
+        if words is None:
+            assert_same_images(open_dataset(str(path)), pixels)
+            continue
+        with pytest.raises(DataError, match=f"trailing bytes.*{words}"):
+            open_dataset(str(path))
+
+
+def test_a_3d_array_is_checked_against_image_shape_as_height_by_width(tmp_path, pixels):
+    """(N, 6, 4) images: --image-shape 6x4 (H×W) is right and accepted, the transposed 4x6 is refused
+    (square images would hide a height/width mix-up)."""
+    np.save(tmp_path / "a.npy", pixels)
+    assert open_dataset(str(tmp_path / "a.npy"), (H, W)).image_shape == (H, W)
+    with pytest.raises(DataError, match="holds 6×4 images, not the 4×6 of --image-shape"):
+        open_dataset(str(tmp_path / "a.npy"), (W, H))
