@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--index", type=int, default=0, help="which image of the data set (0-based; default 0)")
     noise = p.add_mutually_exclusive_group()
     noise.add_argument("--eps-seed", type=seed, default=0, help="seed of the noise ε ~ N(0, I) (default 0)")
-    noise.add_argument("--eps", default=None, metavar="v1,v2,…", help="the noise ε itself, one number per latent unit")
+    noise.add_argument("--eps", default=None, metavar="v1,v2,…",
+                       help="the noise ε itself, one number per latent unit (--eps=-0.5,1,… when the first is < 0)")
     add_data_args(p)
     add_max_params(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (keys: README, 'One step, opened up')")

@@ -63,13 +63,16 @@ def test_every_stage_is_laid_out_in_order_with_formula_shape_and_numbers(qtbot):
 
 def test_hovering_a_picture_shows_the_entrys_value(qtbot):
     panel = make_panel(qtbot)
-    picture = panel.rows["grad.dec0.W"].picture
-    picture._moved(picture.mapToScene(entry_pos(picture, 1, 5)))
+    row = panel.rows["grad.dec0.W"]
+    panel.scroll.ensureWidgetVisible(row)
+    qtbot.mouseMove(row.picture.viewport(), entry_pos(row.picture, 1, 5))
     value = panel.opened.grads["dec0.W"][1, 5]
-    assert panel.rows["grad.dec0.W"].hover_label.text() == f"[1, 5] = {value:.6g}"
-    bars = panel.rows["mean"].picture
-    bars._moved(bars.view_box.mapViewToScene(QPointF(2, 0)))
-    assert panel.rows["mean"].hover_label.text() == f"[2] = {panel.opened.mu[2]:.6g}"
+    qtbot.waitUntil(lambda: row.hover_label.text() == f"[1, 5] = {value:.6g}", timeout=5000)
+    bars = panel.rows["mean"]
+    panel.scroll.ensureWidgetVisible(bars)
+    pos = bars.picture.mapFromScene(bars.picture.view_box.mapViewToScene(QPointF(2, 0)))
+    qtbot.mouseMove(bars.picture.viewport(), pos)
+    qtbot.waitUntil(lambda: bars.hover_label.text() == f"[2] = {panel.opened.mu[2]:.6g}", timeout=5000)
 
 
 def test_clicking_a_gradient_entry_shows_its_central_difference_beside_it(qtbot):
@@ -116,6 +119,7 @@ def test_next_takes_the_step_through_the_session_and_undo_puts_the_model_back(qt
     session.model_changed.connect(changed.append)
     assert not panel.undo_button.isEnabled()
     qtbot.mouseClick(panel.next_button, LEFT)
+    qtbot.waitUntil(lambda: session.model is not before, timeout=WAIT_MS)
     after = session.model
     assert after is not before and after.step == before.step + 1 and changed == [after] and session.unsaved
     assert session.optimizer_state["t"] == 1

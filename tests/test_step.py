@@ -33,6 +33,17 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "model").glob("*.npz"))
 RTOL = 1e-6
 TORCH_ACTIVATIONS = {"relu": torch.relu, "elu": F.elu, "softplus": F.softplus, "tanh": torch.tanh}
+# small models of every likelihood, activation and AE code (kind, likelihood, enc, dec activation, code, β)
+SMALL_CASES = [("vae", "gaussian", "leaky_relu", "relu", "relu", 0.5),
+               ("vae", "bernoulli", "relu", "leaky_relu", "relu", 2.0),
+               ("ae", "gaussian", "tanh", "elu", "linear", 1.0),
+               ("ae", "gaussian-learned", "softplus", "tanh", "relu", 1.0)]
+
+
+def torch_activation(cfg, name: str):
+    if name == "leaky_relu":
+        return lambda a: F.leaky_relu(a, negative_slope=cfg.leaky_slope)
+    return TORCH_ACTIVATIONS[name]
 
 
 # ----------------------------------------------------------------------------- the independent step
@@ -44,7 +55,7 @@ def torch_step(path: Path, x: np.ndarray, eps: np.ndarray | None) -> dict:
     xt = torch.tensor(np.asarray(x, np.float64)).reshape(1, -1)
     h = xt - torch.tensor(cfg.input_centre) if cfg.input_centre is not None else xt
     for i in range(len(cfg.hidden)):
-        h = TORCH_ACTIVATIONS[cfg.enc_activation](h @ p[f"enc{i}.W"] + p[f"enc{i}.b"])
+        h = torch_activation(cfg, cfg.enc_activation)(h @ p[f"enc{i}.W"] + p[f"enc{i}.b"])
     out = {}
     if cfg.kind == "vae":
         mu = h @ p["mean.W"] + p["mean.b"]
@@ -59,7 +70,7 @@ def torch_step(path: Path, x: np.ndarray, eps: np.ndarray | None) -> dict:
         logvar, kl, weight = None, torch.zeros((), dtype=torch.float64), 0.0
     d = z
     for i in range(len(cfg.hidden)):
-        d = TORCH_ACTIVATIONS[cfg.dec_activation](d @ p[f"dec{i}.W"] + p[f"dec{i}.b"])
+        d = torch_activation(cfg, cfg.dec_activation)(d @ p[f"dec{i}.W"] + p[f"dec{i}.b"])
     logits = d @ p["out.W"] + p["out.b"]
     if cfg.likelihood == "bernoulli":
         rec = F.binary_cross_entropy_with_logits(logits, xt, reduction="sum")
@@ -146,7 +157,7 @@ def test_step_json_agrees_with_autograd_for_the_shipped_models(path, frey, frey_
     cfg = load_model(path).model.config
     eps = np.random.default_rng(3).standard_normal(cfg.latent)
     got = cli_step(capsys, "--weights", str(path), "--index", "42", "--data", str(frey_path),
-                   "--eps", ",".join(repr(float(e)) for e in eps))
+                   "--eps=" + ",".join(repr(float(e)) for e in eps))
     ref = torch_step(path, frey[42], eps if cfg.kind == "vae" else None)
     errors = worst_relative(got, ref)
     assert max(errors.values()) < RTOL, errors
@@ -165,6 +176,28 @@ def test_step_json_agrees_with_autograd_for_a_freshly_trained_model(fresh_model,
     assert got["kl_weight"] == pytest.approx(31 / 100) and got["weight_decay"] == 0.01
     assert got["optimizer"]["fresh"] is False and got["optimizer"]["t"] == 31
     assert got["decay_grad_norm"]["enc0.W"] > 0
+
+
+@pytest.mark.parametrize("case", SMALL_CASES, ids=["-".join(map(str, c)) for c in SMALL_CASES])
+def test_step_json_agrees_with_autograd_for_every_likelihood_and_activation(case, tmp_path, frey, frey_path,
+                                                                            capsys):
+    from core.checkpoint import save_model
+
+    kind, likelihood, enc, dec, code, beta = case
+    model = small_model(kind, likelihood, hidden=(12, 8), latent=3, enc_activation=enc, dec_activation=dec,
+                        code_activation=code, leaky_slope=0.2, beta=beta, dtype="float32")
+    rng = np.random.default_rng(1)
+    for p in model.params.values():  # biases off zero, so no unit sits at a kink
+        p[...] += 0.1 * rng.standard_normal(p.shape).astype(np.float32)
+    path = save_model(tmp_path / "m.npz", model, extra={"train": {"optimizer": "adam", "lr": 0.002}})
+    eps = rng.standard_normal(3)
+    got = cli_step(capsys, "--weights", str(path), "--index", "11", "--data", str(frey_path),
+                   "--eps=" + ",".join(repr(float(e)) for e in eps))
+    ref = torch_step(path, frey[11], eps if kind == "vae" else None)
+    errors = worst_relative(got, ref)
+    assert max(errors.values()) < RTOL, errors
+    assert got["optimizer"] == {"name": "adam", "lr": 0.002, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "t": 1,
+                                "fresh": True}
 
 
 def test_the_split_gradients_sum_to_the_head_signals_and_the_path_through_sigma():

@@ -317,7 +317,8 @@ class StepPanel(Panel):
         self.status.setText(f"opening the step of {words}…")
         self.run_job(open_step, model, x, eps, index, self.state.optimizer_state, self.state.meta.get("train"),
                      on_result=lambda opened: self._show(generation, opened, words),
-                     on_error=lambda message, _e: self.status.setText(f"the step failed: {message}"))
+                     on_error=lambda message, _e: self.status.setText(f"the step failed: {message}"),
+                     on_finished=self._update_buttons)
 
     def _show(self, generation: int, opened: OpenedStep, words: str) -> None:
         if generation != self._generation:
@@ -400,15 +401,25 @@ class StepPanel(Panel):
 
     # ------------------------------------------------------------------ Next / Undo
     def next_step(self) -> None:
-        """Take the step shown on the current model through the Session (every tab follows)."""
-        if self.opened is None or self._inputs is None or self.state.training:
+        """Take the step shown on the current model (in a job: tens of ms for the shipped models), then put
+        the new model in the Session (every tab follows)."""
+        if self.opened is None or self._inputs is None or self.state.training or self.job_running():
             return
         model, x, eps = self._inputs
         if model is not self.state.model:
             return
         s = self.state
-        stepped, opt_state = take_step(model, x, eps, s.optimizer_state, s.meta.get("train"))
         undo = (model, s.model_path, s.optimizer_state, dict(s.meta), s.unsaved)
+        self.next_button.setEnabled(False)
+        self.run_job(take_step, model, x, eps, s.optimizer_state, s.meta.get("train"),
+                     on_result=lambda result: self._stepped(undo, *result),
+                     on_error=lambda message, _e: s.report_error("The step failed", message),
+                     on_finished=self._update_buttons)
+
+    def _stepped(self, undo: tuple, stepped, opt_state: dict) -> None:
+        s = self.state
+        if s.model is not undo[0] or s.training:  # the model changed meanwhile: this step is for another
+            return
         self._stepped_to = stepped
         s.set_model(stepped, s.model_path, optimizer_state=opt_state, meta=s.meta, unsaved=True)
         self._undo = undo
@@ -424,7 +435,7 @@ class StepPanel(Panel):
 
     def _update_buttons(self) -> None:
         ready = self.state.model is not None and not self.state.training
-        self.next_button.setEnabled(ready and self.opened is not None)
+        self.next_button.setEnabled(ready and self.opened is not None and not self.job_running())
         self.undo_button.setEnabled(ready and self._undo is not None)
         self.save_button.setEnabled(self.opened is not None)
         self.seed_spin.setEnabled(self.state.model is not None and self.state.model.is_vae)
