@@ -38,20 +38,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def parse_eps(text: str, latent: int):
-    """ε from 'v1,v2,…' (latent finite numbers); CliError otherwise."""
-    import numpy as np
-
-    parts = [t for t in re.split(r"[,\s]+", text.strip()) if t]
-    try:
-        values = np.array([float(t) for t in parts])
-    except ValueError:
-        raise CliError(f"--eps must be {latent} comma-separated numbers, got {text!r}") from None
-    if values.size != latent or not np.all(np.isfinite(values)):
-        raise CliError(f"--eps must be {latent} finite numbers (the model's latent size), got {values.size}")
-    return values
-
-
 def _report(step, source: str) -> None:
     """The readable form: each stage with its formula (tags dropped), shape and min/max/norm, then the norms."""
     import numpy as np
@@ -83,7 +69,7 @@ def _report(step, source: str) -> None:
 
 
 def run(args) -> int:
-    from core.step import draw_eps, open_step
+    from core.step import draw_eps, open_step, parse_eps
     from core.step_html import HTML_PAGE, write_step_page
 
     if args.save_html:
@@ -95,7 +81,10 @@ def run(args) -> int:
     if not 0 <= args.index < view.n:
         raise CliError(f"--index {args.index} is outside the data set's {view.n} images (0…{view.n - 1})")
     latent = loaded.model.config.latent
-    eps = parse_eps(args.eps, latent) if args.eps is not None else draw_eps(latent, args.eps_seed)
+    try:
+        eps = parse_eps(args.eps, latent) if args.eps is not None else draw_eps(latent, args.eps_seed)
+    except ValueError as exc:
+        raise CliError(f"--eps: {exc}") from None
     step = open_step(loaded.model, view.images[args.index], eps, args.index, loaded.optimizer_state,
                      loaded.meta.get("train"))
     if args.save_html:

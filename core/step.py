@@ -16,6 +16,7 @@ backward, update), each with its formula in plain Unicode/HTML, the array, and t
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,6 +131,18 @@ class OpenedStep:
                 "decay_grad_norm": {n: float(np.linalg.norm(d)) for n, d in self.decay.items()},
                 "optimizer": {"name": self.update.name, **self.update.hyper, "t": self.update.t,
                               "fresh": self.update.fresh}}
+
+
+def parse_eps(text: str, latent: int) -> np.ndarray:
+    """ε (latent,) from typed numbers 'v1, v2, …' (commas and/or spaces); ValueError naming what is wrong."""
+    parts = [t for t in re.split(r"[,\s]+", text.strip()) if t]
+    try:
+        values = np.array([float(t) for t in parts])
+    except ValueError:
+        raise ValueError(f"ε must be {latent} comma-separated numbers, got {text!r}") from None
+    if values.size != latent or not np.all(np.isfinite(values)):
+        raise ValueError(f"ε must be {latent} finite numbers (the model's latent size), got {values.size}")
+    return values
 
 
 def draw_eps(latent: int, seed: int) -> np.ndarray:

@@ -108,7 +108,7 @@ def test_typed_eps_and_seed(qtbot):
     assert panel.rows["eps"].stage.values.tolist() == [0.5, -1.0, 2.0]
     panel.eps_edit.setText("1, 2")
     panel.eps_edit.editingFinished.emit()
-    assert "type 3 finite numbers" in panel.status.text()
+    assert "ε must be 3 finite numbers" in panel.status.text()
 
 
 def test_next_takes_the_step_through_the_session_and_undo_puts_the_model_back(qtbot):

@@ -267,7 +267,7 @@ def test_html_page_is_one_self_contained_file(tmp_path, frey_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--index", "5000"], "outside the data set"),
-    (["--eps", "1,2"], "--eps must be 16"),
+    (["--eps", "1,2"], "--eps: ε must be 16"),
     (["--eps", "1,x"], "comma-separated"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, frey_path, capsys):

@@ -11,8 +11,6 @@ The step is computed in a job (a float64 copy; tens of milliseconds for the ship
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
@@ -30,7 +28,17 @@ from PyQt6.QtWidgets import (
 )
 
 from core.gradcheck import EntryCheck, check_entry
-from core.step import OpenedStep, Stage, colours, draw_eps, is_signed, open_step, stage_grid, take_step
+from core.step import (
+    OpenedStep,
+    Stage,
+    colours,
+    draw_eps,
+    is_signed,
+    open_step,
+    parse_eps,
+    stage_grid,
+    take_step,
+)
 from core.step_html import SECTION_TITLES, write_step_page
 from vae_gui.panels.base import Panel
 from vae_gui.state import NO_MODEL_TEXT, Session
@@ -289,10 +297,7 @@ class StepPanel(Panel):
         text = self.eps_edit.text().strip()
         if not text:
             return draw_eps(model.config.latent, self.seed_spin.value())
-        values = [float(t) for t in re.split(r"[,\s]+", text) if t]
-        if len(values) != model.config.latent or not np.all(np.isfinite(values)):
-            raise ValueError(f"type {model.config.latent} finite numbers for ε (the latent size), got {len(values)}")
-        return np.array(values)
+        return parse_eps(text, model.config.latent)
 
     # ------------------------------------------------------------------ computing
     def refresh(self) -> None:
