@@ -142,3 +142,16 @@ def test_an_ae_has_no_noise_and_your_own_image_can_go_through_the_step(qtbot):
     np.testing.assert_allclose(panel.opened.x, pixels)
     panel.index_spin.setValue(3)  # back to the data set
     qtbot.waitUntil(lambda: panel.opened.index == 3, timeout=WAIT_MS)
+
+
+def test_save_page_writes_the_opened_step(qtbot, tmp_path, monkeypatch):
+    from PyQt6.QtWidgets import QFileDialog
+
+    from core.step_html import MARK
+
+    panel = make_panel(qtbot)
+    target = tmp_path / "step.html"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    qtbot.mouseClick(panel.save_button, LEFT)
+    page = target.read_text(encoding="utf-8")
+    assert MARK in page and f"{panel.opened.loss:.10g}" in page

@@ -31,7 +31,7 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "model").glob("*.npz"))
-RTOL = 1e-6
+RTOL = 1e-10  # the issue asks 1e-6; measured worst 8e-14 (shipped AE, dL_dmu_rec)
 TORCH_ACTIVATIONS = {"relu": torch.relu, "elu": F.elu, "softplus": F.softplus, "tanh": torch.tanh}
 # small models of every likelihood, activation and AE code (kind, likelihood, enc, dec activation, code, β)
 SMALL_CASES = [("vae", "gaussian", "leaky_relu", "relu", "relu", 0.5),
@@ -108,8 +108,8 @@ def _torch_update(loaded, p: dict, grads: dict, train: dict) -> dict:
         t.grad = grads[n].detach().clone() + wd * t.detach()
         if state is not None:
             size = t.numel()
-            m = state["m"][offset:offset + size] * state["m_scale"]
-            v = state["v"][offset:offset + size] * state["v_scale"]
+            m = state["m"][offset:offset + size].astype(np.float64) * state["m_scale"]  # not in float32
+            v = state["v"][offset:offset + size].astype(np.float64) * state["v_scale"]
             opt.state[t] = {"step": torch.tensor(float(state["t"])),
                             "exp_avg": torch.tensor(m, dtype=torch.float64).reshape(t.shape),
                             "exp_avg_sq": torch.tensor(v, dtype=torch.float64).reshape(t.shape)}
