@@ -216,6 +216,9 @@ def test_latent_grid_sizes_and_dims(qtbot, state, frey):
     means, _ = posterior_means(state.model, frey)
     top2 = list(np.argsort(-means.var(axis=0))[:2])
     assert list(panel.dims()) == top2
+    assert panel.axes_kind() == "pca" and not panel.row_combo.isEnabled()  # > 2 units: principal directions
+    panel.axes_combo.setCurrentIndex(panel.axes_combo.findData("dims"))
+    assert panel.row_combo.isEnabled()
     panel.n_spin.setValue(7)
     assert panel.grid.grid_shape() == (7, 7)
     assert panel.grid.current_image().shape == (7 * 28 + 8, 7 * 20 + 8)
@@ -235,6 +238,33 @@ def test_latent_grid_sizes_and_dims(qtbot, state, frey):
     base[row_dim], base[col_dim] = quantile_axis(5)[0], quantile_axis(5)[0]
     np.testing.assert_allclose(panel.grid.face_at(0, 0), state.model.decode(base[None])[0].reshape(28, 20),
                                atol=1e-6)
+
+
+def test_latent_grid_principal_axes_hover_and_click_to_sampling(qtbot, state, frey):
+    """The default grid of a model with > 2 units lies on the posterior means' principal directions; hovering a
+    face shows its z and a click sends that z to Sampling."""
+    from core.explore import mahalanobis, pca_axes
+
+    panel = _show(qtbot, LatentGridPanel(state), size=(1016, 500))  # its room in a 1024×600 window
+    qtbot.waitUntil(panel.is_ready, timeout=10000)
+    means, logvars = posterior_means(state.model, frey)
+    want = pca_axes(means, logvars, 15)
+    np.testing.assert_allclose(panel.axes.points(), want.points(), atol=1e-4)
+    assert mahalanobis(panel.axes.points(), means).max() <= 3 + 1e-6
+    np.testing.assert_allclose(panel.grid.face_at(3, 11), state.model.decode(want.points()[3 * 15 + 11][None])[0]
+                               .reshape(28, 20), atol=1e-5)
+    assert "PC1" in panel.grid._plot.getAxis("left").labelText and "vary most" in panel.grid_info.text()
+    qtbot.waitUntil(lambda: panel.grid.zoom >= 1, timeout=3000)  # once the layout has settled
+    assert panel.grid.zoom == int(panel.grid.zoom)  # crisp: a whole zoom
+    assert panel.grid.width() >= panel.grid.width_for_height(panel.grid.height()) - 4  # the faces fill its height
+    panel.grid.hovered.emit(3, 11)
+    assert "row 3, column 11" in panel.hover_label.text() and f"{panel.z_at(3, 11)[0]:.2f}" in panel.hover_label.text()
+    chosen, shown = [], []
+    state.latent_chosen.connect(chosen.append)
+    state.show_panel.connect(shown.append)
+    panel.grid.clicked.emit(3, 11)
+    np.testing.assert_allclose(chosen[0], panel.z_at(3, 11))
+    assert shown == [SamplingPanel]
 
 
 def test_latent_grid_interpolation(qtbot, state, frey):

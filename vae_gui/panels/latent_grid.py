@@ -3,8 +3,12 @@
 The grid follows Kingma & Welling (2013, Fig. 4): grid points sit at Gaussian quantiles
 (norm.ppf of evenly spaced probabilities), so each cell covers the same prior mass. The whole
 grid is one ImageItem showing a mosaic, so even 25×25 faces redraw in a few milliseconds.
-The default dims (the two most active) come from the session's shared encoding of the data set; the
-grid is drawn at once with the decoder's two most sensitive dims and redrawn when the encoding is in.
+Axes: for more than two latent units the default is the two principal directions of the posterior means,
+other directions at the data's mean code, each spanning the aggregate posterior's quantiles 5 %…95 %
+(core.explore.pca_axes); "latent units" puts two raw units at the prior's quantiles instead (the two most
+active by default). Both need the session's shared encoding of the data set; until it is in (or without
+data) the grid shows the decoder's two most sensitive units. Hovering a face shows its z; a click sends
+it to the Sampling tab. The faces are drawn at a whole zoom and the grid takes the panel's full height.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
+    QAbstractScrollArea,
     QButtonGroup,
     QComboBox,
     QGridLayout,
@@ -19,6 +24,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -27,13 +33,15 @@ from PyQt6.QtWidgets import (
 
 from core.backend import to_numpy
 from core.evaluate import posterior_means
-from core.explore import latent_grid, lerp, quantile_axis, slerp
+from core.explore import GridAxes, decode_grid, dims_axes, lerp, pca_axes, slerp
 from vae_gui.panels.base import Panel
+from vae_gui.panels.sampling import SamplingPanel
 from vae_gui.state import NO_DATA_HELP, Encoding, Session
 from vae_gui.widgets.faces import FaceGrid, FaceStrip, FaceView
 
 GRID_MIN, GRID_MAX, GRID_DEFAULT = 5, 25, 15
 STEPS_MIN, STEPS_MAX, STEPS_DEFAULT = 3, 16, 8
+AXES_CHOICES = (("principal directions", "pca"), ("latent units", "dims"))
 
 
 class LatentGridPanel(Panel):
@@ -47,6 +55,8 @@ class LatentGridPanel(Panel):
         self._building = False
         self.chosen_ends: tuple[np.ndarray, np.ndarray] | None = None  # z_A, z_B sent from the Latent map
         self._data = None  # the data set the A / B / base spin boxes index
+        self.axes: GridAxes | None = None  # where the grid shown lies in latent space
+        self._axes_chosen = "pca"  # the axes the user picked: "pca" (the default) or "dims"
         self._build()
         state.encoding_ready.connect(self._on_encoded)
         state.grid_ends_chosen.connect(self.use_ends)
@@ -54,17 +64,53 @@ class LatentGridPanel(Panel):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self._build_grid_box())
-        splitter.addWidget(self._build_interp_box())
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([720, 560])  # the grid is height-limited: give it the width its height can use
-        splitter.setChildrenCollapsible(False)
+        self._build_grid_controls()
+        self.grid = FaceGrid(min_height=200, max_waste=1.0)  # always a whole zoom: crisp faces
+        self.grid.setToolTip("each face is decoded from the z on its row's and column's axis values; hover a face "
+                             "to read its z, click it to open that z in the Sampling tab")
+        self.grid.hovered.connect(self._on_hover)
+        self.grid.clicked.connect(self._on_grid_click)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self._build_grid_box())
+        side_layout.addWidget(self._build_interp_box())
+        side_layout.addStretch(1)
+        scroll = QScrollArea()  # at 1024×600 the side column may be taller than the panel
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustIgnored)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.grid)
+        self.splitter.addWidget(scroll)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        layout.setContentsMargins(0, 0, 0, 0)  # every pixel of height to the faces: 15×15 fits 1× at 1024×600
+        layout.addWidget(self.splitter)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_grid_width()
+
+    def _fit_grid_width(self) -> None:
+        """The grid gets the panel's full height and the width its faces need at that height; the side
+        column takes the rest (the faces, not empty margins, fill the panel)."""
+        total = self.splitter.width()
+        want = self.grid.width_for_height(self.splitter.height())
+        side_min = self.splitter.widget(1).minimumSizeHint().width()
+        grid_w = max(200, min(want, total - max(side_min, 300) - self.splitter.handleWidth()))
+        self.splitter.setSizes([grid_w, max(1, total - grid_w)])
 
     def _build_grid_controls(self) -> None:
+        self.axes_combo = QComboBox()
+        for label, kind in AXES_CHOICES:
+            self.axes_combo.addItem(label, kind)
+        self.axes_combo.setToolTip("principal directions: the two directions in which the data's codes vary most, "
+                                   "other directions at the mean code, each over the codes' own 5 %…95 % range; "
+                                   "latent units: two units at the prior's quantiles, the others fixed")
         self.n_spin = QSpinBox()
         self.n_spin.setRange(GRID_MIN, GRID_MAX)
         self.n_spin.setValue(GRID_DEFAULT)
@@ -88,12 +134,17 @@ class LatentGridPanel(Panel):
         self.base_spin.setRange(0, 0)  # the data set's size once it is loaded
         self.base_spin.setPrefix("#")
         self.base_spin.setToolTip("the data face whose posterior mean holds the other dimensions")
+        self.axes_combo.currentIndexChanged.connect(lambda *_: self._on_axes_kind_changed())
         for signal in (self.n_spin.valueChanged, self.row_combo.currentIndexChanged,
                        self.col_combo.currentIndexChanged, self.base_zero.toggled, self.base_spin.valueChanged):
             signal.connect(lambda *_: self.rebuild_grid())
 
     def _build_grid_box(self) -> QGroupBox:
-        self._build_grid_controls()
+        axes_row = QHBoxLayout()
+        axes_row.addWidget(QLabel("axes:"))
+        axes_row.addWidget(self.axes_combo)
+        axes_row.addWidget(self.n_spin)
+        axes_row.addStretch(1)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("rows:"))
         controls.addWidget(self.row_combo)
@@ -101,8 +152,6 @@ class LatentGridPanel(Panel):
         controls.addWidget(self.col_combo)
         controls.addStretch(1)
         base_row = QHBoxLayout()
-        base_row.addWidget(self.n_spin)
-        base_row.addSpacing(12)
         base_row.addWidget(QLabel("other dims:"))
         base_row.addWidget(self.base_zero)
         base_row.addWidget(self.base_image)
@@ -110,17 +159,15 @@ class LatentGridPanel(Panel):
         base_row.addStretch(1)
         self.grid_info = QLabel("")
         self.grid_info.setWordWrap(True)
-
-        self.grid = FaceGrid(min_height=240)
-        self.grid.setToolTip("each face is decoded from z with the row dimension set to the value on the left "
-                             "axis and the column dimension to the value on the top axis (Gaussian quantiles "
-                             "5 % … 95 %)")
-        grid_box = QGroupBox("latent grid (like Kingma && Welling 2013, Frey-face manifold)")
+        self.hover_label = QLabel("hover a face to read its z; click it to open it in Sampling")
+        self.hover_label.setWordWrap(True)
+        self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        grid_box = QGroupBox("latent grid (like Kingma && Welling 2013, Fig. 4a: the Frey-face manifold)")
         grid_layout = QVBoxLayout(grid_box)
-        grid_layout.addLayout(controls)
-        grid_layout.addLayout(base_row)
-        grid_layout.addWidget(self.grid, 1)
+        for row in (axes_row, controls, base_row):
+            grid_layout.addLayout(row)
         grid_layout.addWidget(self.grid_info)
+        grid_layout.addWidget(self.hover_label)
         return grid_box
 
     def _build_interp_box(self) -> QGroupBox:
@@ -199,6 +246,8 @@ class LatentGridPanel(Panel):
         model, X = self.state.model, self.state.X
         self.encoding = None
         self.chosen_ends = None
+        self.axes = None
+        self._axes_chosen = "pca"  # a new model or data set starts from the default axes
         has_data = model is not None and X is not None
         for w in (self.base_image, self.base_spin, self.a_spin, self.b_spin, self.k_spin):
             w.setEnabled(has_data)
@@ -225,6 +274,15 @@ class LatentGridPanel(Panel):
         self._fill_dim_combos()
         self.rebuild_grid()
 
+    def _on_axes_kind_changed(self) -> None:
+        if not self._building:
+            self._axes_chosen = self.axes_kind()  # the user's choice outlives an encoding refresh
+        self.rebuild_grid()
+
+    def axes_kind(self) -> str:
+        """"pca" (principal directions) or "dims" (latent units)."""
+        return self.axes_combo.currentData() or "dims"
+
     def is_ready(self) -> bool:
         """True once the data set's encoding (for the default dims) is in, or when there is no data."""
         return self.encoding is not None or self.state.X is None or self.state.model is None
@@ -238,8 +296,13 @@ class LatentGridPanel(Panel):
         return means
 
     def _fill_dim_combos(self) -> None:
+        """The axes choice (principal directions once the encoding is in and there are > 2 units, unless the
+        user picked units) and the two unit combos (the most active units first)."""
         model = self.state.model
         latent = model.config.latent if model is not None else 0
+        pca_ok = self.encoding is not None and latent > 2
+        self.axes_combo.model().item(0).setEnabled(pca_ok)
+        kind = "pca" if pca_ok and self._axes_chosen == "pca" else "dims"
         if latent >= 2:
             first, second = self.state.most_active_dims(2)
             variances = self.encoding.variance if self.encoding is not None else None
@@ -254,8 +317,18 @@ class LatentGridPanel(Panel):
                     combo.addItem(label, d)
                 if latent:
                     combo.setCurrentIndex(default)
+            self.axes_combo.setCurrentIndex(self.axes_combo.findData(kind))
         finally:
             self._building = False
+        self._enable_unit_controls()
+
+    def _enable_unit_controls(self) -> None:
+        units = self.axes_kind() == "dims"
+        has_data = self.state.model is not None and self.state.X is not None
+        for w in (self.row_combo, self.col_combo, self.base_zero):
+            w.setEnabled(units)
+        for w in (self.base_image, self.base_spin):
+            w.setEnabled(units and has_data)
 
     def dims(self) -> tuple[int, int]:
         return self.row_combo.currentIndex(), self.col_combo.currentIndex()
@@ -267,33 +340,75 @@ class LatentGridPanel(Panel):
         return None
 
     # ------------------------------------------------------------------ drawing
+    def current_axes(self, n: int) -> GridAxes:
+        """The grid's axes from the controls: principal directions (needs the encoding) or two units."""
+        if self.axes_kind() == "pca" and self.encoding is not None:
+            return pca_axes(self.encoding.means, self.encoding.logvars, n)
+        row_dim, col_dim = self.dims()
+        return dims_axes(self.state.model.config.latent, row_dim, col_dim, n, self.base_vector())
+
     def rebuild_grid(self) -> None:
         """Decode the N×N grid and show it as one mosaic (15×15: a few ms)."""
         model = self.state.model
         if self._building:
             return
+        self._enable_unit_controls()
         if model is None or model.config.latent < 2:
+            self.axes = None
             self.grid.clear()
             self.grid_info.setText("No model loaded: open or train one to see its latent grid." if model is None
                                    else "The latent grid needs at least two latent dimensions.")
             return
         n = self.n_spin.value()
-        row_dim, col_dim = self.dims()
         try:
-            base_z = self.base_vector()
-            faces = to_numpy(latent_grid(model, row_dim, col_dim, n, base=base_z))
+            axes = self.current_axes(n)
+            faces = to_numpy(decode_grid(model, axes))
         except Exception as exc:
             self.state.report_error("Latent grid failed", f"Could not decode the grid: {exc}")
             return
+        self.axes = axes
         self.grid.set_grid(faces, self.state.image_shape)
-        axis = quantile_axis(n)
-        self.grid.set_axes(f"z{row_dim} (rows)", axis, f"z{col_dim} (columns)", axis, decimals=1)
-        base = f"the posterior mean of image #{self.base_spin.value()}" if base_z is not None else "0"
+        self.grid.set_axes(f"{axes.names[0]} (rows)", axes.row_values, f"{axes.names[1]} (columns)",
+                           axes.col_values, decimals=1)
+        self.grid_info.setText(self._describe(axes, model.is_vae))
+        self._fit_grid_width()
+
+    def _describe(self, axes: GridAxes, is_vae: bool) -> str:
+        n = axes.n
+        if axes.kind == "pca":
+            shrunk = (f" (shrunk to {axes.shrink:.2f} of that range to stay within 3 SD of the codes)"
+                      if axes.shrink < 1 else "")
+            return (f"{n}×{n} faces along the two directions in which the posterior means vary most (PC1 down the "
+                    f"rows, PC2 across the columns), other directions at the data's mean code; each axis spans the "
+                    f"codes' own 5 %…95 % quantiles{shrunk}.")
+        row_dim, col_dim = axes.dims
+        base = (f"the posterior mean of image #{self.base_spin.value()}" if self.base_image.isChecked()
+                and self.state.X is not None else "0")
         same = "  Rows and columns use the same dimension: pick two different ones." if row_dim == col_dim else ""
-        kind = "" if model.is_vae else "  (auto-encoder: codes are not N(0, I), so the grid may leave the faces)"
-        self.grid_info.setText(f"{n}×{n} faces: z{row_dim} down the rows, z{col_dim} across the columns, at "
-                               f"Gaussian quantiles 5 %…95 % ({axis[0]:.2f} … {axis[-1]:.2f}); other dims at "
-                               f"{base}.{same}{kind}")
+        kind = "" if is_vae else "  (auto-encoder: codes are not N(0, I), so the grid may leave the faces)"
+        return (f"{n}×{n} faces: z{row_dim} down the rows, z{col_dim} across the columns, at Gaussian quantiles "
+                f"5 %…95 % ({axes.row_values[0]:.2f} … {axes.row_values[-1]:.2f}); other dims at {base}.{same}{kind}")
+
+    def z_at(self, row: int, col: int) -> np.ndarray:
+        """The latent vector (L,) of the face at (row, col) of the grid shown."""
+        return self.axes.points()[row * self.axes.n + col]
+
+    def _on_hover(self, row: int, col: int) -> None:
+        if row < 0 or self.axes is None or row >= self.axes.n or col >= self.axes.n:
+            self.hover_label.setText("hover a face to read its z; click it to open it in Sampling")
+            return
+        z = self.z_at(row, col)
+        shown = ", ".join(f"{v:.2f}" for v in z[:8]) + (", …" if len(z) > 8 else "")
+        names = self.axes.names
+        self.hover_label.setText(f"row {row}, column {col}: {names[0]} = {self.axes.row_values[row]:.2f}, "
+                                 f"{names[1]} = {self.axes.col_values[col]:.2f}\nz = ({shown})")
+
+    def _on_grid_click(self, row: int, col: int) -> None:
+        """Send the clicked face's z to the Sampling tab (its sliders) and bring that tab forward."""
+        if self.axes is None:
+            return
+        self.state.choose_latent(self.z_at(row, col))
+        self.state.show_panel.emit(SamplingPanel)
 
     def use_ends(self, z_a: np.ndarray, z_b: np.ndarray) -> None:
         """Interpolate between two latents chosen elsewhere (e.g. two selections' mean z on the Latent map)."""

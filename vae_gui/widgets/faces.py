@@ -304,14 +304,18 @@ class FaceGrid(QWidget):
 
     ``set_grid(faces (rows, cols, 560))``; ``set_axes(row_name, row_values, col_name, col_values)``
     puts tick labels with each row's/column's latent value on the left/top axes.
-    ``clicked(row, col)`` on a click on a face."""
+    ``clicked(row, col)`` on a click on a face, ``hovered(row, col)`` when the pointer moves onto another
+    face ((-1, -1): off the faces). ``max_waste`` as in integer_zoom (1.0: always a whole zoom when it fits)."""
 
     clicked = pyqtSignal(int, int)
+    hovered = pyqtSignal(int, int)
 
     def __init__(self, pad: int = 1, levels: tuple[float, float] = (0.0, 1.0), min_height: int = 300,
-                 parent: QWidget | None = None):
+                 max_waste: float = MOSAIC_MAX_WASTE, parent: QWidget | None = None):
         super().__init__(parent)
         self.pad = int(pad)
+        self.max_waste = float(max_waste)
+        self._hovered: tuple[int, int] | None = None
         self._levels = levels
         self._shape = (0, 0)
         self._face_shape = IMAGE_SHAPE  # (H, W) of each face
@@ -333,6 +337,7 @@ class FaceGrid(QWidget):
         self._plot.addItem(self._item)
         self._glw.setMinimumSize(int(min_height * 0.8), min_height)
         self._glw.scene().sigMouseClicked.connect(self._on_scene_click)
+        self._glw.scene().sigMouseMoved.connect(self._on_scene_move)
         # centred by stretches (not an alignment flag, which would pin the view to its size hint)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -367,7 +372,7 @@ class FaceGrid(QWidget):
 
     def _apply_zoom(self, *_args) -> None:
         h, w = self._mosaic.shape
-        self.zoom = show_at_zoom(self._plot.getViewBox(), w, h, max_waste=MOSAIC_MAX_WASTE)
+        self.zoom = show_at_zoom(self._plot.getViewBox(), w, h, max_waste=self.max_waste)
 
     def set_axes(self, row_name: str, row_values: np.ndarray | None, col_name: str,
                  col_values: np.ndarray | None, decimals: int = 2, max_ticks: int = 9) -> None:
@@ -397,18 +402,35 @@ class FaceGrid(QWidget):
         super().resizeEvent(event)
         self._fit_width()
 
-    def _fit_width(self) -> None:
-        """Cap the view's width at what the locked-aspect mosaic needs for the current height, so the
-        axes hug the faces instead of spanning an empty strip."""
+    def _axis_sizes(self) -> tuple[float, float]:
+        """(left axis width, top axis height) in px, 0 for a hidden axis."""
+        left, top = self._plot.getAxis("left"), self._plot.getAxis("top")
+        return (left.width() if left.isVisible() else 0.0), (top.height() if top.isVisible() else 0.0)
+
+    def _zoom_for(self, width: float, height: float) -> float:
+        """The zoom the mosaic gets in a widget of width × height px."""
         h, w = self._mosaic.shape
-        axis_w = sum(self._plot.getAxis(s).width() for s in ("left",) if self._plot.getAxis(s).isVisible())
-        axis_h = sum(self._plot.getAxis(s).height() for s in ("top",) if self._plot.getAxis(s).isVisible())
-        # this widget's own size: the view's is not updated yet while our resizeEvent runs; the plot's own
-        # layout margins take GRID_MARGIN px more on each axis (measured: view 289 of 362 px with a 53 px axis)
-        avail_w = max(1, self.width() - axis_w - GRID_MARGIN)
-        avail_h = max(1, self.height() - axis_h - GRID_MARGIN)
-        zoom = integer_zoom(avail_w, avail_h, w, h, max_waste=MOSAIC_MAX_WASTE)
+        axis_w, axis_h = self._axis_sizes()
+        # the plot's own layout margins take GRID_MARGIN px more on each axis (measured: view 289 of 362 px
+        # with a 53 px axis)
+        return integer_zoom(max(1, width - axis_w - GRID_MARGIN), max(1, height - axis_h - GRID_MARGIN), w, h,
+                            max_waste=self.max_waste)
+
+    def width_for_height(self, height: float) -> int:
+        """The width this grid needs to show its faces as large as ``height`` px allows (nothing to spare)."""
+        axis_w, _ = self._axis_sizes()
+        zoom = self._zoom_for(1e9, height)
+        return int(zoom * self._mosaic.shape[1] + axis_w + GRID_MARGIN + 2)
+
+    def _fit_width(self) -> None:
+        """Cap the view's width and height at what the locked-aspect mosaic needs at its zoom, so the
+        axes hug the faces instead of spanning an empty strip."""
+        # this widget's own size: the view's is not updated yet while our resizeEvent runs
+        zoom = self._zoom_for(self.width(), self.height())
+        axis_w, axis_h = self._axis_sizes()
+        h, w = self._mosaic.shape
         self._glw.setMaximumWidth(max(self._glw.minimumWidth(), int(zoom * w + axis_w + GRID_MARGIN + 2)))
+        self._glw.setMaximumHeight(max(self._glw.minimumHeight(), int(zoom * h + axis_h + GRID_MARGIN + 2)))
 
     def grid_shape(self) -> tuple[int, int]:
         """(rows, cols) of faces shown."""
@@ -439,3 +461,10 @@ class FaceGrid(QWidget):
         cell = self.cell_at(pos.x(), pos.y())
         if cell is not None:
             self.clicked.emit(*cell)
+
+    def _on_scene_move(self, scene_pos) -> None:
+        pos = self._item.mapFromScene(scene_pos)
+        cell = self.cell_at(pos.x(), pos.y())
+        if cell != self._hovered:
+            self._hovered = cell
+            self.hovered.emit(*(cell if cell is not None else (-1, -1)))
