@@ -7,10 +7,13 @@ import argparse
 from . import encode, evaluate, gradcheck, grid, gui, import_legacy, runs, sample, screenshots, step, sweep, train
 from . import eval as eval_cmd
 from . import inspect as inspect_cmd
+from . import interpolate as interpolate_cmd
+from . import traverse as traverse_cmd
 from .common import PROG, Parser
 
 COMMAND_MODULES = (train, runs, gradcheck, eval_cmd, sample, grid, evaluate, inspect_cmd, encode, import_legacy,
-                   screenshots, gui, step, sweep)
+                   screenshots, gui, step, sweep, traverse_cmd,
+                   interpolate_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -207,3 +207,52 @@ def pixel_spread(images: np.ndarray) -> float:
     """Mean over pixels of each pixel's standard deviation over images (M, D): how much a set of faces
     differs (the issue's measure; a grid of near-identical faces has ~0)."""
     return float(np.asarray(images, dtype=np.float64).std(axis=0).mean())
+
+
+# ---------------------------------------------------------------------------------------------- traversals
+def unit_kl(means: np.ndarray, logvars: np.ndarray | None) -> np.ndarray:
+    """Mean KL(q(z_j|x) ‖ N(0, 1)) of each latent unit over the data (L,), nats; zeros for an AE."""
+    means = np.asarray(means, dtype=np.float64)
+    if logvars is None:
+        return np.zeros(means.shape[1])
+    logvars = np.asarray(logvars, dtype=np.float64)
+    return (0.5 * (means**2 + np.exp(logvars) - 1.0 - logvars)).mean(axis=0)
+
+
+@dataclass(frozen=True)
+class TraversalRows:
+    """The directions of a traversal sheet, one per row: unit vectors (k, L), the codes' standard deviation
+    along each (k,) (a column step is a multiple of it), names, and the score they are sorted by
+    (units: mean KL in nats, an AE's units and principal directions: the codes' variance)."""
+
+    directions: np.ndarray
+    sds: np.ndarray
+    names: list[str]
+    scores: np.ndarray
+    score_name: str
+
+
+def traversal_rows(means: np.ndarray, logvars: np.ndarray | None, kind: str = "units",
+                   k: int | None = None) -> TraversalRows:
+    """The k rows of a traversal sheet: latent units sorted by their KL (most informative first; an AE's
+    by variance), or the principal directions of the posterior means (by variance)."""
+    means = np.asarray(means, dtype=np.float64)
+    latent = means.shape[1]
+    k = latent if k is None else max(1, min(int(k), latent))
+    if kind == "pca":
+        dirs, variances = principal_directions(means, k)
+        return TraversalRows(dirs, np.sqrt(variances), [f"PC{i + 1}" for i in range(k)], variances, "variance")
+    if kind != "units":
+        raise ValueError(f"traversal rows are 'units' or 'pca', not {kind!r}")
+    kl, var = unit_kl(means, logvars), latent_activity(means)
+    score, name = (kl, "KL") if logvars is not None else (var, "variance")
+    order = np.argsort(-score, kind="stable")[:k]
+    return TraversalRows(np.eye(latent)[order], np.sqrt(var[order]), [f"z{d}" for d in order], score[order], name)
+
+
+def traversal_sheet(z0: np.ndarray, rows: TraversalRows, cols: int, span: float = 3.0) -> np.ndarray:
+    """Latent vectors (k, cols, L): row r moves z0 along rows.directions[r] by −span … +span of that row's
+    standard deviation (the middle column is z0 itself when cols is odd)."""
+    offsets = np.linspace(-span, span, cols)
+    return (np.asarray(z0, dtype=np.float64)[None, None, :]
+            + offsets[None, :, None] * (rows.sds[:, None] * rows.directions)[:, None, :])

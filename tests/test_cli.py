@@ -22,7 +22,8 @@ from core.evaluate import neg_elbo
 from core.images import mosaic, read_png_gray
 
 ROOT = Path(__file__).resolve().parent.parent
-SUBCOMMANDS = ["train", "gradcheck", "eval", "sample", "grid", "evaluate", "import-legacy", "screenshots", "gui"]
+SUBCOMMANDS = ["train", "gradcheck", "eval", "sample", "grid", "evaluate", "import-legacy", "screenshots", "gui",
+               "traverse", "interpolate"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -213,6 +214,41 @@ def test_grid_json_pca_axes_rebuild_every_point(trained, cli, tmp_path):
     assert dims["axes"]["dims"] == [2, 0] and np.array(dims["z"])[:, [1, 3]].max() == 0
     assert_user_error(cli("grid", "--weights", out, "--axes", "pca", "--dims", "0", "1", "--json"), "--dims")
     assert_user_error(cli("grid", "--weights", out), "--save")
+
+
+def test_traverse_sheet_and_gif(trained, cli, tmp_path):
+    """Rows = units sorted by KL, columns −3σ … +3σ around a data face; the GIF has the frames asked for."""
+    from PIL import Image
+
+    out, _ = trained
+    png, gif = tmp_path / "sheet.png", tmp_path / "walk.gif"
+    result = cli("traverse", "--weights", out, "--index", "7", "--rows", "3", "--cols", "5", "--scale", "1",
+                 "--save", png, "--gif", gif, "--frames", "17", "--frame-ms", "50", "--gif-scale", "2")
+    assert result.returncode == 0, result.stderr
+    assert read_png_gray(png).shape == (3 * 28 + 4, 5 * 20 + 6)
+    kls = [float(line.split()[2]) for line in result.stdout.splitlines() if " KL " in line]
+    assert len(kls) == 3 and kls == sorted(kls, reverse=True)
+    with Image.open(gif) as image:
+        assert image.is_animated and image.n_frames == 17 and image.info["duration"] == 50
+        assert image.size == (2 * (2 * 20 + 3), 2 * (2 * 28 + 3 + 2))  # 3 rows' faces in 2 columns + the bar
+    assert_user_error(cli("traverse", "--weights", out, "--gif", gif, "--frames", "1"), "--frames")
+    assert_user_error(cli("traverse", "--weights", out, "--index", "99999", "--save", png), "face 99999")
+    assert_user_error(cli("traverse", "--weights", out), "nothing to do")
+
+
+def test_interpolate_strip_and_gif(trained, cli, tmp_path):
+    from PIL import Image
+
+    out, _ = trained
+    png, gif = tmp_path / "strip.png", tmp_path / "morph.gif"
+    result = cli("interpolate", "--weights", out, "--from", "3", "--to", "900", "--steps", "6", "--scale", "1",
+                 "--save", png, "--gif", gif, "--frames", "12", "--size", "60x90", "--slerp")
+    assert result.returncode == 0, result.stderr
+    assert read_png_gray(png).shape == (28 + 2, 6 * 20 + 7)
+    with Image.open(gif) as image:
+        assert image.n_frames == 12 and image.size == (60, 90)
+    assert_user_error(cli("interpolate", "--weights", out, "--from", "0", "--to", "1", "--gif", gif, "--size", "big"),
+                      "--size")
 
 
 def test_evaluate_json(trained, cli):
