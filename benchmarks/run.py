@@ -86,6 +86,9 @@ def run_engine(args, reps: int, results: dict) -> None:
     from benchmarks import inspector
 
     results.update(inspector.run(X, reps, steps))
+    from benchmarks import animation  # issue 25: a 60-frame 15×15 grid GIF
+
+    results.update(animation.run(X, 1 if args.quick else 3))
     from benchmarks import bigdata  # issue 15: an MNIST-size set (70 000 × 28×28, made by the benchmark)
 
     results.update(dict.fromkeys(bigdata.KEYS) if args.no_bigdata else
@@ -156,6 +159,8 @@ TABLE = [
     ("big_pan_fps", "  latent map, 70 000 points: pan/zoom", "frames/s", ">= 30"),
     ("big_pan_frame_p95_ms", "  its frame time p95", "ms", None),
     ("big_load_avg", "  load average when the big set's run started", "", None),
+    ("gif_export_s", "60-frame 15×15 grid GIF written", "s", "<= 2"),
+    ("gif_export_cpu_s", "  its CPU time", "s", None),
     ("gradcheck_full_small_s", "gradcheck full, VAE 560-32-8, batch 4", "s", "<= 1"),
     ("gradcheck_full_small_cpu_s", "gradcheck full, VAE 560-32-8, CPU", "s", None),
     ("gradcheck_full_small_one_at_a_time_s", "  the same one entry at a time (before)", "s", None),

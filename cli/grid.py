@@ -22,6 +22,7 @@ from .common import (
     nonneg_int,
     positive_int,
 )
+from .walks import add_gif_args, check_gif_args, write_gif_of
 
 
 def add_parser(sub) -> None:
@@ -40,13 +41,16 @@ def add_parser(sub) -> None:
     gr.add_argument("--json", action="store_true",
                     help='print {"z": the grid\'s latent vectors row by row, "axes": how they were built, '
                          '"max_mahalanobis": the farthest point from the posterior means} on stdout')
-    add_force(gr, "PNG image")
+    add_gif_args(gr, "the grid while a third axis (PC3, or the next most active unit) sweeps its 5 %…95 % range "
+                     "and back")
+    add_force(gr, "PNG image or GIF animation")
     add_max_params(gr)
     gr.set_defaults(run=run)
 
 
 def grid_axes(args, loaded):
-    """(core.explore.GridAxes, posterior means (N, L) or None) for the flags; data is encoded when needed."""
+    """(core.explore.GridAxes, posterior means (N, L), logvars (N, L)) for the flags; the means and logvars
+    are None when the data was not needed (an AE's logvars always)."""
     from core.evaluate import posterior_means
     from core.explore import default_axes, dims_axes
 
@@ -61,12 +65,12 @@ def grid_axes(args, loaded):
         if d >= latent:
             raise CliError(f"latent dim {d} does not exist (the model has {latent})")
     means = logvars = None
-    if args.dims is None or args.json:  # the default axes need the data's codes; --json reports distances
+    if args.dims is None or args.json or args.gif:  # default axes, --json's distances, the sweep's axis
         view, _ = data_for(loaded, args, quiet=args.json)
         means, logvars = posterior_means(model, view.images)
     if kind == "dims" and args.dims is not None:
-        return dims_axes(latent, args.dims[0], args.dims[1], args.n), means
-    return default_axes(model, means, logvars, args.n, kind), means
+        return dims_axes(latent, args.dims[0], args.dims[1], args.n), means, logvars
+    return default_axes(model, means, logvars, args.n, kind), means, logvars
 
 
 def run(args) -> int:
@@ -74,25 +78,41 @@ def run(args) -> int:
     from core.explore import decode_grid, mahalanobis
     from core.images import mosaic, write_png
 
-    if args.save is None and not args.json:
-        raise CliError("nothing to do: give --save GRID.png and/or --json")
+    if args.save is None and not args.json and args.gif is None:
+        raise CliError("nothing to do: give --save GRID.png, --gif OUT.gif and/or --json")
     if args.save is not None:
         check_png_output(args.save, args.force)
+    check_gif_args(args)
     loaded = load_weights(args.weights, max_params=args.max_params)
     model = loaded.model
-    axes, means = grid_axes(args, loaded)
+    axes, means, logvars = grid_axes(args, loaded)
     if args.save is not None:
         faces = to_numpy(decode_grid(model, axes))
         write_png(args.save, mosaic(faces.reshape(-1, faces.shape[-1]), ncols=args.n, image_shape=model_shape(loaded)),
                   scale=args.scale, force=args.force)
+    if args.gif is not None:
+        write_gif_of(args, _sweep_frames(args, loaded, axes, means, logvars))
     if args.json:
         points = axes.points()
         report = {"z": points.tolist(), "axes": axes.to_json()}
         if means is not None:
             report["max_mahalanobis"] = float(mahalanobis(points, means).max())
         print(json.dumps(report))
-    else:
+    elif args.save is not None:
         what = "principal directions of the posterior means" if axes.kind == "pca" else "latent units"
         print(f"saved {args.save}: {args.n}×{args.n} grid, {axes.names[0]} down the rows and {axes.names[1]} across "
               f"the columns ({what})")
     return 0
+
+
+def _sweep_frames(args, loaded, axes, means, logvars):
+    """The grid animation's frames: a third axis swept while the grid's two stay."""
+    from core.animation import grid_sweep_frames
+    from core.explore import third_axis
+
+    try:
+        direction, lo, hi, name = third_axis(axes, means, logvars)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(f"sweeping {name} from {lo:.2f} to {hi:.2f} and back")
+    return grid_sweep_frames(loaded.model, axes, direction, lo, hi, args.frames, model_shape(loaded))

@@ -17,7 +17,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .explore import GridAxes, lerp, slerp
-from .images import tile, to_uint8
+from .images import to_uint8
 from .models import Model
 from .safe_io import OutputKind, atomic_write
 
@@ -107,13 +107,18 @@ def write_gif(path: str | os.PathLike, frames: np.ndarray, frame_ms: int = 80, s
 # ------------------------------------------------------------------------------------------ the walks
 def face_frames(faces: np.ndarray, image_shape: tuple[int, int], ncols: int, pad: int = 1) -> np.ndarray:
     """Decoded faces (F, k, D) in [0, 1] -> frames (F, H', W') uint8, each frame the k faces tiled in rows
-    of ``ncols`` (white ``pad`` between)."""
-    faces = to_uint8(np.asarray(faces), image_shape)  # (F, k, H, W)
-    n, k, h, w = faces.shape
+    of ``ncols`` (white ``pad`` between). One strided copy for all frames (a 60-frame 15×15 clip: ~50 ms)."""
+    faces = np.asarray(faces)
+    n, k, _ = faces.shape
+    h, w = image_shape
     rows = -(-k // ncols)
-    cells = np.full((n, rows * ncols, h, w), 255, dtype=np.uint8)
-    cells[:, :k] = faces
-    return np.stack([tile(c.reshape(rows, ncols, h, w), pad, 255) for c in cells])
+    cell_h, cell_w = h + pad, w + pad
+    out = np.full((n, rows * cell_h + pad, ncols * cell_w + pad), 255, dtype=np.uint8)
+    cells = out[:, pad:, pad:].reshape(n, rows, cell_h, ncols, cell_w)  # a view: writing it fills ``out``
+    padded = np.full((n, rows * ncols, h, w), 255, dtype=np.uint8)
+    padded[:, :k] = to_uint8(faces.reshape(n, k, h * w), image_shape)
+    cells[:, :, :h, :, :w] = padded.reshape(n, rows, ncols, h, w).transpose(0, 1, 3, 2, 4)
+    return out
 
 
 def decode_frames(model: Model, z: np.ndarray) -> np.ndarray:
@@ -142,3 +147,10 @@ def grid_sweep_path(axes: GridAxes, direction: np.ndarray, values: np.ndarray) -
     axis swept while the grid's two stay)."""
     points = axes.points()
     return points[None, :, :] + np.asarray(values)[:, None, None] * np.asarray(direction)[None, None, :]
+
+
+def grid_sweep_frames(model: Model, axes: GridAxes, direction: np.ndarray, lo: float, hi: float, frames: int,
+                      image_shape: tuple[int, int]) -> np.ndarray:
+    """Frames (F, H', W') uint8 of the n×n grid of ``axes`` with a third direction swept lo … hi and back."""
+    path = grid_sweep_path(axes, direction, sweep(lo, hi, frames))
+    return face_frames(decode_frames(model, path), image_shape, axes.n)

@@ -256,3 +256,23 @@ def traversal_sheet(z0: np.ndarray, rows: TraversalRows, cols: int, span: float 
     offsets = np.linspace(-span, span, cols)
     return (np.asarray(z0, dtype=np.float64)[None, None, :]
             + offsets[None, :, None] * (rows.sds[:, None] * rows.directions)[:, None, :])
+
+
+def third_axis(axes: GridAxes, means: np.ndarray | None, logvars: np.ndarray | None) -> tuple[np.ndarray, float,
+                                                                                                 float, str]:
+    """(unit direction (L,), lo, hi, name) of the axis a grid animation sweeps: for principal-direction axes
+    PC3 over the aggregate posterior's 5 %…95 % quantiles along it; for unit axes the most active unit not on
+    the grid over the prior's. ValueError for a model with two latent units (no third axis)."""
+    latent = len(axes.centre)
+    if latent < 3:
+        raise ValueError("a grid sweep needs a third latent dimension; this model has two")
+    if axes.kind == "pca":
+        dirs, _ = principal_directions(means, 3)
+        proj = (np.asarray(means, dtype=np.float64) - axes.centre) @ dirs[2]
+        sds = None if logvars is None else np.sqrt(np.exp(np.asarray(logvars, dtype=np.float64)) @ (dirs[2] ** 2))
+        lo, hi = mixture_quantiles(proj, sds, np.array([GRID_LO, GRID_HI]))
+        return dirs[2], float(lo), float(hi), "PC3"
+    order = (np.argsort(-latent_activity(means), kind="stable") if means is not None else np.arange(latent))
+    dim = next(int(d) for d in order if int(d) not in axes.dims)
+    lo, hi = quantile_axis(2, GRID_LO, GRID_HI)
+    return np.eye(latent)[dim], float(lo), float(hi), f"z{dim}"

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_KEYS = {
     "torch_version", "threads", "train_vae_steps_per_s", "train_vae_torch_steps_per_s", "train_vae_ratio",
     "train_ae_steps_per_s", "train_ae_torch_steps_per_s", "train_ae_ratio", "gemm_floor_ratio", "slider_p95_ms",
-    "grid15_ms", "ui_stall_p99_ms", "cold_start_s", "gradcheck_full_small_s", "gradcheck_direction_s",
+    "grid15_ms", "ui_stall_p99_ms", "cold_start_s", "gradcheck_full_small_s", "gradcheck_direction_s", "gif_export_s",
 }
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -40,6 +40,7 @@ def test_quick_json_run_prints_one_object_with_every_key():
             assert all(results[k] is None for k in torch_keys)
     assert results["torch_version"] is None or isinstance(results["torch_version"], str)
     assert results["gemm_floor_ratio"] > 0
+    assert results["gif_export_s"] > 0
     for skipped in ("slider_p95_ms", "grid15_ms", "ui_stall_p99_ms", "cold_start_s", "gradcheck_full_small_s"):
         assert results[skipped] is None
 
