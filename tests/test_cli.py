@@ -216,6 +216,21 @@ def test_grid_json_pca_axes_rebuild_every_point(trained, cli, tmp_path):
     assert_user_error(cli("grid", "--weights", out), "--save")
 
 
+def test_grid_gif_sweeps_a_third_axis(trained, cli, tmp_path):
+    from PIL import Image
+
+    out, _ = trained
+    gif = tmp_path / "sweep.gif"
+    result = cli("grid", "--weights", out, "--n", "3", "--gif", gif, "--frames", "9", "--gif-scale", "1")
+    assert result.returncode == 0, result.stderr
+    assert "sweeping PC3" in result.stdout
+    with Image.open(gif) as image:
+        assert image.n_frames == 9 and image.size == (3 * 20 + 4, 3 * 28 + 4 + 2)
+        first = np.asarray(image.convert("L"))[:-2].astype(int)
+        image.seek(4)
+        assert np.abs(np.asarray(image.convert("L"))[:-2].astype(int) - first).max() > 0  # the faces change
+
+
 def test_traverse_sheet_and_gif(trained, cli, tmp_path):
     """Rows = units sorted by KL, columns −3σ … +3σ around a data face; the GIF has the frames asked for."""
     from PIL import Image
