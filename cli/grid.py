@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
     gr.add_argument("--json", action="store_true",
                     help='print {"z": the grid\'s latent vectors row by row, "axes": how they were built, '
                          '"max_mahalanobis": the farthest point from the posterior means} on stdout')
-    add_gif_args(gr, "the grid while a third axis (PC3, or the next most active unit) sweeps its 5 %…95 % range "
+    add_gif_args(gr, "the grid while a third axis (PC3, or the next most active unit) sweeps its 5 %%…95 %% range "
                      "and back")
     add_force(gr, "PNG image or GIF animation")
     add_max_params(gr)
