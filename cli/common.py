@@ -124,16 +124,48 @@ def load_dataset(args, quiet: bool = False):
     return dataset
 
 
-def data_for(loaded, args, quiet: bool = False):
-    """(model's view of the data set, the data set) for a loaded model file: warnings about other data or
-    the binarisation go to stderr; images of another size are a one-line error."""
+def data_for(loaded, args, quiet: bool = False, dataset=None):
+    """(model's view of the data set, the data set) for a loaded model file (the data set of --data, or
+    ``dataset``): warnings about other data or the binarisation go to stderr; images of another size are a
+    one-line error."""
     from core.dataset_io import data_for_model
 
-    dataset = load_dataset(args, quiet)
+    dataset = dataset if dataset is not None else load_dataset(args, quiet)
     view, notes = data_for_model(dataset, loaded.meta, loaded.model.config.input_dim)
     for note in notes:
         print(f"{PROG}: warning: {one_line(note)}" if "other data" in note else f"{PROG}: {note}", file=sys.stderr)
     return view, dataset
+
+
+def model_data(loaded, args, quiet: bool = False, model_alone: bool = True):
+    """The model's view of the data for commands that can also work from the model alone (grid), or None.
+    --data/--image-shape when given; else the Frey faces for a model trained on them (or with no data record);
+    else the data set recorded in the model when it is still found (core.dataset_io.find_recorded_data);
+    else None (``model_alone`` False: a one-line error asking for --data). Which one is said in one line on
+    stderr (never on stdout: --json stays clean)."""
+    from core.dataset_io import find_recorded_data
+
+    record = (loaded.meta or {}).get("data") or {}
+    if getattr(args, "data", None) is not None or getattr(args, "image_shape", None) or \
+            record.get("name") in (None, "frey"):
+        return data_for(loaded, args, quiet)[0]
+    dataset = find_recorded_data(loaded.meta, getattr(args, "weights", None),
+                                 getattr(args, "max_data_values", None) or _default_max_values())
+    if dataset is None and not model_alone:
+        raise CliError(f"{args.weights} was trained on {record.get('name')} ({record.get('n')} images), which was "
+                       "not found; give the images with --data")
+    if dataset is None:
+        print(f"{PROG}: the model was trained on {record.get('name')} ({record.get('n')} images), which was not "
+              "found (give it with --data): drawing from the model alone", file=sys.stderr)
+        return None
+    print(f"{PROG}: using the data set the model was trained on: {dataset.source}", file=sys.stderr)
+    return data_for(loaded, args, quiet, dataset)[0]
+
+
+def _default_max_values() -> int:
+    from core.safe_io import DEFAULT_MAX_VALUES
+
+    return DEFAULT_MAX_VALUES
 
 
 def model_shape(loaded) -> tuple[int, int]:

@@ -9,8 +9,8 @@ from .common import (
     add_max_params,
     add_weights_args,
     check_png_output,
-    data_for,
     load_weights,
+    model_data,
     model_shape,
     seed,
 )
@@ -45,7 +45,7 @@ def run(args) -> int:
         check_png_output(args.save, args.force)
     loaded = load_weights(args.weights, max_params=args.max_params)
     model = loaded.model
-    view, _ = data_for(loaded, args)
+    view = model_data(loaded, args, model_alone=False)
     check_indices(args.index, view.n)
     x = view.images[args.index]
     rec, kl_dims = per_image_losses(model, x, seed=args.seed)

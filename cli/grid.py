@@ -16,10 +16,11 @@ from .common import (
     add_max_params,
     add_weights_args,
     check_png_output,
-    data_for,
     load_weights,
+    model_data,
     model_shape,
     nonneg_int,
+    png_scale,
     positive_int,
 )
 from .walks import add_gif_args, check_gif_args, write_gif_of
@@ -35,7 +36,7 @@ def add_parser(sub) -> None:
     gr.add_argument("--dims", type=nonneg_int, nargs=2, default=None,
                     help="the two latent units of --axes dims (default: the two with the largest posterior-mean "
                          "variance, needs data)")
-    gr.add_argument("--scale", type=positive_int, default=2)
+    gr.add_argument("--scale", type=png_scale, default=2)
     add_data_args(gr)
     gr.add_argument("--save", default=None, help="PNG of the grid")
     gr.add_argument("--json", action="store_true",
@@ -65,9 +66,11 @@ def grid_axes(args, loaded):
         if d >= latent:
             raise CliError(f"latent dim {d} does not exist (the model has {latent})")
     means = logvars = None
-    if args.dims is None or args.json or args.gif:  # default axes, --json's distances, the sweep's axis
-        view, _ = data_for(loaded, args, quiet=args.json)
+    view = model_data(loaded, args, args.json) if args.dims is None or args.json or args.gif else None
+    if view is not None:  # default axes, --json's distances, the sweep's axis; None: the model alone
         means, logvars = posterior_means(model, view.images)
+    elif args.axes is None:
+        kind = "dims"  # no data to take principal directions from: the first two units
     if kind == "dims" and args.dims is not None:
         return dims_axes(latent, args.dims[0], args.dims[1], args.n), means, logvars
     return default_axes(model, means, logvars, args.n, kind), means, logvars

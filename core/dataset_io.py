@@ -375,3 +375,61 @@ def data_for_model(dataset: Dataset, meta: dict | None, input_dim: int) -> tuple
     if (meta or {}).get("train", {}).get("binarize", "none") != "none":
         notes.append(note)
     return view, notes
+
+
+# ------------------------------------------------------------------ the data set a model was trained on
+def recorded_data_specs(meta: dict | None, model_path: str | os.PathLike | None = None) -> list[tuple[str, str | None]]:
+    """Where the data set a model file was trained on may be: [(spec, image shape text or None)], most likely
+    first: the data record's ``source`` when it has one, then the ``--data`` of each recorded training command
+    (newest first), each as written and relative to the model file's folder."""
+    import shlex
+
+    meta = meta or {}
+    found: list[tuple[str, str | None]] = []
+    source = (meta.get("data") or {}).get("source")
+    if isinstance(source, str) and source:
+        found.append((source, None))
+    for command in reversed([c for c in meta.get("commands", []) if isinstance(c, str)]):
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            continue
+        flags = dict(_flag_values(words))
+        if flags.get("--data"):
+            found.append((flags["--data"], flags.get("--image-shape")))
+    folder = Path(model_path).parent if model_path is not None else None
+    with_folder = [(str(folder / spec), shape) for spec, shape in found
+                   if folder is not None and not Path(spec).is_absolute()]
+    return list(dict.fromkeys(found + with_folder))
+
+
+def _flag_values(words: list[str]):
+    """(flag, value) pairs of a command line's words: '--data X' and '--data=X' alike."""
+    for i, word in enumerate(words):
+        if "=" in word and word.startswith("--"):
+            yield tuple(word.split("=", 1))
+        elif word.startswith("--") and i + 1 < len(words):
+            yield word, words[i + 1]
+
+
+def find_recorded_data(meta: dict | None, model_path: str | os.PathLike | None = None,
+                       max_values: int = DEFAULT_MAX_VALUES) -> Dataset | None:
+    """The data set a model file was trained on, when one of ``recorded_data_specs`` still holds it: the
+    same images (the record's fingerprint), so a moved or changed file is never taken for it. None if none does
+    (or the record names no data set)."""
+    record = (meta or {}).get("data") or {}
+    if not record.get("fingerprint"):
+        return None
+    for spec, shape in recorded_data_specs(meta, model_path):
+        try:
+            if not split_spec(spec)[0].exists():
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the user did not ask for this file: its skips are not news
+                dataset = open_dataset(spec, parse_image_shape(shape) if shape else None, allow_download=False,
+                                       max_values=max_values)
+        except (DataError, ValueError, OSError):
+            continue
+        if dataset.fingerprint == record["fingerprint"]:
+            return dataset
+    return None
