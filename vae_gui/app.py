@@ -33,6 +33,7 @@ from vae_gui.panels.step import StepPanel
 from vae_gui.panels.training import TrainingPanel
 from vae_gui.state import Session
 from vae_gui.status import StatusBar
+from vae_gui.widgets import wheel
 
 ORG_NAME = APP_NAME = "VAE Explorer"
 SETTINGS_ENV = "VAE_EXPLORER_SETTINGS"
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, session: Session | None = None, settings: QSettings | None = None):
         super().__init__()
+        wheel.install()  # spin and combo boxes take the wheel only when focused
         self.session = self.state = session or Session()  # panels call it 'state'
         self.settings = settings if settings is not None else make_settings()
         self.setWindowTitle(APP_NAME)
