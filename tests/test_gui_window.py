@@ -47,3 +47,38 @@ def test_the_wheel_over_an_unfocused_field_of_the_training_form_changes_nothing(
     qtbot.waitUntil(steps.hasFocus)
     wheel(steps, -1)
     assert steps.value() < before[0]
+
+
+@pytest.fixture
+def small_screen(monkeypatch):
+    """Every screen reports a 1024×600 area (a netbook's; offscreen screens are larger)."""
+    from PyQt6.QtCore import QRect
+    from PyQt6.QtGui import QScreen
+
+    monkeypatch.setattr(QScreen, "availableGeometry", lambda _screen: QRect(0, 0, 1024, 600))
+
+
+def test_the_window_fits_a_small_screen_and_keeps_the_users_size(qtbot, tmp_path, small_screen):
+    settings = tmp_path / "settings.ini"
+    first = MainWindow(Session(), settings=make_settings(settings))
+    qtbot.addWidget(first)
+    assert first.width() <= 1024 and first.height() <= 600 - 32  # the whole window, title bar included
+    first.show()
+    first.resize(800, 540)  # the user's own size…
+    first.close()
+    second = MainWindow(Session(), settings=make_settings(settings))  # …is the next window's
+    qtbot.addWidget(second)
+    assert (second.width(), second.height()) == (800, 540)
+
+
+def test_the_training_form_is_never_wider_than_its_area(qtbot, window):
+    window.resize(1024, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    form = window.panel("training").form
+    area = form.parentWidget()  # the scroll area's viewport
+    qtbot.wait(50)
+    assert form.width() <= area.width()
+    form.steps_spin.setFocus()  # focus must not slide the form sideways ("odel", "3 (KL weight)")
+    qtbot.wait(50)
+    assert form.x() == 0

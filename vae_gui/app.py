@@ -39,6 +39,7 @@ ORG_NAME = APP_NAME = "VAE Explorer"
 SETTINGS_ENV = "VAE_EXPLORER_SETTINGS"
 DEFAULT_SIZE = (1280, 760)  # fits a 1366×768 screen; every tab also works at 1024×600
 MINIMUM_SIZE = (800, 500)
+TITLE_BAR = 32  # px of the window manager's frame above the window, kept free of the screen's height
 
 # The tabs, in order: each class names its tab (``title``) and file stem (``stem``); adding a tab is one line.
 PANELS: list[type[Panel]] = [
@@ -135,9 +136,24 @@ class MainWindow(QMainWindow):
         self.session.error_raised.connect(self.show_error)
         self.session.busy_changed.connect(self._busy_changed)
         self.session.show_panel.connect(lambda cls: self.tabs.setCurrentWidget(self.panel(cls)))
-        geometry = self.settings.value("geometry")
+        geometry = self.settings.value("geometry")  # the user's own size, saved when the window closed
         if not (isinstance(geometry, QByteArray) and not geometry.isEmpty() and self.restoreGeometry(geometry)):
             self.resize(*DEFAULT_SIZE)
+        self.fit_to_screen()
+
+    def fit_to_screen(self) -> None:
+        """Shrink (and move) the window into its screen's available area (without the task bar), leaving room
+        for the window manager's title bar: a 1024×600 screen shows all of it."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        width = max(min(self.width(), area.width()), self.minimumWidth())
+        height = max(min(self.height(), area.height() - TITLE_BAR), self.minimumHeight())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        if not area.contains(self.geometry()):
+            self.move(area.left() + max(0, (area.width() - width) // 2), area.top())
 
     def panel(self, which: type[Panel] | str) -> Panel:
         """The window's panel of class ``which`` (or with that stem)."""

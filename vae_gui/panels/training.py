@@ -107,6 +107,9 @@ class TrainingPanel(Panel):
         form_scroll.setWidgetResizable(True)
         form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         form_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # room for the form and its vertical scroll bar: a narrower area would cut the form's left edge
+        bar_width = form_scroll.verticalScrollBar().sizeHint().width()
+        form_scroll.setMinimumWidth(self.form.minimumSizeHint().width() + bar_width)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
