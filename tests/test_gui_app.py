@@ -59,7 +59,7 @@ def test_status_bar_describes_the_model_and_the_data(window):
     assert model.config.describe() in text and "1,234 steps trained" in text
     assert "1965 faces" in window.status.data_label.text()
     window.state.set_data(None, message="no file")
-    assert "Load data" in window.status.data_label.text()
+    assert "Open data set" in window.status.data_label.text()
 
 
 def test_a_corrupt_model_file_shows_a_dialog_and_changes_nothing(qtbot, window, dialogs, tmp_path):
@@ -293,6 +293,6 @@ def test_no_data_at_all_still_opens_and_says_how_to_load_it(qtbot, window, tmp_p
     window.files.load_initial_data(None)
     qtbot.waitUntil(lambda: "network unreachable" in window.status.data_label.text(), timeout=WAIT_MS)
     assert window.state.X is None
-    assert "Load data" in window.status.data_label.text()
+    assert "Open data set" in window.status.data_label.text()
     assert dialogs == []  # no modal dialog at start-up: the status bar and the panels say it
     assert not window.panels["training"].start_button.isEnabled()

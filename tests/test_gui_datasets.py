@@ -46,7 +46,7 @@ def window(qtbot, tmp_path, dialogs):
 
 def preview_through_the_dialog(qtbot, window, spec: str, shape_text: str = ""):
     """Open the dialog from the File menu's action and type/click as a user would."""
-    window.actions_["open_dataset"].trigger()
+    window.actions_["data"].trigger()
     dialog = window.files.data_dialog
     assert dialog.isVisible()
     qtbot.keyClicks(dialog.path_edit, spec)
@@ -237,3 +237,49 @@ def test_gradcheck_cli_checks_real_batches_of_another_image_size(tmp_path):
     refused = subprocess.run([sys.executable, "main.py", "gradcheck", "--data", str(data), "--weights",
                               str(frey_model), "--quiet"], cwd=root, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "560 pixels" in refused.stderr and "108" in refused.stderr
+
+
+# ----------------------------------------------------------------------------- one way in for data
+@pytest.fixture
+def small_image_window(qtbot, tmp_path, dialogs, monkeypatch):
+    """A window whose model reads 20×20 images (400 pixels) and no data yet; the replace-the-model question
+    is answered by ``monkeypatch``-ed ``answers`` (recorded in ``window.asked``)."""
+    from core.models import Model, ModelConfig
+    from vae_gui import data_dialog
+
+    session = Session()
+    session.set_model(Model(ModelConfig(kind="vae", hidden=[16], latent=4, input_dim=400), seed=0),
+                      meta={"data": {"image_shape": [20, 20], "name": "squares", "n": 100}})
+    w = MainWindow(session, settings=make_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(w)
+    w.asked, w.answer = [], False
+    monkeypatch.setattr(data_dialog, "ask_replace_model",
+                        lambda _win, conflict, dataset: w.asked.append(conflict) or w.answer)
+    w.show()
+    return w
+
+
+def test_frey_faces_under_a_model_of_another_size_ask_first_and_never_pair_them(qtbot, small_image_window,
+                                                                              frey_path, dialogs, capfd):
+    window, session = small_image_window, small_image_window.session
+    model = session.model
+    file_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&File")
+    texts = [a.text() for a in file_menu.actions()]
+    assert "Frey faces (default)" in texts and "Load data…" not in texts  # one click, one way in
+
+    window.answer = False  # Cancel: nothing changes
+    window.files.load_data_path(frey_path)
+    qtbot.waitUntil(lambda: bool(window.asked) and not window.busy_jobs(), timeout=WAIT_MS)
+    assert "400 pixels" in window.asked[0] and session.model is model and session.X is None
+
+    window.answer = True  # Yes: an untrained model of the same architecture for 28×20 images, with the data
+    window.actions_["frey"].trigger()
+    qtbot.waitUntil(lambda: session.X is not None, timeout=WAIT_MS)
+    assert session.model is not model and session.model.config.input_dim == 560 == session.X.shape[1]
+    assert session.model.config.hidden == [16] and session.model.config.latent == 4
+    for panel in window.panels.values():  # every tab works with the pair: no error dialog, no traceback
+        window.tabs.setCurrentWidget(panel)
+        qtbot.wait(20)
+        qtbot.waitUntil(lambda p=panel: not p.job_running(), timeout=WAIT_MS)
+    assert dialogs == []
+    assert "Traceback" not in capfd.readouterr().err

@@ -206,7 +206,7 @@ def test_reconstruction_no_data_message(qtbot, trained_vae):
     panel = _show(qtbot, ReconstructionPanel(s))
     assert panel.showing_no_data_message()
     text = panel.no_data_label.text()
-    assert "Load data" in text and "--data" in text and "VAE_DATA" in text
+    assert "Open data set" in text and "--data" in text and "VAE_DATA" in text
 
 
 # --------------------------------------------------------------------------- latent grid
@@ -364,7 +364,7 @@ def test_latent_map_without_data_says_how_to_load_it(qtbot, trained_vae):
     s.set_model(trained_vae)
     panel = _show(qtbot, LatentMapPanel(s))
     assert panel.stack.currentWidget() is panel.no_data_label
-    assert "Load data" in panel.no_data_label.text() and "VAE_DATA" in panel.no_data_label.text()
+    assert "Open data set" in panel.no_data_label.text() and "VAE_DATA" in panel.no_data_label.text()
 
 
 def test_latent_map_refreshes_when_shown_after_a_change(qtbot, state, trained_vae):

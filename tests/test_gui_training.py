@@ -226,9 +226,9 @@ def test_without_data_the_panel_says_so_and_start_is_disabled(qtbot):
     state = AppState()
     panel = make_panel(qtbot, state)
     assert panel.no_data_label.isVisible()
-    assert "Load data" in panel.no_data_label.text()
+    assert "Open data set" in panel.no_data_label.text()
     assert not panel.start_button.isEnabled()
-    assert "Load data" in panel.start_button.toolTip()
+    assert "Open data set" in panel.start_button.toolTip()
 
 
 def test_divergence_shows_a_dialog_and_marks_the_plot(qtbot, state, errors):

@@ -265,8 +265,8 @@ def test_space_starts_and_pauses_training_and_arrows_step_the_image(qtbot, windo
 def test_every_menu_action_lists_its_shortcut(window):
     lines = shortcut_lines(window)
     texts = [line.split("\t")[1] for line in lines]
-    for name in ("Open model…", "Save model as…", "Load data…", "Export view as PNG…", "Quit",
-                 "Start / pause / resume training", "Stop training", "Previous image", "Next image"):
+    for name in ("Open model…", "Save model as…", "Open data set…", "Frey faces (default)", "Export view as PNG…",
+                 "Quit", "Start / pause / resume training", "Stop training", "Previous image", "Next image"):
         assert name in texts
     for menu_action in window.menuBar().actions():
         for action in menu_action.menu().actions():

@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
         return self.panels["training"].loss_history()
 
     def _busy_changed(self, busy: bool) -> None:
-        for name in ("open", "import", "data"):
+        for name in ("open", "import", "data", "frey"):
             self.actions_[name].setEnabled(not busy)
         self.shipped_menu.setEnabled(not busy)
 

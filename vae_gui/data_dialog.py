@@ -24,13 +24,15 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from core.dataset import Dataset, check_model_data
+from core.dataset import Dataset, check_compatible
 from core.dataset_io import open_dataset, parse_image_shape, split_spec
+from core.errors import DataError
 from core.models import Model
 from vae_gui import closing
 from vae_gui.widgets.faces import FaceGrid
@@ -51,16 +53,26 @@ def read_with_warnings(spec: str, image_shape: tuple[int, int] | None) -> tuple[
 
 
 def model_conflict(model: Model | None, meta: dict, dataset: Dataset) -> str:
-    """Why the current model cannot read ``dataset`` ('' when it can)."""
+    """Why the current model cannot read ``dataset`` ('' when it can): core.dataset.check_compatible's rule."""
     if model is None:
         return ""
-    if model.config.input_dim != dataset.dim:
-        return f"the current model reads {model.config.input_dim} pixels per image, these images have {dataset.dim}"
     try:
-        check_model_data((meta or {}).get("data"), dataset)
-    except ValueError as exc:
+        check_compatible(model.config.input_dim, (meta or {}).get("data"), dataset)
+    except DataError as exc:
         return str(exc)
     return ""
+
+
+def ask_replace_model(window, conflict: str, dataset: Dataset) -> bool:
+    """The model cannot read the new images: True when the user takes an untrained model for them."""
+    h, w = dataset.image_shape
+    answer = QMessageBox.question(
+        window, "The model does not fit these images",
+        f"{conflict[:1].upper()}{conflict[1:]}.\n\nUse {dataset.describe()} with a new, untrained model of the "
+        f"same architecture for {h}×{w} images (train it in the Training tab)? Cancel keeps the current model "
+        "and data.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel)
+    return answer == QMessageBox.StandardButton.Yes
 
 
 class DataSetDialog(QDialog):
@@ -212,15 +224,19 @@ class DataSetDialog(QDialog):
         return self.path_edit.text().strip()
 
 
-def apply_dataset(window, dataset: Dataset, source: str) -> bool:
-    """Make ``dataset`` the session's data set. A current model that cannot read its images is replaced
-    by an untrained model of the same architecture for them (after asking about unsaved weights).
+def apply_dataset(window, dataset: Dataset, source: str, ask: bool = False) -> bool:
+    """Make ``dataset`` the session's data set: the one way data enters the window (Open data set…, Frey
+    faces, drops, --data, start-up). A current model that cannot read its images is replaced by an untrained
+    model of the same architecture for them — with ``ask``, only when the user says so (the preview dialog
+    has said it already) — after asking about unsaved weights: never a model and data that do not fit.
     Returns False (nothing changed) when the user cancels or training is going."""
     session = window.session
     if session.training:
         window.show_error("Open data set", "A training run is going: stop it first (it trains on the current data).")
         return False
     conflict = model_conflict(session.model, session.meta, dataset)
+    if conflict and ask and not ask_replace_model(window, conflict, dataset):
+        return False
     if conflict and not closing.confirm_replace(window, "Open data set"):
         return False
     message = f"{dataset.describe()} — {_short(source)}"
@@ -231,7 +247,8 @@ def apply_dataset(window, dataset: Dataset, source: str) -> bool:
         notice = (f"The model was replaced by an untrained {fresh.config.describe()} for "
                   f"{dataset.image_shape[0]}×{dataset.image_shape[1]} images ({conflict})")
     else:
-        notice = "; ".join(f"warning: {line}" for line in check_model_data((session.meta or {}).get("data"), dataset))
+        warnings = check_compatible(dataset.dim, (session.meta or {}).get("data"), dataset)
+        notice = "; ".join(f"warning: {line}" for line in warnings)
     session.set_data(dataset, split_spec(source)[0] if source else None, message=message)
     if notice:  # after the switch, which clears the notices about the previous pair
         window.notify(notice, 20)

@@ -13,9 +13,10 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, QTimer
 from PyQt6.QtWidgets import QFileDialog, QInputDialog, QProgressDialog
 
-from core.checkpoint import ModelFileError, check_fits_data, import_legacy, load_model, save_model
+from core.checkpoint import import_legacy, load_model, save_model
 from core.data import PROJECT_ROOT, DataError, DownloadIntegrityError, ensure_data, find_data
-from core.dataset import Dataset, check_model_data, frey_dataset
+from core.dataset import Dataset, check_compatible, frey_dataset
+from core.dataset_io import open_dataset, split_spec
 from core.models import Model, ModelConfig
 from core.optim import optimizer_from_state
 from vae_gui import closing
@@ -102,19 +103,13 @@ class FileActions(QObject):
         path = Path(path).expanduser()
 
         def done(loaded) -> None:
-            X = self.session.X
-            if X is not None and loaded.model.config.input_dim != X.shape[1]:
-                try:
-                    check_fits_data(loaded.model, X.shape[1], path)
-                except ModelFileError as exc:  # the current model stays
-                    self.window.show_error("Could not open the model", str(exc))
-                    return
             dataset, warnings = self.session.dataset, []
-            if dataset is not None and dataset.dim == loaded.model.config.input_dim:
-                try:  # same pixel count, other image shape (e.g. 12×9 vs 9×12): refused too
-                    warnings = check_model_data(loaded.meta.get("data"), dataset)
-                except ValueError as exc:  # the current model stays
-                    self.window.show_error("Could not open the model", f"{path}: {exc}")
+            if dataset is not None:
+                try:  # another pixel count, or the same in another H×W: refused (core's one rule)
+                    warnings = check_compatible(loaded.model.config.input_dim, loaded.meta.get("data"), dataset)
+                except DataError as exc:  # the current model and data stay
+                    self.window.show_error("Could not open the model", f"{path}: {exc}. Open a data set it can "
+                                           "read first (File ▸ Open data set…).")
                     return
             self.session.set_model(loaded.model, path, loaded.optimizer_state, loaded.meta)
             self.settings.setValue("last_model", str(path))
@@ -188,12 +183,14 @@ class FileActions(QObject):
                          error_title="Could not import the pickle")
 
     # ------------------------------------------------------------------ data
-    def load_data_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Load the Frey faces",
-                                              self.folder("data", find_data(None).parent),
-                                              "MATLAB files (*.mat);;All files (*)")
-        if path:
-            self.load_data_path(path)
+    def open_frey(self) -> Job | None:
+        """File ▸ Frey faces (default): the Frey faces from data/ (or $VAE_DATA), downloaded if missing."""
+        target = find_data(None)
+        if target.exists():
+            return self.load_data_path(target)
+        if self._refuse_while_training("Load data"):
+            return None
+        return self._download()
 
     def open_dataset_dialog(self, spec: str | os.PathLike | None = None, image_shape: str = "") -> DataSetDialog | None:
         """File ▸ Open data set…: the preview dialog (vae_gui/data_dialog.py), window-modal but not blocking;
@@ -210,20 +207,27 @@ class FileActions(QObject):
         return dialog
 
     def _use_dataset(self, dialog: DataSetDialog) -> None:
-        if dialog.dataset is not None and apply_dataset(self.window, dialog.dataset, dialog.source()):
-            self.remember("data", dialog.source())
+        if dialog.dataset is not None:
+            self.use_dataset(dialog.dataset, dialog.source(), ask=False)  # the preview has said what happens
+
+    def use_dataset(self, dataset: Dataset, source: str, ask: bool = True) -> bool:
+        """Every data set that is read ends here (vae_gui.data_dialog.apply_dataset: it offers to replace a
+        model that cannot read it); True when it became the current one."""
+        if not apply_dataset(self.window, dataset, source, ask=ask):
+            return False
+        self.settings.setValue("data_path", source)
+        self.remember("data", split_spec(source)[0])
+        return True
 
     def load_data_path(self, path: str | os.PathLike) -> Job | None:
+        """Read a data set (any spec core.dataset_io.open_dataset takes; a .mat is Frey's file) in a job, then
+        use it (``use_dataset``)."""
         if self._refuse_while_training("Load data"):
             return None
-        path = Path(path).expanduser()
-
-        def done(dataset) -> None:
-            self.session.set_data(dataset, path)
-            self.settings.setValue("data_path", str(path))
-            self.remember("data", path)
-
-        return self._run(frey_dataset, path, on_result=done, error_title="Could not load the data")
+        spec = str(Path(path).expanduser())
+        return self._run(open_dataset, spec, None, allow_download=False,
+                         on_result=lambda dataset: self.use_dataset(dataset, spec),
+                         error_title="Could not load the data")
 
     def load_initial_data(self, path: str | os.PathLike | None = None, allow_download: bool = True) -> None:
         """At start-up: the given path, else the remembered one, else data/ (downloaded with a
@@ -232,7 +236,7 @@ class FileActions(QObject):
             self.load_data_path(path)
             return
         remembered = self.settings.value("data_path")
-        if remembered and Path(str(remembered)).is_file():
+        if remembered and split_spec(str(remembered))[0].exists():
             self.load_data_path(str(remembered))
             return
         target = find_data(None)
@@ -243,7 +247,7 @@ class FileActions(QObject):
         else:
             self._download()
 
-    def _download(self) -> None:
+    def _download(self) -> Job:
         dialog = QProgressDialog("Downloading the Frey faces (1 MB)…", "Cancel", 0, 0, self.window)
         dialog.setWindowTitle("Frey faces")
         dialog.setMinimumDuration(300)
@@ -256,13 +260,15 @@ class FileActions(QObject):
                 dialog.setValue(done)
 
         def done(result) -> None:
-            self.session.set_data(*result)
             dialog.close()
+            dataset, path = result
+            self.use_dataset(dataset, str(path))
 
         job = self._run(_download_job, on_result=done, with_control=True, on_yield=on_progress)
         job.errored.disconnect()
         job.errored.connect(lambda message, exc: self._download_failed(dialog, message, exc))
         dialog.canceled.connect(job.cancel)
+        return job
 
     def _download_failed(self, dialog: QProgressDialog, message: str, exc) -> None:
         dialog.close()

@@ -33,10 +33,11 @@ def build_menus(window) -> dict[str, QAction]:
                         "Save the current model with its optimiser state, training settings and loss curves"),
         "import": _action(window, "Import legacy pickle…", files.import_legacy_dialog, "Ctrl+I",
                           "Convert an assignment weights pickle (AE or VAE layout); no code is run"),
-        "data": _action(window, "Load data…", files.load_data_dialog, "Ctrl+L", "Load frey_rawface.mat"),
-        "open_dataset": _action(window, "Open data set…", files.open_dataset_dialog, "Ctrl+Shift+D",
-                                "Your own images: .npy/.npz/.mat arrays, MNIST IDX files or a folder of PNG/JPEG, "
-                                "with a preview"),
+        "data": _action(window, "Open data set…", files.open_dataset_dialog, "Ctrl+L",
+                        "Any data set, previewed: Frey's .mat, .npy/.npz/.mat arrays, MNIST IDX files or a folder of "
+                        "PNG/JPEG (a model that cannot read the images is replaced only if you say so)"),
+        "frey": _action(window, "Frey faces (default)", files.open_frey, "Ctrl+Shift+L",
+                        "The Frey faces (1965 images of 28×20) from data/ or $VAE_DATA, downloaded if missing"),
         "encode_image": window.image_import.action,
         "export_png": _action(window, "Export view as PNG…", exports.png_dialog, "Ctrl+E",
                               "Save a picture of the current tab"),
@@ -86,7 +87,7 @@ def _file_menu(window, a: dict[str, QAction]) -> None:
     window.shipped_menu = menu.addMenu("Shipped models")
     window.shipped_menu.aboutToShow.connect(lambda: fill_shipped_menu(window))
     fill_shipped_menu(window)
-    for name in ("save", "import", None, "data", "open_dataset", "encode_image", None, "export_png", "export_csv",
+    for name in ("save", "import", None, "data", "frey", "encode_image", None, "export_png", "export_csv",
                  None, "quit"):
         menu.addSeparator() if name is None else menu.addAction(a[name])
 
@@ -120,4 +121,11 @@ def shortcut_lines(window) -> list[str]:
 
 
 def _show_shortcuts(window) -> None:
-    QMessageBox.information(window, "Keyboard shortcuts", "\n".join(shortcut_lines(window)))
+    """A two-column table (a tab in a message box's plain text shows as nothing: "Ctrl+Shift+DOpen…")."""
+    rows = "".join(f"<tr><td style='padding-right:16px'><b>{keys}</b></td><td>{text}</td></tr>"
+                   for keys, text in (line.split("\t", 1) for line in shortcut_lines(window)))
+    box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>",
+                      QMessageBox.StandardButton.Ok, window)
+    box.setTextFormat(Qt.TextFormat.RichText)
+    window.shortcuts_box = box  # for tests
+    box.exec()

@@ -24,12 +24,14 @@ from core.models import Model
 from vae_gui.workers import Job, start_job
 
 # The one "how do I get data" help text; panels show it (HTML) when there is no data set.
-NO_DATA_HELP = ("use File ▸ Load data… to point at frey_rawface.mat (or start with --data PATH / set VAE_DATA)")
+NO_DATA_HELP = ("use File ▸ Frey faces (default) or File ▸ Open data set… (or start with --data PATH / set "
+                "VAE_DATA)")
 NO_DATA_HTML = (
     "<h3>No face data loaded</h3>"
     "<p>The Frey faces file (<tt>frey_rawface.mat</tt>) was not found.</p>"
     "<p>Point the program at it in one of three ways:</p>"
-    "<ul><li><b>File ▸ Load data…</b> and choose the file;</li>"
+    "<ul><li><b>File ▸ Frey faces (default)</b> (downloaded if missing), or <b>File ▸ Open data set…</b> and "
+    "choose the file;</li>"
     "<li>start it with <tt>python main.py --data PATH/frey_rawface.mat</tt>;</li>"
     "<li>or set the environment variable <tt>VAE_DATA=PATH/frey_rawface.mat</tt>.</li></ul>"
     "<p>Sampling and the latent grid work without data.</p>"

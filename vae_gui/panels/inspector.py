@@ -438,5 +438,5 @@ class InspectorPanel(Panel):
             model = self.state.model
             self.source_label.setText(
                 NO_MODEL_TEXT if model is None else
-                "Load the face data to inspect the model (File ▸ Load data…), or train it." if self.state.X is None
+                "Open a data set to inspect the model (File ▸ Open data set…), or train it." if self.state.X is None
                 else f"{model.config.describe()}: not inspected yet (Inspect, or train it to see it live).")
