@@ -94,7 +94,9 @@ def compare_runs(ledger, args) -> int:
     if not 2 <= len(ids) <= MAX_COMPARE:
         raise CliError(f"runs compare takes 2 to {MAX_COMPARE} different run ids; got {len(ids)}")
     records = [ledger.run(i) for i in ids]
-    out = comparison(records)
+    from core.ledger import compare
+
+    out = compare(records)
     if args.json:
         print(json.dumps(out))
         return 0
@@ -152,19 +154,7 @@ VERBS = {"list": list_runs, "show": show_run, "compare": compare_runs, "export":
          "gc": collect}
 
 
-# ------------------------------------------------------------------ shared by the CLI and the GUI's Runs tab
-def comparison(records) -> dict:
-    """{"runs": [ids], "differs": {setting: [value per run]}, "metrics": {"id": metrics}}: the settings
-    (the schema's field names) whose values are not all equal, in the order the first run lists them."""
-    keys = list(dict.fromkeys(k for r in records for k in r.settings))
-    differs = {}
-    for key in keys:
-        values = [r.settings.get(key) for r in records]
-        if any(v != values[0] for v in values[1:]):
-            differs[key] = values
-    return {"runs": [r.id for r in records], "differs": differs, "metrics": {str(r.id): r.metrics for r in records}}
-
-
+# ------------------------------------------------------------------ table rows and CSV
 def summary(record) -> dict:
     """The table row of one run (column name -> text)."""
     s = record.settings

@@ -181,6 +181,19 @@ class RunRecord:
         return self.as_json().get(key)
 
 
+def compare(records: list[RunRecord]) -> dict:
+    """{"runs": [ids], "differs": {setting: [value per run]}, "metrics": {"id": metrics}}: the settings
+    (the schema's field names) whose values are not all equal, in the order the first run lists them
+    (`runs compare --json`, and the Runs tab's highlighted rows)."""
+    keys = list(dict.fromkeys(k for r in records for k in r.settings))
+    differs = {}
+    for key in keys:
+        values = [r.settings.get(key) for r in records]
+        if any(v != values[0] for v in values[1:]):
+            differs[key] = values
+    return {"runs": [r.id for r in records], "differs": differs, "metrics": {str(r.id): r.metrics for r in records}}
+
+
 _RUN_COLUMNS = ("id, status, parent, parent_step, started, ended, kind, dataset, settings, data, metrics, segments, "
                 "note, source, command, version, last_step, message")
 

@@ -28,6 +28,7 @@ from vae_gui.panels.inspector import InspectorPanel
 from vae_gui.panels.latent_grid import LatentGridPanel
 from vae_gui.panels.latent_map import LatentMapPanel
 from vae_gui.panels.reconstruction import ReconstructionPanel
+from vae_gui.panels.runs import RunsPanel
 from vae_gui.panels.sampling import SamplingPanel
 from vae_gui.panels.step import StepPanel
 from vae_gui.panels.training import TrainingPanel
@@ -51,6 +52,7 @@ PANELS: list[type[Panel]] = [
     GradcheckPanel,
     InspectorPanel,
     StepPanel,
+    RunsPanel,
 ]
 
 

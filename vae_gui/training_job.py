@@ -3,8 +3,9 @@ the UI thread through ``JobControl.report`` and stopping/pausing at ``JobControl
 
 Runs in a worker thread: it touches no widget and no session; it trains a *copy* of the current
 model (continue) or a new one and hands back a ``TrainOutcome`` with a CPU model. Reports are small
-dicts: {'log': stats} on log steps, {'eval': (step, value)} after a held-out evaluation and
-{'faces': {...}} at most ``FACES_INTERVAL_S`` apart.
+dicts: {'log': stats} on log steps, {'eval': (step, value)} after a held-out evaluation,
+{'faces': {...}} at most ``FACES_INTERVAL_S`` apart, and {'ledger': line} once when the run ledger
+(core.recorder, which records every run) cannot be used.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.config import TrainConfig
 from core.dataset import Dataset
 from core.models import Model
 from core.optim import make_optimizer
+from core.recorder import Recorder
 from core.run import TrainingRun
 from core.train import TrainResult
 from vae_gui.workers import JobControl
@@ -80,15 +82,39 @@ def train_job(config: TrainConfig, dataset: Dataset, continuation: Continuation 
         faces.report()
         return control.checkpoint()
 
-    result = run.run(on_log=lambda stats: control.report({"log": stats}),
-                     on_eval=lambda step, value: control.report({"eval": (int(step), float(value))}),
-                     should_stop=between_steps)
-    faces.report(force=True)
-    if result.status != "diverged":
-        run.finish(result)
+    recorder = _recorder(run, continuation, control)
+
+    def on_log(stats: dict) -> None:
+        control.report({"log": stats})
+        recorder.on_log(stats)
+
+    def on_eval(step: int, value: float) -> None:
+        control.report({"eval": (int(step), float(value))})
+        recorder.on_eval(step, value)
+
+    try:
+        result = run.run(on_log=on_log, on_eval=on_eval, should_stop=between_steps)
+        faces.report(force=True)
+        if result.status != "diverged":
+            run.finish(result)
+    except BaseException as exc:
+        recorder.end(run, "crashed", f"{type(exc).__name__}: {exc}", measure=False)
+        raise
+    recorder.end(run, result.status, result.message)
     model = run.model if run.model.device == "cpu" else run.model.copy(device="cpu")
     optimizer_state = run.optimizer.state_dict() if run.optimizer is not None else None
     return TrainOutcome(result.status, result.message, model, optimizer_state, result, run.meta("gui"))
+
+
+def _recorder(run: TrainingRun, continuation: Continuation | None, control: JobControl) -> Recorder:
+    """The run ledger's record of this run (a continued model's run is its parent); ledger trouble is
+    reported once as {'ledger': line} and training goes on without it."""
+    parent = continuation.meta.get("ledger_run") if continuation is not None else None
+    parent = parent if isinstance(parent, int) and not isinstance(parent, bool) else None
+    recorder = Recorder(source="gui", parent=parent, parent_step=int(run.model.step) if parent else None,
+                        warn=lambda line: control.report({"ledger": line}))
+    recorder.begin(run)
+    return recorder
 
 
 def _attach_inspector(run: TrainingRun) -> None:

@@ -283,6 +283,8 @@ class TrainingPanel(Panel):
             self.plots.append_test(*report["eval"])
         elif "faces" in report:
             self.live_faces.show_report(report["faces"])
+        elif "ledger" in report:  # the run ledger is off for this run; training goes on
+            self.state.report_error("Run ledger", _sentence(report["ledger"]))
 
     def _on_log(self, stats: dict) -> None:
         step = int(stats["step"])
