@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import attribute as attribute_cmd
 from . import encode, evaluate, gradcheck, grid, gui, import_legacy, runs, sample, screenshots, step, sweep, train
 from . import eval as eval_cmd
 from . import inspect as inspect_cmd
@@ -13,7 +14,7 @@ from .common import PROG, Parser
 
 COMMAND_MODULES = (train, runs, gradcheck, eval_cmd, sample, grid, evaluate, inspect_cmd, encode, import_legacy,
                    screenshots, gui, step, sweep, traverse_cmd,
-                   interpolate_cmd)
+                   interpolate_cmd, attribute_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from core.images import mosaic, read_png_gray
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBCOMMANDS = ["train", "gradcheck", "eval", "sample", "grid", "evaluate", "import-legacy", "screenshots", "gui",
-               "traverse", "interpolate"]
+               "traverse", "interpolate", "attribute"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -264,6 +264,38 @@ def test_interpolate_strip_and_gif(trained, cli, tmp_path):
         assert image.n_frames == 12 and image.size == (60, 90)
     assert_user_error(cli("interpolate", "--weights", out, "--from", "0", "--to", "1", "--gif", gif, "--size", "big"),
                       "--size")
+
+
+def test_attribute_moves_a_face_and_is_stored_in_the_model(trained, cli, tmp_path, frey):
+    """An attribute vector from two groups moves face 5: the strip's ends differ from its middle, which is face
+    5's own decoded code; --store keeps it in the model file and --use reads it back."""
+    out, _ = trained
+    model_file = tmp_path / "with_attr.npz"
+    shutil.copy(out, model_file)
+    png = tmp_path / "strip.png"
+    result = cli("attribute", "--weights", model_file, "--from", "0", "1", "2", "--to", "900", "901", "902",
+                 "--apply", "5", "--steps", "5", "--scale", "1", "--save", png, "--store", "demo")
+    assert result.returncode == 0, result.stderr
+    strip = read_png_gray(png).astype(int)
+    assert strip.shape == (28 + 2, 5 * 20 + 6)
+    faces = [strip[1:29, 1 + 21 * i: 21 + 21 * i] for i in range(5)]
+    from core.evaluate import posterior_means
+    from core.images import to_uint8
+
+    loaded = load_model(model_file)
+    np.testing.assert_array_equal(loaded.model.flat, load_model(out).model.flat)  # only its meta changed
+    means, _ = posterior_means(loaded.model, frey[[0, 1, 2, 5, 900, 901, 902]])
+    own = to_uint8(loaded.model.decode(means[3:4]))[0].astype(int)
+    assert np.abs(faces[2] - own).max() <= 1  # the middle of the strip is face 5 itself
+    assert np.abs(faces[0] - faces[2]).max() > 5 and np.abs(faces[4] - faces[2]).max() > 5
+    stored = loaded.meta["attributes"][0]
+    np.testing.assert_allclose(stored["direction"], means[4:].mean(0) - means[:3].mean(0), atol=1e-5)
+    again = cli("attribute", "--weights", model_file, "--use", "demo", "--apply", "5", "--steps", "5", "--scale", "1",
+                "--save", tmp_path / "again.png")
+    assert again.returncode == 0, again.stderr
+    np.testing.assert_array_equal(read_png_gray(tmp_path / "again.png"), read_png_gray(png))
+    assert_user_error(cli("attribute", "--weights", model_file, "--use", "nope", "--save", png), "no direction")
+    assert_user_error(cli("attribute", "--weights", model_file, "--from", "0", "--save", png), "both groups")
 
 
 def test_evaluate_json(trained, cli):
