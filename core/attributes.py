@@ -120,3 +120,19 @@ def store(path, attributes: dict[str, Attribute]) -> None:
     meta[META_KEY] = to_meta(attributes)
     arrays["meta"] = np.array(json.dumps(meta))
     atomic_write(path, MODEL_FILE, lambda f: np.savez(f, allow_pickle=False, **arrays))
+
+
+def attribute_projection(means: np.ndarray, attribute: Attribute):
+    """A 2-D map view (core.atlas.Projection) whose x axis is the attribute's unit direction and whose y axis
+    is the direction, orthogonal to it, in which the codes means (N, L) vary most."""
+    from .atlas import Projection
+
+    means = np.asarray(means, dtype=np.float64)
+    centre = means.mean(axis=0)
+    x_axis = attribute.unit
+    residual = (means - centre) - np.outer((means - centre) @ x_axis, x_axis)
+    _, _, vt = np.linalg.svd(residual, full_matrices=False)
+    y_axis = vt[0] - (vt[0] @ x_axis) * x_axis
+    y_axis /= max(np.linalg.norm(y_axis), 1e-300)
+    return Projection(centre, np.stack([x_axis, y_axis], axis=1), f"along '{attribute.name}'",
+                      "most variance across it", "attribute")

@@ -30,6 +30,7 @@ from core.dataset import model_image_shape
 from vae_gui.panels.latent_grid import LatentGridPanel
 from vae_gui.panels.reconstruction import ReconstructionPanel
 from vae_gui.widgets.atlas import TOOL_NAMES, TOOLS, AtlasPlot, ImageBox
+from vae_gui.widgets.attribute_box import AttributeBox
 from vae_gui.workers import start_job
 
 COLOUR_SPLIT, COLOUR_SIGMA, COLOUR_LOSS = "train / test", "posterior σ (mean over dims)", "reconstruction loss"
@@ -118,6 +119,7 @@ class AtlasExplorer(QWidget):
         self.hover_label = QLabel(HOVER_HELP)
         self.hover_label.setWordWrap(True)
         self.selection_box = SelectionBox(self.session)
+        self.attribute_box = AttributeBox(self)
         faces = QHBoxLayout()
         faces.addWidget(self.hover_face)
         faces.addWidget(self.hover_recon)
@@ -125,6 +127,7 @@ class AtlasExplorer(QWidget):
         side.addLayout(faces)
         side.addWidget(self.hover_label)
         side.addWidget(self.selection_box)
+        side.addWidget(self.attribute_box)
         side.addStretch(1)
         widget = QWidget()
         widget.setLayout(side)
@@ -152,6 +155,7 @@ class AtlasExplorer(QWidget):
         self.hover_label.setText(HOVER_HELP)
         self.path_strip.setVisible(False)
         self.selection_box.forget()
+        self.attribute_box.forget()
         self.clear()
 
     def set_view(self, means: np.ndarray, logvars: np.ndarray | None, projection: atlas.Projection,

@@ -1,0 +1,103 @@
+"""Attribute vectors on the Latent map (pytest-qt, offscreen, real widgets): two lassoed groups make a named
+direction, its slider moves a face (a data face, your encoded image), the map can be drawn along it, and the
+direction is stored in the model file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6.QtWidgets import QApplication
+from test_gui_atlas import _drag
+
+from core import atlas, attributes
+from core.checkpoint import load_model, save_model
+from core.dataset import frey_dataset
+from core.evaluate import posterior_means
+from core.models import Model, ModelConfig
+from vae_gui.state import Session
+from vae_gui.widgets.atlas_explorer import AtlasExplorer
+
+
+@pytest.fixture(scope="module")
+def small_vae() -> Model:
+    return Model(ModelConfig(kind="vae", hidden=[32], latent=4, dtype="float64"), seed=2)
+
+
+@pytest.fixture
+def explorer(qtbot, small_vae, frey_path, tmp_path):
+    dataset = frey_dataset(frey_path)
+    path = save_model(tmp_path / "small.npz", small_vae)
+    session = Session()
+    session.set_model(small_vae, path)
+    session.set_data(dataset)
+    widget = AtlasExplorer(session)
+    qtbot.addWidget(widget)
+    widget.resize(1100, 900)
+    widget.show()
+    qtbot.waitExposed(widget)
+    means, logvars = posterior_means(small_vae, dataset.images)
+    widget.set_view(means, logvars, atlas.pca_projection(means), session.train_ids, session.test_ids)
+    QApplication.processEvents()
+    return widget
+
+
+def _lasso(explorer, centre, radius) -> np.ndarray:
+    explorer.tool_combo.setCurrentIndex(explorer.tool_combo.findData("lasso"))
+    loop = [centre + radius * np.array([np.cos(t), np.sin(t)]) for t in np.linspace(0, 2 * np.pi, 20)]
+    _drag(explorer.plot, loop)
+    return np.asarray(explorer.selection.ids)
+
+
+def test_two_lassoed_groups_make_a_direction_that_moves_a_face(explorer, small_vae, qtbot):
+    box = explorer.attribute_box
+    lo, hi = explorer.coords.min(axis=0), explorer.coords.max(axis=0)
+    radius = 0.2 * (hi - lo)
+    left = _lasso(explorer, lo + np.array([0.3, 0.5]) * (hi - lo), radius)
+    box.from_button.click()
+    right = _lasso(explorer, lo + np.array([0.7, 0.5]) * (hi - lo), radius)
+    box.to_button.click()
+    assert len(left) > 3 and len(right) > 3 and not set(left) & set(right)
+    box.name_edit.setText("left to right")
+    box.make_button.click()
+    attr = box.current()
+    means = explorer.means
+    assert attr.name == "left to right" and box.direction_combo.currentText() == "left to right"
+    np.testing.assert_allclose(attr.direction, means[right].mean(0) - means[left].mean(0))
+    explorer.session.select(42)
+    box.source_combo.setCurrentIndex(box.source_combo.findData("selected"))
+    box.slider.setValue(0)
+    still = box.face.image.copy()
+    np.testing.assert_allclose(still.ravel(), atlas.decode_latents(small_vae, means[42][None])[0], atol=1e-6)
+    box.slider.setValue(150)
+    moved = atlas.decode_latents(small_vae, (means[42] + 1.5 * attr.direction)[None])[0]
+    np.testing.assert_allclose(box.face.image.ravel(), moved, atol=1e-6)
+    assert np.abs(box.face.image - still).max() > 1e-3 and "+1.50" in box.face.title()
+    # the map along the direction: x is each face's projection on the unit direction
+    box.project_button.click()
+    assert explorer.projection.kind == "attribute"
+    np.testing.assert_allclose(explorer.coords[:, 0], (means - means.mean(0)) @ attr.unit, atol=1e-9)
+    # stored in the model file: a new session opening it has the direction
+    box.store_button.click()
+    qtbot.waitUntil(lambda: "stored" in box.message.text() and "storing" not in box.message.text(), timeout=10000)
+    stored = attributes.from_meta(load_model(explorer.session.model_path).meta, 4)
+    np.testing.assert_allclose(stored["left to right"].direction, attr.direction)
+
+
+def test_an_encoded_image_moves_too_and_bad_groups_say_why(explorer, small_vae):
+    box = explorer.attribute_box
+    box.make_button.click()
+    assert "empty" in box.message.text() and box.current() is None and not box.slider.isEnabled()
+    explorer.select_ids(np.arange(10))
+    box.from_button.click()
+    explorer.select_ids(np.arange(900, 920))
+    box.to_button.click()
+    box.name_edit.setText("demo")
+    attr = box.make_direction()
+    photo = atlas.encode_pixels(small_vae, explorer.session.X[7], (28, 20))
+    explorer.session.show_own_image(photo)
+    QApplication.processEvents()
+    box.source_combo.setCurrentIndex(box.source_combo.findData("own"))
+    box.slider.setValue(-100)
+    moved = atlas.decode_latents(small_vae, (photo.mean - attr.direction)[None])[0]
+    np.testing.assert_allclose(box.face.image.ravel(), moved, atol=1e-6)
+    assert box.face.title().startswith("your image")
