@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import CliError, add_data_args, positive_int
+from .common import CliError, add_data_args, add_force, check_png_output, positive_int
 
 
 def add_parser(sub) -> None:
@@ -12,6 +12,7 @@ def add_parser(sub) -> None:
     sc.add_argument("--steps", type=positive_int, default=300, help="length of the short training run shown")
     sc.add_argument("--size", type=_size, default=(1366, 768), metavar="WxH",
                     help="window size of every picture (default 1366x768)")
+    add_force(sc, "PNG image")
     sc.set_defaults(run=run)
 
 
@@ -28,11 +29,14 @@ def _size(text: str) -> tuple[int, int]:
 
 def run(args) -> int:
     from core.dataset_io import parse_image_shape
-    from vae_gui.screenshots import take_screenshots
+    from vae_gui.screenshots import shot_paths, take_screenshots
 
     try:
         shape = parse_image_shape(args.image_shape) if args.image_shape else None
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    return take_screenshots(args.dir, data=args.data, steps=args.steps, size=args.size, image_shape=shape)
+    for path in shot_paths(args.dir):  # refused before the window opens, one line on stderr, exit 2
+        check_png_output(path, args.force)
+    return take_screenshots(args.dir, data=args.data, steps=args.steps, size=args.size, image_shape=shape,
+                            force=args.force)
 

@@ -144,3 +144,15 @@ def test_a_full_disk_stops_the_log_and_keeps_the_run(tmp_path, data):
     records = [json.loads(line) for line in log.read_text().splitlines()]  # every line whole
     assert log.read_text().endswith("\n") and 0 < len(records) < 200
     assert [r["step"] for r in records] == list(range(1, len(records) + 1))
+
+
+# ----------------------------------------------------------------------------- screenshots
+def test_screenshots_refuse_a_non_png_before_opening_the_window(tmp_path, capsys):
+    from vae_gui.screenshots import shot_paths
+
+    notes = shot_paths(tmp_path)[0]
+    notes.write_text("my notes\n")
+    code, out, err = run_cli(capsys, "screenshots", tmp_path)
+    assert_cli_error(code, err, notes.name, "not a PNG image", "--force")
+    assert out == "" and notes.read_text() == "my notes\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [notes.name]  # nothing else was written

@@ -9,6 +9,7 @@ a small net done. The window keeps exactly the requested size through every tab 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -47,9 +48,10 @@ def settle(app: QApplication, window: MainWindow, seconds: float = 0.4, timeout_
 
 def take_screenshots(directory: str | os.PathLike, data: str | None = None, steps: int = 300,
                      size: tuple[int, int] = DEFAULT_SHOT_SIZE, log=print,
-                     image_shape: tuple[int, int] | None = None) -> int:
+                     image_shape: tuple[int, int] | None = None, force: bool = False) -> int:
     """Write one PNG per tab and ``window.png`` at window size ``size``; 0 on success, 1 otherwise.
-    ``data``/``image_shape``: any data set core.dataset_io.open_dataset reads (default: the Frey faces)."""
+    ``data``/``image_shape``: any data set core.dataset_io.open_dataset reads (default: the Frey faces).
+    ``force``: replace regular files that are not PNGs too (see core.safe_io.check_output)."""
     if not os.environ.get("QT_QPA_PLATFORM") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     out = Path(directory).expanduser()
@@ -62,7 +64,7 @@ def take_screenshots(directory: str | os.PathLike, data: str | None = None, step
         window.show_error = lambda title, text: log(f"screenshots: {title}: {text}")
         window.session.error_raised.connect(window.show_error)
         try:
-            return _shoot(app, window, out, (data, image_shape), steps, tuple(size), log)
+            return _shoot(app, window, out, (data, image_shape), steps, tuple(size), log, force)
         finally:
             window.close()
             window.deleteLater()
@@ -102,7 +104,7 @@ def _train_briefly(app: QApplication, window: MainWindow, steps: int) -> bool:
 
 
 def _shoot(app: QApplication, window: MainWindow, out: Path, data: tuple, steps: int,
-           size: tuple[int, int], log) -> int:
+           size: tuple[int, int], log, force: bool = False) -> int:
     window.resize(*size)
     _prepare(app, window, data, log)
     session = window.session
@@ -131,10 +133,10 @@ def _shoot(app: QApplication, window: MainWindow, out: Path, data: tuple, steps:
             settle(app, window, seconds=0.2)
         if (window.width(), window.height()) != size:
             resized.append(f"{stem}: {window.width()}×{window.height()}")
-        written += _save(early.get(stem) or window.tabs.currentWidget().grab(), out / f"{stem}.png")
+        written += _save(early.get(stem) or window.tabs.currentWidget().grab(), out / f"{stem}.png", force)
     window.tabs.setCurrentIndex(0)
     settle(app, window, seconds=0.3)
-    written += _save(early.get("window") or window.grab(), out / "window.png")
+    written += _save(early.get("window") or window.grab(), out / "window.png", force)
     for path in written:
         image = QImage(str(path))
         log(f"wrote {path} ({image.width()}×{image.height()})")
@@ -143,15 +145,21 @@ def _shoot(app: QApplication, window: MainWindow, out: Path, data: tuple, steps:
     return 0 if len(written) == len(PANELS) + 1 and not resized else 1
 
 
-def _save(pixmap, target: Path) -> list[Path]:
+def shot_paths(directory: str | os.PathLike) -> list[Path]:
+    """Every file ``take_screenshots`` writes in ``directory``: one PNG per tab, then window.png."""
+    out = Path(directory).expanduser()
+    return [out / f"{cls.stem}.png" for cls in PANELS] + [out / "window.png"]
+
+
+def _save(pixmap, target: Path, force: bool = False) -> list[Path]:
     """Write a PNG atomically, only over a PNG (core.safe_io); [] when it cannot be written."""
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     if not pixmap.save(buffer, "PNG"):
         return []
     try:
-        atomic_write(target, PNG, lambda f: f.write(bytes(buffer.data())))
+        atomic_write(target, PNG, lambda f: f.write(bytes(buffer.data())), force=force)
     except (OSError, ValueError) as exc:
-        print(f"screenshots: {exc}", flush=True)
+        print(f"screenshots: {exc}", file=sys.stderr, flush=True)
         return []
     return [target]
