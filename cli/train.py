@@ -319,10 +319,20 @@ def prepare(args, out: Path, dataset):
         loaded = load_weights(out, device=args.device, max_params=args.max_params) if args.resume else None
         if loaded is not None:
             check_resume_flags(args, loaded, out)
+            warn_other_data(loaded, dataset)
         command = shlex.join(["main.py", *map(str, getattr(args, "argv", None) or [])])
         return TrainingRun(config, dataset, loaded, device=args.device, command=command)
     except ConfigError as exc:
         raise CliError(flag_names(str(exc))) from None
+
+
+def warn_other_data(loaded, dataset) -> None:
+    """--resume on other images of the same size is allowed (the file's data record then names them), but said,
+    as the GUI says it: one warning line."""
+    from core.dataset import check_compatible
+
+    for note in check_compatible(loaded.model.config.input_dim, loaded.meta.get("data"), dataset):
+        print(f"{PROG}: warning: {note}; the model file will record the new data", file=sys.stderr)
 
 
 def check_inputs_and_outputs(args, out: Path) -> None:

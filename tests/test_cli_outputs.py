@@ -156,3 +156,17 @@ def test_screenshots_refuse_a_non_png_before_opening_the_window(tmp_path, capsys
     assert_cli_error(code, err, notes.name, "not a PNG image", "--force")
     assert out == "" and notes.read_text() == "my notes\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [notes.name]  # nothing else was written
+
+
+# ----------------------------------------------------------------------------- --resume on other data
+def test_resume_on_other_images_of_the_same_size_warns(tmp_path, data, capsys):
+    out = tmp_path / "m.npz"
+    assert _train(capsys, data, out)[0] == 0
+    other = tmp_path / "other.npy"
+    np.save(other, np.random.default_rng(9).integers(0, 256, (40, 6, 4), dtype=np.uint8))
+    code, _, err = _train(capsys, other, out, "--resume", "--steps", "30")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("main.py: warning:")]
+    assert len(warnings) == 1 and "trained on other data" in warnings[0] and "record the new data" in warnings[0]
+    code, _, err = _train(capsys, other, out, "--resume", "--steps", "40")  # now its own data: no warning
+    assert code == 0 and "warning" not in err, err
