@@ -459,8 +459,8 @@ def read_legacy_pickle(path: str | os.PathLike) -> list[np.ndarray]:
     data = read_capped(path, "pickle file", MAX_PICKLE_BYTES, LegacyPickleError)
     try:
         obj = _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except LegacyPickleError:
-        raise
+    except LegacyPickleError as exc:  # the unpickler's refusals do not know the file: name it
+        raise LegacyPickleError(f"{path}: {exc}") from None
     except Exception as exc:
         raise LegacyPickleError(f"{path} is not a readable weights pickle: {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, (tuple, list)) or not all(isinstance(a, np.ndarray) for a in obj):

@@ -68,3 +68,12 @@ def test_sample_never_needs_data(trained, capsys):
     (trained / "faces.npy").unlink()
     code, _, err = run_cli(capsys, "sample", "--weights", trained / "m.npz", "--save", "s.png", "--n", "4")
     assert code == 0 and err == "", err
+
+
+def test_a_pickle_refused_for_an_object_array_names_its_file(tmp_path, capsys):
+    import pickle
+
+    path = tmp_path / "weights.pkl"
+    path.write_bytes(pickle.dumps((np.empty(3, dtype=object),), protocol=2))
+    code, _, err = run_cli(capsys, "import-legacy", path, "--out", tmp_path / "m.npz")
+    assert_cli_error(code, err, str(path), "dtype object", "nothing was run")
