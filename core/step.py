@@ -35,7 +35,8 @@ class Stage:
     """One array of the step. ``values``: the array (one face's row for activations and signals; the
     parameter's shape for gradients and updates); ``picture``: one of PICTURES; ``param``: the parameter
     whose gradient this is (its entries can be checked by central differences), else None; ``labels``:
-    names of the entries of a 'numbers' stage."""
+    names of the entries of a 'numbers' stage; ``views``: other arrays of the same shape the picture can show
+    instead (an update's optimiser state: {'m', 'v', 'm̂', 'v̂'} for Adam), by name."""
 
     key: str
     section: str
@@ -46,6 +47,7 @@ class Stage:
     param: str | None = None
     labels: tuple[str, ...] = ()
     note: str = ""
+    views: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -457,7 +459,8 @@ def _update_stages(m: Model, s: OpenedStep) -> list[Stage]:
                            for k, a in u.state[name].items())
         stages.append(Stage(f"update.{name}", "update", f"step Δθ of {name}  (‖Δθ‖/‖θ‖ = {ratios[name]:.3g})",
                             f"{u.name} (t = {u.t}; {hyper}): {rules.get(u.name, '')}", d,
-                            "heatmap" if d.ndim == 2 else "bars", note=f"{fresh}; state after the step: {state}"))
+                            "heatmap" if d.ndim == 2 else "bars", note=f"{fresh}; state after the step: {state}",
+                            views=dict(u.state[name])))
     return stages
 
 

@@ -29,6 +29,7 @@ def make_panel(qtbot, kind="vae", likelihood="bernoulli", n=12) -> StepPanel:
     panel.show()
     qtbot.waitExposed(panel)
     qtbot.waitUntil(panel.is_built, timeout=WAIT_MS)
+    qtbot.wait(50)  # the scroll area lays the last rows out
     return panel
 
 
@@ -87,6 +88,8 @@ def test_clicking_a_gradient_entry_shows_its_central_difference_beside_it(qtbot)
     assert check.analytic == pytest.approx(panel.opened.grads["out.W"][check.index], rel=1e-12, abs=1e-300)
     assert check.numeric == pytest.approx(check.analytic, rel=1e-5, abs=1e-9)
     assert f"{check.analytic:.10g}" in row.check_label.text() and f"{check.numeric:.10g}" in row.check_label.text()
+    ring = row.picture.marker.getData()
+    assert (int(ring[0][0]), int(ring[1][0])) == (check.index[1], check.index[0])  # the checked entry is ringed
     # a bias: bars, one index
     brow = panel.rows["grad.dec0.b"]
     panel.scroll.ensureWidgetVisible(brow)
@@ -155,3 +158,21 @@ def test_save_page_writes_the_opened_step(qtbot, tmp_path, monkeypatch):
     qtbot.mouseClick(panel.save_button, LEFT)
     page = target.read_text(encoding="utf-8")
     assert MARK in page and f"{panel.opened.loss:.10g}" in page
+
+
+def test_an_update_shows_the_step_or_the_optimisers_state(qtbot):
+    panel = make_panel(qtbot)
+    row = panel.rows["update.dec0.W"]
+    assert [row.view_combo.itemText(i) for i in range(row.view_combo.count())] == ["Δθ", "m", "v", "m̂", "v̂"]
+    state = panel.opened.update.state["dec0.W"]
+    np.testing.assert_array_equal(row.picture.stage.values, panel.opened.update.delta["dec0.W"])
+    row.view_combo.setCurrentText("v")
+    np.testing.assert_array_equal(row.picture.stage.values, state["v"])
+    assert f"norm {np.linalg.norm(state['v']):.6g}" in row.numbers.text()
+    panel.scroll.ensureWidgetVisible(row)
+    qtbot.mouseMove(row.picture.viewport(), entry_pos(row.picture, 2, 6))
+    qtbot.waitUntil(lambda: row.hover_label.text() == f"[2, 6] = {state['v'][2, 6]:.6g}", timeout=5000)
+    # a fresh Adam's first step: m̂ = g, v̂ = g², so Δθ = −lr·g/(|g| + eps)
+    g = panel.opened.grads["dec0.W"]
+    np.testing.assert_allclose(state["m̂"], g, rtol=1e-12)
+    np.testing.assert_allclose(panel.opened.update.delta["dec0.W"], -1e-3 * g / (np.abs(g) + 1e-8), rtol=1e-9)

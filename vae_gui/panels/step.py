@@ -11,10 +11,13 @@ The step is computed in a job (a float64 copy; tens of milliseconds for the ship
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -67,6 +70,7 @@ class StagePicture(pg.GraphicsView):
         self.on_hover, self.on_click = on_hover, on_click
         self.image_item: pg.ImageItem | None = None
         self.bars: list[pg.BarGraphItem] = []
+        self.marker: pg.ScatterPlotItem | None = None
         self.scene().sigMouseMoved.connect(self._moved)
         self.scene().sigMouseClicked.connect(self._clicked)
         self.show_stage(stage, image_shape)
@@ -93,6 +97,19 @@ class StagePicture(pg.GraphicsView):
             vb.addItem(item)
         top = float(np.abs(v).max()) or 1.0
         vb.setRange(xRange=(-0.5, v.size - 0.5), yRange=(-top, top), padding=0.05)
+
+    def mark(self, index: tuple[int, ...]) -> None:
+        """Ring the entry ``index`` (the one just checked)."""
+        if self.marker is None:
+            self.marker = pg.ScatterPlotItem(size=12, symbol="o", pen=pg.mkPen("k", width=2), brush=None)
+            self.view_box.addItem(self.marker)
+        if self.stage.picture == "bars":
+            x, y = index[0], float(np.ravel(self.stage.values)[index[0]])
+        else:
+            flat = int(np.ravel_multi_index(index, self.stage.values.shape))
+            r, c = divmod(flat, self.grid.shape[1])
+            x, y = c + 0.5, r + 0.5
+        self.marker.setData([x], [y])
 
     def entry_at(self, scene_pos) -> tuple[int, ...] | None:
         """The index into the stage's values under a scene position, or None."""
@@ -146,8 +163,16 @@ class StageRow(QFrame):
         text.addStretch(1)
         self.picture: StagePicture | None = None
         self.table = QLabel()
+        self.view_combo = QComboBox()  # an update's picture: Δθ or the optimiser's state
+        self.view_combo.setToolTip("what the picture shows: the step Δθ or the optimiser's state after it")
+        self.view_combo.setVisible(bool(stage.views))
+        if stage.views:
+            self.view_combo.addItems(["Δθ", *stage.views])
+        self.view_combo.currentTextChanged.connect(lambda _t: self._show_view())
+        text.insertWidget(3, self.view_combo, 0, Qt.AlignmentFlag.AlignLeft)
         layout = QHBoxLayout(self)
         layout.addLayout(text, 1)
+        self.image_shape = image_shape
         if stage.picture == "numbers":
             layout.addWidget(self.table)
         else:
@@ -155,18 +180,35 @@ class StageRow(QFrame):
             layout.addWidget(self.picture)
         self.show_stage(stage, image_shape)
 
-    def show_stage(self, stage: Stage, image_shape: tuple[int, int]) -> None:
-        self.stage = stage
+    def shown(self) -> Stage:
+        """The stage as the picture shows it: its values, or the view chosen in the combo box."""
+        view = self.view_combo.currentText()
+        if view in self.stage.views:
+            return replace(self.stage, values=self.stage.views[view], views={})
+        return self.stage
+
+    def _show_view(self) -> None:
+        if self.picture is not None:
+            self.picture.show_stage(self.shown(), self.image_shape)
+            self._show_numbers(self.shown())
+
+    def _show_numbers(self, stage: Stage) -> None:
         s = stage.summary()
-        self.title.setText(f"<b>{stage.title}</b>")
-        self.formula.setText(stage.formula)
         note = f"<br>{stage.note}" if stage.note else ""
         self.numbers.setText(f"shape {stage.shape} · min {s['min']:.6g} · max {s['max']:.6g} · "
                              f"norm {s['norm']:.6g}{note}")
+
+    def show_stage(self, stage: Stage, image_shape: tuple[int, int]) -> None:
+        self.stage, self.image_shape = stage, image_shape
+        self.title.setText(f"<b>{stage.title}</b>")
+        self.formula.setText(stage.formula)
+        self._show_numbers(self.shown())
         if stage.param is not None:
             self.check_label.setText("click an entry of the picture: central differences check it")
         if self.picture is not None:
-            self.picture.show_stage(stage, image_shape)
+            self.picture.show_stage(self.shown(), image_shape)
+            if self.picture.marker is not None:  # the ring belonged to the check of the previous numbers
+                self.picture.marker.setData([], [])
         else:
             self.table.setText("<table>" + "".join(
                 f"<tr><td><b>{label}</b></td><td align='right'>&nbsp;{value:.10g}</td></tr>"
@@ -178,6 +220,8 @@ class StageRow(QFrame):
             self.on_check(self, index)
 
     def show_check(self, check: EntryCheck) -> None:
+        if self.picture is not None:
+            self.picture.mark(check.index)
         kink = "  (the difference crossed a kink: it means nothing here)" if check.kink else ""
         self.check_label.setText(
             f"{check.name}{list(check.index)}: backprop <b>{check.analytic:.10g}</b>, central difference "
