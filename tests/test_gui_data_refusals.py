@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers.reliability import write_zip_members
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
-from test_gui_datasets import preview_through_the_dialog, window  # noqa: F401  (window is a fixture)
+from test_gui_datasets import preview_through_the_dialog, window  # noqa: F401  (window: a fixture)
 
 import vae_gui.data_dialog
 from vae_gui.image_import import ImageImporter
@@ -27,7 +27,8 @@ def _budget_bomb(path):
     ("text member", "not a NumPy array"),
     ("out of memory", "MemoryError"),
 ])
-def test_a_data_set_that_fails_keeps_the_current_data_and_model(case, words, qtbot, window, tmp_path, monkeypatch):
+def test_a_data_set_that_fails_keeps_the_current_data_and_model(case, words, qtbot, window, tmp_path,  # noqa: F811
+                                                                monkeypatch):
     path = tmp_path / ("set.npz" if case == "text member" else "set.npy")
     if case == "budget":
         _budget_bomb(path)
@@ -50,7 +51,7 @@ def test_a_data_set_that_fails_keeps_the_current_data_and_model(case, words, qtb
 
 
 @pytest.mark.timeout(60)
-def test_encoding_a_fifo_or_a_postscript_png_is_refused_at_once(window, tmp_path, dialogs):
+def test_encoding_a_fifo_or_a_postscript_png_is_refused_at_once(window, tmp_path, dialogs):  # noqa: F811
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     postscript = tmp_path / "a.png"
