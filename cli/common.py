@@ -128,10 +128,8 @@ def data_for(loaded, args, quiet: bool = False, dataset=None):
     """(model's view of the data set, the data set) for a loaded model file (the data set of --data, or
     ``dataset``): warnings about other data or the binarisation go to stderr; images of another size are a
     one-line error."""
-    from core.dataset_io import data_for_model
-
     dataset = dataset if dataset is not None else load_dataset(args, quiet)
-    view, notes = data_for_model(dataset, loaded.meta, loaded.model.config.input_dim)
+    view, notes = loaded.data_view(dataset)
     for note in notes:
         print(f"{PROG}: warning: {one_line(note)}" if "other data" in note else f"{PROG}: {note}", file=sys.stderr)
     return view, dataset
@@ -169,10 +167,8 @@ def _default_max_values() -> int:
 
 
 def model_shape(loaded) -> tuple[int, int]:
-    """(H, W) of a loaded model's images, for PNGs."""
-    from core.dataset import model_image_shape
-
-    return model_image_shape(loaded.meta, loaded.model.config.input_dim)
+    """(H, W) of a loaded model's images, for PNGs (its record's image_shape)."""
+    return loaded.image_shape
 
 
 def add_max_params(parser) -> None:
@@ -191,7 +187,7 @@ def load_weights(path, device: str = "cpu", max_params: int | None = None):
 
 
 def add_force(parser, what: str) -> None:
-    parser.add_argument("--force", action="store_true",
+    parser.add_argument("--force", action="store_true", default=False,
                         help=f"replace an existing regular file that is not a {what} (never a folder, FIFO or device)")
 
 

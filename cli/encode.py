@@ -36,10 +36,9 @@ def read_image(path: str):
 
 def run(args) -> int:
     from core.atlas import encode_image_array
-    from core.dataset import model_image_shape
 
     loaded = load_weights(args.weights)
-    shape = model_image_shape(loaded.meta, loaded.model.config.input_dim)
+    shape = loaded.image_shape
     enc = encode_image_array(loaded.model, read_image(args.image), shape)
     if args.json:
         out = enc.to_json()

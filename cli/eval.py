@@ -11,7 +11,6 @@ from .common import (
     check_png_output,
     load_weights,
     model_data,
-    model_shape,
     seed,
 )
 
@@ -56,6 +55,6 @@ def run(args) -> int:
         print(f"{idx:>6} {view.split_of(idx):<6}{rec[i] + kl:>10.2f}{rec[i]:>10.2f}{kl:>8.2f}")
     if args.save:
         pairs = np.stack([x, recon], axis=1).reshape(-1, x.shape[1])
-        write_png(args.save, mosaic(pairs, ncols=2, image_shape=model_shape(loaded)), scale=4, force=args.force)
+        write_png(args.save, mosaic(pairs, ncols=2, image_shape=loaded.image_shape), scale=4, force=args.force)
         print(f"saved {args.save} (each row: original | reconstruction)")
     return 0

@@ -31,60 +31,63 @@ from .common import (
 
 
 def add_parser(sub) -> None:
-    t = sub.add_parser("train", help="train a model (progress bar, checkpoints, Ctrl-C saves)")
+    # a training setting's flag that is not given stays out of the namespace (argparse.SUPPRESS): TrainConfig's
+    # default applies to a new model, the model file's setting to --resume (core.run.continue_settings)
+    t = sub.add_parser("train", help="train a model (progress bar, checkpoints, Ctrl-C saves)",
+                       argument_default=argparse.SUPPRESS)
     _model_flags(t)
     _schedule_flags(t)
     _file_flags(t)
     t.set_defaults(run=run)
-    global _PARSER
-    _PARSER = t
 
 
 def _model_flags(t) -> None:
-    t.add_argument("--model", choices=["ae", "vae"], default="vae")
-    t.add_argument("--hidden", type=hidden_sizes, default=[256], help="hidden sizes, e.g. 256 or 512,256")
-    t.add_argument("--latent", type=positive_int, default=16)
-    t.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"], default="bernoulli")
-    t.add_argument("--code-activation", choices=["relu", "linear"], default="relu", help="AE code activation")
-    t.add_argument("--beta", type=nonneg_float, default=1.0, help="KL weight β (VAE)")
-    t.add_argument("--warmup-steps", type=nonneg_int, default=0, help="linear KL warm-up over N steps")
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument("--model", choices=["ae", "vae"])
+    t.add_argument("--hidden", type=hidden_sizes, help="hidden sizes, e.g. 256 or 512,256")
+    t.add_argument("--latent", type=positive_int)
+    t.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"])
+    t.add_argument("--code-activation", choices=["relu", "linear"], help="AE code activation")
+    t.add_argument("--beta", type=nonneg_float, help="KL weight β (VAE)")
+    t.add_argument("--warmup-steps", type=nonneg_int, help="linear KL warm-up over N steps")
+    t.add_argument("--dtype", choices=["float32", "float64"])
     # the choices are checked by core.config.TrainConfig (importing core here would load NumPy before main()
     # has pinned the BLAS threads)
-    t.add_argument("--activation", default=None,
+    t.add_argument("--activation",
                    help="hidden activation of encoder and decoder: relu (default), leaky_relu, elu, softplus, tanh")
-    t.add_argument("--enc-activation", default=None, help="the encoder's activation (overrides --activation)")
-    t.add_argument("--dec-activation", default=None, help="the decoder's activation (overrides --activation)")
-    t.add_argument("--leaky-slope", type=nonneg_float, default=0.01, help="leaky_relu's slope for negative inputs")
-    t.add_argument("--init", default="auto",
+    t.add_argument("--enc-activation", help="the encoder's activation (overrides --activation)")
+    t.add_argument("--dec-activation", help="the decoder's activation (overrides --activation)")
+    t.add_argument("--leaky-slope", type=nonneg_float, help="leaky_relu's slope for negative inputs")
+    t.add_argument("--init",
                    help="weight init: auto (He for the ReLU family, Glorot for tanh/softplus), he, glorot, torch")
 
 
 def _schedule_flags(t) -> None:
-    t.add_argument("--batch-size", type=positive_int, default=64)
-    t.add_argument("--optimizer", choices=["adam", "adagrad", "sgd"], default="adam")
-    t.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 1e-3 Adam, 1e-2 others)")
+    t.add_argument("--batch-size", type=positive_int)
+    t.add_argument("--optimizer", choices=["adam", "adagrad", "sgd"])
+    t.add_argument("--lr", type=positive_float, help="learning rate (default: 1e-3 Adam, 1e-2 others)")
     steps = t.add_mutually_exclusive_group()
-    steps.add_argument("--steps", type=positive_int, default=None,
+    steps.add_argument("--steps", type=positive_int,
                        help="total optimiser steps (with --resume: train on until the model has this many)")
-    steps.add_argument("--epochs", type=positive_int, default=None, help="passes over the training split")
-    t.add_argument("--seed", type=seed, default=0)
-    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    steps.add_argument("--epochs", type=positive_int, help="passes over the training split")
+    t.add_argument("--seed", type=seed)
+    t.add_argument("--device", choices=["cpu", "cuda"])
     t.add_argument("--mirror", action="store_true", help="add left-right mirrored faces to the training data")
     t.add_argument("--centre-inputs", action="store_true",
                    help="a new model's first layer sees each image minus the mean training image (keeps its ReLUs "
                         "alive under Adam; stored in the model file)")
-    t.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="L2 weight decay added to the gradient")
-    t.add_argument("--val-size", type=nonneg_int, default=0,
+    t.add_argument("--weight-decay", type=nonneg_float, help="L2 weight decay added to the gradient")
+    t.add_argument("--lr-warmup-steps", type=nonneg_int,
+                   help="raise the learning rate linearly from lr/N to lr over the run's first N steps")
+    t.add_argument("--val-size", type=nonneg_int,
                    help="hold out the last N faces of the training split as a validation set: --eval-every then "
                         "reports validation −ELBO instead of test −ELBO (the test split stays untouched)")
     t.add_argument("--keep-best", action="store_true",
                    help="early stopping: save the weights with the best validation −ELBO (needs --val-size)")
-    t.add_argument("--patience", type=nonneg_int, default=0,
+    t.add_argument("--patience", type=nonneg_int,
                    help="stop after N evaluations without a better validation −ELBO (0: never; needs --val-size)")
-    t.add_argument("--log-every", type=positive_int, default=100)
-    t.add_argument("--eval-every", type=nonneg_int, default=1000, help="test −ELBO every N steps (0: never)")
-    t.add_argument("--checkpoint-every", type=nonneg_int, default=5000, help="save every N steps (0: only at the end)")
+    t.add_argument("--log-every", type=positive_int)
+    t.add_argument("--eval-every", type=nonneg_int, help="test −ELBO every N steps (0: never)")
+    t.add_argument("--checkpoint-every", type=nonneg_int, help="save every N steps (0: only at the end)")
 
 
 def _file_flags(t) -> None:
@@ -93,14 +96,19 @@ def _file_flags(t) -> None:
                         "F.mat[:VAR], an IDX file (*-idx3-ubyte[.gz]) or a folder of PNG/JPEG images")
     t.add_argument("--image-shape", default=None, metavar="HxW",
                    help="image size for flat (N, D) arrays; a folder's images are resized to it")
-    t.add_argument("--binarize", default="none",
+    t.add_argument("--binarize",
                    help="none, static (one fixed Bernoulli draw) or dynamic (a fresh draw per batch); bernoulli only")
     t.add_argument("--out", required=True, help="model file to write, e.g. model/my_vae.npz")
-    t.add_argument("--resume", action="store_true", help="continue training the model in --out")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--resume", action="store_true", default=False,
+                   help="continue training the model in --out: its architecture and data settings stay; --lr, "
+                        "--beta, --warmup-steps, --weight-decay and --lr-warmup-steps may change (a new segment)")
+    t.add_argument("--fresh-optimizer", action="store_true", default=False,
+                   help="with --resume, for a model file without optimiser state (shipped or kept-best weights): "
+                        "start a fresh optimiser whose learning rate warms up (default over 1000 steps)")
+    t.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
     t.add_argument("--inspect-log", default=None, metavar="F.jsonl",
                    help="append each log step's per-layer statistics (core.inspect) to this JSON-lines file")
-    t.add_argument("--replace-inspect-log", action="store_true",
+    t.add_argument("--replace-inspect-log", action="store_true", default=False,
                    help="start --inspect-log afresh, replacing whatever regular file it names (--force does not)")
     add_force(t, "VAE Explorer model file")
     add_max_params(t)
@@ -115,7 +123,6 @@ def _ledger_flags(t) -> None:
     add_runs_arg(t)
 
 
-_PARSER: argparse.ArgumentParser | None = None
 # what a signal does once training has started: stop after the current step, save, exit 128 + N
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -127,15 +134,6 @@ def progress_line(stats: dict, width: int = 24) -> str:
     eta = stats["eta_s"]
     return (f"step {stats['step']:>7} [{bar}] −ELBO {stats['total']:8.2f}  rec {stats['rec']:8.2f}  "
             f"KL {stats['kl']:6.2f}  {stats['steps_per_s']:6.0f} steps/s  ETA {eta:5.0f}s")
-
-
-def _core():
-    """core's training API, imported on first use (see add_parser)."""
-    from core.config import TrainConfig
-    from core.models import ConfigError
-    from core.run import TrainingRun
-
-    return TrainConfig, TrainingRun, ConfigError
 
 
 class TrainCli:
@@ -275,53 +273,36 @@ class StopSignals:
         self.cli.interrupted = signum
 
 
-def explicit_flags(args) -> dict:
-    """{dest: value} of the train flags given on the command line (not their defaults)."""
-    argv = list(getattr(args, "argv", None) or [])
-    if _PARSER is None or "train" not in argv:
-        return {}
-    defaults = {a.dest: a.default for a in _PARSER._actions}
-    try:
-        for action in _PARSER._actions:
-            action.default = argparse.SUPPRESS
-        given = _PARSER.parse_args(argv[argv.index("train") + 1:], argparse.Namespace())
-    finally:
-        for action in _PARSER._actions:
-            action.default = defaults[action.dest]
-    return {k: v for k, v in vars(given).items() if k != "run"}
+def given_settings(args) -> dict:
+    """{TrainConfig field: value} of the training flags given on the command line (--model is ``kind``;
+    --activation sets both activations unless --enc-/--dec-activation is given)."""
+    from core.config import ARG_NAMES, TrainConfig
 
-
-def check_resume_flags(args, loaded, out: Path) -> None:
-    """Refuse flags that contradict the model file being resumed (its settings win, silently, otherwise)."""
-    from core.config import ARG_NAMES, MODEL_FIELDS, RESUME_FROM_FILE, TrainConfig
-
-    stored = TrainConfig.from_meta(loaded.meta)
-    field_of = {ARG_NAMES.get(f, f): f for f in (*MODEL_FIELDS, *RESUME_FROM_FILE, "optimizer", "lr")}
-    field_of.update(activation="enc_activation")
-    clashes = []
-    for dest, value in explicit_flags(args).items():
-        field = field_of.get(dest)
-        have = stored.learning_rate if field == "lr" else getattr(stored, field, None) if field else None
-        if field and value != have and not (dest == "activation" and value == stored.dec_activation == have):
-            clashes.append(f"--{dest.replace('_', '-')} {value} (the file has {have})")
-    if clashes:
-        raise CliError(f"--resume continues {out} with its own settings, and these flags contradict them: "
-                       f"{'; '.join(clashes)}. Drop them, or train a new model with another --out")
+    given = {name: getattr(args, ARG_NAMES.get(name, name)) for name in TrainConfig.__dataclass_fields__
+             if hasattr(args, ARG_NAMES.get(name, name))}
+    if getattr(args, "activation", None) is not None:
+        given.setdefault("enc_activation", args.activation)
+        given.setdefault("dec_activation", args.activation)
+    return given
 
 
 def prepare(args, out: Path, dataset):
     """The TrainingRun of this command: a new model, or the one in --out continued (ConfigError -> CliError)."""
-    TrainConfig, TrainingRun, ConfigError = _core()
-    args.enc_activation = args.enc_activation or args.activation or "relu"
-    args.dec_activation = args.dec_activation or args.activation or "relu"
+    from core.config import TrainConfig
+    from core.errors import ConfigError
+    from core.run import TrainingRun
+
+    given, device = given_settings(args), getattr(args, "device", "cpu")
+    command = shlex.join(["main.py", *map(str, getattr(args, "argv", None) or [])])
     try:
-        config = TrainConfig.from_args(args)
-        loaded = load_weights(out, device=args.device, max_params=args.max_params) if args.resume else None
-        if loaded is not None:
-            check_resume_flags(args, loaded, out)
-            warn_other_data(loaded, dataset)
-        command = shlex.join(["main.py", *map(str, getattr(args, "argv", None) or [])])
-        return TrainingRun(config, dataset, loaded, device=args.device, command=command)
+        if args.resume:
+            record = load_weights(out, device=device, max_params=args.max_params)
+            warn_other_data(record, dataset)
+            return TrainingRun.resume(record, dataset, given, fresh_optimizer=args.fresh_optimizer, device=device,
+                                      command=command)
+        if args.fresh_optimizer:
+            raise CliError("--fresh-optimizer continues a model file: it needs --resume")
+        return TrainingRun(TrainConfig.from_form(given), dataset, device=device, command=command)
     except ConfigError as exc:
         raise CliError(flag_names(str(exc))) from None
 

@@ -15,7 +15,6 @@ import os
 import pickle
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from .fields import CONFIG_FIELDS, DEFAULT_MAX_PARAMS, META_FIELDS, OPTIMIZER_FI
 from .fields import is_int as _is_int
 from .models import Model, ModelConfig, param_shapes
 from .optim import Optimizer, optimizer_from_state
+from .record import ModelRecord
 from .safe_io import GB, MB, OutputKind, atomic_write, open_regular, read_capped
 
 FORMAT = "vae-explorer-model"
@@ -36,27 +36,24 @@ _NPY_HEADER_ALLOWANCE = 64 * 1024  # a .npy header is < 10 KB (NumPy reads at mo
 
 
 
-@dataclass
-class LoadedModel:
-    model: Model
-    optimizer_state: dict | None
-    meta: dict = field(default_factory=dict)
-
-    def optimizer(self) -> Optimizer | None:
-        """The saved optimiser bound to ``model`` (None when the file has no optimiser state)."""
-        if self.optimizer_state is None:
-            return None
-        return optimizer_from_state(self.model, self.optimizer_state)
+def save_record(path: str | os.PathLike, record: ModelRecord, force: bool = False) -> Path:
+    """Write a trained model with all it knows (core.record.ModelRecord) atomically to ``path``."""
+    return _write(path, record.model, record.optimizer_state, record.to_meta(), force)
 
 
 def save_model(path: str | os.PathLike, model: Model, optimizer: Optimizer | None = None,
                extra: dict | None = None, force: bool = False) -> Path:
-    """Write ``model`` (and optionally its optimiser) atomically to ``path``.
+    """Write a bare ``model`` (and optionally its optimiser) atomically to ``path``; ``extra`` is merged into
+    the JSON meta. A trained model with its settings and history is saved with ``save_record``.
 
     Refuses to write non-finite parameters, and to replace anything but a VAE Explorer model file
     (any regular file with ``force``; never a FIFO, device or folder): see ``safe_io.atomic_write``.
-    ``extra`` is merged into the JSON meta (training settings, metrics, loss history summaries...).
     """
+    return _write(path, model, optimizer.state_dict() if optimizer is not None else None, extra, force)
+
+
+def _write(path: str | os.PathLike, model: Model, optimizer_state: dict | None, extra: dict | None,
+           force: bool) -> Path:
     params = model.params_numpy()
     bad = [n for n, a in params.items() if not np.all(np.isfinite(a))]
     if bad:
@@ -70,8 +67,8 @@ def save_model(path: str | os.PathLike, model: Model, optimizer: Optimizer | Non
         **(extra or {}),
     }
     arrays: dict[str, np.ndarray] = {f"param/{n}": a for n, a in params.items()}
-    if optimizer is not None:
-        state = optimizer.state_dict()
+    if optimizer_state is not None:
+        state = optimizer_state
         scalars = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
         meta["optimizer"] = scalars
         arrays.update({f"optim/{k}": v for k, v in state.items() if isinstance(v, np.ndarray)})
@@ -271,7 +268,7 @@ def _check_headers(archive: _Archive, config: ModelConfig, expected: dict) -> di
     return sizes
 
 
-def load_model(path: str | os.PathLike, device: str = "cpu", max_params: int = DEFAULT_MAX_PARAMS) -> LoadedModel:
+def load_model(path: str | os.PathLike, device: str = "cpu", max_params: int = DEFAULT_MAX_PARAMS) -> ModelRecord:
     """Load a model file, checking every array against the config. Never runs code.
 
     Raises ModelFileError naming the problem (truncated file, missing arrays, wrong shapes,
@@ -300,7 +297,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu", max_params: int = D
 
 
 def _build(path: Path, meta: dict, config: ModelConfig, params: dict, optim_arrays: dict,
-           device: str) -> LoadedModel:
+           device: str) -> ModelRecord:
     model = Model(config, device=device)
     try:
         model.set_params(params)
@@ -319,7 +316,7 @@ def _build(path: Path, meta: dict, config: ModelConfig, params: dict, optim_arra
             optimizer_from_state(model, optimizer_state)  # validates names and shapes now
         except (ValueError, KeyError, TypeError, OverflowError, ZeroDivisionError) as exc:
             raise ModelFileError(f"{path} has invalid optimiser state: {exc}") from exc
-    return LoadedModel(model, optimizer_state, meta)
+    return ModelRecord.from_meta(model, optimizer_state, meta)
 
 
 def train_settings(meta: dict, path: str | os.PathLike) -> dict:
@@ -517,11 +514,3 @@ def import_legacy(path: str | os.PathLike, kind: str = "ae", likelihood: str = "
                                 "--likelihood bernoulli or gaussian")
     model.set_params(params)
     return model
-
-
-def check_fits_data(model: Model, n_pixels: int, path: str | os.PathLike | None = None) -> None:
-    """Deprecated, for the GUI's last caller (vae_gui/files.py): use core.dataset.check_compatible."""
-    if model.config.input_dim != n_pixels:
-        where = f"the model in {path}" if path else "the model"
-        raise ModelFileError(f"{where} ({model.config.describe()}) takes images of {model.config.input_dim} pixels, "
-                             f"but the data's images have {n_pixels} pixels; it cannot be used with this data")

@@ -43,6 +43,7 @@ FIELDS: dict[str, tuple] = {
     "epochs": ("int_or_none", 1, None),
     "mirror": ("bool",),
     "weight_decay": ("float", 0.0, None),
+    "lr_warmup_steps": ("int", 0, None),
     "val_size": ("int", 0, None),
     "eval_every": ("int", 0, None),
     "log_every": ("int", 1, None),
@@ -54,9 +55,11 @@ FIELDS: dict[str, tuple] = {
     "device": ("choice", DEVICES),
 }
 
-# settings a resumed run takes from the model file, not from the command line or the form: they decide
-# which batches the next steps see, so changing them would break the bit-exact continuation
-RESUME_FROM_FILE = ("batch_size", "seed", "mirror", "weight_decay", "val_size", "binarize")
+# what a continue (CLI --resume, GUI Continue: core.run.continue_settings) may change: the optimiser and
+# objective settings (each change starts a new segment of the model's history) and the run's own control;
+# every other setting defines the model or its data and stays the file's
+CONTINUE_MAY_CHANGE = ("lr", "beta", "warmup_steps", "weight_decay", "lr_warmup_steps")
+RUN_CONTROL = ("steps", "epochs", "eval_every", "log_every", "patience", "keep_best", "checkpoint_every", "device")
 # the fields that describe the network (ModelConfig's); the model file keeps them in meta["config"]
 MODEL_FIELDS = ("kind", "hidden", "latent", "likelihood", "code_activation", "enc_activation", "dec_activation",
                 "leaky_slope", "init", "beta", "warmup_steps", "dtype")
@@ -95,6 +98,7 @@ class TrainConfig:
     epochs: int | None = None
     mirror: bool = False
     weight_decay: float = 0.0
+    lr_warmup_steps: int = 0  # the learning rate rises linearly from lr/N to lr over the run's first N steps
     val_size: int = 0
     eval_every: int = 1000
     log_every: int = 100
@@ -180,21 +184,6 @@ class TrainConfig:
         known = {f.name for f in fields(cls)} - set(MODEL_FIELDS)
         values = {k: train[k] for k in known if k in train}
         config = cls(**values)
-        if isinstance(meta.get("config"), dict):
-            config = config.with_model(ModelConfig.from_dict(meta["config"]))
-        return config.validate()
-
-    def resumed_from(self, meta: dict) -> TrainConfig:
-        """These settings for continuing the run saved in a model file's ``meta``: its architecture and
-        the RESUME_FROM_FILE settings it recorded come from the file (a file that lacks one, e.g. one
-        saved by the GUI, keeps this config's value); the rest (target steps, logging, patience…) from
-        ``self``. The optimiser is the file's too."""
-        train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
-        keep = {k: train[k] for k in RESUME_FROM_FILE if k in train}
-        opt = meta.get("optimizer", {}).get("name") if isinstance(meta.get("optimizer"), dict) else None
-        if opt in OPTIMIZERS:
-            keep["optimizer"] = opt
-        config = replace(self, **keep)
         if isinstance(meta.get("config"), dict):
             config = config.with_model(ModelConfig.from_dict(meta["config"]))
         return config.validate()

@@ -158,11 +158,6 @@ def check_compatible(input_dim: int, data_record: dict | None, dataset: Dataset)
     return []
 
 
-def check_model_data(train_meta: dict | None, dataset: Dataset) -> list[str]:
-    """Deprecated (the GUI's last callers move to check_compatible): check_compatible without the pixel count."""
-    return check_compatible(dataset.dim, train_meta, dataset)
-
-
 def model_image_shape(meta: dict | None, input_dim: int) -> tuple[int, int]:
     """The (H, W) a model's images have: its file's data record, else 28×20 for the 560-pixel Frey models
     saved before the record existed, else the squarest H×W with H·W = input_dim (H >= W, upright)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError, ensure_data
-from .dataset import FREY_IMAGE_SHAPE, Dataset, check_compatible, frey_dataset
+from .dataset import FREY_IMAGE_SHAPE, Dataset, frey_dataset
 from .images import SIXTEEN_BIT_MODES, picture_grey
 from .safe_io import DEFAULT_MAX_VALUES, MAX_VALUES_FLAG
 
@@ -90,13 +90,13 @@ def binarized(dataset: Dataset, seed: int = 0) -> Dataset:
                    note=f"{dataset.note}; statically binarised (one Bernoulli draw, seed {seed})")
 
 
-def evaluation_view(dataset: Dataset, train_meta: dict | None) -> tuple[Dataset, str]:
+def evaluation_view(dataset: Dataset, binarize: str = "none", seed: int = 0) -> tuple[Dataset, str]:
     """The images a model is evaluated on and a note saying which: a model trained with --binarize
-    static is evaluated on the same fixed draw it trained on (its seed), one trained with dynamic
+    static is evaluated on the same fixed draw it trained on (its ``seed``), one trained with dynamic
     binarisation on one fixed draw (seed 0), the usual stochastically binarised test set."""
-    mode = (train_meta or {}).get("binarize", "none")
+    mode = binarize
     if mode == "static":
-        seed = int((train_meta or {}).get("seed", 0))
+        seed = int(seed)
         return binarized(dataset, seed), f"binarize static: the training run's fixed draw (seed {seed})"
     if mode == "dynamic":
         return binarized(dataset, 0), "binarize dynamic: evaluated on one fixed Bernoulli draw (seed 0)"
@@ -364,17 +364,6 @@ def _frey_or_hint(path: Path) -> Dataset:
             raise
         raise DataError(f"{exc} (for other images pick one: {path}:VAR, with --image-shape HxW for flat "
                         "rows)") from None
-
-
-def data_for_model(dataset: Dataset, meta: dict | None, input_dim: int) -> tuple[Dataset, list[str]]:
-    """What a command that evaluates a model needs: the view of ``dataset`` the model is evaluated on
-    (binarised as it was trained) and the lines to tell the user (other data than it was trained on; which
-    binarisation). Raises DataError when the model cannot read these images (another image size)."""
-    notes = check_compatible(input_dim, (meta or {}).get("data"), dataset)
-    view, note = evaluation_view(dataset, (meta or {}).get("train"))
-    if (meta or {}).get("train", {}).get("binarize", "none") != "none":
-        notes.append(note)
-    return view, notes
 
 
 # ------------------------------------------------------------------ the data set a model was trained on

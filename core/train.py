@@ -114,6 +114,7 @@ class Trainer:
         self._ones = model.xp.ones_like(model.grad_flat)  # for the per-step finiteness check
         self.log_every = int(log_every)
         self.eval_every = int(eval_every)
+        self.lr_warmup: tuple[float, int, int] | None = None  # (lr, first step, steps): see set_lr_warmup
         self.history: dict[str, list] = {"step": [], "total": [], "rec": [], "kl": [], "objective": []}
         self.test_history: dict[str, list] = {"step": [], "neg_elbo": []}
         self._snapshot()
@@ -175,6 +176,8 @@ class Trainer:
             # L2 penalty ½·wd·‖θ‖² on every parameter: its gradient wd·θ joins the loss gradient
             # before the optimiser sees it (torch.optim's weight_decay does the same)
             model.grad_flat += self.weight_decay * model.flat
+        if self.lr_warmup is not None:
+            self.optimizer.lr = self.lr_at(step)
         self.optimizer.step()
         model.step = step + 1
         if log_now:
@@ -191,6 +194,17 @@ class Trainer:
             self.history["step"].append(model.step)
             self._snapshot()
         return stats
+
+    def set_lr_warmup(self, lr: float, first_step: int, steps: int) -> None:
+        """Raise the learning rate linearly from lr/steps to ``lr`` over ``steps`` steps from ``first_step``
+        (a fresh optimiser's first updates are as large as lr in every parameter: a trained model needs them
+        small). ``steps`` 0: the optimiser's learning rate is never touched."""
+        self.lr_warmup = (float(lr), int(first_step), int(steps)) if steps > 0 else None
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of the update that makes step ``step + 1``."""
+        lr, first, steps = self.lr_warmup
+        return lr * min(1.0, (step - first + 1) / steps)
 
     def evaluate_test(self) -> float | None:
         """−ELBO on X_test (the test split, or the validation set), recorded for early stopping."""

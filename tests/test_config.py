@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from core.config import FIELDS, RESUME_FROM_FILE, TrainConfig
+from core.config import FIELDS, TrainConfig
 from core.models import ConfigError
 
 
@@ -67,20 +67,6 @@ def test_meta_round_trip_and_old_files():
     restored = TrainConfig.from_meta(old)
     assert (restored.batch_size, restored.seed, restored.hidden, restored.val_size) == (32, 1, [16], 0)
     assert TrainConfig.from_meta({"config": {"kind": "ae"}}).kind == "ae"  # a file without meta["train"]
-
-
-def test_resume_takes_the_batch_settings_from_the_file_and_the_rest_from_the_caller():
-    saved = TrainConfig(hidden=[8], latent=2, batch_size=16, seed=3, mirror=True, weight_decay=0.5, val_size=10,
-                        eval_every=10).validate()
-    meta = {"config": saved.model_config(560).to_dict(), "train": saved.to_meta(), "optimizer": {"name": "sgd"}}
-    asked = TrainConfig(hidden=[999], batch_size=64, seed=0, steps=500, log_every=7, eval_every=20)
-    resumed = asked.resumed_from(meta)
-    for key in RESUME_FROM_FILE:
-        assert getattr(resumed, key) == getattr(saved, key), key
-    assert resumed.hidden == [8] and resumed.optimizer == "sgd"
-    assert (resumed.steps, resumed.log_every, resumed.eval_every) == (500, 7, 20)
-    # a file saved without meta["train"] (the GUI's, before TrainConfig) keeps the caller's values
-    assert asked.resumed_from({"config": saved.model_config(560).to_dict()}).batch_size == 64
 
 
 def test_argparse_namespace_and_form_map_onto_the_same_config():

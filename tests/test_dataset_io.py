@@ -148,9 +148,9 @@ def test_binarisation_views(pixels):
     assert set(np.unique(static.images)) == {0.0, 1.0}
     np.testing.assert_array_equal(static.images, binarized(ds, seed=3).images)
     assert abs(static.images.mean() - ds.images.mean()) < 0.03
-    view, note = evaluation_view(ds, {"binarize": "dynamic"})
+    view, note = evaluation_view(ds, "dynamic")
     assert "dynamic" in note and set(np.unique(view.images)) == {0.0, 1.0}
-    assert evaluation_view(ds, None)[0] is ds
+    assert evaluation_view(ds)[0] is ds
 
 
 def test_round_trip_train_save_reopen_evaluate_on_a_non_frey_set(tmp_path, pixels):
@@ -169,7 +169,7 @@ def test_round_trip_train_save_reopen_evaluate_on_a_non_frey_set(tmp_path, pixel
     assert loaded.meta["train"]["binarize"] == "dynamic"
     assert model_image_shape(loaded.meta, loaded.model.config.input_dim) == (H, W)
     assert check_compatible(loaded.model.config.input_dim, loaded.meta["data"], ds) == []
-    view, _ = evaluation_view(ds, loaded.meta["train"])
+    view, _ = evaluation_view(ds, loaded.settings.binarize, loaded.settings.seed)
     result = evaluate(loaded.model, view.split("test"))
     assert result["neg_elbo"] == pytest.approx(loaded.meta["train"]["final"]["test_neg_elbo"], rel=1e-6)
     # resuming continues on the same data; other image sizes are refused with one line, exit 2
@@ -187,22 +187,27 @@ def test_model_image_shape_for_old_and_new_files():
     assert model_image_shape({}, 784) == (28, 28) and model_image_shape({}, 24) == (6, 4)
 
 
-def test_data_for_model_warns_on_other_data_and_refuses_other_sizes(pixels):
+def test_a_models_view_of_a_data_set_warns_on_other_data_and_refuses_other_sizes(pixels):
     from core.dataset import Dataset
-    from core.dataset_io import data_for_model
+    from core.models import Model, ModelConfig
+    from core.record import ModelRecord
+
+    def record(input_dim: int, meta: dict) -> ModelRecord:
+        model = Model(ModelConfig(hidden=[4], latent=2, input_dim=input_dim))
+        return ModelRecord.from_meta(model, None, meta)
 
     ds = Dataset(pixels.reshape(N, -1) / 255.0, (H, W), "grey")
     meta = {"data": ds.to_meta(), "train": {"binarize": "static", "seed": 2}}
-    view, notes = data_for_model(ds, meta, H * W)
+    view, notes = record(H * W, meta).data_view(ds)
     np.testing.assert_array_equal(view.images, binarized(ds, 2).images)
     assert notes == ["binarize static: the training run's fixed draw (seed 2)"]
     other = Dataset(1.0 - ds.images, (H, W), "inverted")
-    _, notes = data_for_model(other, {"data": ds.to_meta()}, H * W)
+    _, notes = record(H * W, {"data": ds.to_meta()}).data_view(other)
     assert len(notes) == 1 and "trained on other data (grey, 40 images)" in notes[0]
     with pytest.raises(DataError, match="trained on 6×4 images, these are 4×6"):
-        data_for_model(Dataset(ds.images, (W, H), "turned"), meta, H * W)
+        record(H * W, meta).data_view(Dataset(ds.images, (W, H), "turned"))
     with pytest.raises(DataError, match="reads 560 pixels per image"):
-        data_for_model(ds, {}, 560)  # an old Frey model meets these images
+        record(560, {}).data_view(ds)  # an old Frey model meets these images
 
 
 def test_every_command_reads_any_image_shape(tmp_path, pixels, capsys):

@@ -17,7 +17,7 @@ from core.optim import make_optimizer
 from vae_gui.app import PANELS, MainWindow, make_settings
 from vae_gui.menus import fill_shipped_menu
 from vae_gui.screenshots import take_screenshots
-from vae_gui.state import AppState
+from vae_gui.state import Session
 
 WAIT_MS = 60_000
 
@@ -29,7 +29,7 @@ WAIT_MS = 60_000
 
 @pytest.fixture
 def window(qtbot, tmp_path, frey, dialogs):
-    state = AppState()
+    state = Session()
     state.set_data(frey, "frey_rawface.mat")
     state.set_model(small_model(hidden=(16,), latent=4, dtype="float32"))
     w = MainWindow(state, settings=make_settings(tmp_path / "settings.ini"))

@@ -11,7 +11,7 @@ from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture
 
 from core.models import Model, param_shapes
 from vae_gui.panels.gradcheck import FAIL_COLOR, PASS_COLOR, GradcheckPanel
-from vae_gui.state import AppState
+from vae_gui.state import Session
 
 WAIT_MS = 60_000
 LEFT = Qt.MouseButton.LeftButton
@@ -26,7 +26,7 @@ def errors():
 
 
 def make_panel(qtbot, errors, X=None, model=None) -> GradcheckPanel:
-    state = AppState()
+    state = Session()
     state.error_raised.connect(lambda title, text: errors.append((title, text)))
     if X is not None:
         state.set_data(X, "frey")

@@ -19,7 +19,7 @@ from vae_gui.panels.latent_grid import LatentGridPanel
 from vae_gui.panels.latent_map import LatentMapPanel
 from vae_gui.panels.reconstruction import ReconstructionPanel
 from vae_gui.panels.sampling import SamplingPanel, slider_to_z, z_to_slider
-from vae_gui.state import AppState, decoder_sensitivity
+from vae_gui.state import Session, decoder_sensitivity
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,8 +41,8 @@ def trained_vae(frey, one_blas_thread) -> Model:
 
 
 @pytest.fixture
-def state(trained_vae, frey) -> AppState:
-    s = AppState()
+def state(trained_vae, frey) -> Session:
+    s = Session()
     s.set_model(trained_vae)
     s.set_data(frey, "frey_rawface.mat")
     return s
@@ -152,7 +152,7 @@ def test_sampling_random_reset_and_start_from_image(qtbot, state, frey):
 
 
 def test_sampling_strip_new_samples_and_no_data(qtbot, trained_vae):
-    s = AppState()
+    s = Session()
     s.set_model(trained_vae)
     panel = _show(qtbot, SamplingPanel(s))
     assert panel.samples_box.samples.count() == 8
@@ -201,7 +201,7 @@ def test_reconstruction_draw_z_follows_selection_and_random(qtbot, state):
 
 
 def test_reconstruction_no_data_message(qtbot, trained_vae):
-    s = AppState()
+    s = Session()
     s.set_model(trained_vae)
     panel = _show(qtbot, ReconstructionPanel(s))
     assert panel.showing_no_data_message()
@@ -288,7 +288,7 @@ def test_latent_grid_interpolation(qtbot, state, frey):
 
 
 def test_latent_grid_without_data(qtbot, trained_vae):
-    s = AppState()
+    s = Session()
     s.set_model(trained_vae)
     panel = _show(qtbot, LatentGridPanel(s))
     sensitivity = decoder_sensitivity(trained_vae)  # no data: the dims the decoder reacts to most
@@ -360,7 +360,7 @@ def test_decoder_sensitivity_finds_the_dims_the_decoder_uses(trained_vae, frey):
 
 
 def test_latent_map_without_data_says_how_to_load_it(qtbot, trained_vae):
-    s = AppState()
+    s = Session()
     s.set_model(trained_vae)
     panel = _show(qtbot, LatentMapPanel(s))
     assert panel.stack.currentWidget() is panel.no_data_label
@@ -380,7 +380,7 @@ def test_latent_map_refreshes_when_shown_after_a_change(qtbot, state, trained_va
 
 # --------------------------------------------------------------------------- an auto-encoder
 def test_panels_work_with_an_auto_encoder(qtbot, frey):
-    s = AppState()
+    s = Session()
     ae = Model(ModelConfig(kind="ae", hidden=[32], latent=4, dtype="float64"), seed=3)
     s.set_model(ae)
     s.set_data(frey, "frey_rawface.mat")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from core.parsing import parse_hidden
 from core.train import Trainer
 from vae_gui.app import MainWindow, make_settings
 from vae_gui.panels.training import TrainingPanel
-from vae_gui.state import AppState
+from vae_gui.state import Session
 
 WAIT_MS = 60_000  # generous: the CI machine is shared; no test asserts a duration
 
@@ -28,7 +29,7 @@ def errors():
 
 @pytest.fixture
 def state(frey, errors):
-    s = AppState()
+    s = Session()
     s.error_raised.connect(lambda title, text: errors.append((title, text)))
     s.set_data(frey, "frey")
     return s
@@ -84,7 +85,7 @@ def test_continue_training_trains_a_copy_in_a_worker_thread_then_swaps_it_in(qtb
     assert not np.allclose(new_model.flat, start_weights)
     np.testing.assert_array_equal(start_model.flat, start_weights)  # the worker never touched the original
     assert state.optimizer_state is not None and state.optimizer_state["t"] == 300
-    assert panel.last_outcome.status == "finished"
+    assert panel.last_result.status == "finished"
 
     # getData() is what is drawn (clipped to the view, downsampled); the full series is the original data set
     for key in ("total", "rec", "kl", "total_ema", "rec_ema", "kl_ema"):
@@ -171,10 +172,10 @@ def test_pause_resume_and_stop_keep_the_weights(qtbot, state, errors):
 
     qtbot.mouseClick(panel.stop_button, qtbot_button())
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
-    outcome = panel.last_outcome
-    assert outcome.status == "stopped"
-    assert 0 < outcome.result.steps_done < 10_000_000
-    assert state.model.step == outcome.result.steps_done  # the stopped run's weights are the current model
+    result = panel.last_result
+    assert result.status == "stopped"
+    assert 0 < result.steps_done < 10_000_000
+    assert state.model.step == result.steps_done  # the stopped run's weights are the current model
     assert state.model.step >= panel.plots.series["step"].last()
     assert errors == []
 
@@ -223,7 +224,7 @@ def test_validators_block_non_numeric_typing(qtbot, state):
 
 
 def test_without_data_the_panel_says_so_and_start_is_disabled(qtbot):
-    state = AppState()
+    state = Session()
     panel = make_panel(qtbot, state)
     assert panel.no_data_label.isVisible()
     assert "Open data set" in panel.no_data_label.text()
@@ -240,7 +241,7 @@ def test_divergence_shows_a_dialog_and_marks_the_plot(qtbot, state, errors):
     panel.form.lr_edit.setText("100")  # blows up within a few steps
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
-    assert panel.last_outcome.status == "diverged"
+    assert panel.last_result.status == "diverged"
     assert errors and errors[0][0] == "Training diverged" and "non-finite" in errors[0][1]
     assert len(panel.plots.divergence_lines) == 1
     assert panel.plots.divergence_lines[0] in panel.plots.loss_plot.getPlotItem().items
@@ -250,7 +251,7 @@ def test_divergence_shows_a_dialog_and_marks_the_plot(qtbot, state, errors):
 
 @pytest.mark.parametrize("paused", [False, True])
 def test_closing_the_window_during_training_stops_the_thread_cleanly(qtbot, frey, tmp_path, paused):
-    state = AppState()
+    state = Session()
     window = MainWindow(state, settings=make_settings(tmp_path / "settings.ini"))
     qtbot.addWidget(window)
     state.set_data(frey, "frey")
@@ -271,8 +272,9 @@ def test_closing_the_window_during_training_stops_the_thread_cleanly(qtbot, frey
 
 def test_train_job_reports_rate_eta_faces_and_hands_back_a_cpu_model(qtbot, frey):
     from core.config import TrainConfig
+    from core.record import ModelRecord
     from vae_gui.state import as_dataset
-    from vae_gui.training_job import Continuation, train_job
+    from vae_gui.training_job import RunRequest, train_job
     from vae_gui.workers import start_job
 
     model = small_model(hidden=(16,), latent=4, dtype="float32")
@@ -281,7 +283,9 @@ def test_train_job_reports_rate_eta_faces_and_hands_back_a_cpu_model(qtbot, frey
     config = TrainConfig(kind="vae", hidden=[16], latent=4, steps=40, batch_size=20, log_every=10, eval_every=20,
                          checkpoint_every=0)
     got = {"log": [], "eval": [], "faces": [], "finished": []}
-    job = start_job(train_job, config, dataset, Continuation(model, None, {}), dataset.test_ids[:8], z,
+    request = RunRequest(config, ModelRecord(model, settings=config),
+                         {"steps": 40, "log_every": 10, "eval_every": 20, "checkpoint_every": 0})
+    job = start_job(train_job, request, dataset, dataset.test_ids[:8], z,
                     with_control=True, on_yield=lambda r: [got[k].append(v) for k, v in r.items()],
                     on_result=got["finished"].append)
     qtbot.waitUntil(lambda: not job.is_running() and len(got["finished"]) == 1, timeout=WAIT_MS)
@@ -292,8 +296,98 @@ def test_train_job_reports_rate_eta_faces_and_hands_back_a_cpu_model(qtbot, frey
     last_faces = got["faces"][-1]
     assert last_faces["step"] == 40
     assert last_faces["recons"].shape == last_faces["samples"].shape == (8, 560)
-    outcome = got["finished"][0]
-    assert outcome.status == "finished" and outcome.model.device == "cpu" and outcome.model.step == 40
+    outcome, result = got["finished"][0]
+    assert result.status == "finished" and outcome.model.device == "cpu" and outcome.model.step == 40
     np.testing.assert_allclose(last_faces["samples"], outcome.model.decode(z), atol=1e-6)
     assert model.step == 40  # the job trained the model it was given (the panel gives it a copy)
-    assert outcome.meta["train"]["batch_size"] == 20  # the file's meta: the CLI continues with these settings
+    assert outcome.settings.batch_size == 20  # the settings the CLI continues the saved file with
+
+
+def _tiny_cli_model(tmp_path, *flags: str):
+    """A 4×3-image data set on disk and a 30-step CLI model of it: (data path, model path, Dataset)."""
+    from core.dataset_io import open_dataset
+    from main import main
+
+    data = tmp_path / "faces.npy"
+    np.save(data, np.random.default_rng(0).random((120, 12), dtype=np.float32))
+    model = tmp_path / "cli.npz"
+    assert main(["train", "--data", str(data), "--image-shape", "4x3", "--out", str(model), "--hidden", "8",
+                 "--latent", "2", "--batch-size", "16", "--steps", "30", "--quiet", *flags]) == 0
+    return data, model, open_dataset(str(data), (4, 3))
+
+
+def test_gui_continue_and_cli_resume_with_the_same_changes_give_the_same_weights(qtbot, tmp_path, errors):
+    import shutil
+
+    from core.checkpoint import load_model
+    from main import main
+
+    data, cli_file, dataset = _tiny_cli_model(tmp_path)
+    gui_file = tmp_path / "gui.npz"
+    shutil.copy(cli_file, gui_file)
+    assert main(["train", "--data", str(data), "--image-shape", "4x3", "--out", str(cli_file), "--resume",
+                 "--steps", "50", "--lr", "0.0003", "--beta", "0.5", "--weight-decay", "0.001", "--quiet"]) == 0
+    state = Session()
+    state.error_raised.connect(lambda title, text: errors.append((title, text)))
+    state.replace_model_and_data(load_model(gui_file), dataset, data, model_path=gui_file)
+    panel = make_panel(qtbot, state)
+    panel.form.continue_radio.setChecked(True)
+    panel.form.lr_edit.setText("0.0003")
+    panel.form.model_form.beta_edit.setText("0.5")
+    panel.form.weight_decay_edit.setText("0.001")
+    panel.form.steps_spin.setValue(20)
+    assert panel.start_training()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+    assert errors == []
+    cli = load_model(cli_file)
+    assert state.model.step == cli.model.step == 50
+    np.testing.assert_array_equal(state.model.flat, cli.model.flat)
+    assert state.record.segments == cli.segments and cli.segments[-1]["from_step"] == 30
+    assert cli.segments[-1]["changed"] == {"lr": [0.001, 0.0003], "beta": [1.0, 0.5], "weight_decay": [0.0, 0.001]}
+
+
+def test_continuing_weights_without_optimiser_state_is_asked_and_warms_up(qtbot, tmp_path, errors):
+    from core.checkpoint import load_model
+    from core.run import FRESH_OPTIMIZER_LR_WARMUP
+
+    data, _, dataset = _tiny_cli_model(tmp_path)
+    path = Path(__file__).parent / "fixtures" / "v030_keep_best.npz"  # kept-best weights of this data set
+    record = load_model(path)
+    assert record.optimizer_state is None and record.model.step == 55
+    state = Session()
+    state.error_raised.connect(lambda title, text: errors.append((title, text)))
+    state.replace_model_and_data(record, dataset, data, model_path=path)
+    panel = make_panel(qtbot, state)
+    asked = []
+    panel.ask_fresh_optimizer = lambda steps: asked.append(steps) or False
+    panel.form.continue_radio.setChecked(True)
+    assert panel.form.lr_warmup_spin.value() == FRESH_OPTIMIZER_LR_WARMUP  # the safe default, shown
+    panel.form.steps_spin.setValue(10)
+    assert not panel.start_training() and asked == [FRESH_OPTIMIZER_LR_WARMUP]  # declined: nothing runs
+    panel.ask_fresh_optimizer = lambda steps: True
+    assert panel.start_training()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+    assert errors == [] and state.model.step == record.model.step + 10
+    assert state.record.segments[-1]["optimizer"] == "fresh"
+    assert state.record.settings.lr_warmup_steps == FRESH_OPTIMIZER_LR_WARMUP
+
+
+def test_a_keep_best_run_says_where_the_weights_went_back_and_cuts_its_curves(qtbot, tmp_path, errors):
+    _, _, dataset = _tiny_cli_model(tmp_path)
+    state = Session()
+    state.set_data(dataset)
+    panel = make_panel(qtbot, state)
+    tiny_form(panel, steps=300, eval_every=10)
+    panel.form.model_form.hidden_edit.setText("8")
+    panel.form.model_form.latent_spin.setValue(2)
+    panel.form.batch_spin.setValue(16)
+    panel.form.lr_edit.setText("0.2")  # noisy: the best validation score comes before the end
+    panel.form.val_spin.setValue(20)
+    panel.form.keep_best_check.setChecked(True)
+    assert panel.start_training()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+    kept = state.record.results.get("kept_best_step")
+    assert kept is not None and kept < 300 and state.model.step == kept
+    assert f"went back to step {kept}" in panel.rate_label.text()
+    assert panel.plots.series["step"].values()[-1] <= kept  # no curve drawn past the kept weights
+    assert max(state.record.history["step"]) <= kept

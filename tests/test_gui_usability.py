@@ -295,8 +295,8 @@ def test_a_run_continues_across_cli_and_gui_with_the_same_settings(qtbot, window
     form.steps_spin.setValue(20)
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
-    train_meta = panel.last_outcome.meta["train"]
-    assert (train_meta["batch_size"], train_meta["weight_decay"], train_meta["val_size"], train_meta["seed"]) \
+    settings = panel.last_record.settings
+    assert (settings.batch_size, settings.weight_decay, settings.val_size, settings.seed) \
         == (32, 1e-4, 100, 3) and window.session.model.step == 60
     assert window.files.save_model_path(gui_file)
     done = subprocess.run([sys.executable, "main.py", "train", "--resume", "--out", str(again), "--steps", "80",

@@ -21,7 +21,7 @@ from test_reliability_models import BAD_MODELS, BAD_PICKLES, _hostile_payloads
 
 from core.checkpoint import load_model
 from vae_gui.app import MainWindow, make_settings
-from vae_gui.state import AppState
+from vae_gui.state import Session
 
 WAIT_MS = 60_000  # generous: the machine is shared; nothing here asserts a duration
 CHILD_ENV_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen"}
@@ -102,7 +102,7 @@ def test_startup_download_with_a_wrong_checksum_shows_a_dialog(qtbot, tmp_path, 
     mirror = f"http://127.0.0.1:{server.server_address[1]}/frey_rawface.mat"
     real_urlopen = urllib.request.urlopen
     monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout=30: real_urlopen(mirror, timeout=5))
-    win = MainWindow(AppState(), settings=make_settings(tmp_path / "settings.ini"))
+    win = MainWindow(Session(), settings=make_settings(tmp_path / "settings.ini"))
     qtbot.addWidget(win)
     try:
         win.files.load_initial_data(None, allow_download=True)
@@ -206,7 +206,7 @@ def test_divergence_dialog_plot_mark_and_finite_weights(window, dialogs, qtbot, 
     panel = tiny_run_form(window, steps=500, optimizer="sgd", lr="10")
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
-    outcome = panel.last_outcome
+    outcome = panel.last_result
     assert outcome.status == "diverged"
     assert dialogs and dialogs[0][0] == "Training diverged"
     assert "non-finite" in dialogs[0][1] and "kept the weights of step" in dialogs[0][1]
@@ -225,10 +225,10 @@ def test_stop_keeps_consistent_weights(window, dialogs, qtbot, tmp_path):
     qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 3, timeout=WAIT_MS)
     panel.stop_button.click()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
-    outcome = panel.last_outcome
+    outcome = panel.last_result
     assert outcome.status == "stopped" and not dialogs
     model = window.state.model
-    assert model is outcome.model and model.step == outcome.result.steps_done > 0
+    assert model is panel.last_record.model and model.step == outcome.steps_done > 0
     assert np.isfinite(model.flat).all()
     assert window.files.save_model_path(tmp_path / "stopped.npz")
     reloaded = load_model(tmp_path / "stopped.npz")
@@ -254,7 +254,7 @@ def test_pause_freezes_the_run_and_resume_continues_it(window, dialogs, qtbot):
     qtbot.waitUntil(lambda: panel.plots.series["step"].n > paused_points, timeout=WAIT_MS)
     panel.stop_button.click()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
-    assert panel.last_outcome.status == "stopped" and not dialogs
+    assert panel.last_result.status == "stopped" and not dialogs
     assert np.isfinite(window.state.model.flat).all()
 
 

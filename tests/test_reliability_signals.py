@@ -60,7 +60,7 @@ def _wait_for(stream, prefix: str) -> str:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("where", [("core.run", "neg_elbo"), ("core.run", "save_model")])
+@pytest.mark.parametrize("where", [("core.run", "neg_elbo"), ("core.run", "save_record")])
 def test_ctrl_c_during_the_final_evaluation_or_save_still_writes_the_file(where, tmp_path, frey_path):
     """The whole command is covered, through its final save: a Ctrl-C while the final −ELBO is computed
     (or while the file is written) ends with a complete model file of all the steps, never none."""

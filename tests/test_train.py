@@ -208,8 +208,8 @@ def test_a_resumed_training_run_is_bitwise_the_uninterrupted_one(tmp_path):
     half.run()
     half.save(tmp_path / "half.npz", "checkpoint")
     # the resumed run takes batch size, seed, mirror and weight decay from the file, not from the caller
-    resumed = TrainingRun(TrainConfig(steps=40, log_every=5, eval_every=10), dataset,
-                          load_model(tmp_path / "half.npz"))
+    resumed = TrainingRun.resume(load_model(tmp_path / "half.npz"), dataset,
+                                 {"steps": 40, "log_every": 5, "eval_every": 10})
     assert resumed.remaining == 23 and resumed.config.batch_size == 16 and resumed.config.mirror
     resumed.run()
     np.testing.assert_array_equal(resumed.model.flat, whole.model.flat)
@@ -227,7 +227,7 @@ def test_resuming_on_images_of_another_size_is_refused(tmp_path):
     run.save(tmp_path / "m.npz", "finished")
     other = Dataset(np.zeros((50, 12), np.float32), (3, 4), "other")
     with pytest.raises(ValueError, match="trained on 4×3 images, these are 3×4"):
-        TrainingRun(TrainConfig(steps=10), other, load_model(tmp_path / "m.npz"))
+        TrainingRun.resume(load_model(tmp_path / "m.npz"), other, {"steps": 10})
 
 
 def test_an_inspector_sees_the_log_steps_activations_only(synthetic_faces):
@@ -274,7 +274,9 @@ def test_a_run_records_its_command_lines(tmp_path):
                         command="main.py train --steps 4")
     first.run()
     first.save(tmp_path / "m.npz", "finished")
-    again = TrainingRun(TrainConfig(steps=8, eval_every=0), dataset, load_model(tmp_path / "m.npz"),
-                        command="main.py train --resume --steps 8")
-    assert again.meta("finished")["commands"] == ["main.py train --steps 4", "main.py train --resume --steps 8"]
+    again = TrainingRun.resume(load_model(tmp_path / "m.npz"), dataset, {"steps": 8, "eval_every": 0},
+                               command="main.py train --resume --steps 8")
+    record = again.record("finished")
+    assert record.provenance.commands == ["main.py train --steps 4", "main.py train --resume --steps 8"]
+    assert record.provenance.parent_run == first.provenance.run_id != record.provenance.run_id
     assert "commands" not in TrainingRun(TrainConfig(steps=1), dataset).meta("x")  # the GUI passes none

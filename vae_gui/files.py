@@ -13,12 +13,11 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, QTimer
 from PyQt6.QtWidgets import QFileDialog, QInputDialog, QProgressDialog
 
-from core.checkpoint import import_legacy, load_model, save_model
+from core.checkpoint import import_legacy, load_model, save_record
 from core.data import PROJECT_ROOT, DataError, DownloadIntegrityError, ensure_data, find_data
 from core.dataset import Dataset, check_compatible, frey_dataset
 from core.dataset_io import open_dataset, split_spec
 from core.models import Model, ModelConfig
-from core.optim import optimizer_from_state
 from vae_gui import closing
 from vae_gui.data_dialog import DataSetDialog, apply_dataset
 from vae_gui.state import NO_DATA_HELP
@@ -28,7 +27,6 @@ MODEL_DIR = PROJECT_ROOT / "model"
 # The Gaussian learned-variance VAE opens first: its samples are visibly different faces, while the
 # Bernoulli VAE (model/vae.npz) decodes almost every z to one average face (docs/RESULTS.md).
 DEFAULT_MODEL = MODEL_DIR / "vae_gauss.npz"
-SAVED_META = ("train", "data", "history", "saved_because", "train_seconds")  # meta a save carries on
 LEGACY_KINDS = ["AE (Wi, Wm, Wd, Wo, Bi, Bm, Bd, Bo)", "VAE (Wi, Wm, Wv, Wd, Wo, Bi, Bm, Bv, Bd, Bo)"]
 
 
@@ -111,7 +109,7 @@ class FileActions(QObject):
                     self.window.show_error("Could not open the model", f"{path}: {exc}. Open a data set it can "
                                            "read first (File ▸ Open data set…).")
                     return
-            self.session.set_model(loaded.model, path, loaded.optimizer_state, loaded.meta)
+            self.session.set_record(loaded, path)
             self.settings.setValue("last_model", str(path))
             self.remember("model", path)
             self.window.notify("; ".join([f"Opened {path}"] + [f"warning: {line}" for line in warnings]),
@@ -140,10 +138,7 @@ class FileActions(QObject):
             self.window.show_error("Save model", "There is no model to save.")
             return False
         try:
-            state = session.optimizer_state
-            optimizer = optimizer_from_state(session.model, state) if state else None
-            save_model(path, session.model, optimizer, extra={k: session.meta[k] for k in SAVED_META
-                                                               if k in session.meta})
+            save_record(path, session.record)
         except Exception as exc:  # noqa: BLE001 - disk full, permissions, non-finite weights…
             self.window.show_error("Could not save the model", error_text(exc))
             return False
@@ -294,7 +289,7 @@ class FileActions(QObject):
             except Exception as exc:  # noqa: BLE001 - the window must open anyway
                 QTimer.singleShot(0, lambda e=exc: self.window.show_error("Could not open the model", error_text(e)))
                 continue
-            self.session.set_model(loaded.model, path, loaded.optimizer_state, loaded.meta)
+            self.session.set_record(loaded, path)
             return
         self.session.set_model(fresh_default_model())
         self.window.notify(f"No shipped model at {DEFAULT_MODEL}: using a freshly initialised, untrained VAE "

@@ -17,10 +17,11 @@ import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from core.backend import to_numpy
-from core.dataset import FREY_IMAGE_SHAPE, FREY_NAME, Dataset, model_image_shape
+from core.dataset import FREY_IMAGE_SHAPE, FREY_NAME, Dataset
 from core.evaluate import ACTIVE_UNIT_THRESHOLD, posterior_means
 from core.explore import latent_activity, most_active_dims
 from core.models import Model
+from core.record import ModelRecord
 from vae_gui.workers import Job, start_job
 
 # The one "how do I get data" help text; panels show it (HTML) when there is no data set.
@@ -85,10 +86,8 @@ class Session(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.model: Model | None = None
+        self.record: ModelRecord | None = None  # the current model with its settings, curves, optimiser state
         self.model_path: Path | None = None
-        self.optimizer_state: dict | None = None  # saved optimiser state of the current model, if any
-        self.meta: dict = {}  # the model file's meta: 'train' settings, 'history' curves…
         self.dataset: Dataset | None = None
         self.data_path: Path | None = None
         self.data_message = "no data loaded"
@@ -104,15 +103,48 @@ class Session(QObject):
         self._generation = 0
 
     # ------------------------------------------------------------------ model and data
+    @property
+    def model(self) -> Model | None:
+        return self.record.model if self.record is not None else None
+
+    @property
+    def optimizer_state(self) -> dict | None:
+        """The current model's saved optimiser state (None: none, e.g. shipped or kept-best weights)."""
+        return self.record.optimizer_state if self.record is not None else None
+
+    @property
+    def meta(self) -> dict:
+        """Deprecated: the current record as a file's meta dict. Read ``session.record``'s fields instead."""
+        return self.record.meta if self.record is not None else {}
+
+    def set_record(self, record: ModelRecord, path: Path | str | None = None, unsaved: bool = False) -> None:
+        """Make ``record`` the current model (from ``path``; ``unsaved``: no file holds its weights yet)."""
+        self._put_record(record, path, unsaved)
+        self._invalidate()
+        self.model_changed.emit(record.model)
+
     def set_model(self, model: Model, path: Path | None = None, optimizer_state: dict | None = None,
                   meta: dict | None = None, unsaved: bool = False) -> None:
-        self.unsaved = unsaved
-        self.model = model
-        self.model_path = Path(path) if path else None
-        self.optimizer_state = optimizer_state
-        self.meta = dict(meta or {})
+        """A bare model (and optionally what a file said about it) as the current model; see set_record."""
+        self.set_record(ModelRecord.from_meta(model, optimizer_state, dict(meta or {})), path, unsaved)
+
+    def replace_model_and_data(self, record: ModelRecord, data: Dataset, data_path: Path | str | None = None,
+                               message: str = "", model_path: Path | str | None = None,
+                               unsaved: bool = False) -> None:
+        """Replace the model and the data set together: both are in place before either signal is emitted, so no
+        panel ever sees a model with data it cannot read. Raises core DataError (nothing changed) when they do
+        not fit each other."""
+        record.check_data(as_dataset(data, data_path))
+        self._put_record(record, model_path, unsaved)
+        self._put_data(data, data_path, message)
         self._invalidate()
-        self.model_changed.emit(model)
+        self.model_changed.emit(record.model)
+        self.data_changed.emit(self.X)
+
+    def _put_record(self, record: ModelRecord, path, unsaved: bool) -> None:
+        self.unsaved = unsaved
+        self.record = record
+        self.model_path = Path(path) if path else None
 
     def saved(self, path: Path) -> None:
         """The current model is now in the file ``path``."""
@@ -120,12 +152,15 @@ class Session(QObject):
         self.model_saved.emit(self.model_path)
 
     def set_data(self, data: Dataset | np.ndarray | None, path: Path | str | None = None, message: str = "") -> None:
+        self._put_data(data, path, message)
+        self._invalidate()
+        self.data_changed.emit(self.X)
+
+    def _put_data(self, data: Dataset | np.ndarray | None, path, message: str) -> None:
         self.dataset = as_dataset(data, path) if data is not None else None
         self.data_path = Path(path) if path else None
         n = self.dataset.n if self.dataset is not None else 0
         self.data_message = message or (f"{n} faces from {_home_relative(path)}" if n else "no data loaded")
-        self._invalidate()
-        self.data_changed.emit(self.X)
 
     @property
     def X(self) -> np.ndarray | None:  # noqa: N802 - the images matrix, as in the engine
@@ -155,7 +190,7 @@ class Session(QObject):
         if data is not None and (model is None or model.config.input_dim == data.dim):
             return data.image_shape
         if model is not None:
-            return model_image_shape(self.meta, model.config.input_dim)
+            return self.record.image_shape
         return FREY_IMAGE_SHAPE
 
     # ------------------------------------------------------------------ selection, busy, errors
@@ -250,5 +285,3 @@ def _home_relative(path) -> str:
     except (ValueError, OSError):
         return str(path)
 
-
-AppState = Session  # the name the tests and helper scripts have used

@@ -2,8 +2,8 @@
 the UI thread through ``JobControl.report`` and stopping/pausing at ``JobControl.checkpoint``.
 
 Runs in a worker thread: it touches no widget and no session; it trains a *copy* of the current
-model (continue) or a new one and hands back a ``TrainOutcome`` with a CPU model. Reports are small
-dicts: {'log': stats} on log steps, {'eval': (step, value)} after a held-out evaluation,
+model (continue) or a new one and hands back its ``ModelRecord`` (a CPU model) and the ``TrainResult``.
+Reports are small dicts: {'log': stats} on log steps, {'eval': (step, value)} after a held-out evaluation,
 {'faces': {...}} at most ``FACES_INTERVAL_S`` apart, and {'ledger': line} once when the run ledger
 (core.recorder, which records every run) cannot be used.
 """
@@ -11,16 +11,15 @@ dicts: {'log': stats} on log steps, {'eval': (step, value)} after a held-out eva
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.backend import to_numpy
-from core.checkpoint import LoadedModel
 from core.config import TrainConfig
 from core.dataset import Dataset
 from core.models import Model
-from core.optim import make_optimizer
+from core.record import ModelRecord
 from core.recorder import Recorder
 from core.run import TrainingRun
 from core.train import TrainResult
@@ -30,49 +29,29 @@ FACES_INTERVAL_S = 0.25  # live faces at most ~4 times a second: decoding 16 fac
 
 
 @dataclass
-class TrainOutcome:
-    """What a run hands back: the trained weights (a CPU model), why it ended and the file meta."""
+class RunRequest:
+    """What Start asks for: a new model of ``config``, or (``record``: a copy of the current model) that model
+    continued with ``changes`` through core.run.TrainingRun.resume, the rule CLI --resume follows too;
+    ``fresh_optimizer``: the user agreed to continue a model that has no optimiser state."""
 
-    status: str  # 'finished', 'stopped' or 'diverged'
-    message: str
-    model: Model
-    optimizer_state: dict | None
-    result: TrainResult
-    meta: dict  # meta['train'] (TrainConfig), meta['data'], … for the model file
+    config: TrainConfig
+    record: ModelRecord | None = None
+    changes: dict = field(default_factory=dict)
+    fresh_optimizer: bool = False
 
-
-@dataclass
-class Continuation:
-    """The current model to continue: a copy of its weights, its optimiser state (None: a fresh one)
-    and its file meta (training settings)."""
-
-    model: Model
-    optimizer_state: dict | None
-    meta: dict
+    def start(self, dataset: Dataset) -> TrainingRun:
+        if self.record is None:
+            return TrainingRun(self.config, dataset, device=self.config.device)
+        return TrainingRun.resume(self.record, dataset, self.changes, fresh_optimizer=self.fresh_optimizer,
+                                  device=self.config.device)
 
 
-def continuation_of(model: Model, optimizer_state: dict | None, meta: dict, config: TrainConfig) -> LoadedModel:
-    """A LoadedModel for TrainingRun; without a saved optimiser state a fresh one of the form's kind."""
-    if optimizer_state is None:
-        optimizer_state = make_optimizer(config.optimizer, model, config.learning_rate).state_dict()
-    # β and the warm-up are the form's (an objective setting, not the architecture)
-    model.config.beta, model.config.warmup_steps = config.beta, config.warmup_steps
-    meta = dict(meta)
-    meta["config"] = model.config.to_dict()
-    meta["optimizer"] = {"name": optimizer_state.get("name", config.optimizer)}
-    return LoadedModel(model, optimizer_state, meta)
-
-
-def train_job(config: TrainConfig, dataset: Dataset, continuation: Continuation | None = None,
-              face_ids: np.ndarray | None = None, face_z: np.ndarray | None = None, inspect: bool = False,
-              *, control: JobControl) -> TrainOutcome:
-    """Train in the calling (worker) thread; see the module docstring."""
-    loaded = None
-    if continuation is not None:
-        loaded = continuation_of(continuation.model, continuation.optimizer_state, continuation.meta, config)
-    run = TrainingRun(config, dataset, loaded, device=config.device)
-    if continuation is not None and continuation.optimizer_state is not None:
-        run.optimizer.lr = config.learning_rate  # the form's learning rate applies to the next steps
+def train_job(request: RunRequest, dataset: Dataset, face_ids: np.ndarray | None = None,
+              face_z: np.ndarray | None = None, inspect: bool = False,
+              *, control: JobControl) -> tuple[ModelRecord, TrainResult]:
+    """Train in the calling (worker) thread; see the module docstring. Returns the trained model's record
+    (a CPU model; its history is the record's own, the panel adds the curves it drew) and how the run ended."""
+    run = request.start(dataset)
     if inspect:
         _attach_inspector(run)
     faces = _FaceReporter(run.model, dataset.images[face_ids] if face_ids is not None else None, face_z, control)
@@ -82,7 +61,7 @@ def train_job(config: TrainConfig, dataset: Dataset, continuation: Continuation 
         faces.report()
         return control.checkpoint()
 
-    recorder = _recorder(run, continuation, control)
+    recorder = _recorder(run, request.record, control)
 
     def on_log(stats: dict) -> None:
         control.report({"log": stats})
@@ -101,16 +80,16 @@ def train_job(config: TrainConfig, dataset: Dataset, continuation: Continuation 
         recorder.end(run, "crashed", f"{type(exc).__name__}: {exc}", measure=False)
         raise
     recorder.end(run, result.status, result.message)
-    model = run.model if run.model.device == "cpu" else run.model.copy(device="cpu")
-    optimizer_state = run.optimizer.state_dict() if run.optimizer is not None else None
-    return TrainOutcome(result.status, result.message, model, optimizer_state, result, run.meta("gui"))
+    record = run.record("gui")
+    if record.model.device != "cpu":
+        record.model = record.model.copy(device="cpu")
+    return record, result
 
 
-def _recorder(run: TrainingRun, continuation: Continuation | None, control: JobControl) -> Recorder:
+def _recorder(run: TrainingRun, continued: ModelRecord | None, control: JobControl) -> Recorder:
     """The run ledger's record of this run (a continued model's run is its parent); ledger trouble is
     reported once as {'ledger': line} and training goes on without it."""
-    parent = continuation.meta.get("ledger_run") if continuation is not None else None
-    parent = parent if isinstance(parent, int) and not isinstance(parent, bool) else None
+    parent = continued.provenance.ledger_run if continued is not None else None
     recorder = Recorder(source="gui", parent=parent, parent_step=int(run.model.step) if parent else None,
                         warn=lambda line: control.report({"ledger": line}))
     recorder.begin(run)

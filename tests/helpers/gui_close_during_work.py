@@ -27,7 +27,7 @@ from core.data import load_frey  # noqa: E402
 from core.models import Model, ModelConfig  # noqa: E402
 from vae_gui import workers  # noqa: E402
 from vae_gui.app import MainWindow, make_settings, wait_until  # noqa: E402
-from vae_gui.state import AppState  # noqa: E402
+from vae_gui.state import Session  # noqa: E402
 
 TIMEOUT_S = 90
 
@@ -40,7 +40,7 @@ def fail(message: str) -> None:
 def main() -> None:
     mode, data_path, settings_path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     app = QApplication(sys.argv[:1])
-    window = MainWindow(AppState(), settings=make_settings(settings_path))
+    window = MainWindow(Session(), settings=make_settings(settings_path))
     state = window.state
     # every dialog goes through QMessageBox.critical: print it instead of blocking on a modal box
     QMessageBox.critical = staticmethod(lambda _parent, title, text, *a, **k: print(f"dialog {title}: {text}",

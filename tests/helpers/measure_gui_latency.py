@@ -28,7 +28,7 @@ from PyQt6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from core.data import ensure_data, load_frey  # noqa: E402
 from vae_gui.app import MainWindow, make_settings, wait_until  # noqa: E402
-from vae_gui.state import AppState  # noqa: E402
+from vae_gui.state import Session  # noqa: E402
 
 
 def tick_gaps(app: QApplication, seconds: float) -> np.ndarray:
@@ -53,7 +53,7 @@ def main() -> None:
     app = QApplication(sys.argv[:1])
     QMessageBox.critical = staticmethod(lambda _p, title, text, *a, **k: print(f"dialog {title}: {text}"))
     settings = make_settings(Path(os.environ.get("TMPDIR", "/tmp")) / "vae-explorer-latency.ini")
-    window = MainWindow(AppState(), settings=settings)
+    window = MainWindow(Session(), settings=settings)
     path = ensure_data(None, allow_download=False)
     window.state.set_data(load_frey(path), path)
     window.files.load_initial_model(None, remembered=False)

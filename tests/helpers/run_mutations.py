@@ -96,7 +96,8 @@ MUTATIONS: dict[str, tuple] = {
         "main.py", "    except KeyboardInterrupt:  # a second", "    except ZeroDivisionError:  # a second",
         [R_FAULTS]),
     "cli: resume ignores the saved batch size": (
-        "core/config.py", 'RESUME_FROM_FILE = ("batch_size", ', "RESUME_FROM_FILE = (",
+        "core/run.py", "if name not in CONTINUE_MAY_CHANGE + RUN_CONTROL and value != getattr(stored, name)]",
+        "if False]",
         [R_FAULTS]),
     "cli: no batch-size check": (
         "core/config.py", "        if self.batch_size > fit:", "        if False:", [R_MODELS]),

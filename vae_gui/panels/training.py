@@ -16,6 +16,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -24,14 +25,15 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from core.config import TrainConfig
+from core.config import CONTINUE_MAY_CHANGE, RUN_CONTROL
 from core.models import Model
-from core.parsing import parse_hidden  # noqa: F401 - the Gradcheck panel still imports these two from here
+from core.record import ModelRecord, cut_history
+from core.run import FRESH_OPTIMIZER_LR_WARMUP
+from core.train import TrainResult
 from vae_gui.panels.base import Panel
 from vae_gui.panels.training_form import TrainForm
 from vae_gui.state import NO_DATA_HELP, Session
-from vae_gui.training_job import Continuation, TrainOutcome, train_job
-from vae_gui.widgets.config_form import hidden_sizes_validator  # noqa: F401
+from vae_gui.training_job import RunRequest, train_job
 from vae_gui.widgets.live_faces import LiveFaces
 from vae_gui.widgets.loss_plots import TIPS as LOSS_TIPS
 from vae_gui.widgets.loss_plots import LossPlots, downsample
@@ -63,9 +65,12 @@ class TrainingPanel(Panel):
     def __init__(self, state: Session, parent: QWidget | None = None):
         super().__init__(state, parent)
         self.job: Job | None = None
-        self.last_outcome: TrainOutcome | None = None
+        self.last_record: ModelRecord | None = None  # what the last run produced
+        self.last_result: TrainResult | None = None  # how it ended
         self.training_model: Model | None = None  # the copy being trained (the job's; read-only here)
-        self._paused = False
+        self._progress = ""  # the rate line without its " — paused" / " — stopping" suffix
+        # asked before continuing trained weights without optimiser state (tests answer it themselves)
+        self.ask_fresh_optimizer = self._ask_fresh_optimizer
         self._face_z: np.ndarray | None = None
         self.form = TrainForm()
         self.form.mode_changed.connect(self._update_controls)
@@ -144,7 +149,7 @@ class TrainingPanel(Panel):
     def _model_changed(self, model: Model | None) -> None:
         if model is None:
             self.form.new_radio.setChecked(True)
-        if model is not None and model is not getattr(self.last_outcome, "model", None):
+        if model is not None and model is not getattr(self.last_record, "model", None):
             self._show_saved_run(model)  # another model was opened: its own curves and settings
         if model is not None:
             self._face_z = np.random.default_rng(FACE_Z_SEED).standard_normal((N_LIVE_FACES, model.config.latent))
@@ -152,14 +157,9 @@ class TrainingPanel(Panel):
         self._update_controls()
 
     def _show_saved_run(self, model: Model) -> None:
-        meta = self.state.meta
-        self.plots.set_history(meta.get("history"))
-        config = TrainConfig().with_model(model.config)
-        try:
-            config = TrainConfig.from_meta({**meta, "config": model.config.to_dict()})
-        except (ValueError, TypeError):
-            pass  # a file without (or with odd) training settings: the form shows the architecture only
-        self.form.show_config(config)
+        record = self.state.record
+        self.plots.set_history(record.history)
+        self.form.show_record(record)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("%p%")
         self.rate_label.setText(f"{model.config.describe()}: {model.step:,} steps trained.")
@@ -191,66 +191,84 @@ class TrainingPanel(Panel):
             self.state.report_error("Training", f"No data is loaded: {NO_DATA_HELP}.")
             return False
         try:
-            config, continuation = self._run_request()
+            request = self._run_request()
         except ValueError as exc:
             self.state.report_error("Invalid training settings", _sentence(str(exc)))
             return False
-        if continuation is None and not self.state.confirm_replace("Start a new model"):
+        if request is None:
+            return False  # the user declined a fresh optimiser
+        continued = request.record
+        if continued is None and not self.state.confirm_replace("Start a new model"):
             return False  # the user kept (or could not save) the current model's unsaved weights
-        if continuation is None:
+        if continued is None:
             self.plots.clear()
-        latent = continuation.model.config.latent if continuation else config.latent
+        latent = continued.model.config.latent if continued else request.config.latent
         self._face_z = np.random.default_rng(FACE_Z_SEED).standard_normal((N_LIVE_FACES, latent))
-        self.training_model = continuation.model if continuation else None
-        self._start_step = continuation.model.step if continuation else 0
-        self.job = start_job(train_job, config, self.state.dataset, continuation,
+        self.training_model = continued.model if continued else None
+        self._start_step = continued.model.step if continued else 0
+        self.job = start_job(train_job, request, self.state.dataset,
                              self.state.test_ids[:N_LIVE_FACES], self._face_z, True, with_control=True,
                              on_yield=self._on_report, on_result=self._on_finished, on_error=self._on_failed,
                              on_finished=self._run_ended, owner=self)
         self.job.paused_changed.connect(self._on_paused)
-        self._paused = False
         self.progress_bar.setValue(0)
-        self.rate_label.setText(f"Starting {config.steps} steps…")
+        self._set_progress(f"Starting {request.config.steps} steps…")
         self.status_label.setText("")
         self.state.set_training(True)
         self._update_controls()
         return True
 
-    def _run_request(self) -> tuple[TrainConfig, Continuation | None]:
-        """The form's TrainConfig and, when continuing, a copy of the current model to train."""
+    def _run_request(self) -> RunRequest | None:
+        """What Start asks for: a new model from the form, or a copy of the current one continued with the
+        form's optimiser/objective settings (core.run.TrainingRun.resume: the rule of `train --resume`).
+        None when the user declined to continue without optimiser state."""
         config = self.form.config()
         if not self.form.continuing():
             config.check_data(len(self.state.train_ids))
-            return config, None
-        model = self.state.model
-        if model is None:
+            return RunRequest(config)
+        record = self.state.record
+        if record is None:
             raise ValueError("there is no current model to continue; choose 'New model'")
+        changes = {name: getattr(config, name) for name in CONTINUE_MAY_CHANGE + RUN_CONTROL if name != "epochs"}
         # the form's Steps are steps to run now; a run's target (as in `train --resume`) counts from step 0
-        config = config.updated(steps=model.step + config.steps)
-        return config, Continuation(model.copy(), self.state.optimizer_state, dict(self.state.meta))
+        changes["steps"] = record.model.step + config.steps
+        fresh = record.optimizer_state is None and record.model.step > 0
+        if fresh and not self.ask_fresh_optimizer(config.lr_warmup_steps):
+            return None
+        return RunRequest(config, record.copy(), changes, fresh_optimizer=fresh)
+
+    def _ask_fresh_optimizer(self, warmup_steps: int) -> bool:
+        """Continue trained weights that have no optimiser state? (Yes: a fresh optimiser, warmed up.)"""
+        warm = (f"Its learning rate warms up from a small value over {warmup_steps} steps (the form's "
+                "\"LR warm-up steps\")" if warmup_steps else
+                "The form's \"LR warm-up steps\" is 0: its first updates will be as large as the learning rate, "
+                "which can wreck trained weights")
+        answer = QMessageBox.question(
+            self, "Continue without optimiser state",
+            f"This model ({self.state.model.step:,} steps) was saved without its optimiser state (shipped or "
+            f"kept-best weights), so continuing starts a fresh optimiser. {warm}.\n\nContinue training it?")
+        return answer == QMessageBox.StandardButton.Yes
 
     def pause_training(self) -> None:
         if self.job is not None:
             self.job.pause()
-            self._paused = True
             self._update_controls()
 
     def resume_training(self) -> None:
         if self.job is not None:
             self.job.resume()
-            self._paused = False
             self._update_controls()
 
     def stop_training(self) -> None:
         if self.job is not None:
             self.job.cancel()
-            self.rate_label.setText(self.rate_label.text().split(" — ")[0] + " — stopping after this step…")
+            self.rate_label.setText(self._progress + " — stopping after this step…")
 
     def toggle(self) -> None:
         """Space: start when idle, else pause or resume."""
         if not self.is_running():
             self.start_training()
-        elif self._paused:
+        elif self.is_paused():
             self.resume_training()
         else:
             self.pause_training()
@@ -259,7 +277,12 @@ class TrainingPanel(Panel):
         return self.job is not None and self.job.is_running()
 
     def is_paused(self) -> bool:
-        return self.is_running() and self._paused
+        """Paused (or asked to pause): the job's control holds it, nothing else does."""
+        return self.is_running() and self.job.is_paused()
+
+    def _set_progress(self, text: str) -> None:
+        self._progress = text
+        self.rate_label.setText(text + (" — paused" if self.is_paused() else ""))
 
     def _update_controls(self) -> None:
         running, has_data = self.is_running(), self.state.dataset is not None
@@ -268,12 +291,16 @@ class TrainingPanel(Panel):
             f"No data loaded: {NO_DATA_HELP}." if not has_data else
             "A run is going; stop it before starting another." if running else
             "Train with these settings in the background (Space).")
-        self.pause_button.setEnabled(running and not self._paused)
-        self.resume_button.setEnabled(running and self._paused)
+        self.pause_button.setEnabled(running and not self.is_paused())
+        self.resume_button.setEnabled(running and self.is_paused())
         self.stop_button.setEnabled(running)
         self.form.set_locked(running, self.state.model is not None)
         if self.form.continuing() and self.state.model is not None and not running:
             self.form.model_form.set_values(self.state.model.config.to_dict())
+            record = self.state.record
+            self.form.show_fixed(record)
+            if record.optimizer_state is None and record.model.step > 0 and not self.form.lr_warmup_spin.value():
+                self.form.lr_warmup_spin.setValue(FRESH_OPTIMIZER_LR_WARMUP)  # the safe default, shown
 
     # ------------------------------------------------------------------ job reports
     def _on_report(self, report: dict) -> None:
@@ -292,16 +319,13 @@ class TrainingPanel(Panel):
         done, of = int(stats.get("done", 0)), int(stats.get("of", 1))
         self.progress_bar.setValue(int(1000 * done / max(of, 1)))
         self.progress_bar.setFormat(f"{done} / {of} steps")
-        paused = " — paused" if self._paused else ""
-        self.rate_label.setText(f"Step {step}: −ELBO {stats['total']:.1f}, reconstruction {stats['rec']:.1f}, "
-                                f"KL {stats['kl']:.2f} nats · {stats['steps_per_s']:.0f} steps/s · "
-                                f"ETA {format_eta(stats['eta_s'])}{paused}")
+        self._set_progress(f"Step {step}: −ELBO {stats['total']:.1f}, reconstruction {stats['rec']:.1f}, "
+                           f"KL {stats['kl']:.2f} nats · {stats['steps_per_s']:.0f} steps/s · "
+                           f"ETA {format_eta(stats['eta_s'])}")
         self.state.training_logged.emit(stats)
 
     def _on_paused(self, paused: bool) -> None:
-        self._paused = paused
-        text = self.rate_label.text().split(" — ")[0]
-        self.rate_label.setText(text + (" — paused" if paused else ""))
+        self._set_progress(self._progress)
         self.state.set_training(True, paused=paused)  # the status bar says 'paused' or 'training'
         self._update_controls()
 
@@ -309,28 +333,33 @@ class TrainingPanel(Panel):
         self.status_label.setText(f"Training failed: {message}")
         self.state.report_error("Training failed", message)
 
-    def _on_finished(self, outcome: TrainOutcome) -> None:
-        self.last_outcome = outcome
-        kept_previous = outcome.status == "diverged" and outcome.model.step <= self._start_step
-        if outcome.status == "diverged":
-            self.plots.mark_divergence(outcome.model.step)
-            self.state.report_error("Training diverged", _sentence(outcome.message) + (
+    def _on_finished(self, outcome: tuple[ModelRecord, TrainResult]) -> None:
+        record, result = outcome
+        self.last_record, self.last_result = record, result
+        step = record.model.step
+        kept_previous = result.status == "diverged" and step <= self._start_step
+        if result.status == "diverged":
+            self.plots.mark_divergence(step)
+            self.state.report_error("Training diverged", _sentence(result.message) + (
                 "\n\nThe previous current model is kept." if kept_previous else
-                f"\n\nThe weights of step {outcome.model.step} (the last good ones) are the current model.")
+                f"\n\nThe weights of step {step} (the last good ones) are the current model.")
                 + "\n\nTry a smaller learning rate or a KL warm-up.")
+        kept_best = record.results.get("kept_best_step")
         if not kept_previous:
-            meta = {**outcome.meta, "history": downsample(self.plots.history())}
-            self.state.set_model(outcome.model, optimizer_state=outcome.optimizer_state, meta=meta, unsaved=True)
-        rate = outcome.result.steps_done / max(outcome.result.seconds, 1e-9)
-        self.rate_label.setText(f"Step {outcome.model.step}: run {outcome.status} after "
-                                f"{outcome.result.steps_done} steps ({rate:.0f} steps/s on average).")
-        self.status_label.setText(f"{_sentence(outcome.message)} ({outcome.result.seconds:.1f} s). The trained "
+            record.history = cut_history(downsample(self.plots.history()), step)
+            if kept_best is not None:
+                self.plots.set_history(record.history)  # the curves end where the weights are
+            self.state.set_record(record, unsaved=True)
+        rate = result.steps_done / max(result.seconds, 1e-9)
+        went_back = f"; keep-best: the weights went back to step {kept_best}" if kept_best is not None else ""
+        self._set_progress(f"Step {step}: run {result.status} after {result.steps_done} steps "
+                           f"({rate:.0f} steps/s on average){went_back}.")
+        self.status_label.setText(f"{_sentence(result.message)} ({result.seconds:.1f} s){went_back}. The trained "
                                   "weights are the current model (File ▸ Save model as… keeps them).")
-        if outcome.status == "finished":
+        if result.status == "finished":
             self.progress_bar.setValue(1000)
 
     def _run_ended(self) -> None:
-        self._paused = False
         self.training_model = None
         self.state.set_training(False)
         self._update_controls()

@@ -23,9 +23,10 @@ from PyQt6.QtWidgets import (
 )
 
 from core.backend import cuda_status
-from core.config import FIELDS, TrainConfig
+from core.config import CONTINUE_MAY_CHANGE, FIELDS, RUN_CONTROL, TrainConfig
 from core.models import ConfigError
 from core.parsing import parse_number
+from core.record import ModelRecord
 from vae_gui.widgets.config_form import ModelConfigForm, choice_combo, int_spin
 
 GUI_LOG_EVERY = 10  # the curves get a point every 10 steps (the CLI prints every 100)
@@ -42,6 +43,9 @@ TIPS = {
     "patience": "Stop when the validation −ELBO has not improved for this many evaluations (0 = never).",
     "keep_best": "At the end, keep the weights with the best validation −ELBO instead of the last ones.",
     "mirror": "Also train on left-right mirrored faces (twice the training images).",
+    "lr_warmup": "Raise the learning rate linearly from a small value to the one above over this many steps of the "
+                 "run (0 = none). Continuing a model saved without optimiser state needs it: a fresh optimiser's "
+                 "first updates are as large as the learning rate.",
     "centre": "A new model's first layer sees each image minus the training split's mean image (as the CLI's "
               "--centre-inputs; the shipped models were trained so: it keeps first-layer units from dying).",
 }
@@ -89,6 +93,8 @@ class TrainForm(QWidget):
                                      else f"cuda is greyed out: {why}")
         self.eval_spin = int_spin("eval_every", d.eval_every)
         self.weight_decay_edit = _number_edit(f"{d.weight_decay:g}", TIPS["weight_decay"], 0.0)
+        self.lr_warmup_spin = int_spin("lr_warmup_steps", d.lr_warmup_steps)
+        self.lr_warmup_spin.setSingleStep(100)
         self.val_spin = int_spin("val_size", d.val_size)
         self.patience_spin = int_spin("patience", d.patience)
         self.keep_best_check = QCheckBox("keep the best weights")
@@ -97,6 +103,7 @@ class TrainForm(QWidget):
         for widget, tip in ((self.batch_spin, "batch"), (self.steps_spin, "steps"), (self.seed_spin, "seed"),
                             (self.eval_spin, "eval"), (self.val_spin, "val"), (self.patience_spin, "patience"),
                             (self.keep_best_check, "keep_best"), (self.mirror_check, "mirror"),
+                            (self.lr_warmup_spin, "lr_warmup"),
                             (self.centre_check, "centre")):
             widget.setToolTip(TIPS[tip])
 
@@ -105,7 +112,8 @@ class TrainForm(QWidget):
         for label, widget in (("Optimiser", self.optimizer_combo), ("Learning rate", self.lr_edit),
                               ("Batch size", self.batch_spin), ("Steps", self.steps_spin), ("Seed", self.seed_spin),
                               ("Device", self.device_combo), ("Held-out −ELBO every", self.eval_spin),
-                              ("Weight decay", self.weight_decay_edit), ("Validation images", self.val_spin),
+                              ("Weight decay", self.weight_decay_edit), ("LR warm-up steps", self.lr_warmup_spin),
+                              ("Validation images", self.val_spin),
                               ("Early-stop patience", self.patience_spin), ("", self.keep_best_check),
                               ("Data", self.mirror_check), ("", self.centre_check)):
             run.addRow(label, widget)
@@ -132,6 +140,7 @@ class TrainForm(QWidget):
             batch_size=self.batch_spin.value(), seed=self.seed_spin.value(), steps=self.steps_spin.value(),
             device=self.device_combo.currentText(), eval_every=self.eval_spin.value(),
             weight_decay=float(parse_number(self.weight_decay_edit.text(), float, 0.0, name="weight decay")),
+            lr_warmup_steps=self.lr_warmup_spin.value(),
             val_size=self.val_spin.value(), patience=self.patience_spin.value(),
             keep_best=self.keep_best_check.isChecked(), mirror=self.mirror_check.isChecked(),
             centre_inputs=self.centre_check.isChecked(),
@@ -150,19 +159,47 @@ class TrainForm(QWidget):
         self.batch_spin.setValue(config.batch_size)
         self.seed_spin.setValue(config.seed)
         self.weight_decay_edit.setText(f"{config.weight_decay:g}")
+        self.lr_warmup_spin.setValue(config.lr_warmup_steps)
         self.val_spin.setValue(config.val_size)
         self.patience_spin.setValue(config.patience)
         self.keep_best_check.setChecked(config.keep_best)
         self.mirror_check.setChecked(config.mirror)
         self.centre_check.setChecked(bool(getattr(config, "centre_inputs", False)))
 
+    def run_widgets(self) -> dict[str, QWidget]:
+        """The run settings' widgets by TrainConfig field."""
+        return {"optimizer": self.optimizer_combo, "lr": self.lr_edit, "batch_size": self.batch_spin,
+                "steps": self.steps_spin, "seed": self.seed_spin, "device": self.device_combo,
+                "eval_every": self.eval_spin, "weight_decay": self.weight_decay_edit,
+                "lr_warmup_steps": self.lr_warmup_spin, "val_size": self.val_spin, "patience": self.patience_spin,
+                "keep_best": self.keep_best_check, "mirror": self.mirror_check, "centre_inputs": self.centre_check}
+
+    def show_record(self, record: ModelRecord) -> None:
+        """Fill the form from a model's record: its stored settings, else (a file without usable ones) its
+        architecture with the defaults."""
+        config = record.settings.with_model(record.model.config) if record.settings is not None else \
+            TrainConfig().with_model(record.model.config)
+        self.show_config(config)
+
+    def show_fixed(self, record: ModelRecord) -> None:
+        """Show the record's values in the fields a continue keeps (they are greyed: these are what it uses)."""
+        try:
+            config = record.train_settings()
+        except ConfigError:
+            return  # the run will refuse with the reason; nothing truer to show
+        self.optimizer_combo.setCurrentText(config.optimizer)
+        self.batch_spin.setValue(config.batch_size)
+        self.seed_spin.setValue(config.seed)
+        self.val_spin.setValue(config.val_size)
+        self.mirror_check.setChecked(config.mirror)
+        self.centre_check.setChecked(config.centre_inputs)
+
     def set_locked(self, running: bool, has_model: bool) -> None:
         """While a run goes nothing changes; continuing keeps the architecture and the data schedule."""
         continuing = self.continuing() and has_model
         self.model_form.set_architecture_locked(running or continuing)
-        for widget in (self.batch_spin, self.seed_spin, self.weight_decay_edit, self.val_spin, self.mirror_check,
-                       self.centre_check):
-            widget.setEnabled(not running and not continuing)  # TrainConfig.resumed_from takes them from the file
+        for name, widget in self.run_widgets().items():  # core.run.continue_settings keeps the others the file's
+            widget.setEnabled(not running and (not continuing or name in CONTINUE_MAY_CHANGE + RUN_CONTROL))
         self.new_radio.setEnabled(not running)
         self.continue_radio.setEnabled(not running and has_model)
 
