@@ -13,6 +13,7 @@ from PyQt6.QtWidgets import QMessageBox
 
 from vae_gui import closing
 from vae_gui.files import MODEL_DIR, shipped_models
+from vae_gui.models_menu import add_models_menu
 
 
 def _action(window, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
@@ -72,6 +73,7 @@ def build_menus(window) -> dict[str, QAction]:
     view.addSeparator()
     view.addAction(a["previous"])
     view.addAction(a["next"])
+    add_models_menu(window)  # the shipped model files, a line each (vae_gui/models_menu.py)
     bar.addMenu("&Help").addAction(a["shortcuts"])
     toolbar = window.addToolBar("Main")
     toolbar.setObjectName("main-toolbar")
