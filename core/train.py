@@ -93,7 +93,8 @@ class Trainer:
     def __init__(self, model: Model, optimizer: Optimizer, X_train: np.ndarray, X_test: np.ndarray | None = None,
                  batch_size: int = 64, seed: int = 0, log_every: int = 50, eval_every: int = 500,
                  mirror: bool = False, weight_decay: float = 0.0, patience: int = 0, keep_best: bool = False,
-                 image_shape: tuple[int, int] = FREY_IMAGE_SHAPE, binarize: str = "none"):
+                 image_shape: tuple[int, int] = FREY_IMAGE_SHAPE, binarize: str = "none",
+                 train_ids: np.ndarray | None = None):
         if log_every <= 0:
             raise ValueError("log_every must be > 0")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
@@ -101,16 +102,20 @@ class Trainer:
         self.model = model
         self.weight_decay = float(weight_decay)
         self.optimizer = optimizer
+        # train_ids: X_train is the whole set and these rows train; batches are taken from it without the copy
+        # images[train_ids] would be (the same batches: BatchSchedule indexes the ids it is given)
         X_train = np.asarray(X_train, dtype=np.float32)
+        ids = np.arange(len(X_train)) if train_ids is None else np.asarray(train_ids)
         if mirror:
-            X_train = np.concatenate([X_train, mirror_images(X_train, image_shape)])
+            X_train = np.concatenate([X_train[ids], mirror_images(X_train[ids], image_shape)])
+            ids = np.arange(len(X_train))
         self.X_train = model.asarray(X_train)
         self.X_test = X_test  # the test split, or the validation set when early stopping watches it
         # dynamic binarisation: each batch a fresh Bernoulli draw of its pixels (static is done on the data)
         self.dynamic_binarize = binarize == "dynamic"
         self.best = BestWeights(patience=int(patience), keep=bool(keep_best), step=model.step)
         self.inspector = None  # core.inspect's per-layer statistics on log steps (see step())
-        self.schedule = BatchSchedule(np.arange(len(X_train)), batch_size, seed)
+        self.schedule = BatchSchedule(ids, batch_size, seed)
         self._ones = model.xp.ones_like(model.grad_flat)  # for the per-step finiteness check
         self.log_every = int(log_every)
         self.eval_every = int(eval_every)
@@ -243,7 +248,7 @@ class Trainer:
         fit_ids, val_ids = dataset.train_val_ids(config.val_size)
         source = dataset.images if eval_images is None else eval_images
         X_eval = source[val_ids if val_ids is not None else dataset.test_ids]
-        return cls(model, optimizer, dataset.images[fit_ids], X_eval, batch_size=config.batch_size,
+        return cls(model, optimizer, dataset.images, X_eval, train_ids=fit_ids, batch_size=config.batch_size,
                    seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, mirror=config.mirror,
                    weight_decay=config.weight_decay, patience=config.patience, keep_best=config.keep_best,
                    image_shape=dataset.image_shape, binarize=config.binarize)
