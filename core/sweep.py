@@ -674,3 +674,56 @@ def importances(study) -> dict[str, float]:
         return dict(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError, ZeroDivisionError):  # e.g. every trial had the same value
         return {}
+
+
+_STORAGES: dict[str, object] = {}  # url -> RDBStorage, opened once per process (opening checks the schema)
+
+
+def read_study(url: str, name: str | None) -> dict:
+    """What the GUI shows of a storage: {"studies": names, "study": the one read (``name``, else the last),
+    "summary": summary() or None, "importances": importances(), "space": the study's stored space}."""
+    optuna = require_optuna()
+    if url not in _STORAGES:
+        _STORAGES[url] = open_storage(url)
+    storage = _STORAGES[url]
+    names = sorted(optuna.study.get_all_study_names(storage))
+    name = name if name in names else (names[-1] if names else None)
+    out = {"studies": names, "study": name, "summary": None, "importances": {}, "space": {}}
+    if name is not None:
+        study = optuna.load_study(study_name=name, storage=storage)
+        optuna.storages.fail_stale_trials(study)
+        out.update(summary=summary(study), importances=importances(study),
+                   space=study.user_attrs.get("space", {}))
+    return out
+
+
+def coordinates(rows: list[dict], space: dict) -> tuple[list[str], list[list[str]], list[list[float]]]:
+    """A parallel-coordinates view of trials with a value: (axis names: the searched settings then
+    "value", each axis's [low, high] labels, one row per trial of positions in [0, 1]). A log range is
+    placed on a log scale, a list of choices evenly in its order, the value between the trials' best and
+    worst."""
+    search = space.get("search", {})
+    keys = list(search) or sorted({k for r in rows for k in r["params"]})
+    done = [r for r in rows if r["value"] is not None]
+    values = [r["value"] for r in done]
+    lo_v, hi_v = (min(values), max(values)) if values else (0.0, 1.0)
+    labels, scales = [], []
+    for key in keys:
+        spec = search.get(key, {})
+        if "choices" in spec:
+            choices = [_optuna_choice(c) for c in spec["choices"]]
+            scales.append(lambda v, c=choices: c.index(v) / max(len(c) - 1, 1) if v in c else 0.5)
+            labels.append([str(choices[0]), str(choices[-1])])
+            continue
+        seen = [r["params"][key] for r in done if key in r["params"]]
+        lo, hi = spec.get("low", min(seen, default=0.0)), spec.get("high", max(seen, default=1.0))
+        if spec.get("log"):
+            scales.append(lambda v, a=math.log(lo), b=math.log(hi): (math.log(v) - a) / ((b - a) or 1.0))
+        else:
+            scales.append(lambda v, a=lo, b=hi: (v - a) / ((b - a) or 1.0))
+        labels.append([f"{lo:.3g}", f"{hi:.3g}"])
+    positions = []
+    for r in done:
+        line = [scale(r["params"][k]) if k in r["params"] else 0.5 for k, scale in zip(keys, scales, strict=True)]
+        positions.append([*line, (r["value"] - lo_v) / ((hi_v - lo_v) or 1.0)])
+    return [*keys, "value"], [*labels, [f"{lo_v:.2f}", f"{hi_v:.2f}"]], positions

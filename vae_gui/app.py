@@ -31,6 +31,7 @@ from vae_gui.panels.reconstruction import ReconstructionPanel
 from vae_gui.panels.runs import RunsPanel
 from vae_gui.panels.sampling import SamplingPanel
 from vae_gui.panels.step import StepPanel
+from vae_gui.panels.sweeps import SweepsPanel
 from vae_gui.panels.training import TrainingPanel
 from vae_gui.state import Session
 from vae_gui.status import StatusBar
@@ -53,6 +54,7 @@ PANELS: list[type[Panel]] = [
     InspectorPanel,
     StepPanel,
     RunsPanel,
+    SweepsPanel,
 ]
 
 

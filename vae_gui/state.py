@@ -83,6 +83,7 @@ class Session(QObject):
     own_image = pyqtSignal(object)  # core.atlas.EncodedImage
     latent_chosen = pyqtSignal(object)  # z (L,)
     grid_ends_chosen = pyqtSignal(object, object)  # z_a (L,), z_b (L,)
+    compare_runs = pyqtSignal(object)  # ledger run ids (best first) the Runs view shows side by side (Sweeps)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
