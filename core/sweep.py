@@ -697,11 +697,11 @@ def read_study(url: str, name: str | None) -> dict:
     return out
 
 
-def coordinates(rows: list[dict], space: dict) -> tuple[list[str], list[list[str]], list[list[float]]]:
+def coordinates(rows: list[dict], space: dict) -> tuple[list[str], list[list[tuple]], list[list[float]]]:
     """A parallel-coordinates view of trials with a value: (axis names: the searched settings then
-    "value", each axis's [low, high] labels, one row per trial of positions in [0, 1]). A log range is
-    placed on a log scale, a list of choices evenly in its order, the value between the trials' best and
-    worst."""
+    "value", each axis's labels as (position in [0, 1], text), one row per trial of positions in [0, 1]).
+    A log range is placed on a log scale, a list of choices evenly in its order (each labelled), the
+    value between the trials' best and worst."""
     search = space.get("search", {})
     keys = list(search) or sorted({k for r in rows for k in r["params"]})
     done = [r for r in rows if r["value"] is not None]
@@ -713,7 +713,8 @@ def coordinates(rows: list[dict], space: dict) -> tuple[list[str], list[list[str
         if "choices" in spec:
             choices = [_optuna_choice(c) for c in spec["choices"]]
             scales.append(lambda v, c=choices: c.index(v) / max(len(c) - 1, 1) if v in c else 0.5)
-            labels.append([str(choices[0]), str(choices[-1])])
+            labels.append([(i / max(len(choices) - 1, 1), f"{c:g}" if isinstance(c, float) else str(c))
+                           for i, c in enumerate(choices)])
             continue
         seen = [r["params"][key] for r in done if key in r["params"]]
         lo, hi = spec.get("low", min(seen, default=0.0)), spec.get("high", max(seen, default=1.0))
@@ -721,9 +722,9 @@ def coordinates(rows: list[dict], space: dict) -> tuple[list[str], list[list[str
             scales.append(lambda v, a=math.log(lo), b=math.log(hi): (math.log(v) - a) / ((b - a) or 1.0))
         else:
             scales.append(lambda v, a=lo, b=hi: (v - a) / ((b - a) or 1.0))
-        labels.append([f"{lo:.3g}", f"{hi:.3g}"])
+        labels.append([(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")])
     positions = []
     for r in done:
         line = [scale(r["params"][k]) if k in r["params"] else 0.5 for k, scale in zip(keys, scales, strict=True)]
         positions.append([*line, (r["value"] - lo_v) / ((hi_v - lo_v) or 1.0)])
-    return [*keys, "value"], [*labels, [f"{lo_v:.2f}", f"{hi_v:.2f}"]], positions
+    return [*keys, "value"], [*labels, [(0.0, f"{lo_v:.2f}"), (1.0, f"{hi_v:.2f}")]], positions

@@ -59,17 +59,17 @@ class ParallelPlot(pg.PlotWidget):
         self.lines: list[pg.PlotDataItem] = []
         self.best_line: pg.PlotDataItem | None = None
 
-    def show_trials(self, axes: list[str], labels: list[list[str]], positions: list[list[float]], best: int | None,
-                    pruned: set[int]) -> None:
-        """``positions``: one row per trial in [0, 1]; ``best``: the row of the best trial; ``pruned``: rows
-        drawn dashed grey (stopped early: their value is where they stopped)."""
+    def show_trials(self, axes: list[str], labels: list[list[tuple]], positions: list[list[float]],
+                    best: int | None, pruned: set[int]) -> None:
+        """``labels``: each axis's (position, text) marks; ``positions``: one row per trial in [0, 1]; ``best``:
+        the row of the best trial; ``pruned``: rows drawn dashed grey (their value is where they stopped)."""
         self.clear()
         self.lines, self.best_line = [], None
         x = list(range(len(axes)))
         for i in range(len(axes)):
             self.addItem(pg.InfiniteLine(pos=i, angle=90, pen=pg.mkPen("k", width=1)))
-            for y, text in ((-0.04, labels[i][0]), (1.04, labels[i][1])):
-                label = pg.TextItem(text, color="k", anchor=(0.5, 0.5))
+            for y, text in labels[i]:
+                label = pg.TextItem(text, color="k", anchor=(-0.1, 0.5))  # just right of the axis
                 label.setPos(i, y)
                 self.addItem(label)
         self.getPlotItem().getAxis("bottom").setTicks([[(i, name) for i, name in enumerate(axes)]])
@@ -82,8 +82,8 @@ class ParallelPlot(pg.PlotWidget):
         if self.best_line is not None:
             self.best_line.setPen(BEST_PEN)
             self.best_line.setZValue(10)
-        self.setXRange(-0.3, len(axes) - 0.7, padding=0)
-        self.setYRange(-0.1, 1.1, padding=0)
+        self.setXRange(-0.1, len(axes) - 0.6, padding=0)
+        self.setYRange(-0.05, 1.05, padding=0)
 
 
 class ImportancePlot(pg.PlotWidget):
@@ -248,7 +248,7 @@ class SweepsPanel(Panel):
             cells = [r["number"], r["state"].lower(), r["value"], *[r["params"].get(p) for p in params],
                      r.get("steps"), r.get("run")]
             for j, value in enumerate(cells):
-                item = NumberItem(value)
+                item = NumberItem(value, "{:.2f}" if j == 2 else "{:.4g}")
                 if best is not None and r["number"] == best["number"]:
                     item.setBackground(QBrush(BEST_ROW))
                     font = QFont(item.font())
@@ -257,6 +257,7 @@ class SweepsPanel(Panel):
                 self.table.setItem(i, j, item)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
 
     # ------------------------------------------------------------------ actions
     def best_row(self) -> int | None:
@@ -312,8 +313,8 @@ class SweepsPanel(Panel):
 class NumberItem(QTableWidgetItem):
     """A cell that sorts by its value (numbers as numbers); None shows as '–'."""
 
-    def __init__(self, value):
-        text = "–" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+    def __init__(self, value, float_format: str = "{:.4g}"):
+        text = "–" if value is None else float_format.format(value) if isinstance(value, float) else str(value)
         super().__init__(text)
         self.setData(Qt.ItemDataRole.UserRole, value)
 
