@@ -128,3 +128,23 @@ def test_a_grid_lists_choices_and_int_steps_and_refuses_a_float_range():
 def test_a_missing_space_file_is_one_line(tmp_path):
     with pytest.raises(SweepError, match="cannot read the space file"):
         SearchSpace.load(tmp_path / "nope.toml")
+
+
+def test_the_shipped_frey_space_parses():
+    from pathlib import Path
+
+    space = SearchSpace.load(Path(__file__).resolve().parents[1] / "docs" / "sweep_frey.toml")
+    assert [p.key for p in space.params] == ["lr", "beta", "latent"]
+
+
+def test_parallel_coordinates_place_log_ranges_on_a_log_scale_and_choices_in_order():
+    from core.sweep import coordinates
+
+    space = SearchSpace.parse("[search]\nlr = { low = 1e-4, high = 1e-2, log = true }\nlatent = [2, 5, 10]")
+    rows = [{"number": 0, "state": "COMPLETE", "value": 10.0, "params": {"lr": 1e-3, "latent": 10}},
+            {"number": 1, "state": "COMPLETE", "value": 14.0, "params": {"lr": 1e-4, "latent": 5}},
+            {"number": 2, "state": "RUNNING", "value": None, "params": {"lr": 1e-2, "latent": 2}}]
+    axes, labels, positions = coordinates(rows, space.to_dict())
+    assert axes == ["lr", "latent", "value"]
+    assert positions == [pytest.approx([0.5, 1.0, 0.0]), pytest.approx([0.0, 0.5, 1.0])]  # no line while running
+    assert labels[1] == [(0.0, "2"), (0.5, "5"), (1.0, "10")] and labels[2] == [(0.0, "10.00"), (1.0, "14.00")]
