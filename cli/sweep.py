@@ -198,8 +198,10 @@ def run_jobs(args, study, plan) -> int:
         procs.append(subprocess.Popen([sys.executable, str(MAIN), "sweep", *argv, *extra], env=env))
 
     def forward(signum, frame):
+        # Ctrl-C reaches the workers from the terminal themselves (one process group): forwarding it too
+        # would be their second signal, which quits at once instead of failing the trial cleanly
         for p in procs:
-            if p.poll() is None:
+            if p.poll() is None and signum != signal.SIGINT:
                 p.send_signal(signum)
 
     previous = {n: signal.signal(n, forward) for n in STOP_SIGNALS}

@@ -70,7 +70,7 @@ def require_optuna():
         raise SweepError(INSTALL_HINT) from None
     import warnings
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened to each trial
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
 
@@ -371,7 +371,7 @@ def open_storage(url: str, heartbeat_s: int = DEFAULT_HEARTBEAT_S):
     elif url.startswith("postgresql"):
         kwargs["connect_args"] = {"connect_timeout": 10}
     last: Exception | None = None
-    for attempt in range(3):  # two processes creating the tables at once: the loser retries
+    for attempt in range(5):  # two processes creating the tables at once: the loser retries
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_s,
                                               grace_period=3 * heartbeat_s)
@@ -380,7 +380,7 @@ def open_storage(url: str, heartbeat_s: int = DEFAULT_HEARTBEAT_S):
                              "(for postgresql:// pip install psycopg2-binary)") from None
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy's and Optuna's errors: one line for the user
             last = exc
-            if "already exists" not in str(exc) and "locked" not in str(exc):
+            if not _creation_race(exc):
                 break
             time.sleep(0.5 * (attempt + 1))
     message = " ".join(str(last).split())[:300]
@@ -395,6 +395,13 @@ def claim_file(database: str) -> str:
 def claim_key(study_name: str) -> int:
     """The PostgreSQL advisory-lock key of a study."""
     return zlib.crc32(f"vae-explorer sweep {study_name}".encode())
+
+
+def _creation_race(exc: Exception) -> bool:
+    """An error of two processes creating a storage's tables at once (worth a retry)."""
+    text = str(exc)
+    return type(exc).__name__ == "IntegrityError" or any(
+        part in text for part in ("already exists", "locked", "UNIQUE constraint", "duplicate key"))
 
 
 class ClaimLock:
