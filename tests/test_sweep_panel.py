@@ -98,6 +98,17 @@ def test_compare_top_5_hands_the_best_runs_to_the_runs_view(panel, runs, qtbot):
     assert signal.args[0] == [t.user_attrs["run"] for t in trials[:TOP]]
 
 
+def test_compare_top_5_selects_those_runs_in_the_runs_tab(panel, runs, qtbot):
+    from vae_gui.panels.runs import RunsPanel
+
+    runs_tab = RunsPanel(panel.session)  # beside the Sweeps tab, on the same session (as in the window)
+    qtbot.addWidget(runs_tab)
+    panel.compare_button.click()
+    qtbot.waitUntil(lambda: len(runs_tab.selected) == TOP, timeout=WAIT_MS)
+    assert sorted(runs_tab.selected) == sorted(panel.top_runs())
+    runs_tab.shutdown()
+
+
 def test_open_best_makes_the_best_trials_weights_the_current_model(panel, runs, qtbot):
     best = tiny_study(runs).best_trial
     panel.open_button.click()

@@ -136,6 +136,8 @@ class RunsPanel(Panel):
         self.poll.start()
         self.timeline_timer = QTimer(self, singleShot=True, interval=120)  # a dragged slider loads once it rests
         self.timeline_timer.timeout.connect(self.update_faces)
+        # the Sweeps tab's "Compare top 5": those runs, selected here (the table first brought up to date)
+        session.compare_runs.connect(lambda ids: (self.refresh_table(force=True), self.select_runs(ids)))
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
