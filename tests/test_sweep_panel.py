@@ -117,3 +117,11 @@ def test_open_best_makes_the_best_trials_weights_the_current_model(panel, runs, 
         step, path = ledger.snapshot_path(best.user_attrs["run"])
     assert panel.session.model_path == path and panel.session.model.step == step == 40
     assert panel.session.model.config.latent == 2 and panel.session.model.config.beta == best.params["beta"]
+
+
+def test_open_best_refuses_a_model_that_cannot_read_the_current_data(panel, qtbot):
+    panel.session.set_data(Dataset(np.zeros((30, 36), np.float32), (6, 6), "other"))
+    with qtbot.waitSignal(panel.session.error_raised, timeout=WAIT_MS) as signal:
+        panel.open_button.click()
+    assert signal.args[0] == "Could not open the best trial" and "16" in signal.args[1] and "36" in signal.args[1]
+    assert panel.session.model is None  # nothing replaced

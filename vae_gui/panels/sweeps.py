@@ -30,6 +30,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from core.errors import VaeError
 from vae_gui.panels.base import Panel
 from vae_gui.state import Session
 from vae_gui.style import style_plot
@@ -295,15 +296,16 @@ class SweepsPanel(Panel):
                      on_error=lambda message, _e: self.session.report_error("Could not open the best trial", message))
 
     def _opened(self, best: dict, loaded) -> None:
-        path, model_file = loaded
+        path, record = loaded
         dataset = self.session.dataset
-        if dataset is not None and dataset.dim != model_file.model.config.input_dim:
-            self.session.report_error("Could not open the best trial",
-                                      f"run {best['run']} reads {model_file.model.config.input_dim} pixels per "
-                                      f"image, the data set has {dataset.dim}")
+        try:  # the one model × data-set rule: refused when it cannot read the images, warnings otherwise
+            warnings = record.check_data(dataset) if dataset is not None else []
+        except VaeError as exc:
+            self.session.report_error("Could not open the best trial", f"run {best['run']}: {exc}")
             return
-        self.session.set_model(model_file.model, path, model_file.optimizer_state, model_file.meta)
-        self.status.setText(f"opened trial {best['number']} (run {best['run']}): {path}")
+        self.session.set_record(record, path)
+        self.status.setText("; ".join([f"opened trial {best['number']} (run {best['run']}): {path}"]
+                                      + [f"warning: {w}" for w in warnings]))
 
     def shutdown(self) -> None:
         self.timer.stop()
@@ -326,7 +328,7 @@ class NumberItem(QTableWidgetItem):
 
 
 def load_run(run_id: int):
-    """(path, LoadedModel) of a ledger run's latest snapshot (in a job)."""
+    """(path, core.record.ModelRecord) of a ledger run's latest snapshot (in a job)."""
     from core.checkpoint import load_model
     from core.ledger import Ledger
 
