@@ -39,8 +39,8 @@ def add_parser(sub) -> None:
     s.add_argument("--runs", default=None, metavar="DIR", help="the run ledger's folder (default: $VAE_RUNS, "
                    "else $XDG_DATA_HOME/vae-explorer)")
     s.add_argument("--sampler", choices=["tpe", "random", "grid"], default=None, help="Optuna's sampler (default tpe)")
-    s.add_argument("--metric", choices=["val", "train"], default="val",
-                   help="the objective: validation −ELBO (default) or training −ELBO of the final weights")
+    s.add_argument("--metric", choices=["val", "train"], default=None,
+                   help="the objective: validation −ELBO (val, the default) or training −ELBO of the final weights")
     s.add_argument("--prune", action="store_true",
                    help="stop trials whose held-out curve is worse than the median (Optuna's MedianPruner)")
     s.add_argument("--seed", type=seed, default=None, help="the sampler's seed (worker i of --jobs uses SEED+i)")
@@ -145,10 +145,11 @@ def prepare(args):
     if space is not None and args.trials is None and not args.resume:
         raise CliError("give the study's total number of trials with --trials N")
     dataset = load_dataset(args, quiet=True)
-    plan = None if space is None else sweep.StudyPlan(space, args.trials or 0, args.metric, args.sampler or "tpe",
-                                                      args.prune, dataset.fingerprint)
+    plan = None if space is None else sweep.StudyPlan(space, args.trials or 0, args.metric or "val",
+                                                      args.sampler or "tpe", args.prune, dataset.fingerprint)
     storage = sweep.open_storage(storage_url(args), args.heartbeat)
     study, plan = sweep.open_study(storage, study_name(args), plan, args.resume, args.seed, args.trials)
+    check_same_plan(args, plan, study.study_name)
     if plan.data and plan.data != dataset.fingerprint:
         raise CliError(f"study {study.study_name!r} runs on other data (fingerprint {plan.data}, this data set "
                        f"{dataset.fingerprint}): give the same --data")
@@ -157,6 +158,18 @@ def prepare(args):
         if plan.n_trials > size:
             raise CliError(f"the grid has {size} points: --trials at most {size}")
     return study, plan, dataset
+
+
+def check_same_plan(args, plan, name: str) -> None:
+    """A study runs as it was started: --sampler, --metric or --prune that differ from it are refused (CliError)."""
+    clashes = [f"--{flag} {given}" for flag, given, have in (("sampler", args.sampler, plan.sampler),
+                                                            ("metric", args.metric, plan.metric))
+               if given is not None and given != have]
+    if args.prune and not plan.prune:
+        clashes.append("--prune")
+    if clashes:
+        raise CliError(f"study {name!r} runs with --sampler {plan.sampler} --metric {plan.metric}"
+                       f"{' --prune' if plan.prune else ''}: drop {', '.join(clashes)} or give a new --study name")
 
 
 def run_worker(args, study, plan, dataset) -> int:

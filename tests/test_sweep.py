@@ -112,12 +112,14 @@ def test_a_bad_sweep_is_one_line_and_exit_2(tiny, args, fragments, capsys):
     assert "secret" not in result[2]
 
 
-def test_another_space_under_an_existing_study_name_is_refused(tiny, capsys):
+def test_another_space_or_plan_under_an_existing_study_name_is_refused(tiny, capsys):
     folder, data, space = tiny
     assert sweep_main(capsys, folder, data, "--space", space, "--trials", 1, "--study", "x")[0] == 0
     other = tiny_space(folder, steps=20, name="other.toml")
     assert_one_line_error(sweep_main(capsys, folder, data, "--space", other, "--trials", 1, "--study", "x"),
                           "searches another space")
+    resumed = sweep_main(capsys, folder, data, "--study", "x", "--resume", "--prune", "--sampler", "random")
+    assert_one_line_error(resumed, "runs with --sampler tpe --metric val", "drop --sampler random, --prune")
 
 
 def test_without_optuna_the_sweep_command_says_how_to_install_it(tiny, monkeypatch, capsys):
