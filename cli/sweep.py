@@ -147,17 +147,23 @@ def prepare(args):
     dataset = load_dataset(args, quiet=True)
     plan = None if space is None else sweep.StudyPlan(space, args.trials or 0, args.metric or "val",
                                                       args.sampler or "tpe", args.prune, dataset.fingerprint)
+    check_grid(plan)  # before a new study is made
     storage = sweep.open_storage(storage_url(args), args.heartbeat)
     study, plan = sweep.open_study(storage, study_name(args), plan, args.resume, args.seed, args.trials)
     check_same_plan(args, plan, study.study_name)
     if plan.data and plan.data != dataset.fingerprint:
         raise CliError(f"study {study.study_name!r} runs on other data (fingerprint {plan.data}, this data set "
                        f"{dataset.fingerprint}): give the same --data")
-    if plan.sampler == "grid":
+    check_grid(plan)
+    return study, plan, dataset
+
+
+def check_grid(plan) -> None:
+    """A grid study has at most as many trials as grid points (CliError)."""
+    if plan is not None and plan.sampler == "grid":
         size = math.prod(len(values) for values in plan.space.grid().values())
         if plan.n_trials > size:
             raise CliError(f"the grid has {size} points: --trials at most {size}")
-    return study, plan, dataset
 
 
 def check_same_plan(args, plan, name: str) -> None:

@@ -147,3 +147,19 @@ def test_main_lists_the_sweep_command_and_it_has_help(capsys):
     out = capsys.readouterr().out
     assert done.value.code == 0 and out.startswith("usage: main.py sweep")
     assert all(flag in out for flag in ("--space", "--trials", "--jobs", "--storage", "--prune", "--resume"))
+
+
+def test_the_grid_sampler_visits_each_point_once_and_refuses_more_trials_than_points(tiny, capsys):
+    folder, data, _ = tiny
+    grid = folder / "grid.toml"
+    grid.write_text("[fixed]\nhidden = [8]\nlatent = 2\nsteps = 20\neval-every = 10\nbatch-size = 16\n"
+                    "[search]\nbeta = [0.5, 1.0]\nlatent = { low = 2, high = 3 }\n".replace("latent = 2\n", ""))
+    code, out, err = sweep_main(capsys, folder, data, "--space", grid, "--trials", 4, "--sampler", "grid")
+    assert code == 0, err
+    code, out, _ = sweep_main(capsys, folder, data, "--study", "grid", "--show", "--json")
+    points = sorted((t["params"]["beta"], t["params"]["latent"]) for t in json.loads(out)["trials"])
+    assert points == [(0.5, 2), (0.5, 3), (1.0, 2), (1.0, 3)]
+    assert_one_line_error(sweep_main(capsys, folder, data, "--space", grid, "--trials", 5, "--sampler", "grid",
+                                     "--study", "grid5"), "the grid has 4 points")
+    code, out, _ = sweep_main(capsys, folder, data, "--study", "grid5", "--show")
+    assert code == 2  # no empty study was left behind
