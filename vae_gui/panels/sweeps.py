@@ -200,7 +200,9 @@ class SweepsPanel(Panel):
         if summary is None:
             self.status.setText("No studies yet: run main.py sweep --space SPACE.toml --trials N "
                                 "(see the README's Sweeps section)")
-            self._show_trials([], None, {}, {})
+            if self._shown_key is not None:
+                self._shown_key = None
+                self._show_trials([], None, {}, {})
             return
         rows, best = summary["trials"], summary["best"]
         counts = {s: sum(r["state"] == s for r in rows) for s in ("COMPLETE", "PRUNED", "RUNNING", "FAIL")}
