@@ -24,6 +24,10 @@ R_DATA, R_MODELS, R_FAULTS, R_GUI = ("tests/test_reliability_data.py", "tests/te
 R_BOMBS, R_FIELDS, R_LEGACY, R_OUT, R_SIGNALS, R_GUI2 = (f"tests/test_reliability_{n}.py" for n in
                                                          ("bombs", "fields", "legacy", "outputs", "signals", "gui2"))
 
+T_IMAGES, T_BUDGET, T_OUTPUTS, T_STARTUP, T_MODEL_DATA, T_FLOOR = (
+    f"tests/test_{n}.py" for n in ("images_io", "data_budget", "cli_outputs", "cli_startup", "cli_model_data",
+                                   "gradcheck_floor"))
+
 # name: (file, exact text, replacement, tests to run); a mutation with several edits lists
 # further (file, text, replacement) triples after the tests.
 MUTATIONS: dict[str, tuple] = {
@@ -259,6 +263,90 @@ MUTATIONS: dict[str, tuple] = {
         "cli/train.py", "            signal.signal(number, signal.SIG_IGN if stopped else handler)",
         "            signal.signal(number, handler)",
         [f"{R_SIGNALS}::test_a_second_signal_while_the_process_exits_is_ignored"]),
+    # ---- issue 22 (Reliability III): pictures, the data budget, outputs vs inputs, the lock, start-up
+    "pictures: Pillow guesses the format": (
+        "core/images.py", "image = Image.open(f, formats=list(PICTURE_FORMATS))", "image = Image.open(f)", [T_IMAGES]),
+    "pictures: opened blocking": (
+        "core/images.py", '    with open_regular(path, "image file", MAX_PICTURE_BYTES, PictureError) as f:',
+        '    with open(path, "rb") as f:', [f"{T_IMAGES}::test_encode_on_a_fifo_is_refused_at_once"]),
+    "pictures: no pixel limit": (
+        "core/images.py", "            if width * height > MAX_DECODED_PIXELS:", "            if False:", [T_IMAGES]),
+    "pictures: no JPEG draft": (
+        "core/images.py", '                image.draft(image.mode if image.mode in ("L", "RGB") else None, draft_size)',
+        "                pass", [T_IMAGES]),
+    "pictures: 16-bit clipped": (
+        "core/images.py", '            grey, scale = image.convert("F"), 65535.0',
+        '            grey, scale = image.convert("L"), 255.0', [T_IMAGES]),
+    "budget: no check": (
+        "core/dataset_io.py", "    if count > max_values or any(int(n) > max_values for n in shape):", "    if False:",
+        [T_BUDGET]),
+    "budget: total only": (
+        "core/dataset_io.py", "    if count > max_values or any(int(n) > max_values for n in shape):",
+        "    if count > max_values:", [T_BUDGET]),
+    "budget: a folder's sum unchecked": (
+        "core/dataset_io.py",
+        '    check_budget((len(usable), h, w), f"the folder {path}", max_values)', "", [T_BUDGET]),
+    "budget: the flag ignored": (
+        "core/dataset_io.py", "return read_numpy(path, name, image_shape, max_values)",
+        "return read_numpy(path, name, image_shape)", [T_BUDGET]),
+    "npz: a text member read": (
+        "core/dataset_io.py", '    if name + ".npy" not in npz.zip.namelist():', "    if False:", [T_BUDGET]),
+    "train: the split copied": (
+        "core/train.py", "        return cls(model, optimizer, dataset.images, X_eval, train_ids=fit_ids, ",
+        "        return cls(model, optimizer, dataset.images[fit_ids], X_eval, ", [T_BUDGET]),
+    "start-up: Ctrl-C handler installed late": (
+        "main.py", "    signal.signal(signal.SIGINT, quit_at_once)", "    pass", [T_STARTUP]),
+    "warnings: Python's two-line format": (
+        "main.py", "        warnings.showwarning = show_warning_line", "        pass", [T_STARTUP]),
+    "outputs: not checked against inputs": (
+        "cli/train.py",
+        '    check_distinct({"--out": out, "--inspect-log": args.inspect_log}, {"--data": data}, CliError)',
+        "    pass", [T_OUTPUTS]),
+    "outputs: links not seen": (
+        "core/safe_io.py",
+        "        return os.path.samefile(a, b)", "        return os.path.realpath(a) == os.path.realpath(b)",
+        [T_OUTPUTS]),
+    "log: any file taken for one": (
+        "core/safe_io.py", "        return isinstance(record, dict) and all(key in record for key in keys)",
+        "        return True", [T_OUTPUTS]),
+    "log: --force extends to it": (
+        "cli/train.py", "check_output(args.inspect_log, INSPECT_LOG, args.replace_inspect_log, CliError,",
+        "check_output(args.inspect_log, INSPECT_LOG, args.replace_inspect_log or args.force, CliError,",
+        [T_OUTPUTS]),
+    "log: a torn record kept": (
+        "core/safe_io.py",
+        "                os.ftruncate(self._fd, start)  # shrinking needs no space: the torn record goes",
+        "                pass", [T_OUTPUTS]),
+    "lock: follows links": (
+        "core/safe_io.py",
+        "        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK", "        flags = os.O_RDWR | os.O_NONBLOCK",
+        [T_OUTPUTS]),
+    "lock: hard links used": (
+        "core/safe_io.py", "if info.st_nlink > 1 else", "if False else", [T_OUTPUTS]),
+    "screenshots: refusals after the window": (
+        "cli/screenshots.py", "        check_png_output(path, args.force)", "        pass", [T_OUTPUTS]),
+    "resume: other data silent": (
+        "cli/train.py", "            warn_other_data(record, dataset)", "            pass", [T_OUTPUTS]),
+    "grid: any file of the recorded name": (
+        "core/dataset_io.py",
+        '        if dataset.fingerprint == record["fingerprint"]:', "        if True:", [T_MODEL_DATA]),
+    "pickle: refusal without the file": (
+        "core/checkpoint.py",
+        '        raise LegacyPickleError(f"{path}: {exc}") from None', "        raise", [T_MODEL_DATA]),
+    "idx: trailing bytes unread": (
+        "core/dataset_io.py", "            data = f.read(count * dtype.itemsize + 1)",
+        "            data = f.read(count * dtype.itemsize)", ["tests/test_dataset_io.py"]),
+    "3-D shape: height and width swapped": (
+        "core/dataset_io.py", "        if image_shape is not None and image_shape != (h, w):",
+        "        if image_shape is not None and image_shape != (w, h):", ["tests/test_dataset_io.py"]),
+    "gradcheck: floor N times too large": (
+        "core/gradcheck/check.py", "kl_weight * np.abs(base.kl).sum()) / x.shape[0]",
+        "kl_weight * np.abs(base.kl).sum())", [T_FLOOR]),
+    "gradcheck: retries judged on the first step's floor": (
+        "core/gradcheck/check.py", "            step[fixed] = smaller", "            pass", [T_FLOOR]),
+    "inspector: dead threshold 1e-2": (
+        "core/inspect.py",
+        "DEAD_DERIVATIVE = 1e-3  #", "DEAD_DERIVATIVE = 1e-2  #", ["tests/test_inspect_dead_units.py"]),
 }
 
 
