@@ -267,6 +267,40 @@ def test_latent_grid_principal_axes_hover_and_click_to_sampling(qtbot, state, fr
     assert shown == [SamplingPanel]
 
 
+def test_traversal_sheet_rows_by_kl_around_a_face_with_png_and_gif(qtbot, state, frey, tmp_path):
+    from PIL import Image
+
+    from core.explore import unit_kl
+    from core.images import read_png_gray
+
+    panel = _show(qtbot, LatentGridPanel(state))
+    qtbot.waitUntil(panel.is_ready, timeout=10000)
+    state.select(33)
+    dialog = panel.open_traversal()
+    qtbot.addWidget(dialog)
+    assert dialog.sheet.grid_shape() == (8, 9)  # all 8 units of the model, 9 columns
+    means, logvars = posterior_means(state.model, frey)
+    kl = unit_kl(means, logvars)
+    assert dialog.rows.names == [f"z{d}" for d in np.argsort(-kl, kind="stable")]
+    middle = state.model.decode(means[33][None])[0].reshape(28, 20)  # column 4 of 9: the face itself
+    np.testing.assert_allclose(dialog.sheet.face_at(0, 4), middle, atol=1e-5)
+    top_unit = int(dialog.rows.names[0][1:])
+    z = means[33].copy()
+    z[top_unit] += 3 * means[:, top_unit].std()
+    np.testing.assert_allclose(dialog.sheet.face_at(0, 8), state.model.decode(z[None])[0].reshape(28, 20), atol=1e-4)
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("pca"))
+    dialog.rows_spin.setValue(3)
+    assert dialog.sheet.grid_shape() == (3, 9) and dialog.rows.names == ["PC1", "PC2", "PC3"]
+    dialog.save(str(tmp_path / "sheet.png"), "PNG")
+    qtbot.waitUntil(lambda: "sheet.png" in dialog.info.text(), timeout=10000)
+    assert read_png_gray(tmp_path / "sheet.png").shape == (2 * (3 * 28 + 4), 2 * (9 * 20 + 10))
+    dialog.frames_spin.setValue(12)
+    dialog.save(str(tmp_path / "walk.gif"), "GIF")
+    qtbot.waitUntil(lambda: "walk.gif" in dialog.info.text(), timeout=10000)
+    with Image.open(tmp_path / "walk.gif") as gif:
+        assert gif.n_frames == 12 and gif.info["duration"] == 80
+
+
 def test_latent_grid_interpolation(qtbot, state, frey):
     panel = _show(qtbot, LatentGridPanel(state))
     panel.a_spin.setValue(10)

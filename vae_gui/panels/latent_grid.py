@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QRadioButton,
     QScrollArea,
     QSpinBox,
@@ -37,6 +38,7 @@ from core.explore import GridAxes, decode_grid, dims_axes, lerp, pca_axes, slerp
 from vae_gui.panels.base import Panel
 from vae_gui.panels.sampling import SamplingPanel
 from vae_gui.state import NO_DATA_HELP, Encoding, Session
+from vae_gui.traversal_dialog import TraversalDialog
 from vae_gui.widgets.faces import FaceGrid, FaceStrip, FaceView
 
 GRID_MIN, GRID_MAX, GRID_DEFAULT = 5, 25, 15
@@ -58,6 +60,9 @@ class LatentGridPanel(Panel):
         self.axes: GridAxes | None = None  # where the grid shown lies in latent space
         self._axes_chosen = "pca"  # the axes the user picked: "pca" (the default) or "dims"
         self._build()
+        self.own_mean: np.ndarray | None = None  # your encoded image's posterior mean (traversals start there)
+        self.traversal: TraversalDialog | None = None
+        state.own_image.connect(lambda enc: setattr(self, "own_mean", np.asarray(enc.mean)))
         state.encoding_ready.connect(self._on_encoded)
         state.grid_ends_chosen.connect(self.use_ends)
         self.reset()
@@ -145,6 +150,11 @@ class LatentGridPanel(Panel):
         axes_row.addWidget(self.axes_combo)
         axes_row.addWidget(self.n_spin)
         axes_row.addStretch(1)
+        self.traverse_button = QPushButton("Traversal sheet…")
+        self.traverse_button.setToolTip("rows: latent units sorted by KL (or principal directions); columns: a face "
+                                        "moved −3σ … +3σ along each; PNG and GIF export")
+        self.traverse_button.clicked.connect(self.open_traversal)
+        axes_row.addWidget(self.traverse_button)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("rows:"))
         controls.addWidget(self.row_combo)
@@ -246,6 +256,10 @@ class LatentGridPanel(Panel):
         model, X = self.state.model, self.state.X
         self.encoding = None
         self.chosen_ends = None
+        self.own_mean = None  # encoded by the previous model
+        if self.traversal is not None:  # a sheet of the previous model or data set
+            self.traversal.close()
+            self.traversal = None
         self.axes = None
         self._axes_chosen = "pca"  # a new model or data set starts from the default axes
         has_data = model is not None and X is not None
@@ -322,7 +336,18 @@ class LatentGridPanel(Panel):
             self._building = False
         self._enable_unit_controls()
 
+    def open_traversal(self) -> TraversalDialog | None:
+        """The traversal sheet of the current model around the selected face (needs the encoding)."""
+        if self.encoding is None or self.state.model is None:
+            return None
+        own = self.own_mean if self.own_mean is not None and len(self.own_mean) == self.state.model.config.latent \
+            else None
+        self.traversal = TraversalDialog(self.state, self.encoding, own, self)
+        self.traversal.show()
+        return self.traversal
+
     def _enable_unit_controls(self) -> None:
+        self.traverse_button.setEnabled(self.encoding is not None)
         units = self.axes_kind() == "dims"
         has_data = self.state.model is not None and self.state.X is not None
         for w in (self.row_combo, self.col_combo, self.base_zero):

@@ -377,7 +377,7 @@ class FaceGrid(QWidget):
     def set_axes(self, row_name: str, row_values: np.ndarray | None, col_name: str,
                  col_values: np.ndarray | None, decimals: int = 2, max_ticks: int = 9) -> None:
         """Label the left axis with ``row_name`` and each row's value, the top axis likewise for columns
-        (at most ``max_ticks`` labels per axis so they never overlap)."""
+        (at most ``max_ticks`` labels per axis so they never overlap); values may be texts (shown as given)."""
         rows, cols = self._shape
         left, top = self._plot.getAxis("left"), self._plot.getAxis("top")
         left.setLabel(row_name)
@@ -391,7 +391,8 @@ class FaceGrid(QWidget):
         """(position, text) at the centre of every k-th face, k chosen to keep ≤ max_ticks labels."""
         every = max(1, -(-len(values) // max_ticks))
         # + 0.0 turns -0.0 into 0.0 so the middle tick does not read "-0.0"
-        return [(self.pad + i * (size + self.pad) + size / 2, f"{round(float(v), decimals) + 0.0:.{decimals}f}")
+        return [(self.pad + i * (size + self.pad) + size / 2,
+                 v if isinstance(v, str) else f"{round(float(v), decimals) + 0.0:.{decimals}f}")
                 for i, v in enumerate(values) if i % every == 0 or i == len(values) - 1 and every == 1]
 
     def show_axes(self, visible: bool) -> None:
