@@ -4,8 +4,8 @@ in the model file under a name (``--store NAME``) or read from it (``--use NAME`
 
 from __future__ import annotations
 
-from .common import CliError, add_data_args, add_max_params, check_png_output, load_weights, model_shape, positive_int
-from .walks import Encoded, add_gif_args, add_output_args, check_gif_args, start_latent, write_gif_of
+from .common import CliError, load_weights, model_shape, positive_int
+from .walks import Encoded, add_walk_outputs, check_walk_outputs, start_latent, write_gif_of
 
 
 def add_parser(sub) -> None:
@@ -24,10 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=positive_int, default=7, help="faces in the strip (default 7)")
     p.add_argument("--max", dest="max_amount", type=float, default=1.5,
                    help="the strip runs from −max to +max times the direction (default 1.5)")
-    add_output_args(p, "the strip")
-    add_gif_args(p, "the face moving −max … +max along the direction and back")
-    add_data_args(p)
-    add_max_params(p)
+    add_walk_outputs(p, "the strip", "the face moving −max … +max along the direction and back")
     p.set_defaults(run=run)
 
 
@@ -59,11 +56,7 @@ def run(args) -> int:
 
     if args.index is not None and args.image is not None:
         raise CliError("--apply and --image both choose the face to move: give one")
-    if args.save is None and args.gif is None and args.store is None:
-        raise CliError("nothing to do: give --save STRIP.png, --gif OUT.gif and/or --store NAME")
-    if args.save is not None:
-        check_png_output(args.save, args.force)
-    check_gif_args(args)
+    check_walk_outputs(args, "STRIP", also=args.store or "")
     if args.store is not None:
         try:
             attributes.check_name(args.store)

@@ -3,8 +3,8 @@ the great-circle arc with --slerp): a PNG strip and/or an animated GIF of the mo
 
 from __future__ import annotations
 
-from .common import CliError, add_data_args, add_max_params, check_png_output, load_weights, model_shape, positive_int
-from .walks import Encoded, add_gif_args, add_output_args, check_gif_args, write_gif_of
+from .common import CliError, load_weights, model_shape, positive_int
+from .walks import Encoded, add_walk_outputs, check_walk_outputs, write_gif_of
 
 
 def add_parser(sub) -> None:
@@ -14,10 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("--to", dest="b", type=int, required=True, metavar="B", help="data face at the end")
     p.add_argument("--steps", type=positive_int, default=10, help="faces in the PNG strip, both ends included")
     p.add_argument("--slerp", action="store_true", help="the great-circle arc instead of the straight line")
-    add_output_args(p, "the strip")
-    add_gif_args(p, "the morph from A to B")
-    add_data_args(p)
-    add_max_params(p)
+    add_walk_outputs(p, "the strip", "the morph from A to B")
     p.set_defaults(run=run)
 
 
@@ -25,13 +22,9 @@ def run(args) -> int:
     from core.animation import decode_frames, face_frames, interpolation_path
     from core.images import mosaic, write_png
 
-    if args.save is None and args.gif is None:
-        raise CliError("nothing to do: give --save STRIP.png and/or --gif OUT.gif")
+    check_walk_outputs(args, "STRIP")
     if args.steps < 2:
         raise CliError("--steps must be at least 2 (both ends)")
-    if args.save is not None:
-        check_png_output(args.save, args.force)
-    check_gif_args(args)
     loaded = load_weights(args.weights, max_params=args.max_params)
     model, shape = loaded.model, model_shape(loaded)
     encoded = Encoded(loaded, args)

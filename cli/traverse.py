@@ -4,8 +4,8 @@ deviation along the row's direction). PNG, and an animated GIF of all rows movin
 
 from __future__ import annotations
 
-from .common import CliError, add_data_args, add_max_params, check_png_output, load_weights, model_shape, positive_int
-from .walks import Encoded, add_gif_args, add_output_args, add_start_args, check_gif_args, start_latent, write_gif_of
+from .common import CliError, load_weights, model_shape, positive_int
+from .walks import Encoded, add_start_args, add_walk_outputs, check_walk_outputs, start_latent, write_gif_of
 
 
 def add_parser(sub) -> None:
@@ -18,10 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rows", type=positive_int, default=10, help="how many units / directions (default 10)")
     p.add_argument("--cols", type=positive_int, default=9, help="faces per row, −span … +span (default 9)")
     p.add_argument("--span", type=float, default=3.0, help="the walk reaches ±span standard deviations (default 3)")
-    add_output_args(p, "the sheet")
-    add_gif_args(p, "the traversal (every row's face moving −span … +span and back)")
-    add_data_args(p)
-    add_max_params(p)
+    add_walk_outputs(p, "the sheet", "the traversal (every row's face moving −span … +span and back)")
     p.set_defaults(run=run)
 
 
@@ -33,13 +30,9 @@ def run(args) -> int:
     from core.explore import traversal_rows, traversal_sheet
     from core.images import mosaic, write_png
 
-    if args.save is None and args.gif is None:
-        raise CliError("nothing to do: give --save SHEET.png and/or --gif OUT.gif")
+    check_walk_outputs(args, "SHEET")
     if not 0 < args.span <= 10:
         raise CliError(f"--span must be in (0, 10], not {args.span}")
-    if args.save is not None:
-        check_png_output(args.save, args.force)
-    check_gif_args(args)
     loaded = load_weights(args.weights, max_params=args.max_params)
     model, shape = loaded.model, model_shape(loaded)
     encoded = Encoded(loaded, args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import CliError, add_force, data_for, positive_int
+from .common import CliError, add_data_args, add_force, add_max_params, check_png_output, data_for, positive_int
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -99,3 +99,21 @@ def start_latent(args, loaded, encoded: Encoded | None) -> tuple[np.ndarray, str
             raise CliError("--index needs the data set")
         return encoded.face(args.index), f"face #{args.index}"
     return np.zeros(model.config.latent), "z = 0"
+
+
+def add_walk_outputs(parser, png_what: str, gif_what: str) -> None:
+    """What every walk command ends its flags with: --save/--scale/--force, the GIF flags, the data set and the
+    parameter limit; ``run`` from the command's module."""
+    add_output_args(parser, png_what)
+    add_gif_args(parser, gif_what)
+    add_data_args(parser)
+    add_max_params(parser)
+
+
+def check_walk_outputs(args, png_name: str, also: str = "") -> None:
+    """Refuse a walk with nothing to write, and outputs that must not be replaced, before any work."""
+    if args.save is None and args.gif is None and not also:
+        raise CliError(f"nothing to do: give --save {png_name}.png and/or --gif OUT.gif")
+    if args.save is not None:
+        check_png_output(args.save, args.force)
+    check_gif_args(args)
