@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
 def _attribute(args, loaded, encoded):
     from core import attributes
 
-    stored = attributes.from_meta(loaded.meta, loaded.model.config.latent)
+    stored = attributes.from_meta(loaded.other, loaded.model.config.latent)  # meta keys the record keeps as they are
     if args.use is not None:
         if args.from_ids or args.to_ids:
             raise CliError("--use reads a stored direction; leave out --from/--to")

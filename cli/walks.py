@@ -88,12 +88,10 @@ def start_latent(args, loaded, encoded: Encoded | None) -> tuple[np.ndarray, str
     model = loaded.model
     if args.image is not None:
         from core.atlas import encode_image_array
-        from core.dataset import model_image_shape
 
         from .encode import read_image
 
-        shape = model_image_shape(loaded.meta, model.config.input_dim)
-        return encode_image_array(model, read_image(args.image), shape).mean, f"the encoded {args.image}"
+        return encode_image_array(model, read_image(args.image), loaded.image_shape).mean, f"the encoded {args.image}"
     if args.index is not None:
         if encoded is None:
             raise CliError("--index needs the data set")

@@ -48,12 +48,13 @@ def test_meta_round_trip_skips_malformed_entries():
 def test_store_keeps_the_model_and_adds_directions(tmp_path):
     model = Model(ModelConfig(kind="vae", hidden=[8], latent=3, dtype="float64"), seed=1)
     path = save_model(tmp_path / "m.npz", model, extra={"train": {"lr": 0.001}})
+    before = load_model(path).meta
     attr = attributes.make_attribute("smile", _codes(), [0, 1], [2, 3])
     attributes.store(path, {"smile": attr})
     loaded = load_model(path)
     np.testing.assert_array_equal(loaded.model.flat, model.flat)
-    assert loaded.meta["train"] == {"lr": 0.001}
-    np.testing.assert_allclose(attributes.from_meta(loaded.meta, 3)["smile"].direction, attr.direction)
+    assert {k: v for k, v in loaded.meta.items() if k != "attributes"} == before and loaded.settings.lr == 0.001
+    np.testing.assert_allclose(attributes.from_meta(loaded.other, 3)["smile"].direction, attr.direction)
     (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(ValueError):
         attributes.store(tmp_path / "notes.txt", {"smile": attr})

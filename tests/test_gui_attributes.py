@@ -63,6 +63,7 @@ def test_two_lassoed_groups_make_a_direction_that_moves_a_face(explorer, small_v
     means = explorer.means
     assert attr.name == "left to right" and box.direction_combo.currentText() == "left to right"
     np.testing.assert_allclose(attr.direction, means[right].mean(0) - means[left].mean(0))
+    assert explorer.session.record.other["attributes"][0]["name"] == "left to right"  # saved with the model
     explorer.session.select(42)
     box.source_combo.setCurrentIndex(box.source_combo.findData("selected"))
     box.slider.setValue(0)

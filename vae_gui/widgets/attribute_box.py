@@ -90,8 +90,8 @@ class AttributeBox(QGroupBox):
     def forget(self) -> None:
         """A new model or data set: the groups go; the directions are those stored in the model file."""
         self.groups = {}
-        model = self.session.model
-        self.attributes = attributes.from_meta(self.session.meta, model.config.latent) if model is not None else {}
+        record = self.session.record
+        self.attributes = attributes.from_meta(record.other, record.model.config.latent) if record is not None else {}
         self._fill_combo()
         self.message.setText("lasso faces without the attribute ('selection: without'), then faces with it")
 
@@ -133,6 +133,8 @@ class AttributeBox(QGroupBox):
             self.message.setText(str(exc))
             return None
         self.attributes[attr.name] = attr
+        if self.session.record is not None:  # part of the current model: File ▸ Save model as… writes it too
+            self.session.record.other[attributes.META_KEY] = attributes.to_meta(self.attributes)
         self._fill_combo(attr.name)
         self.message.setText(f"'{attr.name}': {len(attr.from_ids)} → {len(attr.to_ids)} faces, length "
                              f"{np.linalg.norm(attr.direction):.2f}; move the slider")
