@@ -3,9 +3,12 @@ encoded photo, or z = 0), the data set's encoding, and the animated-GIF flags.""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .common import CliError, add_data_args, add_force, add_max_params, check_png_output, data_for, positive_int
+
+if TYPE_CHECKING:  # NumPy loads only inside the commands: main() pins BLAS to one thread before that
+    import numpy as np
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -85,6 +88,8 @@ class Encoded:
 
 def start_latent(args, loaded, encoded: Encoded | None) -> tuple[np.ndarray, str]:
     """(z0 (L,), a few words naming it) for --index / --image / neither (z = 0)."""
+    import numpy as np
+
     model = loaded.model
     if args.image is not None:
         from core.atlas import encode_image_array
