@@ -261,18 +261,18 @@ class Model:
         return self.asarray(self.noise_rng.standard_normal((n, self.config.latent)))
 
     # ---------------------------------------------------------------- forward pieces
-    def _encoder_forward(self, x, record: dict | None = None):
+    def _encoder_forward(self, x, record: dict | None = None, workers=None):
         x = x if self._input_centre is None else x - self._input_centre  # see set_input_centre
-        return self._hidden_stack(x, "enc", record)
+        return self._hidden_stack(x, "enc", record, workers)
 
-    def _hidden_stack(self, h, prefix: str, record: dict | None = None):
+    def _hidden_stack(self, h, prefix: str, record: dict | None = None, workers=None):
         """The hidden layers ``prefix``0… ('enc' or 'dec') on h: (last output, [(affine cache, activation
         cache)]). ``record`` (a dict, log steps only) receives each layer's pre-activation copy
-        '{prefix}{i}.pre' and its output '{prefix}{i}'."""
+        '{prefix}{i}.pre' and its output '{prefix}{i}'. ``workers``: core.parallel.Workers (training only)."""
         caches = []
         activation_forward = self._activation(prefix)[0]
         for i in range(len(self.config.hidden)):
-            a, affine_cache = affine_forward(h, self.params[f"{prefix}{i}.W"], self.params[f"{prefix}{i}.b"])
+            a, affine_cache = affine_forward(h, self.params[f"{prefix}{i}.W"], self.params[f"{prefix}{i}.b"], workers)
             if record is not None:
                 record[f"{prefix}{i}.pre"] = a.copy()  # the in-place activation overwrites a
             h, relu_cache = activation_forward(a, inplace=True)
@@ -281,9 +281,9 @@ class Model:
             caches.append((affine_cache, relu_cache))
         return h, caches
 
-    def _output_forward(self, d):
+    def _output_forward(self, d, workers=None):
         """Output layer(s) on the last decoder hidden d: (logits, per-pixel logvar or None)."""
-        recon_logits = d @ self.params["out.W"]
+        recon_logits = d @ self.params["out.W"] if workers is None else workers.matmul(d, self.params["out.W"])
         recon_logits += self.params["out.b"]
         recon_logvar = None
         if self.likelihood.learns_variance:
@@ -321,7 +321,7 @@ class Model:
         return cfg.beta
 
     def forward_backward(self, x, eps=None, kl_weight: float | None = None, compute_loss: bool = True,
-                         record: dict | None = None, trace: dict | None = None):
+                         record: dict | None = None, trace: dict | None = None, workers=None):
         """One forward and backward pass on a batch x: (N, D) already on the device.
 
         Fills ``self.grads`` with the gradient of the objective
@@ -333,22 +333,23 @@ class Model:
         'code', 'dec{i}.pre', 'dec{i}', 'out' (the decoder's mean image, (N, D)). ``trace`` (a dict, for the
         opened step of core/step.py; never in training) receives every intermediate array of the pass: under
         'forward' the record's entries plus 'eps', 'std', 'z', 'logits', 'logvar_px', under 'backward' the
-        error signals (``_backward``).
+        error signals (``_backward``). ``workers`` (core.parallel.Workers, NumPy only): the large products on
+        two threads, bit-identical to one.
         """
         kl_weight = self.config.beta if kl_weight is None else kl_weight
         if trace is not None:
             record = trace.setdefault("forward", {})
-        fwd = self._train_forward(x, eps, record)
+        fwd = self._train_forward(x, eps, record, workers)
         if trace is not None:  # copies: the backward pass overwrites the logits in place
             record.update({k: None if fwd.get(k) is None else fwd[k].copy()
                            for k in ("eps", "std", "z", "logits", "logvar_px")})
         result = self._batch_losses(fwd, x, kl_weight) if compute_loss else None
-        self._backward(fwd, x, kl_weight, None if trace is None else trace.setdefault("backward", {}))
+        self._backward(fwd, x, kl_weight, None if trace is None else trace.setdefault("backward", {}), workers)
         return result
 
-    def _train_forward(self, x, eps, record: dict | None) -> dict:
+    def _train_forward(self, x, eps, record: dict | None, workers=None) -> dict:
         """The forward pass of forward_backward: every array its backward needs, by name."""
-        h, enc_caches = self._encoder_forward(x, record)
+        h, enc_caches = self._encoder_forward(x, record, workers)
         fwd = {"enc_caches": enc_caches}
         if self.is_vae:
             mean, logvar, fwd["head_caches"] = self._heads_forward(h)
@@ -360,9 +361,9 @@ class Model:
         else:
             z, fwd["code_cache"] = self._code_forward(h, record)
         fwd["z"] = z
-        d, fwd["dec_caches"] = self._hidden_stack(z, "dec", record)
+        d, fwd["dec_caches"] = self._hidden_stack(z, "dec", record, workers)
         fwd["d"] = d
-        fwd["logits"], fwd["logvar_px"] = self._output_forward(d)
+        fwd["logits"], fwd["logvar_px"] = self._output_forward(d, workers)
         if record is not None:
             record["out"] = self.likelihood.mean(fwd["logits"])
         return fwd
@@ -379,7 +380,7 @@ class Model:
         return {"total": rec_mean + kl, "rec": rec_mean, "kl": kl, "objective": rec_mean + kl_weight * kl,
                 "kl_per_dim": kl_dims}
 
-    def _backward(self, fwd: dict, x, kl_weight: float, trace: dict | None = None) -> None:
+    def _backward(self, fwd: dict, x, kl_weight: float, trace: dict | None = None, workers=None) -> None:
         """d(objective)/d(every parameter) into self.grads; the 1/N of the batch mean is folded in here.
         ``trace`` (a dict, see forward_backward) receives copies of the error signals, each ∂objective/∂
         (that array): 'logits', 'logvar_px', 'dec{i}' (a hidden output) and 'dec{i}.pre', 'z', for a VAE
@@ -395,10 +396,10 @@ class Model:
                             g["out_logvar.b"], need_dx=False)
         dlogits *= inv_n
         keep("logits", dlogits)
-        dd, _, _ = affine_backward(dlogits, (d_last, self.params["out.W"]), g["out.W"], g["out.b"])
+        dd, _, _ = affine_backward(dlogits, (d_last, self.params["out.W"]), g["out.W"], g["out.b"], workers=workers)
         if dlogvar_px is not None:
             dd += dlogvar_px @ self.params["out_logvar.W"].T
-        dz = self._hidden_stack_backward(dd, fwd["dec_caches"], "dec", keep)
+        dz = self._hidden_stack_backward(dd, fwd["dec_caches"], "dec", keep, workers)
         keep("z", dz)
         if self.is_vae:
             dkl_mean, dkl_logvar = losses.kl_grad(fwd["mean"], fwd["logvar"])
@@ -419,9 +420,9 @@ class Model:
             keep("code.pre", dz)
             dh, _, _ = affine_backward(dz, fwd["code_cache"], g["code.W"], g["code.b"])
         keep("h", dh)
-        self._hidden_stack_backward(dh, fwd["enc_caches"], "enc", keep)
+        self._hidden_stack_backward(dh, fwd["enc_caches"], "enc", keep, workers)
 
-    def _hidden_stack_backward(self, dout, caches: list, prefix: str, keep=None):
+    def _hidden_stack_backward(self, dout, caches: list, prefix: str, keep=None, workers=None):
         """Backward through the hidden layers ``prefix``0…: gradients into self.grads, returns d(input)
         (None for the encoder, whose input is the data). ``keep(name, array)`` (a trace) receives the signal
         at each layer's output '{prefix}{i}' and pre-activation '{prefix}{i}.pre'."""
@@ -434,7 +435,7 @@ class Model:
             if keep is not None:
                 keep(f"{prefix}{i}.pre", dout)
             dout, _, _ = affine_backward(dout, affine_cache, g[f"{prefix}{i}.W"], g[f"{prefix}{i}.b"],
-                                         need_dx=i > 0 or prefix != "enc")
+                                         need_dx=i > 0 or prefix != "enc", workers=workers)
         return dout
 
     def objective(self, x, eps=None, kl_weight: float | None = None) -> float:

@@ -20,6 +20,7 @@ from .dataset import FREY_IMAGE_SHAPE, Dataset
 from .evaluate import neg_elbo
 from .models import Model
 from .optim import Optimizer, blas_routine
+from .parallel import ThreadChoice, Workers, parse_threads
 
 
 def _finite_probe(x, ones) -> float:
@@ -94,7 +95,7 @@ class Trainer:
                  batch_size: int = 64, seed: int = 0, log_every: int = 50, eval_every: int = 500,
                  mirror: bool = False, weight_decay: float = 0.0, patience: int = 0, keep_best: bool = False,
                  image_shape: tuple[int, int] = FREY_IMAGE_SHAPE, binarize: str = "none",
-                 train_ids: np.ndarray | None = None):
+                 train_ids: np.ndarray | None = None, threads: int | str = 1):
         if log_every <= 0:
             raise ValueError("log_every must be > 0")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
@@ -123,6 +124,44 @@ class Trainer:
         self.history: dict[str, list] = {"step": [], "total": [], "rec": [], "kl": [], "objective": []}
         self.test_history: dict[str, list] = {"step": [], "neg_elbo": []}
         self._snapshot()
+        self.threads_setting: int | str = 1
+        self.workers: Workers | None = None  # the helper thread of a 2-thread step (core.parallel)
+        self.thread_choice: ThreadChoice | None = None  # threads="auto": the measured choice
+        self.set_threads(threads)
+
+    # ------------------------------------------------------------------ threads
+    def set_threads(self, threads: int | str) -> None:
+        """1, 2 or 'auto' (ThreadChoice: by timing the run's own steps). Every count gives bit-identical
+        results; a model on another device than the CPU always runs one thread. ValueError for other values."""
+        setting = parse_threads(threads)
+        self.threads_setting = setting
+        if self.workers is not None:
+            self.workers.close()
+        two_possible = setting != 1 and self.model.xp is np
+        # the helper ignores floating-point warnings as run() does: the divergence guard reports them in words
+        self.workers = Workers(errstate={"over": "ignore", "invalid": "ignore", "divide": "ignore"}) \
+            if two_possible else None
+        self.thread_choice = ThreadChoice() if two_possible and setting == "auto" else None
+
+    @property
+    def threads(self) -> int:
+        """The thread count the next step runs with."""
+        if self.workers is None:
+            return 1
+        return self.thread_choice.threads() if self.thread_choice is not None else 2
+
+    def thread_report(self) -> dict:
+        """{'setting': 1 | 2 | 'auto', 'threads': count in use, and for 'auto' the steps run at each count,
+        the probes run and the last probe's median step seconds at 1 and 2 threads}."""
+        report = {"setting": self.threads_setting, "threads": self.threads}
+        if self.thread_choice is not None:
+            report.update(self.thread_choice.report())
+        return report
+
+    def close(self) -> None:
+        """End the helper thread, if any (the trainer then runs one thread)."""
+        if self.workers is not None:
+            self.workers.close()
 
     # ------------------------------------------------------------------ state
     def _snapshot(self) -> None:
@@ -155,7 +194,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def step(self) -> dict | None:
-        """One optimiser step. Returns the batch losses on logging steps, else None."""
+        """One optimiser step. Returns the batch losses on logging steps (with 'threads': the count this
+        step used), else None."""
+        if self.thread_choice is None:
+            return self._step(self.workers)
+        threads = self.thread_choice.threads()
+        t0 = time.perf_counter()
+        stats = self._step(self.workers if threads == 2 else None)
+        self.thread_choice.record(threads, time.perf_counter() - t0)
+        return stats
+
+    def _step(self, workers: Workers | None) -> dict | None:
         model = self.model
         step = model.step
         log_now = (step + 1) % self.log_every == 0
@@ -166,7 +215,7 @@ class Trainer:
             xb = model.asarray(model.xp.asarray(u) < xb)
         # on log steps an inspector gets the pass's own activations (no second forward pass)
         record = {} if log_now and self.inspector is not None else None
-        stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now,
+        stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now, workers=workers,
                                        **({"record": record} if record is not None else {}))
         # one reduction catches NaN and inf anywhere in the gradient (ndarray.sum took 54 µs for 300k float32)
         grad_sum = _finite_probe(model.grad_flat, self._ones)
@@ -183,7 +232,7 @@ class Trainer:
             model.grad_flat += self.weight_decay * model.flat
         if self.lr_warmup is not None:
             self.optimizer.lr = self.lr_at(step)
-        self.optimizer.step()
+        self.optimizer.step(workers)
         model.step = step + 1
         if log_now:
             if not math.isfinite(float(model.flat.sum())):
@@ -192,6 +241,7 @@ class Trainer:
                                        f"kept the weights of step {self.last_good_step}")
             stats["step"] = model.step
             stats["kl_weight"] = model.kl_weight_at(step)
+            stats["threads"] = 1 if workers is None else 2
             if record is not None:
                 stats["inspect"] = self.inspector.after_update(model)
             for key in ("total", "rec", "kl", "objective"):
