@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from .layers import ACTIVATIONS, DEFAULT_LEAKY_SLOPE
 from .losses import LIKELIHOODS
 from .models import CODE_ACTIVATIONS, DTYPES, INITS, KINDS, ConfigError, ModelConfig
+from .parallel import parse_threads
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 DEVICES = ("cpu", "cuda")
@@ -53,13 +54,15 @@ FIELDS: dict[str, tuple] = {
     "checkpoint_every": ("int", 0, None),
     "binarize": ("choice", BINARIZE),
     "device": ("choice", DEVICES),
+    "threads": ("threads",),  # core.parallel.parse_threads: "auto", 1 or 2
 }
 
 # what a continue (CLI --resume, GUI Continue: core.run.continue_settings) may change: the optimiser and
 # objective settings (each change starts a new segment of the model's history) and the run's own control;
 # every other setting defines the model or its data and stays the file's
 CONTINUE_MAY_CHANGE = ("lr", "beta", "warmup_steps", "weight_decay", "lr_warmup_steps")
-RUN_CONTROL = ("steps", "epochs", "eval_every", "log_every", "patience", "keep_best", "checkpoint_every", "device")
+RUN_CONTROL = ("steps", "epochs", "eval_every", "log_every", "patience", "keep_best", "checkpoint_every", "device",
+               "threads")
 # the fields that describe the network (ModelConfig's); the model file keeps them in meta["config"]
 MODEL_FIELDS = ("kind", "hidden", "latent", "likelihood", "code_activation", "enc_activation", "dec_activation",
                 "leaky_slope", "init", "beta", "warmup_steps", "dtype")
@@ -108,6 +111,7 @@ class TrainConfig:
     checkpoint_every: int = 5000
     binarize: str = "none"
     device: str = "cpu"
+    threads: int | str = "auto"  # CPU threads of a step: 1, 2 or "auto" (measured as the run goes; core.parallel)
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> TrainConfig:
@@ -227,6 +231,12 @@ def _check_field(name: str, value) -> None:
     elif kind == "hidden":
         if isinstance(value, (str, bytes)) or not value or not all(_is_int(h) and h >= 1 for h in value):
             raise ConfigError(f"hidden must be a list of whole numbers >= 1, e.g. [256] or [512, 256]; got {value!r}")
+    elif kind == "threads":
+        try:
+            if parse_threads(value) != value:  # the text "2" is the CLI's to convert, not a stored value
+                raise ValueError(f"threads must be auto, 1 or 2; got {value!r}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     elif kind == "int_or_none":
         if value is not None:
             _check_number(name, value, spec[1], spec[2], whole=True)

@@ -181,6 +181,7 @@ class TrainingRun:
             results["final"] = self.final
         if self.kept_best:
             results["kept_best_step"] = int(self.model.step)
+        results["threads_used"] = self.trainer.thread_report()  # what threads="auto" measured and chose
         provenance = replace(self.provenance, saved_because=reason, ledger_run=self.ledger_run,
                              train_seconds=self.provenance.train_seconds + time.perf_counter() - self._t0)
         record = ModelRecord(model=self.model, optimizer_state=self.optimizer.state_dict() if self.optimizer else None,

@@ -301,7 +301,7 @@ class Trainer:
         return cls(model, optimizer, dataset.images, X_eval, train_ids=fit_ids, batch_size=config.batch_size,
                    seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, mirror=config.mirror,
                    weight_decay=config.weight_decay, patience=config.patience, keep_best=config.keep_best,
-                   image_shape=dataset.image_shape, binarize=config.binarize)
+                   image_shape=dataset.image_shape, binarize=config.binarize, threads=config.threads)
 
     # ------------------------------------------------------------------ the loop
     def run(self, n_steps: int, on_log: Callable[[dict], None] | None = None,

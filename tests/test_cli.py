@@ -111,6 +111,28 @@ def test_train_resume_continues(trained, cli, tmp_path):
     assert load_model(out).model.step == 260
 
 
+def test_train_threads_give_the_same_model_and_are_shown_and_recorded(cli, tmp_path):
+    """--threads 2 (the large products and Adam split over a helper thread) trains bit-identically to
+    --threads 1; the progress line says the count, the model file records the setting and what was used."""
+    models = {}
+    for threads in ("1", "2", "auto"):
+        out = tmp_path / f"t{threads}.npz"
+        result = cli("train", "--steps", "40", "--log-every", "10", "--eval-every", "0", "--threads", threads,
+                     "--out", out)
+        assert result.returncode == 0, result.stderr
+        models[threads] = load_model(out)
+        if threads != "auto":
+            assert f"{threads} thread" in result.stderr.splitlines()[-1], result.stderr
+    np.testing.assert_array_equal(models["1"].model.flat, models["2"].model.flat)
+    np.testing.assert_array_equal(models["1"].model.flat, models["auto"].model.flat)
+    assert models["2"].meta["train"]["threads"] == 2
+    assert models["2"].meta["train"]["threads_used"] == {"setting": 2, "threads": 2}
+    used = models["auto"].meta["train"]["threads_used"]
+    assert used["setting"] == "auto" and used["threads"] in (1, 2) and sum(used["steps_at"].values()) == 40
+    bad = cli("train", "--steps", "5", "--threads", "3", "--out", tmp_path / "x.npz")
+    assert bad.returncode == 2 and "--threads" in bad.stderr and "invalid choice" in bad.stderr
+
+
 def test_train_resume_without_a_file_is_an_error(cli, tmp_path):
     assert_user_error(cli("train", "--resume", "--steps", "10", "--quiet", "--out", tmp_path / "none.npz"),
                       "not found")
