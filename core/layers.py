@@ -58,7 +58,7 @@ def _affine_backward_two(dout, x, W, dW, db, need_dx: bool, workers):
     n, d = x.shape
     if not need_dx:
         workers.matmul(x.T, dout, out=dW)
-    elif n * d * dout.shape[1] < workers.split_min_mnk:
+    elif n * d * dout.shape[1] < workers.pair_min_mnk:
         dx = dout @ W.T
         np.matmul(x.T, dout, out=dW)
     else:

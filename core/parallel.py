@@ -22,6 +22,7 @@ What is split, and why each result is bit-identical to one thread (tests/test_pa
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import weakref
@@ -76,16 +77,19 @@ class Workers:
 
     ``run(mine, theirs)`` runs ``theirs`` on the helper and ``mine`` on the caller and returns when both
     are done. A call while another thread is inside ``run`` (or from within ``mine``) runs both parts on
-    the caller, one after the other: the results are the same either way. ``errstate``: the helper's
+    the caller, one after the other: the results are the same either way; so does a call in a forked child
+    process, which has no helper thread. ``errstate``: the helper's
     NumPy floating-point error handling (np.seterr keywords). The helper ends with ``close()`` or when
     this object is garbage-collected; it is a daemon thread, so it never holds up the program's exit.
     """
 
-    split_min_mnk = SPLIT_MIN_MNK  # the smallest product (M·N·K) worth two threads
+    split_min_mnk = SPLIT_MIN_MNK  # the smallest product (M·N·K) split by columns (matmul)
+    pair_min_mnk = SPLIT_MIN_MNK  # the smallest layer whose weight and input gradients run at once (M·N·K of each)
 
     def __init__(self, errstate: dict | None = None):
         self._state = _HelperState()
         self._busy = threading.Lock()
+        self._pid = os.getpid()
         self._thread = threading.Thread(target=_helper_loop, name="vae-helper", daemon=True,
                                         args=(self._state, errstate or np.geterr()))
         self._thread.start()
@@ -93,6 +97,7 @@ class Workers:
 
     @property
     def alive(self) -> bool:
+        """True until close(): run() still uses the helper."""
         return self._closer.alive
 
     def close(self) -> None:
@@ -103,7 +108,7 @@ class Workers:
 
     def run(self, mine: Callable[[], object], theirs: Callable[[], object]) -> None:
         """mine() here and theirs() on the helper, at once; an exception of either is raised here."""
-        if not self._closer.alive or not self._busy.acquire(blocking=False):
+        if not self._closer.alive or os.getpid() != self._pid or not self._busy.acquire(blocking=False):
             mine()
             theirs()
             return

@@ -159,7 +159,7 @@ class Trainer:
         return report
 
     def close(self) -> None:
-        """End the helper thread, if any (the trainer then runs one thread)."""
+        """End the helper thread, if any: step() then runs one thread, run() starts a new helper."""
         if self.workers is not None:
             self.workers.close()
 
@@ -315,6 +315,8 @@ class Trainer:
         with ``patience`` the run stops after that many evaluations without a better value.
         Divergence ends the run with status 'diverged' and the last good weights in place.
         """
+        if self.workers is not None and not self.workers.alive:  # a run after an earlier one: a new helper
+            self.set_threads(self.threads_setting)
         start = time.perf_counter()
         t_last, s_last = start, 0
         done = 0
@@ -353,6 +355,7 @@ class Trainer:
             status, message = "diverged", str(exc)
         finally:
             errstate.__exit__(None, None, None)
+            self.close()  # no idle helper thread between runs
         return TrainResult(status, done, message, time.perf_counter() - start,
                            {"train": self.history, "test": self.test_history}, patience_stop)
 

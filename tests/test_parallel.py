@@ -225,3 +225,24 @@ def test_parse_threads(value, expected):
 def test_parse_threads_rejects(value):
     with pytest.raises(ValueError, match="threads must be auto, 1 or 2"):
         parse_threads(value)
+
+
+def test_a_run_ends_its_helper_and_the_next_run_starts_one():
+    model = Model(ModelConfig(kind="ae"), seed=0)
+    X = np.random.default_rng(0).random((200, 560), dtype=np.float32)
+    trainer = Trainer(model, make_optimizer("adam", model), X, log_every=10, eval_every=0, threads=2)
+    first = trainer.workers
+    trainer.run(5)
+    first._thread.join(timeout=5)
+    assert not first._thread.is_alive() and not first.alive
+    result = trainer.run(5)
+    assert result.status == "finished" and trainer.workers is not first and not trainer.workers.alive
+    assert model.step == 10
+
+
+def test_a_forked_child_runs_both_parts_itself(workers):
+    workers._pid = -1  # what a child process made by fork() sees: the helper thread did not come along
+    names = []
+    workers.run(lambda: names.append(threading.current_thread().name),
+                lambda: names.append(threading.current_thread().name))
+    assert names == [threading.current_thread().name] * 2

@@ -1,0 +1,81 @@
+"""What each use of the second core gains per training step (issue 27): ``python benchmarks/cores.py``.
+
+Our Trainer.step on the 560-256-16 VAE and AE (batch 64, Adam) at one thread, at two threads with every split,
+and at two threads with one kind of split alone: the large products' columns (forward and the first layer's
+weight gradient), a layer's weight and input gradients at once, Adam's two halves. Wall-clock ms per step,
+the variants alternating within each repetition, median of the repetitions; the load average is printed
+beside the table (on a busy machine these numbers say little).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+VARIANTS = ("1 thread", "2: all", "2: columns only", "2: gradient pairs only", "2: Adam only")
+
+
+def variant_stepper(kind: str, X, variant: str):
+    """A Trainer.step of ``variant`` (one of VARIANTS)."""
+    from benchmarks.engine import engine_stepper
+    from core.parallel import Workers
+
+    step = engine_stepper(kind, X, threads=1 if variant == "1 thread" else 2)
+    trainer = step.__self__
+    if variant in ("1 thread", "2: all"):
+        return step
+    trainer.workers.close()
+    workers = Workers(errstate={"over": "ignore", "invalid": "ignore", "divide": "ignore"})
+    if variant != "2: columns only":
+        workers.split_min_mnk = math.inf
+    if variant != "2: gradient pairs only":
+        workers.pair_min_mnk = math.inf
+    trainer.workers = workers
+    model, optimizer = trainer.model, trainer.optimizer
+    forward_backward, adam_step = model.forward_backward, optimizer.step
+    if variant == "2: Adam only":  # the forward and backward pass on one thread
+        model.forward_backward = lambda *a, workers=None, **k: forward_backward(*a, **k)
+    else:  # Adam on one thread
+        optimizer.step = lambda workers=None: adam_step()
+    return step
+
+
+def measure(kind: str, X, reps: int, steps: int) -> dict[str, float]:
+    from benchmarks.engine import steps_per_second
+
+    steppers = {v: variant_stepper(kind, X, v) for v in VARIANTS}
+    for step in steppers.values():
+        for _ in range(100):
+            step()
+    ms: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for r in range(reps):
+        for v in (VARIANTS if r % 2 == 0 else VARIANTS[::-1]):
+            ms[v].append(1e3 / steps_per_second(steppers[v], steps)[0])
+    return {v: statistics.median(t) for v, t in ms.items()}
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from benchmarks.engine import load_faces
+
+    X, _ = load_faces()
+    reps, steps = (int(sys.argv[1]) if len(sys.argv) > 1 else 7), 300
+    for kind in ("vae", "ae"):
+        load = os.getloadavg()[0]
+        result = measure(kind, X, reps, steps)
+        one = result["1 thread"]
+        print(f"{kind.upper()} 560-256-16, batch 64, ms per step (median of {reps}), load average at start {load:.2f}, "
+              f"at end {os.getloadavg()[0]:.2f}")
+        for v, t in result.items():
+            print(f"  {v:<24}{t:7.3f} ms   {one / t:5.2f}x of 1 thread")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
