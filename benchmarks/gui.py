@@ -51,12 +51,12 @@ def _settle(app, condition, timeout_s: float = 60.0) -> bool:
 
 
 def _state():
-    """An AppState with the shipped VAE 256/16 and the Frey faces (or noise faces without the file)."""
+    """A Session with the shipped VAE 256/16 and the Frey faces (or noise faces without the file)."""
     from benchmarks.engine import load_faces
     from core.checkpoint import load_model
-    from vae_gui.state import AppState
+    from vae_gui.state import Session
 
-    state = AppState()
+    state = Session()
     state.set_model(load_model(ROOT / "model" / "vae.npz").model, ROOT / "model" / "vae.npz")
     X, _ = load_faces()
     state.set_data(X)

@@ -160,7 +160,8 @@ class ModelRecord:
         record = cls(model=model, optimizer_state=optimizer_state, settings=settings,
                      data=meta.get("data") if isinstance(meta.get("data"), dict) else None,
                      history=history, segments=[s for s in segments if isinstance(s, dict)],
-                     results={k: train[k] for k in ("final", "early_stopping", "kept_best_step", "threads_used") if k in train},
+                     results={k: train[k] for k in ("final", "early_stopping", "kept_best_step", "threads_used")
+                              if k in train},
                      provenance=provenance, settings_problem=problem,
                      other={k: v for k, v in meta.items() if k not in _FORMAT_KEYS + _KNOWN_KEYS})
         record.history = cut_history(record.history, model.step)
