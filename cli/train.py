@@ -128,6 +128,9 @@ def _ledger_flags(t) -> None:
     t.add_argument("--tag", action="append", default=[], metavar="T",
                    help="a tag for this run in the run ledger (repeat for several); see `main.py runs list --tag`")
     t.add_argument("--note", default="", help="a note kept with this run in the run ledger")
+    t.add_argument("--branch", default=None, metavar="ID[@STEP]",
+                   help="continue run ID's snapshot at STEP (default: its latest) into the new --out, with the "
+                        "optimiser/objective flags given: recorded as a child run of ID")
     add_runs_arg(t)
 
 
@@ -348,6 +351,9 @@ def run(args) -> int:
     # never over the data, a text file, a FIFO... (--resume: only the non-regular check; loading names the rest)
     check_output(out, MODEL_FILE, args.force or args.resume, CliError)
     with StopSignals() as signals, OutputLock(out, CliError):
+        if args.branch:
+            branch_into(args.branch, out, args.force)
+            args.resume = True
         dataset = load_dataset(args.data, args.image_shape, quiet=args.quiet, max_values=args.max_data_values)
         run = prepare(args, out, dataset)
         if run.remaining <= 0:
@@ -357,6 +363,22 @@ def run(args) -> int:
         signals.cli = cli = TrainCli(args, out, run)
         cli.record(parent=_ledger_run_of(out) if args.resume else None)
         return cli.finish(cli.train())
+
+
+def branch_into(spec: str, out: Path, force: bool) -> None:
+    """--branch ID[@STEP]: copy that snapshot of the run ledger to --out, which is then resumed (a child run
+    of ID, from STEP, with the flags given)."""
+    import shutil
+
+    from core.checkpoint import MODEL_FILE
+    from core.recorder import snapshot_file
+    from core.safe_io import atomic_write
+
+    if out.exists() and not force:
+        raise CliError(f"--branch writes a new model file, and {out} exists; give another --out (or --force)")
+    source = snapshot_file(None, spec)[0]
+    with open(source, "rb") as src:
+        atomic_write(out, MODEL_FILE, lambda f: shutil.copyfileobj(src, f), force=True, error=CliError)
 
 
 def _ledger_run_of(path: Path) -> int | None:

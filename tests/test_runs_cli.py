@@ -71,6 +71,18 @@ def test_a_resumed_run_records_its_parent(tmp_path, data_file, capsys):
     assert load_model(out).meta["ledger_run"] == second["id"]
 
 
+def test_a_branch_continues_a_middle_snapshot_as_a_child_run(tmp_path, data_file, capsys):
+    assert main(train_args(data_file, tmp_path / "m.npz")) == 0
+    parent = cli_json(capsys, "runs", "list", "--json")[0]
+    assert main(train_args(data_file, tmp_path / "b.npz", "--branch", f"{parent['id']}@30", steps=50)) == 0
+    child = cli_json(capsys, "runs", "list", "--json")[1]
+    assert (child["parent"], child["parent_step"], child["step"]) == (parent["id"], 30, 50)
+    assert load_model(tmp_path / "b.npz").model.step == 50 and load_model(tmp_path / "m.npz").model.step == 60
+    capsys.readouterr()
+    assert main(train_args(data_file, tmp_path / "b.npz", "--branch", f"{parent['id']}@30")) == 2
+    assert "exists" in capsys.readouterr().err
+
+
 def test_run_at_a_step_opens_that_snapshot_in_every_weights_command(tmp_path, data_file, capsys):
     assert main(train_args(data_file, tmp_path / "m.npz")) == 0
     run_id = cli_json(capsys, "runs", "list", "--json")[0]["id"]
