@@ -94,6 +94,9 @@ def run_engine(args, reps: int, results: dict) -> None:
     from benchmarks import inspector
 
     results.update(inspector.run(X, reps, steps))
+    from benchmarks import runs  # the run ledger (issue 24)
+
+    results.update(runs.run(X, args.quick, with_gui=not args.no_gui))
     from benchmarks import animation  # issue 25: a 60-frame 15×15 grid GIF
 
     results.update(animation.run(X, 1 if args.quick else 3))
@@ -165,6 +168,14 @@ TABLE = [
     ("step_vs_2core_floor", "step / 2-core GEMM floor", "x", "<= 1.8"),
     ("inspector_overhead_ratio", "training with the inspector / without, log every 10", "x", ">= 0.9"),
     ("inspector_overhead_ratio_cli", "  the same, log every 100 (CLI default)", "x", ">= 0.9"),
+    ("ledger_overhead_ratio", "training with the run ledger / without", "x", ">= 0.97"),
+    ("ledger_end_s", "  its end of a run (final snapshot, IWAE, units)", "s", None),
+    ("runs_list_1000_s", "main.py runs list --json, 1000 runs", "s", "<= 0.3"),
+    ("runs_list_1000_cpu_s", "  the same, CPU time", "s", None),
+    ("compare_overlay_ms", "Runs tab: 6 runs × 60 000 steps overlaid", "ms", "<= 100"),
+    ("compare_overlay_cpu_ms", "  the same, UI-thread CPU time", "ms", None),
+    ("compare_overlay_log10_ms", "  the same logged every 10 steps (10× the points)", "ms", None),
+    ("compare_overlay_log10_cpu_ms", "  the same, UI-thread CPU time", "ms", None),
     ("big_load_s", "70 000 × 28×28 IDX .gz loaded", "s", "<= 2"),
     ("big_rss_ratio", "  peak memory of load + training / its float32 size", "x", "<= 4"),
     ("big_encode_s", "  all 70 000 encoded (VAE 784-256-16)", "s", "<= 2"),

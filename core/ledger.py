@@ -16,10 +16,10 @@ No NumPy here: ``main.py runs list`` stays fast.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -90,6 +90,7 @@ def default_dir() -> Path:
     return Path(data_home).expanduser() / "vae-explorer"
 
 
+@functools.cache
 def program_version() -> str:
     """The installed vae-explorer version (pyproject's), or 'unknown'."""
     try:
@@ -98,6 +99,10 @@ def program_version() -> str:
         return version("vae-explorer")
     except Exception:  # noqa: BLE001 - not installed as a package: still record the run
         return "unknown"
+
+
+def _host() -> str:
+    return os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
 
 
 def _process_start(pid: int) -> str | None:
@@ -304,7 +309,7 @@ class Ledger:
                 "VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (now, now, parent, parent_step, settings.get("kind"), data.get("name"), data.get("fingerprint"),
                  _dumps(settings), _dumps(data), _dumps(segments or []), note, source, command, program_version(),
-                 socket.gethostname(), pid, _process_start(pid), int(step)))
+                 _host(), pid, _process_start(pid), int(step)))
             run_id = int(cur.lastrowid)
             conn.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, t) for t in _clean_tags(tags)])
         return run_id
@@ -371,7 +376,7 @@ class Ledger:
     def reap(self) -> int:
         """Mark runs of this host whose process is gone as "crashed" (ended at their last heartbeat);
         returns how many."""
-        host = socket.gethostname()
+        host = _host()
         rows = self._read("SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND host = ?", (host,))
         dead = [r[0] for r in rows if r[1] is None or not _process_alive(int(r[1]), r[2])]
         if dead:
@@ -418,19 +423,17 @@ class Ledger:
             raise LedgerError(f"there is no run {run_id} in the run ledger {self.path}")
         return found[0]
 
-    def history(self, run_id: int) -> dict[str, list]:
+    def history(self, run_id: int, keys: tuple[str, ...] = HISTORY_KEYS) -> dict[str, list]:
         """{'step', 'wall', 'total', 'rec', 'kl', 'objective', 'kl_weight'}: the logged losses, and
         {'eval_step', 'eval_wall', 'eval'}: the held-out −ELBO, each a list in step order."""
-        out: dict[str, list] = {k: [] for k in ("step", "wall", *HISTORY_KEYS, "eval_step", "eval_wall", "eval")}
-        for row in self._read("SELECT step, wall, total, rec, kl, objective, kl_weight FROM history WHERE run = ? "
-                              "ORDER BY step", (run_id,)):
-            for key, value in zip(("step", "wall", *HISTORY_KEYS), row, strict=True):
-                out[key].append(value)
-        for step, wall, value in self._read("SELECT step, wall, value FROM evals WHERE run = ? ORDER BY step",
-                                            (run_id,)):
-            out["eval_step"].append(step)
-            out["eval_wall"].append(wall)
-            out["eval"].append(value)
+        columns = ("step", "wall", *(k for k in keys if k in HISTORY_KEYS))  # names checked: no SQL from callers
+        rows = self._read(f"SELECT {', '.join(columns)} FROM history WHERE run = ? ORDER BY step", (run_id,))
+        out = {k: list(v) for k, v in zip(columns, zip(*rows, strict=True) if rows else [()] * len(columns),
+                                          strict=True)}
+        evals = self._read("SELECT step, wall, value FROM evals WHERE run = ? ORDER BY step", (run_id,))
+        for key, values in zip(("eval_step", "eval_wall", "eval"), zip(*evals, strict=True) if evals else [()] * 3,
+                               strict=True):
+            out[key] = list(values)
         return out
 
     def snapshot_path(self, run_id: int, step: int | None = None) -> tuple[int, Path]:

@@ -19,6 +19,7 @@ REQUIRED_KEYS = {
     "torch_version", "threads", "train_vae_steps_per_s", "train_vae_torch_steps_per_s", "train_vae_ratio",
     "train_ae_steps_per_s", "train_ae_torch_steps_per_s", "train_ae_ratio", "gemm_floor_ratio", "slider_p95_ms",
     "grid15_ms", "ui_stall_p99_ms", "cold_start_s", "gradcheck_full_small_s", "gradcheck_direction_s", "gif_export_s",
+    "ledger_overhead_ratio", "runs_list_1000_s", "compare_overlay_ms",
 }
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -41,7 +42,9 @@ def test_quick_json_run_prints_one_object_with_every_key():
     assert results["torch_version"] is None or isinstance(results["torch_version"], str)
     assert results["gemm_floor_ratio"] > 0
     assert results["gif_export_s"] > 0
-    for skipped in ("slider_p95_ms", "grid15_ms", "ui_stall_p99_ms", "cold_start_s", "gradcheck_full_small_s"):
+    assert results["ledger_overhead_ratio"] > 0 and results["runs_list_1000_s"] > 0
+    for skipped in ("compare_overlay_ms", "slider_p95_ms", "grid15_ms", "ui_stall_p99_ms", "cold_start_s",
+                    "gradcheck_full_small_s"):
         assert results[skipped] is None
 
 
@@ -58,6 +61,13 @@ def test_gradcheck_timing_runs_and_checks_the_gradient(frey):
     from benchmarks.engine import gradcheck_seconds
 
     wall, cpu = gradcheck_seconds(frey, "direction", 32, 8, reps=1)
+    assert wall > 0 and cpu > 0
+
+
+def test_runs_overlay_measurement_draws_six_runs(qapp):
+    from benchmarks import runs
+
+    wall, cpu = runs.compare_overlay_ms(reps=1)  # asserts the six curves were drawn
     assert wall > 0 and cpu > 0
 
 
