@@ -113,3 +113,22 @@ def test_a_broken_ledger_is_one_dialog_and_gui_training_goes_on(qtbot, window, r
     assert [title for title, _ in dialogs] == ["Run ledger", "Run ledger"]
     assert "damaged or not a run ledger" in dialogs[1][1] and "training goes on" in dialogs[0][1]
     assert "Run ledger off" in panel.where_label.text()
+
+
+def test_a_running_run_updates_in_place_in_the_table(qtbot, window):
+    training = tiny_run_form(window, 100_000)
+    assert training.start_training()
+    panel = window.panels["runs"]
+    window.tabs.setCurrentWidget(window.panel(type(panel)))
+
+    def row_step() -> int:
+        return int(panel.table.item(0, 4).text()) if panel.table.rowCount() == 1 else -1
+
+    qtbot.waitUntil(lambda: panel.table.item(0, 1) is not None and panel.table.item(0, 1).text() == "running"
+                    and row_step() > 0, timeout=WAIT_MS)
+    first = row_step()
+    qtbot.waitUntil(lambda: row_step() > first, timeout=WAIT_MS)  # the same row, a later step
+    training.stop_training()
+    qtbot.waitUntil(lambda: not training.is_running(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.table.item(0, 1).text() == "stopped", timeout=WAIT_MS)
+    assert panel.table.rowCount() == 1
