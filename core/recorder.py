@@ -19,6 +19,8 @@ from pathlib import Path
 from .ledger import MAX_SNAPSHOTS, Ledger, LedgerError, snapshot_every
 
 IWAE_K = 50  # importance samples for the final IWAE bound (on the test split)
+# settings that steer a run but not what it learns: not reported as a continuation's changes
+RUN_CONTROL = ("steps", "epochs", "eval_every", "log_every", "patience", "keep_best", "checkpoint_every", "device")
 
 
 class Recorder:
@@ -48,6 +50,8 @@ class Recorder:
         self._run = run
         try:
             self.ledger = Ledger(self.folder)
+            if self.parent is not None and self.segments is None:
+                self.segments = self._changes_from_parent(run)
             self.run_id = self.ledger.start_run(
                 run.config.as_form(), run.dataset.to_meta(), parent=self.parent, parent_step=self.parent_step,
                 tags=self.tags, note=self.note, source=self.source, command=self.command, segments=self.segments,
@@ -61,6 +65,18 @@ class Recorder:
         self.every = self.every or snapshot_every(max(run.total_steps - start, 1), run.config.log_every)
         self._next_snapshot = start + self.every
         return self.run_id
+
+    def _changes_from_parent(self, run) -> list:
+        """[{'step', 'changed': {setting: [parent's, this run's]}}]: the settings this continuation changed
+        (run control such as steps and logging left out); [] when the parent is not in the ledger."""
+        try:
+            before = self.ledger.run(self.parent).settings
+        except LedgerError:
+            return []
+        after = run.config.as_form()
+        changed = {k: [before.get(k), v] for k, v in after.items()
+                   if k not in RUN_CONTROL and k in before and before[k] != v}
+        return [{"step": int(run.model.step), "changed": changed}] if changed else []
 
     def on_log(self, stats: dict) -> None:
         """A log step's losses (Trainer.run's on_log dict), committed at once; a snapshot when one is due."""

@@ -87,6 +87,15 @@ def test_cli_and_gui_runs_are_listed_compared_replayed_and_branched(qtbot, windo
     test = window.state.dataset.split("test")
     assert neg_elbo(window.state.model, test) == neg_elbo(saved.model, test)
 
+    # every tab follows the slider: the next snapshot becomes the current model
+    panel.follow_check.setChecked(True)
+    panel.timeline_slider.setValue(middle + 1)
+    qtbot.waitUntil(lambda: window.state.model.step == record.snapshots[middle + 1], timeout=WAIT_MS)
+    panel.follow_check.setChecked(False)
+    panel.timeline_slider.setValue(middle)
+    qtbot.waitUntil(lambda: panel.timeline_shown_step == step, timeout=WAIT_MS)
+    assert window.state.model.step == record.snapshots[middle + 1]
+
     # Branch from here: the Training tab continues this snapshot; the new run's parent is recorded
     panel.branch_button.click()
     training = window.panels["training"]
@@ -100,6 +109,7 @@ def test_cli_and_gui_runs_are_listed_compared_replayed_and_branched(qtbot, windo
         child = ledger.runs()[-1]
     assert (child.parent, child.parent_step, child.last_step, child.status) == (ids[0], step, step + 20, "finished")
     assert child.settings["lr"] == 0.0005
+    assert child.segments == [{"step": step, "changed": {"lr": [0.001, 0.0005]}}]
     assert not dialogs
 
 

@@ -20,6 +20,7 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QBrush, QColor
 from PyQt6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -154,7 +155,7 @@ class RunsPanel(Panel):
         self.poll.timeout.connect(self.poll_ledger)
         self.poll.start()
         self.timeline_timer = QTimer(self, singleShot=True, interval=120)  # a dragged slider loads once it rests
-        self.timeline_timer.timeout.connect(self.update_faces)
+        self.timeline_timer.timeout.connect(self._timeline_rested)
         # the Sweeps tab's "Compare top 5": those runs, selected here (the table first brought up to date)
         session.compare_runs.connect(lambda ids: (self.refresh_table(force=True), self.select_runs(ids)))
 
@@ -250,7 +251,11 @@ class RunsPanel(Panel):
                                       "optimiser/objective settings (learning rate, β, warm-up, steps): the new "
                                       "run is recorded as a child of this one, so the two futures can be compared.")
         self.branch_button.clicked.connect(lambda: self.open_snapshot(branch=True))
+        self.follow_check = QCheckBox("Every tab follows the slider")
+        self.follow_check.setToolTip("Each snapshot the slider rests on becomes the current model, so the "
+                                     "latent map, the latent grid and every other tab replay the run too.")
         buttons = QHBoxLayout()
+        buttons.addWidget(self.follow_check)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.branch_button)
         buttons.addStretch(1)
@@ -492,6 +497,11 @@ class RunsPanel(Panel):
             rows = faces["samples"][None] if faces["recons"] is None else np.stack([faces["recons"], faces["samples"]])
             self.timeline_grid.set_grid(rows, self.session.image_shape)
             self.timeline_shown_step = faces["step"]
+
+    def _timeline_rested(self) -> None:
+        self.update_faces()
+        if self.follow_check.isChecked():
+            self.open_snapshot(branch=False)
 
     def timeline_run(self) -> RunRecord | None:
         return self.records.get(self.selected[0]) if self.selected else None
