@@ -169,6 +169,7 @@ TABLE = [
     ("inspector_overhead_ratio", "training with the inspector / without, log every 10", "x", ">= 0.9"),
     ("inspector_overhead_ratio_cli", "  the same, log every 100 (CLI default)", "x", ">= 0.9"),
     ("ledger_overhead_ratio", "training with the run ledger / without", "x", ">= 0.97"),
+    ("ledger_overhead_cpu_ratio", "  the same in steps per CPU second", "x", None),
     ("ledger_end_s", "  its end of a run (final snapshot, IWAE, units)", "s", None),
     ("runs_list_1000_s", "main.py runs list --json, 1000 runs", "s", "<= 0.3"),
     ("runs_list_1000_cpu_s", "  the same, CPU time", "s", None),

@@ -2,7 +2,8 @@
 
 - ``ledger_overhead_ratio``: training steps/s of the default VAE 560-256-16 with the recorder on / off
   (every log step committed, a weight snapshot every 2 000 steps as in a 60 000-step run), alternating
-  repetitions, median ratio; ``ledger_end_s``: the recorder's end of a run (final snapshot + IWAE, units).
+  repetitions, median ratio (``ledger_overhead_cpu_ratio``: the same in steps per CPU second of the
+  training thread); ``ledger_end_s``: the recorder's end of a run (final snapshot + IWAE, units).
 - ``runs_list_1000_s``: ``main.py runs list --json`` over 1 000 runs (30 snapshots and 600 logged steps
   each), wall time of the whole command (interpreter start included), median of 3.
 - ``compare_overlay_ms``: the Runs tab overlaying 6 runs of 60 000 steps logged every 100 steps (train's
@@ -25,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = ("ledger_overhead_ratio", "ledger_steps_per_s_on", "ledger_steps_per_s_off", "ledger_end_s",
+KEYS = ("ledger_overhead_ratio", "ledger_overhead_cpu_ratio", "ledger_steps_per_s_on", "ledger_steps_per_s_off",
+        "ledger_end_s",
         "runs_list_1000_s", "runs_list_1000_cpu_s", "compare_overlay_ms", "compare_overlay_cpu_ms",
         "compare_overlay_log10_ms", "compare_overlay_log10_cpu_ms", "runs_load_avg")
 SNAPSHOT_EVERY = 2000
@@ -40,38 +42,44 @@ def _training_run(X: np.ndarray, steps: int):
     return TrainingRun(config, Dataset(X, FREY_IMAGE_SHAPE, "frey"))
 
 
-def _steps_per_s(X: np.ndarray, steps: int, folder: Path | None) -> tuple[float, float]:
-    """(steps/s of run.run(), seconds of the recorder's end) with the recorder in ``folder`` (None: off)."""
+def _steps_per_s(X: np.ndarray, steps: int, folder: Path | None) -> tuple[float, float, float]:
+    """(steps/s of run.run(), steps per CPU second of it, seconds of the recorder's end) with the recorder in
+    ``folder`` (None: off)."""
     from core.recorder import Recorder
 
     run = _training_run(X, steps)
     recorder = Recorder(folder, every=SNAPSHOT_EVERY) if folder is not None else None
     if recorder is not None:
         recorder.begin(run)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     result = run.run(on_log=recorder.on_log if recorder else None, on_eval=recorder.on_eval if recorder else None)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.thread_time() - c0
     end = 0.0
     if recorder is not None:
         run.finish(result)
         t1 = time.perf_counter()
         recorder.end(run, result.status)
         end = time.perf_counter() - t1
-    return result.steps_done / seconds, end
+    return result.steps_done / seconds, result.steps_done / cpu, end
 
 
 def ledger_overhead(X: np.ndarray, reps: int, steps: int) -> dict:
-    on, off, ends = [], [], []
+    rates: dict[bool, list] = {True: [], False: []}
+    cpu_rates: dict[bool, list] = {True: [], False: []}
+    ends = []
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(reps):
             for recorded in ((False, True) if rep % 2 == 0 else (True, False)):
-                rate, end = _steps_per_s(X, steps, Path(tmp) / "runs" if recorded else None)
-                (on if recorded else off).append(rate)
+                rate, cpu_rate, end = _steps_per_s(X, steps, Path(tmp) / "runs" if recorded else None)
+                rates[recorded].append(rate)
+                cpu_rates[recorded].append(cpu_rate)
                 if recorded:
                     ends.append(end)
-    ratios = [a / b for a, b in zip(on, off, strict=True)]
-    return {"ledger_overhead_ratio": statistics.median(ratios), "ledger_steps_per_s_on": statistics.median(on),
-            "ledger_steps_per_s_off": statistics.median(off), "ledger_end_s": statistics.median(ends)}
+    ratios = [a / b for a, b in zip(rates[True], rates[False], strict=True)]
+    cpu_ratios = [a / b for a, b in zip(cpu_rates[True], cpu_rates[False], strict=True)]
+    return {"ledger_overhead_ratio": statistics.median(ratios), "ledger_overhead_cpu_ratio": statistics.median(
+        cpu_ratios), "ledger_steps_per_s_on": statistics.median(rates[True]),
+        "ledger_steps_per_s_off": statistics.median(rates[False]), "ledger_end_s": statistics.median(ends)}
 
 
 def fill_ledger(folder: Path, n_runs: int, log_points: int, log_every: int, snapshots: int = 30) -> list[int]:
