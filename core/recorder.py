@@ -102,10 +102,10 @@ class Recorder:
         step = int(run.model.step)
 
         def save() -> None:
-            from .checkpoint import save_model
+            from .checkpoint import save_record
 
             path = self.ledger.snapshot_dir(self.run_id) / f"step-{step:09d}.npz"
-            save_model(path, run.model, run.optimizer, extra=run.meta(f"run {self.run_id} at step {step}"), force=True)
+            save_record(path, run.record(f"run {self.run_id} at step {step}"), force=True)
             self.ledger.add_snapshot(self.run_id, step, path, MAX_SNAPSHOTS)
 
         self._guard(save)
