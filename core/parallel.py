@@ -160,15 +160,20 @@ class ThreadChoice:
     with the count in use), and takes two threads when the median step with two is faster than ``margin``
     times the median step with one. After a probe the choice holds for ``recheck_s`` seconds of steps,
     then the next probe starts, so a machine that gets busy (another process on the second core) falls
-    back to one thread within a few seconds, and one that gets quiet goes back to two. The probe's steps
+    back to one thread within a few seconds, and one that gets quiet goes back to two. While probes keep
+    finding one thread faster, the wait doubles up to ``max_recheck_s``: on a busy machine the probe's
+    two-thread steps are the slow ones, and they should not recur every few seconds. The probe's steps
     are training steps like any other (every split is bit-identical), so measuring costs no work, only
     the steps that ran at the slower count.
 
     Use: ``n = choice.threads()`` before a step, ``choice.record(n, seconds)`` after it.
     """
 
-    def __init__(self, probe_steps: int = 12, rounds: int = 2, recheck_s: float = 5.0, margin: float = 0.95):
+    def __init__(self, probe_steps: int = 12, rounds: int = 2, recheck_s: float = 5.0, margin: float = 0.95,
+                 max_recheck_s: float = 40.0):
         self.probe_steps, self.rounds, self.recheck_s, self.margin = probe_steps, rounds, recheck_s, margin
+        self.max_recheck_s = max_recheck_s
+        self.wait_s = recheck_s  # seconds of steps until the next probe
         self.current = 1
         self.probes = 0  # probes finished
         self.last_probe: dict = {}  # {'1': median s, '2': median s, 'chose': n} of the latest probe
@@ -183,10 +188,6 @@ class ThreadChoice:
         self._plan = [n for _ in range(self.rounds) for n in (self.current, other) for _ in range(self.probe_steps)]
         self._times = {n: [] for n in THREAD_CHOICES}
 
-    @property
-    def probing(self) -> bool:
-        return bool(self._plan)
-
     def threads(self) -> int:
         """The thread count for the next step."""
         return self._plan[0] if self._plan else self.current
@@ -196,7 +197,7 @@ class ThreadChoice:
         self.steps_at[threads] += 1
         if not self._plan:
             self._settled_s += seconds
-            if self._settled_s >= self.recheck_s:
+            if self._settled_s >= self.wait_s:
                 self._settled_s = 0.0
                 self._start_probe()
             return
@@ -204,7 +205,8 @@ class ThreadChoice:
         self._times[threads].append(seconds)
         if not self._plan:
             one, two = (statistics.median(self._times[n]) for n in THREAD_CHOICES)
-            self.current = 2 if two < self.margin * one else 1
+            before, self.current = self.current, 2 if two < self.margin * one else 1
+            self.wait_s = min(2 * self.wait_s, self.max_recheck_s) if before == self.current == 1 else self.recheck_s
             self.probes += 1
             self.last_probe = {"1": one, "2": two, "chose": self.current}
 

@@ -210,6 +210,19 @@ def test_choice_takes_two_threads_when_faster_and_falls_back_when_busy():
     assert report["threads"] == 1 and report["steps_at"] == {"1": 12, "2": 27} and report["probes"] == 2
 
 
+def test_choice_waits_longer_while_one_thread_stays_faster():
+    choice = ThreadChoice(probe_steps=1, rounds=1, recheck_s=1.0, max_recheck_s=3.0)
+    busy = {1: 0.125, 2: 0.5}
+    waits = []
+    for _ in range(4):  # a probe (2 steps), then the steps until the next one
+        _feed(choice, busy, 2)
+        waits.append(choice.wait_s)
+        _feed(choice, busy, round(choice.wait_s / 0.125))
+    assert waits == [2.0, 3.0, 3.0, 3.0] and choice.current == 1 and choice.probes == 4
+    _feed(choice, {1: 0.125, 2: 0.0625}, 2)  # quiet again: two threads, and back to the short wait
+    assert choice.current == 2 and choice.wait_s == 1.0
+
+
 def test_choice_stays_at_one_thread_for_a_small_gain():
     choice = ThreadChoice(probe_steps=2, rounds=1)
     _feed(choice, {1: 1e-3, 2: 0.97e-3}, 4)
