@@ -9,12 +9,13 @@ from . import encode, evaluate, gradcheck, grid, gui, import_legacy, runs, sampl
 from . import eval as eval_cmd
 from . import inspect as inspect_cmd
 from . import interpolate as interpolate_cmd
+from . import timeline as timeline_cmd
 from . import traverse as traverse_cmd
 from .common import PROG, Parser
 
 COMMAND_MODULES = (train, runs, gradcheck, eval_cmd, sample, grid, evaluate, inspect_cmd, encode, import_legacy,
                    screenshots, gui, step, sweep, traverse_cmd,
-                   interpolate_cmd, attribute_cmd)
+                   interpolate_cmd, attribute_cmd, timeline_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

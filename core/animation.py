@@ -154,3 +154,16 @@ def grid_sweep_frames(model: Model, axes: GridAxes, direction: np.ndarray, lo: f
     """Frames (F, H', W') uint8 of the n×n grid of ``axes`` with a third direction swept lo … hi and back."""
     path = grid_sweep_path(axes, direction, sweep(lo, hi, frames))
     return face_frames(decode_frames(model, path), image_shape, axes.n)
+
+
+def timeline_frames(models: list[Model], faces: np.ndarray, image_shape: tuple[int, int], frames: int) -> np.ndarray:
+    """Frames (F, H', W') uint8 of a training timeline: the faces (k, D) in the top row and their
+    reconstructions (decoded posterior means) by each snapshot's model in the bottom row; frame i shows snapshot
+    ⌊i·S/F⌋ of the S given (in step order), so any frame count plays the whole run."""
+    faces = np.asarray(faces, dtype=np.float64)
+    shown = []
+    for model in models:
+        mean, _ = model.encode(model.asarray(faces))
+        shown.append(np.concatenate([faces, to_numpy(model.decode(mean)).astype(np.float64)]))
+    which = (np.arange(frames) * len(models)) // frames
+    return face_frames(np.stack(shown)[which], image_shape, len(faces))

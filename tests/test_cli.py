@@ -23,7 +23,7 @@ from core.images import mosaic, read_png_gray
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBCOMMANDS = ["train", "gradcheck", "eval", "sample", "grid", "evaluate", "import-legacy", "screenshots", "gui",
-               "traverse", "interpolate", "attribute"]
+               "traverse", "interpolate", "attribute", "timeline"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -318,6 +318,36 @@ def test_attribute_moves_a_face_and_is_stored_in_the_model(trained, cli, tmp_pat
     np.testing.assert_array_equal(read_png_gray(tmp_path / "again.png"), read_png_gray(png))
     assert_user_error(cli("attribute", "--weights", model_file, "--use", "nope", "--save", png), "no direction")
     assert_user_error(cli("attribute", "--weights", model_file, "--from", "0", "--save", png), "both groups")
+
+
+def test_timeline_gif_plays_a_ledger_run(cli, tmp_path, frey):
+    """A run recorded in the ledger becomes a GIF of the asked frame count; the first frame shows the first
+    snapshot's reconstructions and the last the final one's."""
+    from PIL import Image
+
+    from core.animation import timeline_frames
+    from core.checkpoint import load_model
+    from core.ledger import Ledger
+
+    runs, gif = tmp_path / "ledger", tmp_path / "timeline.gif"
+    trained = cli("train", "--hidden", "8", "--latent", "2", "--steps", "60", "--log-every", "20", "--quiet",
+                  "--runs", runs, "--out", tmp_path / "m.npz")
+    assert trained.returncode == 0, trained.stderr
+    result = cli("timeline", "--run", "1", "--runs", runs, "--index", "3", "7", "--gif", gif, "--frames", "7",
+                 "--gif-scale", "1")
+    assert result.returncode == 0, result.stderr
+    with Ledger(runs) as ledger:
+        steps = ledger.run(1).snapshots
+        models = [load_model(ledger.snapshot_path(1, s)[1]).model for s in steps]
+    want = timeline_frames(models, frey[[3, 7]], (28, 20), 7)
+    with Image.open(gif) as image:
+        assert image.n_frames == 7 and image.size == (2 * 20 + 3, 2 * 28 + 3 + 2)
+        first = np.asarray(image.convert("L"))[:-2].astype(int)
+        image.seek(6)
+        last = np.asarray(image.convert("L"))[:-2].astype(int)
+    assert np.abs(first - want[0]).max() <= 1 and np.abs(last - want[-1]).max() <= 1
+    assert np.abs(first[30:] - last[30:]).max() > 5  # the reconstructions changed over the run
+    assert_user_error(cli("timeline", "--run", "9", "--runs", runs, "--gif", gif), "9")
 
 
 def test_evaluate_json(trained, cli):
