@@ -10,9 +10,6 @@ from .common import CliError, add_data_args, add_force, add_max_params, check_pn
 if TYPE_CHECKING:  # NumPy loads only inside the commands: main() pins BLAS to one thread before that
     import numpy as np
 
-if TYPE_CHECKING:  # NumPy loads only after main() has pinned the BLAS threads (tests/test_cli.py checks it)
-    import numpy as np
-
 
 def parse_size(text: str) -> tuple[int, int]:
     """'WxH' -> (W, H) in pixels."""
@@ -104,8 +101,6 @@ def start_latent(args, loaded, encoded: Encoded | None) -> tuple[np.ndarray, str
         if encoded is None:
             raise CliError("--index needs the data set")
         return encoded.face(args.index), f"face #{args.index}"
-    import numpy as np
-
     return np.zeros(model.config.latent), "z = 0"
 
 
