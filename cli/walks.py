@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .common import CliError, add_data_args, add_force, add_max_params, check_png_output, data_for, positive_int
+from .common import (
+    CliError,
+    add_data_args,
+    add_force,
+    add_max_params,
+    check_png_output,
+    model_data,
+    png_scale,
+    positive_int,
+)
 
 if TYPE_CHECKING:  # NumPy loads only inside the commands: main() pins BLAS to one thread before that
     import numpy as np
@@ -65,7 +74,7 @@ def add_start_args(parser) -> None:
 
 def add_output_args(parser, what: str) -> None:
     parser.add_argument("--save", default=None, metavar="OUT.png", help=f"PNG of {what}")
-    parser.add_argument("--scale", type=positive_int, default=2, help="each PNG pixel becomes N×N")
+    parser.add_argument("--scale", type=png_scale, default=2, help="each PNG pixel becomes N×N (at most 32)")
     add_force(parser, "PNG image or GIF animation")
 
 
@@ -75,7 +84,7 @@ class Encoded:
     def __init__(self, loaded, args):
         from core.evaluate import posterior_means
 
-        view, _ = data_for(loaded, args, quiet=True)
+        view = model_data(loaded, args, quiet=True, model_alone=False)  # a non-Frey model: its recorded data
         self.images = view.images
         self.means, self.logvars = posterior_means(loaded.model, view.images)
 

@@ -77,3 +77,12 @@ def test_a_pickle_refused_for_an_object_array_names_its_file(tmp_path, capsys):
     path.write_bytes(pickle.dumps((np.empty(3, dtype=object),), protocol=2))
     code, _, err = run_cli(capsys, "import-legacy", path, "--out", tmp_path / "m.npz")
     assert_cli_error(code, err, str(path), "dtype object", "nothing was run")
+
+
+def test_traverse_uses_the_recorded_data_set_or_asks_for_it(trained, capsys):
+    code, _, err = run_cli(capsys, "traverse", "--weights", trained / "m.npz", "--save", "t.png")
+    assert code == 0, err
+    assert "using the data set the model was trained on" in err
+    (trained / "faces.npy").unlink()
+    code, _, err = run_cli(capsys, "traverse", "--weights", trained / "m.npz", "--save", "t.png", "--force")
+    assert_cli_error(code, err, "faces", "not found", "--data")
