@@ -157,12 +157,14 @@ def ui_stall(seconds: float) -> dict:
         steps_seen = len(panel.plots.series["step"].values())
         panel.stop_training()
         _settle(app, lambda: not panel.is_running(), 60)
+        record = getattr(panel, "last_record", None)  # the run's thread use (threads "auto", core.parallel)
+        threads = record.results.get("threads_used") if record is not None else None
         window.close()
         window.deleteLater()
         app.processEvents()
     return {"ui_stall_p99_ms": percentile(late, 99), "ui_stall_max_ms": float(late.max()),
             "ui_stall_idle_p99_ms": percentile(idle, 99), "ui_stall_ticks": len(late) + 1,
-            "ui_stall_train_logs": steps_seen}
+            "ui_stall_train_logs": steps_seen, "ui_stall_train_threads": threads}
 
 
 def gradcheck_direction_gui(reps: int) -> dict:

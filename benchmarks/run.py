@@ -219,6 +219,17 @@ TABLE = [
 ]
 
 
+def threads_text(report: dict | None) -> str:
+    """'auto, 2 threads at the end (steps at 1/2 threads: 24/216, 1 probe)' from a Trainer.thread_report()."""
+    if not report:
+        return "n/a"
+    text = f"{report['setting']}, {report['threads']} thread(s) at the end"
+    if "steps_at" in report:
+        text += (f" (steps at 1/2 threads: {report['steps_at']['1']}/{report['steps_at']['2']}, "
+                 f"{report['probes']} probe(s))")
+    return text
+
+
 def print_table(results: dict) -> None:
     print(f"VAE Explorer benchmarks  {results['date']}  {results['machine']}")
     print(f"python {results['python']}, numpy {results['numpy_version']} ({results['blas']} {results['blas_version']}, "
@@ -236,8 +247,8 @@ def print_table(results: dict) -> None:
         print(f"{label:<44}{text:>12}  {unit:<8}{target or ''}")
     for key in ("train_vae", "train_ae", "big_train"):  # the thread counts behind the *_ratio_best keys
         if results.get(f"{key}_torch_best_threads") is not None:
-            print(f"{key}: PyTorch's faster count per repetition {results[f'{key}_torch_best_threads']}, "
-                  f"ours {results.get(f'{key}_threads')}")
+            print(f"{key}: PyTorch's faster thread count per repetition {results[f'{key}_torch_best_threads']}; "
+                  f"ours {threads_text(results.get(f'{key}_threads'))}")
     for key in ("train_vae_load_avg", "train_ae_load_avg", "step_2core_load_avg", "big_load_avg"):
         if results.get(key) is not None:
             print(f"load average (1 min) at the start of {key[:-9]}: {results[key]:.2f}")
