@@ -314,9 +314,10 @@ def _folder_headers(files: list[Path], image_shape) -> tuple[list[Path], list[st
     from .images import PictureError, open_picture
 
     usable, skipped, size = [], [], image_shape
+    draft = (image_shape[1], image_shape[0]) if image_shape else None  # a big JPEG that will be reduced is fine
     for file in files:
         try:
-            with open_picture(file) as img:
+            with open_picture(file, draft_size=draft) as img:
                 shape = (img.size[1], img.size[0])
         except PictureError as exc:
             skipped.append(f"{file.name} (unreadable: {exc})")

@@ -16,6 +16,7 @@ import pytest
 from helpers.reliability import ROOT, assert_cli_error, deflated_zeros, run_cli, run_limited
 from PIL import Image
 
+from core.data import DataError
 from core.dataset_io import open_dataset
 from core.images import MAX_DECODED_PIXELS, PictureError, open_picture, picture_grey, read_picture
 
@@ -199,3 +200,14 @@ def test_a_folder_of_hard_linked_9000_square_pngs_is_refused_image_by_image(tmp_
     result, rss = run_limited(f"import core.dataset_io\ncore.dataset_io.open_dataset({str(folder)!r})")
     assert result.startswith("DataError") and "0 usable image(s)" in result, result
     assert rss < RSS_LIMIT_MB, rss
+
+
+def test_a_large_jpeg_in_a_folder_is_read_when_it_will_be_resized(tmp_path):
+    """With --image-shape, a 9000×6000 JPEG (over the decode limit at full size) is decoded at 1/8 and resized."""
+    Image.new("L", (9000, 6000), 90).save(tmp_path / "big.jpg", quality=50)
+    Image.new("L", (30, 20), 200).save(tmp_path / "small.png")
+    data = open_dataset(tmp_path, (20, 30))
+    assert data.n == 2 and data.images[0].mean() == pytest.approx(90 / 255, abs=0.02)
+    with pytest.warns(UserWarning, match=r"big.jpg \(unreadable: .*9000×6000 pixels"):
+        with pytest.raises(DataError, match="1 usable image"):
+            open_dataset(tmp_path)  # at full size it is refused, not decoded
