@@ -301,6 +301,26 @@ def test_traversal_sheet_rows_by_kl_around_a_face_with_png_and_gif(qtbot, state,
         assert gif.n_frames == 12 and gif.info["duration"] == 80
 
 
+def test_latent_grid_gifs_of_the_grid_sweep_and_a_to_b(qtbot, state, tmp_path):
+    from PIL import Image
+
+    panel = _show(qtbot, LatentGridPanel(state))
+    qtbot.waitUntil(panel.is_ready, timeout=10000)
+    panel.n_spin.setValue(5)
+    row = panel.gif_row
+    row.frames_spin.setValue(9)
+    row.ms_spin.setValue(60)
+    row.save("grid, 3rd axis swept…", str(tmp_path / "grid.gif"))
+    qtbot.waitUntil(lambda: "grid.gif" in row.status.text(), timeout=10000)
+    with Image.open(tmp_path / "grid.gif") as gif:
+        assert gif.n_frames == 9 and gif.info["duration"] == 60
+        assert gif.size == (3 * (5 * 20 + 6), 3 * (5 * 28 + 6 + 2))
+    row.save("A→B…", str(tmp_path / "path.gif"))
+    qtbot.waitUntil(lambda: "path.gif" in row.status.text(), timeout=10000)
+    with Image.open(tmp_path / "path.gif") as gif:
+        assert gif.n_frames == 9 and gif.size == (3 * (20 + 2), 3 * (28 + 2 + 2))
+
+
 def test_latent_grid_interpolation(qtbot, state, frey):
     panel = _show(qtbot, LatentGridPanel(state))
     panel.a_spin.setValue(10)

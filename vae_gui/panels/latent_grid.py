@@ -32,14 +32,16 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from core.animation import decode_frames, face_frames, grid_sweep_frames, interpolation_path
 from core.backend import to_numpy
 from core.evaluate import posterior_means
-from core.explore import GridAxes, decode_grid, dims_axes, lerp, pca_axes, slerp
+from core.explore import GridAxes, decode_grid, dims_axes, lerp, pca_axes, slerp, third_axis
 from vae_gui.panels.base import Panel
 from vae_gui.panels.sampling import SamplingPanel
 from vae_gui.state import NO_DATA_HELP, Encoding, Session
 from vae_gui.traversal_dialog import TraversalDialog
 from vae_gui.widgets.faces import FaceGrid, FaceStrip, FaceView
+from vae_gui.widgets.gif_export import GifExportRow
 
 GRID_MIN, GRID_MAX, GRID_DEFAULT = 5, 25, 15
 STEPS_MIN, STEPS_MAX, STEPS_DEFAULT = 3, 16, 8
@@ -178,6 +180,11 @@ class LatentGridPanel(Panel):
             grid_layout.addLayout(row)
         grid_layout.addWidget(self.grid_info)
         grid_layout.addWidget(self.hover_label)
+        self.gif_row = GifExportRow({"grid, 3rd axis swept…": self.prepare_grid_sweep,
+                                     "A→B…": self.prepare_interpolation}, self.state.report_error)
+        self.gif_row.setToolTip("animated GIFs: the grid while a third axis (PC3 or the next most active unit) "
+                                "sweeps its range and back, or the straight path from A to B")
+        grid_layout.addWidget(self.gif_row)
         return grid_box
 
     def _build_interp_box(self) -> QGroupBox:
@@ -335,6 +342,24 @@ class LatentGridPanel(Panel):
         finally:
             self._building = False
         self._enable_unit_controls()
+
+    def prepare_grid_sweep(self):
+        """frames(n) of the grid shown with a third axis swept (ValueError: no grid, or only two latent dims)."""
+        axes, model, shape, enc = self.axes, self.state.model, self.state.image_shape, self.encoding
+        if axes is None or model is None:
+            raise ValueError("there is no grid to animate")
+        direction, lo, hi, _ = third_axis(axes, None if enc is None else enc.means, None if enc is None else
+                                          enc.logvars)
+        return lambda n: grid_sweep_frames(model, axes, direction, lo, hi, n, shape)
+
+    def prepare_interpolation(self):
+        """frames(n) of the straight path from A's code to B's (or the ends chosen on the Latent map)."""
+        model, shape = self.state.model, self.state.image_shape
+        if model is None or self.state.X is None:
+            raise ValueError("interpolation needs a model and data")
+        chosen = self.chosen_ends if self.chosen_ends and len(self.chosen_ends[0]) == model.config.latent else None
+        z_a, z_b = chosen if chosen else self.encode_images([self.a_spin.value(), self.b_spin.value()])
+        return lambda n: face_frames(decode_frames(model, interpolation_path(z_a, z_b, n)), shape, 1)
 
     def open_traversal(self) -> TraversalDialog | None:
         """The traversal sheet of the current model around the selected face (needs the encoding)."""
