@@ -2,9 +2,10 @@
 
 Our Trainer.step on the 560-256-16 VAE and AE (batch 64, Adam) at one thread, at two threads with every split,
 and at two threads with one kind of split alone: the large products' columns (forward and the first layer's
-weight gradient), a layer's weight and input gradients at once, Adam's two halves. Wall-clock ms per step,
-the variants alternating within each repetition, median of the repetitions; the load average is printed
-beside the table (on a busy machine these numbers say little).
+weight gradient), a layer's weight and input gradients at once, Adam's two halves. Per step: wall-clock ms,
+the process's CPU ms (both threads) and the calling thread's own CPU ms (the critical path when the helper
+keeps up: on a busy machine, where wall times say little, it estimates what a free second core would give);
+the variants alternate within each repetition, medians of the repetitions; the load average is printed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,18 +47,26 @@ def variant_stepper(kind: str, X, variant: str):
     return step
 
 
-def measure(kind: str, X, reps: int, steps: int) -> dict[str, float]:
-    from benchmarks.engine import steps_per_second
+def per_step_ms(step, n: int) -> tuple[float, float, float]:
+    """(wall, process CPU, calling thread's CPU) ms per step over n steps."""
+    w, p, t = time.perf_counter(), time.process_time(), time.thread_time()
+    for _ in range(n):
+        step()
+    return tuple((now - then) / n * 1e3 for now, then in
+                 zip((time.perf_counter(), time.process_time(), time.thread_time()), (w, p, t), strict=True))
 
+
+def measure(kind: str, X, reps: int, steps: int) -> dict[str, tuple[float, float, float]]:
+    """{variant: median (wall, process CPU, caller CPU) ms per step}."""
     steppers = {v: variant_stepper(kind, X, v) for v in VARIANTS}
     for step in steppers.values():
         for _ in range(100):
             step()
-    ms: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    ms: dict[str, list[tuple[float, float, float]]] = {v: [] for v in VARIANTS}
     for r in range(reps):
         for v in (VARIANTS if r % 2 == 0 else VARIANTS[::-1]):
-            ms[v].append(1e3 / steps_per_second(steppers[v], steps)[0])
-    return {v: statistics.median(t) for v, t in ms.items()}
+            ms[v].append(per_step_ms(steppers[v], steps))
+    return {v: tuple(statistics.median(t[i] for t in times) for i in range(3)) for v, times in ms.items()}
 
 
 def main() -> int:
@@ -72,8 +82,9 @@ def main() -> int:
         one = result["1 thread"]
         print(f"{kind.upper()} 560-256-16, batch 64, ms per step (median of {reps}), load average at start {load:.2f}, "
               f"at end {os.getloadavg()[0]:.2f}")
-        for v, t in result.items():
-            print(f"  {v:<24}{t:7.3f} ms   {one / t:5.2f}x of 1 thread")
+        print(f"  {'':<24}{'wall':>8}{'speed-up':>10}{'CPU both':>10}{'CPU caller':>12}{'1 thread/caller':>17}")
+        for v, (wall, cpu, caller) in result.items():
+            print(f"  {v:<24}{wall:8.3f}{one[0] / wall:10.2f}{cpu:10.3f}{caller:12.3f}{one[2] / caller:17.2f}")
     return 0
 
 
