@@ -10,7 +10,7 @@ from PyQt6.QtWidgets import QApplication
 from test_gui_atlas import _drag
 
 from core import atlas, attributes
-from core.checkpoint import load_model, save_model
+from core.checkpoint import load_model, save_model, save_record
 from core.dataset import frey_dataset
 from core.evaluate import posterior_means
 from core.models import Model, ModelConfig
@@ -48,7 +48,7 @@ def _lasso(explorer, centre, radius) -> np.ndarray:
     return np.asarray(explorer.selection.ids)
 
 
-def test_two_lassoed_groups_make_a_direction_that_moves_a_face(explorer, small_vae, qtbot):
+def test_two_lassoed_groups_make_a_direction_that_moves_a_face(explorer, small_vae, qtbot, tmp_path):
     box = explorer.attribute_box
     lo, hi = explorer.coords.min(axis=0), explorer.coords.max(axis=0)
     radius = 0.2 * (hi - lo)
@@ -82,6 +82,10 @@ def test_two_lassoed_groups_make_a_direction_that_moves_a_face(explorer, small_v
     qtbot.waitUntil(lambda: "stored" in box.message.text() and "storing" not in box.message.text(), timeout=10000)
     stored = attributes.from_meta(load_model(explorer.session.model_path).meta, 4)
     np.testing.assert_allclose(stored["left to right"].direction, attr.direction)
+    # File ▸ Save model as… writes the session's record: the direction goes with it
+    save_record(tmp_path / "saved_as.npz", explorer.session.record)
+    again = attributes.from_meta(load_model(tmp_path / "saved_as.npz").other, 4)
+    np.testing.assert_allclose(again["left to right"].direction, attr.direction)
 
 
 def test_an_encoded_image_moves_too_and_bad_groups_say_why(explorer, small_vae):
