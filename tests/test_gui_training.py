@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -391,3 +392,27 @@ def test_a_keep_best_run_says_where_the_weights_went_back_and_cuts_its_curves(qt
     assert f"went back to step {kept}" in panel.rate_label.text()
     assert panel.plots.series["step"].values()[-1] <= kept  # no curve drawn past the kept weights
     assert max(state.record.history["step"]) <= kept
+
+
+def test_training_takes_its_thread_count_by_measurement_and_shows_it(qtbot, state, errors, monkeypatch):
+    """The Training tab trains with threads "auto" (core.parallel.ThreadChoice), as the CLI does by default;
+    the progress line says how many threads the steps run on and the run's record keeps the choice."""
+    settings = set()
+    original_step = Trainer.step
+
+    def recording_step(self):
+        settings.add(self.threads_setting)
+        return original_step(self)
+
+    monkeypatch.setattr(Trainer, "step", recording_step)
+    panel = make_panel(qtbot, state)
+    tiny_form(panel, 300)
+    labels = []
+    state.training_logged.connect(lambda stats: labels.append(panel.rate_label.text()))
+    qtbot.mouseClick(panel.start_button, qtbot_button())
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT_MS)
+    assert errors == []
+    assert settings == {"auto"}
+    assert labels and all(re.search(r"steps/s on [12] threads? ·", text) for text in labels), labels
+    used = panel.last_record.results["threads_used"]
+    assert used["setting"] == "auto" and sum(used["steps_at"].values()) == 300

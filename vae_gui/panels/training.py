@@ -319,9 +319,10 @@ class TrainingPanel(Panel):
         done, of = int(stats.get("done", 0)), int(stats.get("of", 1))
         self.progress_bar.setValue(int(1000 * done / max(of, 1)))
         self.progress_bar.setFormat(f"{done} / {of} steps")
+        threads = int(stats.get("threads", 1))  # the CPU threads of the step (threads "auto": core.parallel)
         self._set_progress(f"Step {step}: −ELBO {stats['total']:.1f}, reconstruction {stats['rec']:.1f}, "
-                           f"KL {stats['kl']:.2f} nats · {stats['steps_per_s']:.0f} steps/s · "
-                           f"ETA {format_eta(stats['eta_s'])}")
+                           f"KL {stats['kl']:.2f} nats · {stats['steps_per_s']:.0f} steps/s on {threads} "
+                           f"thread{'s' * (threads > 1)} · ETA {format_eta(stats['eta_s'])}")
         self.state.training_logged.emit(stats)
 
     def _on_paused(self, paused: bool) -> None:
