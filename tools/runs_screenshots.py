@@ -2,9 +2,10 @@
 
 Three real runs on the Frey faces (data/frey_rawface.mat or $VAE_DATA) with `main.py train`, in a temporary
 ledger (never yours): a VAE 200/8 at β 0.5, 1 and 2 (--steps N, default 6000), then a branch of the β = 1
-run from its middle snapshot (a child run). The real main window, offscreen at 1366×768,
-shows the Runs tab with the three β runs selected: their curves overlaid (runs_compare.png), their faces
-side by side (runs_faces.png) and their settings with the differences highlighted (runs_settings.png).
+run from its middle snapshot with a 3× smaller learning rate (a child run). The real main window, offscreen
+at 1366×768, shows the Runs tab with the four runs selected: their curves overlaid (runs_compare.png),
+their faces side by side (runs_faces.png) and their settings with the differences on top, highlighted
+(runs_settings.png).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def train_runs(tmp: Path, steps: int) -> None:
     for beta in BETAS:
         assert main(["train", "--out", str(tmp / f"beta{beta}.npz"), "--beta", beta, *common]) == 0
     assert main(["train", "--out", str(tmp / "branch.npz"), "--branch", f"2@{steps // 2}", "--steps",
-                 str(steps), "--eval-every", "500", "--quiet", "--note", "branch of run 2"]) == 0
+                 str(steps), "--eval-every", "500", "--lr", "3e-4", "--quiet", "--note", "branch of run 2"]) == 0
 
 
 def shoot(out: Path, steps: int) -> list[Path]:
@@ -53,8 +54,8 @@ def shoot(out: Path, steps: int) -> list[Path]:
         panel = window.panel("runs")
         window.tabs.setCurrentWidget(window.panel(type(panel)))
         wait_until(lambda: panel.table.rowCount() == 4, 60, app)
-        panel.select_runs([1, 2, 3])
-        wait_until(lambda: panel.faces_shown == [1, 2, 3] and not panel.job_running(), 120, app)
+        panel.select_runs([1, 2, 3, 4])
+        wait_until(lambda: panel.faces_shown == [1, 2, 3, 4] and not panel.job_running(), 120, app)
         for index, name in ((0, "compare"), (1, "faces"), (2, "settings")):
             panel.views.setCurrentIndex(index)
             wait_until(lambda: False, 0.5, app)
