@@ -170,6 +170,7 @@ TABLE = [
     ("inspector_overhead_ratio_cli", "  the same, log every 100 (CLI default)", "x", ">= 0.9"),
     ("ledger_overhead_ratio", "training with the run ledger / without", "x", ">= 0.97"),
     ("ledger_overhead_cpu_ratio", "  the same in steps per CPU second", "x", None),
+    ("ledger_overhead_inrun_ratio", "  1 − share of a run's time inside the recorder", "x", None),
     ("ledger_end_s", "  its end of a run (final snapshot, IWAE, units)", "s", None),
     ("runs_list_1000_s", "main.py runs list --json, 1000 runs", "s", "<= 0.3"),
     ("runs_list_1000_cpu_s", "  the same, CPU time", "s", None),

@@ -3,7 +3,9 @@
 - ``ledger_overhead_ratio``: training steps/s of the default VAE 560-256-16 with the recorder on / off
   (every log step committed, a weight snapshot every 2 000 steps as in a 60 000-step run), alternating
   repetitions, median ratio (``ledger_overhead_cpu_ratio``: the same in steps per CPU second of the
-  training thread); ``ledger_end_s``: the recorder's end of a run (final snapshot + IWAE, units).
+  training thread; ``ledger_overhead_inrun_ratio``: 1 − the share of a recorded run's wall time spent in
+  the recorder's callbacks, both timed in the same run, so a busy machine shifts it little);
+  ``ledger_end_s``: the recorder's end of a run (final snapshot + IWAE, units).
 - ``runs_list_1000_s``: ``main.py runs list --json`` over 1 000 runs (30 snapshots and 600 logged steps
   each), wall time of the whole command (interpreter start included), median of 3.
 - ``compare_overlay_ms``: the Runs tab overlaying 6 runs of 60 000 steps logged every 100 steps (train's
@@ -26,10 +28,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = ("ledger_overhead_ratio", "ledger_overhead_cpu_ratio", "ledger_steps_per_s_on", "ledger_steps_per_s_off",
-        "ledger_end_s",
-        "runs_list_1000_s", "runs_list_1000_cpu_s", "compare_overlay_ms", "compare_overlay_cpu_ms",
-        "compare_overlay_log10_ms", "compare_overlay_log10_cpu_ms", "runs_load_avg")
+KEYS = ("ledger_overhead_ratio", "ledger_overhead_cpu_ratio", "ledger_overhead_inrun_ratio", "ledger_steps_per_s_on",
+        "ledger_steps_per_s_off", "ledger_end_s", "runs_list_1000_s", "runs_list_1000_cpu_s", "compare_overlay_ms",
+        "compare_overlay_cpu_ms", "compare_overlay_log10_ms", "compare_overlay_log10_cpu_ms", "runs_load_avg")
 SNAPSHOT_EVERY = 2000
 
 
@@ -42,44 +43,61 @@ def _training_run(X: np.ndarray, steps: int):
     return TrainingRun(config, Dataset(X, FREY_IMAGE_SHAPE, "frey"))
 
 
-def _steps_per_s(X: np.ndarray, steps: int, folder: Path | None) -> tuple[float, float, float]:
-    """(steps/s of run.run(), steps per CPU second of it, seconds of the recorder's end) with the recorder in
+class _Timed:
+    """A callback with the wall time spent inside it added up."""
+
+    def __init__(self, fn):
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args):
+        t0 = time.perf_counter()
+        self.fn(*args)
+        self.seconds += time.perf_counter() - t0
+
+
+def _steps_per_s(X: np.ndarray, steps: int, folder: Path | None) -> dict:
+    """{'rate': steps/s of run.run(), 'cpu_rate': steps per CPU second of it, 'inside': the share of its wall
+    time spent in the recorder's callbacks, 'end': seconds of the recorder's end} with the recorder in
     ``folder`` (None: off)."""
     from core.recorder import Recorder
 
     run = _training_run(X, steps)
     recorder = Recorder(folder, every=SNAPSHOT_EVERY) if folder is not None else None
+    on_log = on_eval = None
     if recorder is not None:
         recorder.begin(run)
+        on_log, on_eval = _Timed(recorder.on_log), _Timed(recorder.on_eval)
     t0, c0 = time.perf_counter(), time.thread_time()
-    result = run.run(on_log=recorder.on_log if recorder else None, on_eval=recorder.on_eval if recorder else None)
+    result = run.run(on_log=on_log, on_eval=on_eval)
     seconds, cpu = time.perf_counter() - t0, time.thread_time() - c0
-    end = 0.0
+    out = {"rate": result.steps_done / seconds, "cpu_rate": result.steps_done / cpu, "inside": 0.0, "end": 0.0}
     if recorder is not None:
+        out["inside"] = (on_log.seconds + on_eval.seconds) / seconds
         run.finish(result)
         t1 = time.perf_counter()
         recorder.end(run, result.status)
-        end = time.perf_counter() - t1
-    return result.steps_done / seconds, result.steps_done / cpu, end
+        out["end"] = time.perf_counter() - t1
+    return out
 
 
 def ledger_overhead(X: np.ndarray, reps: int, steps: int) -> dict:
-    rates: dict[bool, list] = {True: [], False: []}
-    cpu_rates: dict[bool, list] = {True: [], False: []}
-    ends = []
+    """On/off alternating repetitions: the median ratios, and (robust to a busy machine, since both parts
+    are timed in the same run) 1 − the share of a recorded run's time spent inside the recorder."""
+    got: dict[bool, list] = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(reps):
             for recorded in ((False, True) if rep % 2 == 0 else (True, False)):
-                rate, cpu_rate, end = _steps_per_s(X, steps, Path(tmp) / "runs" if recorded else None)
-                rates[recorded].append(rate)
-                cpu_rates[recorded].append(cpu_rate)
-                if recorded:
-                    ends.append(end)
-    ratios = [a / b for a, b in zip(rates[True], rates[False], strict=True)]
-    cpu_ratios = [a / b for a, b in zip(cpu_rates[True], cpu_rates[False], strict=True)]
-    return {"ledger_overhead_ratio": statistics.median(ratios), "ledger_overhead_cpu_ratio": statistics.median(
-        cpu_ratios), "ledger_steps_per_s_on": statistics.median(rates[True]),
-        "ledger_steps_per_s_off": statistics.median(rates[False]), "ledger_end_s": statistics.median(ends)}
+                got[recorded].append(_steps_per_s(X, steps, Path(tmp) / "runs" if recorded else None))
+    on, off = got[True], got[False]
+
+    def median_ratio(key: str) -> float:
+        return statistics.median(a[key] / b[key] for a, b in zip(on, off, strict=True))
+
+    return {"ledger_overhead_ratio": median_ratio("rate"), "ledger_overhead_cpu_ratio": median_ratio("cpu_rate"),
+            "ledger_overhead_inrun_ratio": 1.0 - statistics.median(r["inside"] for r in on),
+            "ledger_steps_per_s_on": statistics.median(r["rate"] for r in on),
+            "ledger_steps_per_s_off": statistics.median(r["rate"] for r in off),
+            "ledger_end_s": statistics.median(r["end"] for r in on)}
 
 
 def fill_ledger(folder: Path, n_runs: int, log_points: int, log_every: int, snapshots: int = 30) -> list[int]:
