@@ -4,14 +4,14 @@ in the model file under a name (``--store NAME``) or read from it (``--use NAME`
 
 from __future__ import annotations
 
-from .common import CliError, load_weights, model_shape, positive_int
+from .common import CliError, add_weights_args, load_weights, model_shape, positive_int
 from .walks import Encoded, add_walk_outputs, check_walk_outputs, start_latent, write_gif_of
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("attribute", help="attribute vector from two groups of faces (e.g. neutral → smiling), applied "
                        "to a face; PNG strip / GIF, stored in the model file by name")
-    p.add_argument("--weights", required=True)
+    add_weights_args(p)
     p.add_argument("--from", dest="from_ids", type=int, nargs="+", default=None, metavar="IDX",
                    help="faces without the attribute")
     p.add_argument("--to", dest="to_ids", type=int, nargs="+", default=None, metavar="IDX",

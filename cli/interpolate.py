@@ -3,13 +3,13 @@ the great-circle arc with --slerp): a PNG strip and/or an animated GIF of the mo
 
 from __future__ import annotations
 
-from .common import CliError, load_weights, model_shape, positive_int
+from .common import CliError, add_weights_args, load_weights, model_shape, positive_int
 from .walks import Encoded, add_walk_outputs, check_walk_outputs, write_gif_of
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("interpolate", help="faces on the path between two faces' codes; PNG strip and/or GIF")
-    p.add_argument("--weights", required=True)
+    add_weights_args(p)
     p.add_argument("--from", dest="a", type=int, required=True, metavar="A", help="data face at the start")
     p.add_argument("--to", dest="b", type=int, required=True, metavar="B", help="data face at the end")
     p.add_argument("--steps", type=positive_int, default=10, help="faces in the PNG strip, both ends included")

@@ -4,14 +4,14 @@ deviation along the row's direction). PNG, and an animated GIF of all rows movin
 
 from __future__ import annotations
 
-from .common import CliError, load_weights, model_shape, positive_int
+from .common import CliError, add_weights_args, load_weights, model_shape, positive_int
 from .walks import Encoded, add_start_args, add_walk_outputs, check_walk_outputs, start_latent, write_gif_of
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("traverse", help="traversal sheet: each latent unit (or principal direction) moved −3σ … +3σ "
                        "around a face; PNG and/or animated GIF")
-    p.add_argument("--weights", required=True)
+    add_weights_args(p)
     add_start_args(p)
     p.add_argument("--axes", choices=("units", "pca"), default="units",
                    help="rows: latent units sorted by KL (default) or principal directions of the posterior means")

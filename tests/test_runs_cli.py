@@ -159,3 +159,16 @@ def test_sigkill_during_training_leaves_a_sound_ledger_with_the_run_crashed(tmp_
     assert run.status == "crashed" and run.ended is not None
     assert history["step"] == list(range(10, history["step"][-1] + 1, 10)) and history["step"][-1] >= 200
     assert load_model(latest).model.step == run.snapshots[-1]
+
+
+def test_every_command_that_takes_weights_also_takes_run():
+    import argparse
+
+    from cli.parser import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    with_weights = {name for name, p in sub.choices.items() if "--weights" in p._option_string_actions}
+    assert {"sample", "evaluate", "grid", "step", "gui"} <= with_weights
+    for name in with_weights:
+        options = sub.choices[name]._option_string_actions
+        assert "--run" in options and options["--run"].dest == "weights", name
