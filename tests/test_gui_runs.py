@@ -7,13 +7,14 @@ import json
 
 import numpy as np
 import pytest
+from PyQt6.QtCore import Qt
 
 from core.checkpoint import load_model
 from core.evaluate import neg_elbo
 from core.ledger import Ledger
 from main import main
 from tests.helpers.gui import frey_window, tiny_run_form
-from vae_gui.panels.runs import RUN_COLOURS
+from vae_gui.panels.runs import COLUMNS, RUN_COLOURS
 
 WAIT_MS = 60_000
 
@@ -56,6 +57,15 @@ def test_cli_and_gui_runs_are_listed_compared_replayed_and_branched(qtbot, windo
     panel = window.panels["runs"]
     window.tabs.setCurrentWidget(window.panel(type(panel)))
     qtbot.waitUntil(lambda: panel.table.rowCount() == 3, timeout=WAIT_MS)
+    # sorted by a metric, as a click on its header does
+    column = [key for key, _ in COLUMNS].index("test_neg_elbo")
+    panel.table.sortByColumn(column, Qt.SortOrder.AscendingOrder)
+    by_metric = sorted(runs, key=lambda r: r["metrics"]["test_neg_elbo"])
+    assert [panel._row_id(row) for row in range(3)] == [r["id"] for r in by_metric]
+    panel.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    panel.filter_edit.setText("gui")  # the filter hides rows whose cells do not contain every word
+    assert [panel.table.isRowHidden(row) for row in range(3)] == [True, True, False]
+    panel.filter_edit.setText("")
     panel.select_runs(ids)
     assert panel.selected == ids
     # three curves, one colour per run, the same colour in the settings header

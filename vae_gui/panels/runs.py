@@ -49,7 +49,8 @@ FACE_Z_SEED = 7
 POLL_MS = 1000
 COLUMNS = (("id", "Run"), ("status", "Status"), ("kind", "Model"), ("dataset", "Data"), ("step", "Step"),
            ("beta", "β"), ("latent", "Latent"), ("hidden", "Hidden"), ("lr", "LR"), ("test_neg_elbo", "Test −ELBO"),
-           ("snapshots", "Snapshots"), ("disk", "Disk"), ("parent", "Parent"), ("tags", "Tags"), ("note", "Note"))
+           ("test_iwae", "Test IWAE"), ("active_units", "Active units"), ("snapshots", "Snapshots"), ("disk", "Disk"),
+           ("parent", "Parent"), ("tags", "Tags"), ("source", "From"), ("note", "Note"))
 MAX_POINTS = 2000  # per curve: about two per horizontal pixel
 X_AXES = {"Step": "step", "Images seen": "images", "Wall time (s)": "wall"}
 
@@ -76,10 +77,12 @@ def cell_values(record: RunRecord) -> dict[str, tuple[str, object]]:
         "hidden": (",".join(map(str, hidden)) if isinstance(hidden, list) else "", None),
         "lr": (_short(s.get("lr")), s.get("lr")),
         "test_neg_elbo": ("" if elbo is None else f"{elbo:.2f}", elbo),
+        "test_iwae": ("" if m.get("test_iwae") is None else f"{m['test_iwae']:.2f}", m.get("test_iwae")),
+        "active_units": (_short(m.get("active_units")), m.get("active_units")),
         "snapshots": (str(len(record.snapshots)), len(record.snapshots)),
         "disk": (f"{record.disk_bytes / 1e6:.1f} MB", record.disk_bytes),
         "parent": ("" if record.parent is None else f"{record.parent} @ {record.parent_step}", record.parent),
-        "tags": (", ".join(record.tags), None), "note": (record.note, None)}
+        "tags": (", ".join(record.tags), None), "source": (record.source, None), "note": (record.note, None)}
 
 
 def _short(value) -> str:
