@@ -172,3 +172,19 @@ def test_every_command_that_takes_weights_also_takes_run():
     for name in with_weights:
         options = sub.choices[name]._option_string_actions
         assert "--run" in options and options["--run"].dest == "weights", name
+
+
+def test_two_training_processes_recording_at_once_lose_nothing(tmp_path, data_file, run_ledger_folder):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    children = [subprocess.Popen([sys.executable, str(ROOT / "main.py"),
+                                  *train_args(data_file, tmp_path / f"{n}.npz", "--beta", beta, steps=400)],
+                                 env=env, stderr=subprocess.PIPE) for n, beta in (("a", "0.5"), ("b", "2"))]
+    errors = [c.communicate(timeout=120)[1].decode() for c in children]
+    assert [c.returncode for c in children] == [0, 0], errors
+    with Ledger(run_ledger_folder) as ledger:
+        runs = ledger.runs()
+        histories = [ledger.history(r.id) for r in runs]
+    assert sorted(r.settings["beta"] for r in runs) == [0.5, 2.0]
+    assert all(r.status == "finished" and r.snapshots[-1] == 400 for r in runs)
+    assert [h["step"] for h in histories] == [list(range(10, 401, 10))] * 2
+    assert [h["eval_step"] for h in histories] == [list(range(20, 401, 20))] * 2
