@@ -64,7 +64,7 @@ def _affine_backward_two(dout, x, W, dW, db, need_dx: bool, workers):
     else:
         dx = np.empty((n, d), dtype=dout.dtype)
         workers.run(lambda: np.matmul(x.T, dout, out=dW), lambda: np.matmul(dout, W.T, out=dx))
-    np.matmul(_ones(np, n, dout.dtype), dout, out=db)
+    db = np.matmul(_ones(np, n, dout.dtype), dout, out=db)
     return (dx if need_dx else None), dW, db
 
 

@@ -77,6 +77,8 @@ def test_affine_layer_on_two_threads_is_bit_identical(workers, need_dx):
             assert two is None
         else:
             np.testing.assert_array_equal(one, two)
+    _, _, db = affine_backward(dout, cache, np.empty_like(W), None, need_dx=need_dx, workers=workers)
+    np.testing.assert_array_equal(db, grads[0][2])  # a bias gradient without a buffer is returned as well
 
 
 def test_adam_on_two_threads_is_bit_identical(workers):
