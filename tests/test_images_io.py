@@ -156,8 +156,8 @@ def _png_of_zeros(path: Path, width: int, height: int, colour_type: int = 6) -> 
     import zlib
 
     channels = {0: 1, 2: 3, 6: 4}[colour_type]
-    stream, _ = deflated_zeros(height * (width * channels + 1))
-    zlib_stream = b"\x78\x01" + stream + struct.pack(">I", zlib.adler32(bytes(0)))  # adler of zeros: not checked
+    stream, adler = deflated_zeros(height * (width * channels + 1), checksum=zlib.adler32)
+    zlib_stream = b"\x78\x01" + stream + struct.pack(">I", adler)
 
     def chunk(tag: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)

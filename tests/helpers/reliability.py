@@ -104,21 +104,24 @@ def run_limited(body: str, limit_mb: int = CHILD_AS_LIMIT_MB, timeout: float = 6
     return report["result"], report["rss_mb"]
 
 
-def deflated_zeros(n_bytes: int, prefix: bytes = b"", chunk: int = 16 << 20) -> tuple[bytes, int]:
-    """(raw deflate stream, its CRC-32) of ``prefix`` followed by ``n_bytes`` zero bytes."""
+def deflated_zeros(n_bytes: int, prefix: bytes = b"", chunk: int = 16 << 20, checksum=None) -> tuple[bytes, int]:
+    """(raw deflate stream, its CRC-32, or ``checksum`` such as zlib.adler32) of ``prefix`` followed by ``n_bytes``
+    zero bytes. One ``chunk`` of zeros is compressed once and its bytes repeated: after a full flush the compressor
+    starts afresh, so each chunk compresses to the same bytes (a 1 GB bomb takes ~0.3 s, mostly the checksum)."""
     import zlib
 
+    checksum = checksum or zlib.crc32
+
     deflate = zlib.compressobj(1, zlib.DEFLATED, -15)
-    parts, crc = [deflate.compress(prefix)], zlib.crc32(prefix)
+    head = deflate.compress(prefix) + deflate.flush(zlib.Z_FULL_FLUSH)
     zeros = bytes(chunk)
-    left = n_bytes
-    while left > 0:
-        piece = zeros[: min(chunk, left)]
-        parts.append(deflate.compress(piece))
-        crc = zlib.crc32(piece, crc)
-        left -= len(piece)
-    parts.append(deflate.flush())
-    return b"".join(parts), crc
+    whole, rest = divmod(n_bytes, chunk)
+    block = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH) if whole else b""
+    tail = deflate.compress(bytes(rest)) + deflate.flush()
+    crc = checksum(prefix)
+    for _ in range(whole):
+        crc = checksum(zeros, crc)
+    return head + block * whole + tail, checksum(bytes(rest), crc)
 
 
 def write_zip_members(path: Path, members: dict[str, bytes], deflated: dict[str, tuple[bytes, int, int]]) -> Path:
@@ -216,14 +219,8 @@ def mat_uint8_element(name: bytes, shape: tuple[int, int], n_data: int | None = 
     matrix_tag = struct.pack("<II", 14, body_len)
     if not compress:
         return matrix_tag + head + bytes(n + (-n % 8))
-    deflate = zlib.compressobj(1)
-    parts = [deflate.compress(matrix_tag + head)]
-    zeros, left = bytes(16 << 20), n + (-n % 8)
-    while left > 0:
-        parts.append(deflate.compress(zeros[: min(len(zeros), left)]))
-        left -= min(len(zeros), left)
-    parts.append(deflate.flush())
-    stream = b"".join(parts)
+    raw, adler = deflated_zeros(n + (-n % 8), prefix=matrix_tag + head, checksum=zlib.adler32)
+    stream = b"\x78\x01" + raw + struct.pack(">I", adler)  # a zlib stream: header, deflate, Adler-32
     return struct.pack("<II", 15, len(stream)) + stream
 
 
