@@ -37,9 +37,9 @@ def limit_blas_threads() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    limit_blas_threads()  # before the parser: train's flags come from core.settings, which loads NumPy
     args = build_parser().parse_args(argv)
-    args.argv = list(argv) if argv is not None else sys.argv[1:]  # train --resume tells given flags from defaults
-    limit_blas_threads()
+    args.argv = list(argv) if argv is not None else sys.argv[1:]  # the command line a model file records
     from cli import gui
     from core.errors import VaeError
 

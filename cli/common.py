@@ -57,6 +57,37 @@ def _png_scale(text: str) -> int:
 png_scale = _flag_type(_png_scale, "png_scale")
 
 
+def add_setting_flags(parser, names, defaults: dict | None = None, suppress: bool = False) -> None:
+    """One flag per training setting of core.settings.SETTINGS: its flag name, type (or choices), and help with
+    the allowed values and the default. ``defaults`` overrides a default (a command's own, e.g. gradcheck's small
+    net); ``suppress``: a flag that is not given stays out of the namespace (train: then TrainConfig's default
+    applies to a new model, the model file's value to --resume)."""
+    from core.settings import SEGMENT, SETTINGS
+
+    for name in names:
+        s = SETTINGS[name]
+        default = (defaults or {}).get(name, s.default)
+        allowed = [] if s.kind in ("bool", "choice") else [s.describe()]  # argparse lists the choices itself
+        shown = "; ".join(allowed + ([] if s.kind == "bool" else [f"default {_default_text(default)}"]))
+        resume = " [--resume may change it]" if suppress and s.on_continue == SEGMENT else ""
+        kwargs = {"help": f"{s.help}{f' ({shown})' if shown else ''}{resume}",
+                  "default": argparse.SUPPRESS if suppress else default}
+        if s.kind == "bool":
+            kwargs["action"] = "store_true"
+        elif s.kind == "choice":
+            kwargs.update(choices=list(s.choices), type=_flag_type(s.parse, name))
+        else:
+            kwargs.update(type=_flag_type(s.parse, name), metavar="N" if s.kind == "int" else
+                          "X" if s.kind == "float" else "SIZES")
+        parser.add_argument(s.flag_name, **kwargs)
+
+
+def _default_text(value) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return "none" if value is None else str(value)
+
+
 def one_line(text: str) -> str:
     """Error messages are printed as exactly one line."""
     return " ".join(text.split())

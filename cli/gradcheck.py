@@ -7,28 +7,23 @@ import json
 from .common import (
     CliError,
     add_data_args,
+    add_setting_flags,
     add_weights_args,
     data_for,
-    hidden_sizes,
     load_dataset,
     load_weights,
     positive_int,
-    seed,
 )
 
 
 def add_parser(sub) -> None:
     g = sub.add_parser("gradcheck", help="check every gradient against central finite differences")
-    g.add_argument("--model", choices=["ae", "vae"], default="vae")
     add_weights_args(g, required=False, help="check this model file instead of a fresh small net")
-    g.add_argument("--hidden", type=hidden_sizes, default=[16])
-    g.add_argument("--latent", type=positive_int, default=4)
-    g.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"], default="bernoulli")
-    g.add_argument("--code-activation", choices=["relu", "linear"], default="relu")
-    g.add_argument("--batch-size", type=positive_int, default=8)
+    # the fresh net's settings: train's flags (core.settings), with a small net's defaults
+    add_setting_flags(g, ("kind", "hidden", "latent", "likelihood", "code_activation", "batch_size", "seed"),
+                      defaults={"hidden": [16], "latent": 4, "batch_size": 8})
     g.add_argument("--mode", choices=["full", "sample", "direction"], default="full")
     g.add_argument("--k", type=positive_int, default=10, help="entries per parameter in sample mode")
-    g.add_argument("--seed", type=seed, default=0)
     add_data_args(g)  # default: the Frey data if present, else random pixels
     g.add_argument("--json", action="store_true", help="print one JSON object")
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -17,16 +17,11 @@ from .common import (
     add_max_data_values,
     add_max_params,
     add_runs_arg,
+    add_setting_flags,
     check_writable,
-    hidden_sizes,
     load_data,
     load_weights,
-    nonneg_float,
-    nonneg_int,
     one_line,
-    positive_float,
-    positive_int,
-    seed,
 )
 
 
@@ -35,67 +30,33 @@ def add_parser(sub) -> None:
     # default applies to a new model, the model file's setting to --resume (core.run.continue_settings)
     t = sub.add_parser("train", help="train a model (progress bar, checkpoints, Ctrl-C saves)",
                        argument_default=argparse.SUPPRESS)
-    _model_flags(t)
-    _schedule_flags(t)
+    _setting_flags(t)
     _file_flags(t)
     t.set_defaults(run=run)
 
 
-def _model_flags(t) -> None:
-    t.add_argument("--model", choices=["ae", "vae"])
-    t.add_argument("--hidden", type=hidden_sizes, help="hidden sizes, e.g. 256 or 512,256")
-    t.add_argument("--latent", type=positive_int)
-    t.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"])
-    t.add_argument("--code-activation", choices=["relu", "linear"], help="AE code activation")
-    t.add_argument("--beta", type=nonneg_float, help="KL weight β (VAE)")
-    t.add_argument("--warmup-steps", type=nonneg_int, help="linear KL warm-up over N steps")
-    t.add_argument("--dtype", choices=["float32", "float64"])
-    # the choices are checked by core.config.TrainConfig (importing core here would load NumPy before main()
-    # has pinned the BLAS threads)
-    t.add_argument("--activation",
-                   help="hidden activation of encoder and decoder: relu (default), leaky_relu, elu, softplus, tanh")
-    t.add_argument("--enc-activation", help="the encoder's activation (overrides --activation)")
-    t.add_argument("--dec-activation", help="the decoder's activation (overrides --activation)")
-    t.add_argument("--leaky-slope", type=nonneg_float, help="leaky_relu's slope for negative inputs")
-    t.add_argument("--init",
-                   help="weight init: auto (He for the ReLU family, Glorot for tanh/softplus), he, glorot, torch")
+# the schema's groups, in the order --help shows them
+SETTING_GROUPS = (("model", "the network (kept by --resume)"),
+                  ("objective", "the objective (--resume may change it: a new segment)"),
+                  ("optimiser", "the optimiser (--resume may change all but --optimizer: a new segment)"),
+                  ("data", "the data the run sees (kept by --resume)"),
+                  ("run", "this run"))
 
 
-def thread_count(text: str) -> int | str:
-    """--threads: 'auto' or a whole number (argparse then checks it is 1 or 2)."""
-    return text if text == "auto" else int(text)
+def _setting_flags(t) -> None:
+    """Every training setting's flag, from core.settings.SETTINGS (its type, range, default and help)."""
+    from core.settings import SETTINGS
 
-
-def _schedule_flags(t) -> None:
-    t.add_argument("--batch-size", type=positive_int)
-    t.add_argument("--optimizer", choices=["adam", "adagrad", "sgd"])
-    t.add_argument("--lr", type=positive_float, help="learning rate (default: 1e-3 Adam, 1e-2 others)")
-    steps = t.add_mutually_exclusive_group()
-    steps.add_argument("--steps", type=positive_int,
-                       help="total optimiser steps (with --resume: train on until the model has this many)")
-    steps.add_argument("--epochs", type=positive_int, help="passes over the training split")
-    t.add_argument("--seed", type=seed)
-    t.add_argument("--device", choices=["cpu", "cuda"])
-    t.add_argument("--threads", type=thread_count, choices=("auto", 1, 2),
-                   help="CPU threads of a step (the results are the same): auto (default) times 1 and 2 on the run's "
-                        "own steps at the start and every few seconds, so a busy machine falls back to 1")
-    t.add_argument("--mirror", action="store_true", help="add left-right mirrored faces to the training data")
-    t.add_argument("--centre-inputs", action="store_true",
-                   help="a new model's first layer sees each image minus the mean training image (keeps its ReLUs "
-                        "alive under Adam; stored in the model file)")
-    t.add_argument("--weight-decay", type=nonneg_float, help="L2 weight decay added to the gradient")
-    t.add_argument("--lr-warmup-steps", type=nonneg_int,
-                   help="raise the learning rate linearly from lr/N to lr over the run's first N steps")
-    t.add_argument("--val-size", type=nonneg_int,
-                   help="hold out the last N faces of the training split as a validation set: --eval-every then "
-                        "reports validation −ELBO instead of test −ELBO (the test split stays untouched)")
-    t.add_argument("--keep-best", action="store_true",
-                   help="early stopping: save the weights with the best validation −ELBO (needs --val-size)")
-    t.add_argument("--patience", type=nonneg_int,
-                   help="stop after N evaluations without a better validation −ELBO (0: never; needs --val-size)")
-    t.add_argument("--log-every", type=positive_int)
-    t.add_argument("--eval-every", type=nonneg_int, help="test −ELBO every N steps (0: never)")
-    t.add_argument("--checkpoint-every", type=nonneg_int, help="save every N steps (0: only at the end)")
+    for key, title in SETTING_GROUPS:
+        group = t.add_argument_group(title)
+        names = [n for n, s in SETTINGS.items() if s.group == key and s.flag is not None]
+        if key == "model":
+            group.add_argument("--activation", choices=list(SETTINGS["enc_activation"].choices),
+                               help="the hidden activation of encoder and decoder (default relu)")
+        if key == "run":  # one of them: a run's length in steps or in passes over the data
+            add_setting_flags(group.add_mutually_exclusive_group(), ("steps", "epochs"), suppress=True)
+            names = [n for n in names if n not in ("steps", "epochs")]
+        add_setting_flags(group, names, suppress=True)
 
 
 def _file_flags(t) -> None:
@@ -104,12 +65,10 @@ def _file_flags(t) -> None:
                         "F.mat[:VAR], an IDX file (*-idx3-ubyte[.gz]) or a folder of PNG/JPEG images")
     t.add_argument("--image-shape", default=None, metavar="HxW",
                    help="image size for flat (N, D) arrays; a folder's images are resized to it")
-    t.add_argument("--binarize",
-                   help="none, static (one fixed Bernoulli draw) or dynamic (a fresh draw per batch); bernoulli only")
     t.add_argument("--out", required=True, help="model file to write, e.g. model/my_vae.npz")
     t.add_argument("--resume", action="store_true", default=False,
-                   help="continue training the model in --out: its architecture and data settings stay; --lr, "
-                        "--beta, --warmup-steps, --weight-decay and --lr-warmup-steps may change (a new segment)")
+                   help="continue training the model in --out: the settings that define the model and its data stay "
+                        "the file's; the objective's and the optimiser's may change (a new segment of its history)")
     t.add_argument("--fresh-optimizer", action="store_true", default=False,
                    help="with --resume, for a model file without optimiser state (shipped or kept-best weights): "
                         "start a fresh optimiser whose learning rate warms up (default over 1000 steps)")
@@ -239,11 +198,10 @@ class TrainCli:
 
 def flag_names(message: str) -> str:
     """A TrainConfig message in the CLI's words: field names become their flags (val_size -> --val-size)."""
-    from core.config import ARG_NAMES, FIELDS
+    from core.settings import SETTINGS
 
-    for name in sorted(FIELDS, key=len, reverse=True):
-        flag = "--" + ARG_NAMES.get(name, name).replace("_", "-")
-        message = re.sub(rf"(?<![\w-]){name}(?![\w-])", flag, message)
+    for name in sorted(SETTINGS, key=len, reverse=True):
+        message = re.sub(rf"(?<![\w-]){name}(?![\w-])", SETTINGS[name].flag_name, message)
     return message
 
 
@@ -289,10 +247,10 @@ class StopSignals:
 def given_settings(args) -> dict:
     """{TrainConfig field: value} of the training flags given on the command line (--model is ``kind``;
     --activation sets both activations unless --enc-/--dec-activation is given)."""
-    from core.config import ARG_NAMES, TrainConfig
+    from core.settings import SETTINGS
 
-    given = {name: getattr(args, ARG_NAMES.get(name, name)) for name in TrainConfig.__dataclass_fields__
-             if hasattr(args, ARG_NAMES.get(name, name))}
+    dests = {name: s.flag_name[2:].replace("-", "_") for name, s in SETTINGS.items() if s.flag_name}
+    given = {name: getattr(args, dest) for name, dest in dests.items() if hasattr(args, dest)}
     if getattr(args, "activation", None) is not None:
         given.setdefault("enc_activation", args.activation)
         given.setdefault("dec_activation", args.activation)

@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, ModelFileError
-from .fields import CONFIG_FIELDS, DEFAULT_MAX_PARAMS, META_FIELDS, OPTIMIZER_FIELDS, TRAIN_FIELDS, check_fields
+from .fields import DEFAULT_MAX_PARAMS, INPUT_FIELDS, META_FIELDS, OPTIMIZER_FIELDS, check_fields
 from .fields import is_int as _is_int
 from .models import Model, ModelConfig, param_shapes
 from .optim import Optimizer, optimizer_from_state
 from .record import ModelRecord
 from .safe_io import GB, MB, OutputKind, atomic_write, open_regular, read_capped
+from .settings import MODEL, TRAIN, file_fields
 
 FORMAT = "vae-explorer-model"
 FORMAT_VERSION = 1
@@ -229,7 +230,7 @@ def _config_of(meta: dict, path: Path, max_params: int) -> tuple[ModelConfig, di
     config_dict = meta.get("config")
     if not isinstance(config_dict, dict):
         raise ModelFileError(f"{path} has no model config")
-    check_fields(config_dict, CONFIG_FIELDS, f"{path}: config", ModelFileError)
+    check_fields(config_dict, {**file_fields(MODEL), **INPUT_FIELDS}, f"{path}: config", ModelFileError)
     try:
         config = ModelConfig.from_dict(config_dict)
     except (ValueError, TypeError, OverflowError) as exc:  # ConfigError is a ValueError
@@ -324,7 +325,7 @@ def train_settings(meta: dict, path: str | os.PathLike) -> dict:
     settings = meta.get("train", {})
     if not isinstance(settings, dict):
         raise ModelFileError(f"{path}: the stored training settings are {type(settings).__name__}, not a mapping")
-    check_fields(settings, TRAIN_FIELDS, f"{path}: stored training setting", ModelFileError)
+    check_fields(settings, file_fields(TRAIN), f"{path}: stored training setting", ModelFileError)
     return settings
 
 

@@ -1,73 +1,48 @@
-"""One schema for training settings: ``TrainConfig``.
+"""``TrainConfig``: the settings of one training run, as a typed value.
 
-The CLI's flags (``TrainConfig.from_args``), the GUI's Training form (``TrainConfig.from_form`` /
-``as_form``) and the model file's ``meta["train"]`` (``to_meta`` / ``from_meta``) all map onto it,
-and ``validate`` checks every field with a one-line message naming the field and its allowed range.
-``FIELDS`` lists each field's bounds so a form can set its spin-box ranges from the same numbers.
+Its fields, defaults, ranges, labels, help, CLI flags and continue rule are declared once, in
+``core.settings.SETTINGS``; this class adds the cross-field checks and the mappings: the CLI's flags
+(``from_args``), the GUI's form (``from_form`` / ``as_form``) and the model file's meta["train"]
+(``to_meta`` / ``from_meta``).
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .layers import ACTIVATIONS, DEFAULT_LEAKY_SLOPE
-from .losses import LIKELIHOODS
-from .models import CODE_ACTIVATIONS, DTYPES, INITS, KINDS, ConfigError, ModelConfig
-from .parallel import parse_threads
+from .models import ConfigError, ModelConfig
+from .settings import (
+    BINARIZE,
+    CONTINUE_MAY_CHANGE,
+    DEFAULT_STEPS,
+    DEVICES,
+    MODEL_FIELDS,
+    OPTIMIZERS,
+    RUN_CONTROL,
+    SETTINGS,
+    check_setting,
+)
 
-OPTIMIZERS = ("adam", "adagrad", "sgd")
-DEVICES = ("cpu", "cuda")
-BINARIZE = ("none", "static", "dynamic")
-DEFAULT_STEPS = 10000
+__all__ = ["BINARIZE", "CONTINUE_MAY_CHANGE", "DEFAULT_STEPS", "DEVICES", "MODEL_FIELDS", "OPTIMIZERS",
+           "RUN_CONTROL", "SETTINGS", "TrainConfig", "default_lr"]
 
-# name -> (kind, lower bound, upper bound or None); choices for text fields. Kinds: int, float, bool, choice.
+# argparse destinations that differ from the field names (derived from the schema's flags)
+ARG_NAMES = {n: s.flag_name[2:].replace("-", "_") for n, s in SETTINGS.items()
+             if s.flag_name and s.flag_name[2:].replace("-", "_") != n}
+# Deprecated views for code written before core.settings (the sweep): {name: (kind, low, high)} / (kind, choices)
+_LEGACY_KIND = {"int_list": "hidden"}
 FIELDS: dict[str, tuple] = {
-    "kind": ("choice", KINDS),
-    "hidden": ("hidden", 1, 100_000),
-    "latent": ("int", 1, 10_000),
-    "likelihood": ("choice", LIKELIHOODS),
-    "code_activation": ("choice", CODE_ACTIVATIONS),
-    "enc_activation": ("choice", ACTIVATIONS),
-    "dec_activation": ("choice", ACTIVATIONS),
-    "leaky_slope": ("float", 0.0, 0.999),
-    "init": ("choice", INITS),
-    "beta": ("float", 0.0, None),
-    "warmup_steps": ("int", 0, None),
-    "dtype": ("choice", DTYPES),
-    "optimizer": ("choice", OPTIMIZERS),
-    "lr": ("float_pos", 0.0, None),
-    "batch_size": ("int", 1, None),
-    "seed": ("int", None, None),
-    "steps": ("int_or_none", 1, None),
-    "epochs": ("int_or_none", 1, None),
-    "mirror": ("bool",),
-    "weight_decay": ("float", 0.0, None),
-    "lr_warmup_steps": ("int", 0, None),
-    "val_size": ("int", 0, None),
-    "eval_every": ("int", 0, None),
-    "log_every": ("int", 1, None),
-    "patience": ("int", 0, None),
-    "keep_best": ("bool",),
-    "centre_inputs": ("bool",),
-    "checkpoint_every": ("int", 0, None),
-    "binarize": ("choice", BINARIZE),
-    "device": ("choice", DEVICES),
-    "threads": ("threads",),  # core.parallel.parse_threads: "auto", 1 or 2
-}
+    n: (s.kind, s.choices) if s.kind == "choice" else (
+        _LEGACY_KIND.get(s.kind, "int_or_none" if s.optional and s.kind == "int" else
+                         "float_pos" if s.low_open else s.kind), s.low, s.high)
+    for n, s in SETTINGS.items()}
+_check_field = check_setting
 
-# what a continue (CLI --resume, GUI Continue: core.run.continue_settings) may change: the optimiser and
-# objective settings (each change starts a new segment of the model's history) and the run's own control;
-# every other setting defines the model or its data and stays the file's
-CONTINUE_MAY_CHANGE = ("lr", "beta", "warmup_steps", "weight_decay", "lr_warmup_steps")
-RUN_CONTROL = ("steps", "epochs", "eval_every", "log_every", "patience", "keep_best", "checkpoint_every", "device",
-               "threads")
-# the fields that describe the network (ModelConfig's); the model file keeps them in meta["config"]
-MODEL_FIELDS = ("kind", "hidden", "latent", "likelihood", "code_activation", "enc_activation", "dec_activation",
-                "leaky_slope", "init", "beta", "warmup_steps", "dtype")
-# argparse destinations that differ from the field names
-ARG_NAMES = {"kind": "model"}
+
+def _default(name: str):
+    """The schema's default of a setting (a fresh copy of a list)."""
+    value = SETTINGS[name].default
+    return field(default_factory=lambda: list(value)) if isinstance(value, list) else value
 
 
 def default_lr(optimizer: str) -> float:
@@ -77,47 +52,48 @@ def default_lr(optimizer: str) -> float:
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs besides the data: the model's architecture and objective,
-    the optimiser, the schedule and the training features (validation, early stopping, keep-best).
-    ``lr`` None means ``default_lr(optimizer)``; ``steps`` and ``epochs`` None means DEFAULT_STEPS."""
+    """Everything a training run needs besides the data: the model's architecture and objective, the optimiser,
+    the schedule and the training features (validation, early stopping, keep-best). Each field is a setting of
+    core.settings.SETTINGS (its type, default, range and meaning are there). ``lr`` None means
+    ``default_lr(optimizer)``; ``steps`` and ``epochs`` None means DEFAULT_STEPS."""
 
-    kind: str = "vae"
-    hidden: list[int] = field(default_factory=lambda: [256])
-    latent: int = 16
-    likelihood: str = "bernoulli"
-    code_activation: str = "relu"
-    enc_activation: str = "relu"
-    dec_activation: str = "relu"
-    leaky_slope: float = DEFAULT_LEAKY_SLOPE
-    init: str = "auto"
-    beta: float = 1.0
-    warmup_steps: int = 0
-    dtype: str = "float32"
-    optimizer: str = "adam"
-    lr: float | None = None
-    batch_size: int = 64
-    seed: int = 0
-    steps: int | None = None
-    epochs: int | None = None
-    mirror: bool = False
-    weight_decay: float = 0.0
-    lr_warmup_steps: int = 0  # the learning rate rises linearly from lr/N to lr over the run's first N steps
-    val_size: int = 0
-    eval_every: int = 1000
-    log_every: int = 100
-    patience: int = 0
-    keep_best: bool = False
-    centre_inputs: bool = False  # a new model's first layer sees x − the mean fit image (Model.set_input_centre)
-    checkpoint_every: int = 5000
-    binarize: str = "none"
-    device: str = "cpu"
-    threads: int | str = "auto"  # CPU threads of a step: 1, 2 or "auto" (measured as the run goes; core.parallel)
+    kind: str = _default("kind")
+    hidden: list[int] = _default("hidden")
+    latent: int = _default("latent")
+    likelihood: str = _default("likelihood")
+    code_activation: str = _default("code_activation")
+    enc_activation: str = _default("enc_activation")
+    dec_activation: str = _default("dec_activation")
+    leaky_slope: float = _default("leaky_slope")
+    init: str = _default("init")
+    beta: float = _default("beta")
+    warmup_steps: int = _default("warmup_steps")
+    dtype: str = _default("dtype")
+    optimizer: str = _default("optimizer")
+    lr: float | None = _default("lr")
+    batch_size: int = _default("batch_size")
+    seed: int = _default("seed")
+    steps: int | None = _default("steps")
+    epochs: int | None = _default("epochs")
+    mirror: bool = _default("mirror")
+    weight_decay: float = _default("weight_decay")
+    lr_warmup_steps: int = _default("lr_warmup_steps")
+    val_size: int = _default("val_size")
+    eval_every: int = _default("eval_every")
+    log_every: int = _default("log_every")
+    patience: int = _default("patience")
+    keep_best: bool = _default("keep_best")
+    centre_inputs: bool = _default("centre_inputs")
+    checkpoint_every: int = _default("checkpoint_every")
+    binarize: str = _default("binarize")
+    device: str = _default("device")
+    threads: int | str = _default("threads")
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> TrainConfig:
         """Check every field; raise ConfigError with one line naming the field and the allowed values."""
         for f in fields(self):
-            _check_field(f.name, getattr(self, f.name))
+            check_setting(f.name, getattr(self, f.name))
         if self.steps is not None and self.epochs is not None:
             raise ConfigError("steps and epochs: give one of them, not both")
         if (self.keep_best or self.patience) and not self.val_size:
@@ -217,51 +193,3 @@ class TrainConfig:
         d = asdict(self)
         d["lr"] = self.learning_rate
         return d
-
-
-def _check_field(name: str, value) -> None:
-    spec = FIELDS[name]
-    kind = spec[0]
-    if kind == "choice":
-        if value not in spec[1]:
-            raise ConfigError(f"{name} must be one of {', '.join(spec[1])}; got {value!r}")
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false; got {value!r}")
-    elif kind == "hidden":
-        if isinstance(value, (str, bytes)) or not value or not all(_is_int(h) and h >= 1 for h in value):
-            raise ConfigError(f"hidden must be a list of whole numbers >= 1, e.g. [256] or [512, 256]; got {value!r}")
-    elif kind == "threads":
-        try:
-            if parse_threads(value) != value:  # the text "2" is the CLI's to convert, not a stored value
-                raise ValueError(f"threads must be auto, 1 or 2; got {value!r}")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    elif kind == "int_or_none":
-        if value is not None:
-            _check_number(name, value, spec[1], spec[2], whole=True)
-    elif kind == "float_pos":
-        if value is not None:
-            _check_number(name, value, None, None, whole=False)
-            if value <= 0:
-                raise ConfigError(f"{name} must be a number > 0; got {value!r}")
-    else:
-        _check_number(name, value, spec[1], spec[2], whole=kind == "int")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_number(name: str, value, lo, hi, whole: bool) -> None:
-    what = "a whole number" if whole else "a number"
-    ok = _is_int(value) if whole else (isinstance(value, numbers.Real) and not isinstance(value, bool)
-                                       and math.isfinite(value))
-    if ok and lo is not None and value < lo:
-        ok = False
-    if ok and hi is not None and value > hi:
-        ok = False
-    if not ok:
-        bounds = [f">= {lo}" if lo is not None else "", f"<= {hi}" if hi is not None else ""]
-        rng = " and ".join(b for b in bounds if b)
-        raise ConfigError(f"{name} must be {what}{' ' + rng if rng else ''}; got {value!r}")

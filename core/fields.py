@@ -32,8 +32,9 @@ def is_number(value) -> bool:
 
 @dataclass(frozen=True)
 class Field:
-    """One stored value: ``kind`` 'int', 'number', 'bool' or 'int_list' within [low, high]
-    (an end excluded when its ``*_open`` flag is set)."""
+    """One value's allowed range — the one vocabulary of ranges (core.settings builds each setting's on it):
+    ``kind`` 'int', 'number', 'bool', 'choice' (one of ``choices``) or 'int_list' within [low, high] (an end
+    excluded when its ``*_open`` flag is set); ``optional``: None is allowed too."""
 
     kind: str
     low: float = -math.inf
@@ -41,6 +42,8 @@ class Field:
     low_open: bool = False
     high_open: bool = False
     max_len: int = 64
+    choices: tuple = ()
+    optional: bool = False
 
     def _in_range(self, v) -> bool:
         above = v > self.low if self.low_open else v >= self.low
@@ -48,6 +51,10 @@ class Field:
         return above and below
 
     def accepts(self, value) -> bool:
+        if value is None:
+            return self.optional
+        if self.kind == "choice":
+            return not isinstance(value, bool) and value in self.choices
         if self.kind == "bool":
             return isinstance(value, bool)
         if self.kind == "int_list":
@@ -57,6 +64,12 @@ class Field:
         return typed and self._in_range(value)
 
     def describe(self) -> str:
+        text = self._describe()
+        return text + " (or none)" if self.optional else text
+
+    def _describe(self) -> str:
+        if self.kind == "choice":
+            return f"one of {', '.join(map(str, self.choices))}"
         if self.kind == "bool":
             return "true or false"
         what = {"int": "a whole number", "number": "a finite number",
@@ -86,14 +99,7 @@ def check_fields(values: dict, spec: dict[str, Field], where: str, error: type[E
 
 
 SIZE = Field("int", 1, INT31)
-CONFIG_FIELDS = {
-    "hidden": Field("int_list", 1, INT31),
-    "latent": SIZE,
-    "input_dim": SIZE,
-    "beta": Field("number", 0),
-    "warmup_steps": Field("int", 0, INT31),
-    "leaky_slope": Field("number", 0, 1, high_open=True),
-}
+INPUT_FIELDS = {"input_dim": SIZE}  # meta["config"]'s one number that is not a setting (core.settings has the rest)
 META_FIELDS = {
     "step": Field("int", 0, INT62),
     "train_seconds": Field("number", 0),
@@ -107,12 +113,4 @@ OPTIMIZER_FIELDS = {
     "momentum": Field("number", 0, 1, high_open=True),
     "m_scale": Field("number", 0, 1, low_open=True),
     "v_scale": Field("number", 0, 1, low_open=True),
-}
-TRAIN_FIELDS = {
-    "batch_size": SIZE,
-    "seed": Field("int", 0, 2**63 - 1),
-    "mirror": Field("bool"),
-    "weight_decay": Field("number", 0),
-    "val_size": Field("int", 0, INT31),
-    "lr": Field("number", 0, low_open=True),
 }

@@ -20,7 +20,6 @@ from . import losses
 from .backend import get_xp, to_numpy, xp_of
 from .errors import ConfigError
 from .layers import (
-    ACTIVATIONS,
     DEFAULT_LEAKY_SLOPE,
     activation_layer,
     affine_backward,
@@ -64,32 +63,14 @@ class ModelConfig:
     input_centre: list[float] | None = None
 
     def validate(self) -> ModelConfig:
-        if self.kind not in KINDS:
-            raise ConfigError(f"model kind must be one of {KINDS}, not {self.kind!r}")
-        if not self.hidden or any(int(h) != h or h <= 0 for h in self.hidden):
-            raise ConfigError(f"hidden sizes must be positive integers, got {self.hidden}")
-        if int(self.latent) != self.latent or self.latent <= 0:
-            raise ConfigError(f"latent size must be a positive integer, got {self.latent}")
-        if self.likelihood not in losses.LIKELIHOODS:
-            raise ConfigError(f"likelihood must be one of {losses.LIKELIHOODS}, not {self.likelihood!r}")
-        if self.code_activation not in CODE_ACTIVATIONS:
-            raise ConfigError(f"code activation must be one of {CODE_ACTIVATIONS}")
-        for stack in ("enc", "dec"):
-            if getattr(self, f"{stack}_activation") not in ACTIVATIONS:
-                raise ConfigError(f"{stack}_activation must be one of {', '.join(ACTIVATIONS)}, "
-                                  f"not {getattr(self, f'{stack}_activation')!r}")
-        if not (isinstance(self.leaky_slope, (int, float)) and 0 <= self.leaky_slope < 1):
-            raise ConfigError(f"leaky_slope must be a number in [0, 1), got {self.leaky_slope!r}")
-        if self.init not in INITS:
-            raise ConfigError(f"init must be one of {', '.join(INITS)}, not {self.init!r}")
-        if not np.isfinite(self.beta) or self.beta < 0:
-            raise ConfigError(f"beta must be a finite number >= 0, got {self.beta}")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"warm-up steps must be >= 0, got {self.warmup_steps}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {DTYPES}, not {self.dtype!r}")
-        if self.input_dim <= 0:
-            raise ConfigError("input size must be positive")
+        """Check every field against the one schema (core.settings); ConfigError names the field."""
+        from .settings import MODEL_FIELDS, check_setting  # settings reads this module's vocabularies
+
+        self.hidden = list(self.hidden) if isinstance(self.hidden, (list, tuple)) else self.hidden
+        for name in MODEL_FIELDS:
+            check_setting(name, getattr(self, name))
+        if not (isinstance(self.input_dim, int) and not isinstance(self.input_dim, bool) and self.input_dim > 0):
+            raise ConfigError(f"input size must be a whole number > 0, got {self.input_dim!r}")
         if self.input_centre is not None:
             centre = np.asarray(self.input_centre, dtype=np.float64)
             if centre.shape != (self.input_dim,) or not np.all(np.isfinite(centre)):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .checkpoint import save_record
-from .config import CONTINUE_MAY_CHANGE, RUN_CONTROL, TrainConfig
+from .config import TrainConfig
 from .dataset import Dataset
 from .dataset_io import evaluation_view
 from .errors import ConfigError
@@ -26,6 +26,7 @@ from .evaluate import neg_elbo
 from .models import Model
 from .optim import make_optimizer
 from .record import ModelRecord, Provenance, new_run_id
+from .settings import CONTINUE_MAY_CHANGE, RUN_CONTROL
 from .train import Trainer, TrainResult
 
 # a trained model continued with a fresh optimiser (its file kept none: shipped, keep-best) gets this

@@ -364,6 +364,7 @@ def test_continuing_weights_without_optimiser_state_is_asked_and_warms_up(qtbot,
     panel.form.continue_radio.setChecked(True)
     assert panel.form.lr_warmup_spin.value() == FRESH_OPTIMIZER_LR_WARMUP  # the safe default, shown
     panel.form.steps_spin.setValue(10)
+    panel.form.keep_best_check.setChecked(False)  # the file's run kept its best weights; this one keeps its last
     assert not panel.start_training() and asked == [FRESH_OPTIMIZER_LR_WARMUP]  # declined: nothing runs
     panel.ask_fresh_optimizer = lambda steps: True
     assert panel.start_training()

@@ -63,7 +63,7 @@ def test_initialisation_is_seeded_and_biases_start_at_zero():
 @pytest.mark.parametrize("changes,field", [
     ({"kind": "gan"}, "kind"), ({"hidden": []}, "hidden"), ({"hidden": [0]}, "hidden"), ({"hidden": [2.5]}, "hidden"),
     ({"latent": 0}, "latent"), ({"likelihood": "poisson"}, "likelihood"), ({"code_activation": "tanh"}, "code"),
-    ({"beta": -1.0}, "beta"), ({"beta": float("nan")}, "beta"), ({"warmup_steps": -1}, "warm-up"),
+    ({"beta": -1.0}, "beta"), ({"beta": float("nan")}, "beta"), ({"warmup_steps": -1}, "warmup_steps"),
     ({"dtype": "float16"}, "dtype"),
 ])
 def test_config_validation_names_the_bad_field(changes, field):

@@ -25,10 +25,10 @@ def _rng(value):
 
 # name -> (edit of the meta, words the message must contain)
 CASES = {
-    "hidden Infinity": (_config("hidden", [INF]), ["config hidden", "whole numbers in [1, 2147483647]", "inf"]),
+    "hidden Infinity": (_config("hidden", [INF]), ["config hidden", "whole numbers in [1, 100000]", "inf"]),
     "hidden NaN": (_config("hidden", [NAN]), ["config hidden", "nan"]),
     "hidden 2^200": (_config("hidden", [HUGE]), ["config hidden", "16069380442589902755"]),
-    "latent Infinity": (_config("latent", INF), ["config latent", "whole number in [1, 2147483647]"]),
+    "latent Infinity": (_config("latent", INF), ["config latent", "whole number in [1, 10000]"]),
     "latent 2^200": (_config("latent", HUGE), ["config latent"]),
     "input_dim 2^200": (_config("input_dim", HUGE), ["config input_dim"]),
     "beta Infinity": (_config("beta", INF), ["config beta", "finite number >= 0"]),

@@ -80,8 +80,8 @@ def test_dashes_and_underscores_name_the_same_setting_and_flag_names_map_to_fiel
 @pytest.mark.parametrize("text, fragments", [
     ("[search]\nbetaa = [1.0, 2.0]", ["[search] betaa", "unknown setting 'betaa'", "did you mean beta"]),
     ("[fixed]\nlatnet = 2\n[search]\nbeta = [1.0]", ["[fixed] latnet", "did you mean latent"]),
-    ("[fixed]\nlatent = 0\n[search]\nbeta = [1.0]", ["[fixed] latent", "latent must be a whole number >= 1"]),
-    ("[search]\nlr = { low = -1.0, high = 0.1 }", ["[search] lr", "lr must be a number > 0"]),
+    ("[fixed]\nlatent = 0\n[search]\nbeta = [1.0]", ["[fixed] latent", "latent must be a whole number in [1, 10000]"]),
+    ("[search]\nlr = { low = -1.0, high = 0.1 }", ["[search] lr", "lr must be a finite number > 0"]),
     ("[search]\nlr = { low = 0.1, high = 0.01 }", ["low must be below high"]),
     ("[search]\nlatent = { low = 2.5, high = 8 }", ["latent must be a whole number"]),
     ("[search]\nmodel = { low = 1, high = 2 }", ["model takes choices"]),

@@ -25,10 +25,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from core.config import CONTINUE_MAY_CHANGE, RUN_CONTROL
 from core.models import Model
 from core.record import ModelRecord, cut_history
 from core.run import FRESH_OPTIMIZER_LR_WARMUP
+from core.settings import CONTINUE_MAY_CHANGE, RUN_CONTROL
 from core.train import TrainResult
 from vae_gui.panels.base import Panel
 from vae_gui.panels.training_form import TrainForm

@@ -1,44 +1,27 @@
-"""The model-config form shared by the Training and Gradcheck panels: one row per architecture field
-of ``core.config.TrainConfig`` (kind, hidden sizes, latent size, likelihood, activations, β, warm-up).
+"""Widgets for the training settings, built from the one schema (``core.settings.SETTINGS``): a spin box,
+a combo box, a check box or a line edit per setting, with the schema's range, choices, label and help; and the
+model-config form shared by the Training and Gradcheck panels (kind, hidden sizes, latent size, likelihood,
+activations, β, warm-up).
 
-``values()`` returns {field: value} ready for ``TrainConfig.from_form`` / ``ModelConfig(**...)`` and
-raises ValueError naming the field; ``set_values(d)`` fills it from ``TrainConfig.as_form()`` or
-``ModelConfig.to_dict()``. Ranges come from ``core.config.FIELDS``, parsing from ``core.parsing``.
+``setting_widget(name)`` makes one setting's widget; ``read_setting`` / ``show_setting`` read and fill any of
+them (a line edit's text is parsed by the schema's ``Setting.parse``: ValueError naming the setting).
+``ModelConfigForm.values()`` returns {field: value} ready for ``TrainConfig.from_form`` / ``ModelConfig(**...)``.
 """
 
 from __future__ import annotations
 
 from PyQt6.QtCore import QRegularExpression, pyqtSignal
 from PyQt6.QtGui import QDoubleValidator, QRegularExpressionValidator
-from PyQt6.QtWidgets import QComboBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+from PyQt6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
-from core.config import FIELDS
-from core.layers import ACTIVATIONS
-from core.parsing import parse_hidden, parse_number
+from core.settings import SETTINGS
 
-# What a hidden-sizes field accepts while typing ('256', '512, 256', '512,'); parse_hidden has the last word.
+# What a hidden-sizes field accepts while typing ('256', '512, 256', '512,'); the schema's parse has the last word.
 HIDDEN_SIZES_PATTERN = r"^\s*\d+(\s*,\s*\d+)*\s*,?\s*$"
-INT_MAX = 2_000_000_000
+INT_MAX = 2_000_000_000  # QSpinBox holds a C int
+FLOAT_MAX = 1e6  # what a float line edit's validator lets one type (the schema's range still decides)
 
-LABELS = {
-    "kind": "Model kind", "hidden": "Hidden sizes", "latent": "Latent size", "likelihood": "Likelihood",
-    "enc_activation": "Encoder activation", "dec_activation": "Decoder activation",
-    "beta": "β (KL weight)", "warmup_steps": "KL warm-up steps",
-}
-TIPS = {
-    "kind": "VAE: Gaussian code with a KL term. AE: plain deterministic code, no KL.",
-    "hidden": "Encoder hidden layer sizes, e.g. 256 or 512,256; the decoder mirrors them.",
-    "latent": "Size of the code z.",
-    "likelihood": "Decoder likelihood p(x|z): Bernoulli on grey values, Gaussian with unit variance, or Gaussian "
-                  "with a learned per-pixel variance.",
-    "enc_activation": "Non-linearity after each hidden layer of the encoder.",
-    "dec_activation": "Non-linearity after each hidden layer of the decoder.",
-    "beta": "Weight β of the KL term (β ≥ 0; 1 is the true ELBO).",
-    "warmup_steps": "Steps over which the KL weight rises linearly from 0 to β (0 = no warm-up).",
-}
-# the activation rows appear once TrainConfig carries them (so a choice here always reaches the run)
-ARCHITECTURE = tuple(n for n in ("kind", "hidden", "latent", "likelihood", "enc_activation", "dec_activation")
-                     if n in FIELDS)
+ARCHITECTURE = ("kind", "hidden", "latent", "likelihood", "enc_activation", "dec_activation")
 OBJECTIVE = ("beta", "warmup_steps")
 
 
@@ -46,14 +29,14 @@ def hidden_sizes_validator() -> QRegularExpressionValidator:
     return QRegularExpressionValidator(QRegularExpression(HIDDEN_SIZES_PATTERN))
 
 
-def int_spin(name: str, value: int = 0, maximum: int | None = None) -> QSpinBox:
-    """A spin box with the bounds that core.config.FIELDS gives ``name``."""
-    spec = FIELDS.get(name, ("int", 0, None))
+def int_spin(name: str, value: int | None = None, maximum: int | None = None) -> QSpinBox:
+    """A spin box with the range core.settings gives ``name`` (capped at ``maximum``)."""
+    s = SETTINGS[name]
     spin = QSpinBox()
-    lo = spec[1] if len(spec) > 1 and spec[1] is not None else 0
-    hi = spec[2] if len(spec) > 2 and spec[2] is not None else INT_MAX
-    spin.setRange(int(lo), int(min(hi, maximum if maximum is not None else INT_MAX)))
-    spin.setValue(int(value))
+    lo = int(s.low) if s.low is not None else 0
+    hi = min(int(s.high) if s.high is not None else INT_MAX, INT_MAX, maximum if maximum is not None else INT_MAX)
+    spin.setRange(lo, hi)
+    spin.setValue(int(value if value is not None else s.default or lo))
     return spin
 
 
@@ -61,6 +44,63 @@ def choice_combo(options) -> QComboBox:
     combo = QComboBox()
     combo.addItems([str(o) for o in options])
     return combo
+
+
+def number_edit(name: str) -> QLineEdit:
+    """A line edit for a float setting: its validator takes the schema's range while typing."""
+    s = SETTINGS[name]
+    edit = QLineEdit()
+    low = s.low if s.low is not None else -FLOAT_MAX
+    high = min(s.high, FLOAT_MAX) if s.high is not None else FLOAT_MAX
+    edit.setValidator(QDoubleValidator(low, high, 12))
+    return edit
+
+
+def setting_widget(name: str, maximum: int | None = None) -> QWidget:
+    """The widget for one setting: spin box (int), line edit (float, hidden sizes), combo box (choice) or
+    check box (bool), with the schema's range and its help as the tooltip, showing the default."""
+    s = SETTINGS[name]
+    if s.kind == "int":
+        widget = int_spin(name, maximum=maximum)
+    elif s.kind == "choice":
+        widget = choice_combo(s.choices)
+    elif s.kind == "bool":
+        widget = QCheckBox(s.label[:1].lower() + s.label[1:])
+    elif s.kind == "int_list":
+        widget = QLineEdit()
+        widget.setValidator(hidden_sizes_validator())
+    else:
+        widget = number_edit(name)
+    widget.setToolTip(f"{s.help[:1].upper()}{s.help[1:]} ({s.describe()}).")
+    show_setting(widget, name, s.default)
+    return widget
+
+
+def read_setting(widget: QWidget, name: str):
+    """The value a setting's widget holds (a line edit's text through the schema: ValueError names it)."""
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, QComboBox):
+        return widget.currentText()
+    if isinstance(widget, QSpinBox):
+        return int(widget.value())
+    return SETTINGS[name].parse(widget.text())
+
+
+def show_setting(widget: QWidget, name: str, value) -> None:
+    """Show ``value`` (None: leave the widget as it is)."""
+    if value is None:
+        return
+    if isinstance(widget, QCheckBox):
+        widget.setChecked(bool(value))
+    elif isinstance(widget, QComboBox):
+        widget.setCurrentText(str(value))
+    elif isinstance(widget, QSpinBox):
+        widget.setValue(int(value))
+    elif isinstance(value, list):
+        widget.setText(",".join(str(v) for v in value))
+    else:
+        widget.setText(f"{float(value):g}")
 
 
 class ModelConfigForm(QWidget):
@@ -74,26 +114,17 @@ class ModelConfigForm(QWidget):
     def __init__(self, fields: tuple[str, ...] = ARCHITECTURE + OBJECTIVE, parent: QWidget | None = None):
         super().__init__(parent)
         self.fields = tuple(fields)
-        self.kind_combo = choice_combo(FIELDS["kind"][1])
-        self.hidden_edit = QLineEdit("256")
-        self.hidden_edit.setValidator(hidden_sizes_validator())
-        self.latent_spin = int_spin("latent", 16, maximum=512)
-        self.likelihood_combo = choice_combo(FIELDS["likelihood"][1])
-        self.enc_activation_combo = choice_combo(ACTIVATIONS)
-        self.dec_activation_combo = choice_combo(ACTIVATIONS)
-        self.beta_edit = QLineEdit("1")
-        self.beta_edit.setValidator(QDoubleValidator(0.0, 1e6, 6))
-        self.warmup_spin = int_spin("warmup_steps", 0)
-        self.widgets = {"kind": self.kind_combo, "hidden": self.hidden_edit, "latent": self.latent_spin,
-                        "likelihood": self.likelihood_combo, "enc_activation": self.enc_activation_combo,
-                        "dec_activation": self.dec_activation_combo, "beta": self.beta_edit,
-                        "warmup_steps": self.warmup_spin}
+        self.widgets = {name: setting_widget(name, maximum=512 if name == "latent" else None)
+                        for name in ARCHITECTURE + OBJECTIVE}
+        w = self.widgets
+        self.kind_combo, self.hidden_edit, self.latent_spin = w["kind"], w["hidden"], w["latent"]
+        self.likelihood_combo, self.beta_edit, self.warmup_spin = w["likelihood"], w["beta"], w["warmup_steps"]
+        self.enc_activation_combo, self.dec_activation_combo = w["enc_activation"], w["dec_activation"]
         self.layout_ = QFormLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
         for name, widget in self.widgets.items():
-            widget.setToolTip(TIPS[name])
             if name in self.fields:
-                self.layout_.addRow(LABELS[name], widget)
+                self.layout_.addRow(SETTINGS[name].label, widget)
             else:
                 widget.hide()
             signal = getattr(widget, "currentIndexChanged", None) or getattr(widget, "valueChanged", None) \
@@ -102,33 +133,13 @@ class ModelConfigForm(QWidget):
 
     def values(self) -> dict:
         """{field: value} of the shown fields; ValueError (naming the field) for a bad entry."""
-        out: dict = {}
-        for name in self.fields:
-            widget = self.widgets[name]
-            if name == "hidden":
-                out[name] = parse_hidden(widget.text())
-            elif name == "beta":
-                out[name] = float(parse_number(widget.text(), float, 0.0, name="β (KL weight)"))
-            elif isinstance(widget, QComboBox):
-                out[name] = widget.currentText()
-            else:
-                out[name] = int(widget.value())
-        return out
+        return {name: read_setting(self.widgets[name], name) for name in self.fields}
 
     def set_values(self, values: dict) -> None:
         """Fill the shown fields from a dict (TrainConfig.as_form() or ModelConfig.to_dict())."""
         for name in self.fields:
-            if name not in values:
-                continue
-            widget, value = self.widgets[name], values[name]
-            if name == "hidden":
-                widget.setText(",".join(str(h) for h in value))
-            elif name == "beta":
-                widget.setText(f"{float(value):g}")
-            elif isinstance(widget, QComboBox):
-                widget.setCurrentText(str(value))
-            else:
-                widget.setValue(int(value))
+            if name in values:
+                show_setting(self.widgets[name], name, values[name])
 
     def set_architecture_locked(self, locked: bool) -> None:
         """Grey the architecture rows (continuing a model keeps its architecture)."""
