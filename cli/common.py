@@ -75,7 +75,7 @@ def add_setting_flags(parser, names, defaults: dict | None = None, suppress: boo
         if s.kind == "bool":
             kwargs["action"] = "store_true"
         elif s.kind == "choice":
-            kwargs.update(choices=list(s.choices), type=_flag_type(s.parse, name))
+            kwargs.update(choices=list(s.choices), type=s.choice_of)  # argparse names the choices on a bad one
         else:
             kwargs.update(type=_flag_type(s.parse, name), metavar="N" if s.kind == "int" else
                           "X" if s.kind == "float" else "SIZES")

@@ -87,14 +87,18 @@ class Setting:
         """The value of a flag's or a line edit's text (ValueError naming the allowed values)."""
         if self.kind == "int_list":
             return self._checked(parse_hidden(text, name=self.label.lower()))
-        if self.kind == "choice":  # by its text: a choice may be a number (threads 1 or 2)
-            for choice in self.choices:
-                if str(choice) == str(text).strip().lower():
-                    return choice
-            raise ValueError(f"{self._words} must be {self.describe()}, not {text!r}")
+        if self.kind == "choice":
+            choice = self.choice_of(text)
+            if choice not in self.choices:
+                raise ValueError(f"{self._words} must be {self.describe()}, not {text!r}")
+            return choice
         return self._checked(parse_number(text, int if self.kind == "int" else float,
                                           -math.inf if self.low is None else self.low, strict=self.low_open,
                                           name=self._words))
+
+    def choice_of(self, text: str):
+        """The choice whose text ``text`` is (a choice may be a number: threads 1 or 2), else ``text``."""
+        return next((c for c in self.choices if str(c) == str(text).strip().lower()), text)
 
     @property
     def _words(self) -> str:
