@@ -40,10 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     limit_blas_threads()  # before the parser: train's flags come from core.settings, which loads NumPy
     args = build_parser().parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]  # the command line a model file records
-    from cli import gui
     from core.errors import VaeError
 
-    command = args.run if args.command else gui.run
+    command = run_window if args.command is None or getattr(args, "window", None) else args.run
     try:
         return run_command(command, args)
     except (VaeError, OSError, ValueError) as exc:  # VaeError: every error written for the user; CliError is one
@@ -72,6 +71,22 @@ def show_warning_line(message, category, filename, lineno, file=None, line=None)
     """A warning as the user reads it: one plain line ``main.py: warning: …`` on stderr (Python's own format
     takes two lines and names our source file and class)."""
     print(f"{PROG}: warning: {one_line(str(message))}", file=file or sys.stderr)
+
+
+def run_window(args) -> int:
+    """``main.py``, ``main.py gui`` and ``main.py screenshots``: the commands that open the Qt program. main.py
+    is the one module above both cli/ (which imports only core) and vae_gui/; cli/gui.py and cli/screenshots.py
+    hold their parsers and checks."""
+    from cli import gui, screenshots
+
+    if getattr(args, "window", None) == "screenshots":
+        from vae_gui.screenshots import shot_paths, take_screenshots
+
+        return take_screenshots(args.dir, **screenshots.window_args(args, shot_paths))
+    from vae_gui.app import run_gui
+
+    return run_gui(**gui.window_args(args))
+
 
 if __name__ == "__main__":
     sys.exit(main())

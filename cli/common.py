@@ -174,11 +174,11 @@ def model_data(loaded, args, quiet: bool = False, model_alone: bool = True):
     stderr (never on stdout: --json stays clean)."""
     from core.dataset_io import find_recorded_data
 
-    record = (loaded.meta or {}).get("data") or {}
+    record = loaded.data or {}
     if getattr(args, "data", None) is not None or getattr(args, "image_shape", None) or \
             record.get("name") in (None, "frey"):
         return data_for(loaded, args, quiet)[0]
-    dataset = find_recorded_data(loaded.meta, getattr(args, "weights", None),
+    dataset = find_recorded_data(loaded.data, loaded.provenance.commands, getattr(args, "weights", None),
                                  getattr(args, "max_data_values", None) or _default_max_values())
     if dataset is None and not model_alone:
         raise CliError(f"{args.weights} was trained on {record.get('name')} ({record.get('n')} images), which was "

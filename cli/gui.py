@@ -1,4 +1,8 @@
-"""``main.py gui`` (and ``main.py`` without a subcommand): open the window."""
+"""``main.py gui`` (and ``main.py`` without a subcommand): open the window.
+
+Only the parser lives here: cli/ imports core, never vae_gui, so ``main.run_window`` (main.py is the one module
+above both) opens the window with these arguments.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,12 @@ def add_parser(sub) -> None:
     gui = sub.add_parser("gui", help="open the GUI (same as no subcommand)")
     gui.add_argument("--data", default=None)
     add_weights_args(gui, required=False)
-    gui.set_defaults(run=run)
+    gui.set_defaults(run=None, window="gui")
 
 
-def run(args) -> int:
+def window_args(args) -> dict:
+    """The keyword arguments of vae_gui.app.run_gui for these arguments."""
     import os
 
-    from vae_gui.app import run_gui
-
-    weights = getattr(args, "weights", None)
-    # --run ID@STEP is looked up here, so an unknown run is one line before any window opens
-    return run_gui(data=getattr(args, "data", None), weights=os.fspath(weights) if weights else None)
+    weights = getattr(args, "weights", None)  # --run ID@STEP was looked up by its flag type: one line if unknown
+    return {"data": getattr(args, "data", None), "weights": os.fspath(weights) if weights else None}

@@ -281,9 +281,8 @@ def prepare(args, out: Path, dataset):
 def warn_other_data(loaded, dataset) -> None:
     """--resume on other images of the same size is allowed (the file's data record then names them), but said,
     as the GUI says it: one warning line."""
-    from core.dataset import check_compatible
 
-    for note in check_compatible(loaded.model.config.input_dim, loaded.meta.get("data"), dataset):
+    for note in loaded.check_data(dataset):
         print(f"{PROG}: warning: {note}; the model file will record the new data", file=sys.stderr)
 
 
@@ -319,7 +318,7 @@ def run(args) -> int:
                   file=sys.stderr)
             return 0
         signals.cli = cli = TrainCli(args, out, run)
-        cli.record(parent=_ledger_run_of(out) if args.resume else None)
+        cli.record(parent=run.parent.provenance.ledger_run if run.parent is not None else None)
         return cli.finish(cli.train())
 
 
@@ -337,11 +336,3 @@ def branch_into(spec: str, out: Path, force: bool) -> None:
     source = snapshot_file(None, spec)[0]
     with open(source, "rb") as src:
         atomic_write(out, MODEL_FILE, lambda f: shutil.copyfileobj(src, f), force=True, error=CliError)
-
-
-def _ledger_run_of(path: Path) -> int | None:
-    """The run-ledger id recorded in a model file (None for files trained before the ledger or without it)."""
-    from core.checkpoint import read_meta
-
-    run_id = read_meta(path).get("ledger_run")
-    return run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else None

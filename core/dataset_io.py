@@ -368,18 +368,19 @@ def _frey_or_hint(path: Path) -> Dataset:
 
 
 # ------------------------------------------------------------------ the data set a model was trained on
-def recorded_data_specs(meta: dict | None, model_path: str | os.PathLike | None = None) -> list[tuple[str, str | None]]:
-    """Where the data set a model file was trained on may be: [(spec, image shape text or None)], most likely
-    first: the data record's ``source`` when it has one, then the ``--data`` of each recorded training command
-    (newest first), each as written and relative to the model file's folder."""
+def recorded_data_specs(data_record: dict | None, commands: list[str],
+                        model_path: str | os.PathLike | None = None) -> list[tuple[str, str | None]]:
+    """Where the data set a model was trained on may be (its record's ``data`` and ``provenance.commands``):
+    [(spec, image shape text or None)], most likely first: the data record's ``source`` when it has one, then the
+    ``--data`` of each recorded training command (newest first), each as written and relative to the model file's
+    folder."""
     import shlex
 
-    meta = meta or {}
     found: list[tuple[str, str | None]] = []
-    source = (meta.get("data") or {}).get("source")
+    source = (data_record or {}).get("source")
     if isinstance(source, str) and source:
         found.append((source, None))
-    for command in reversed([c for c in meta.get("commands", []) if isinstance(c, str)]):
+    for command in reversed([c for c in commands if isinstance(c, str)]):
         try:
             words = shlex.split(command)
         except ValueError:
@@ -402,15 +403,15 @@ def _flag_values(words: list[str]):
             yield word, words[i + 1]
 
 
-def find_recorded_data(meta: dict | None, model_path: str | os.PathLike | None = None,
+def find_recorded_data(data_record: dict | None, commands: list[str], model_path: str | os.PathLike | None = None,
                        max_values: int = DEFAULT_MAX_VALUES) -> Dataset | None:
     """The data set a model file was trained on, when one of ``recorded_data_specs`` still holds it: the
     same images (the record's fingerprint), so a moved or changed file is never taken for it. None if none does
     (or the record names no data set)."""
-    record = (meta or {}).get("data") or {}
+    record = data_record or {}
     if not record.get("fingerprint"):
         return None
-    for spec, shape in recorded_data_specs(meta, model_path):
+    for spec, shape in recorded_data_specs(record, commands, model_path):
         try:
             if not split_spec(spec)[0].exists():
                 continue

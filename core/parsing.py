@@ -35,3 +35,14 @@ def parse_hidden(text: str, name: str = "hidden sizes") -> list[int]:
     if any(s <= 0 for s in sizes):
         raise ValueError(f"{name} must be whole numbers > 0, got {text!r}")
     return sizes
+
+
+def parse_window_size(text: str) -> tuple[int, int]:
+    """'1024x600' -> (1024, 600): a window size between 320x240 and 8192x8192; ValueError naming the form."""
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must be WIDTHxHEIGHT, e.g. 1366x768, not {text!r}") from None
+    if not (320 <= w <= 8192 and 240 <= h <= 8192):
+        raise ValueError(f"size must be between 320x240 and 8192x8192, got {text!r}")
+    return w, h

@@ -15,7 +15,7 @@ from PyQt6.QtWidgets import QFileDialog, QInputDialog, QProgressDialog
 
 from core.checkpoint import import_legacy, load_model, save_record
 from core.data import PROJECT_ROOT, DataError, DownloadIntegrityError, ensure_data, find_data
-from core.dataset import Dataset, check_compatible, frey_dataset
+from core.dataset import Dataset, frey_dataset
 from core.dataset_io import open_dataset, split_spec
 from core.models import Model, ModelConfig
 from vae_gui import closing
@@ -104,7 +104,7 @@ class FileActions(QObject):
             dataset, warnings = self.session.dataset, []
             if dataset is not None:
                 try:  # another pixel count, or the same in another H×W: refused (core's one rule)
-                    warnings = check_compatible(loaded.model.config.input_dim, loaded.meta.get("data"), dataset)
+                    warnings = loaded.check_data(dataset)
                 except DataError as exc:  # the current model and data stay
                     self.window.show_error("Could not open the model", f"{path}: {exc}. Open a data set it can "
                                            "read first (File ▸ Open data set…).")

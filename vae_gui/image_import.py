@@ -19,7 +19,6 @@ from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core import atlas
-from core.dataset import model_image_shape
 from core.images import read_picture
 from vae_gui.widgets.atlas import ImageBox
 
@@ -146,7 +145,7 @@ class ImageImporter(QObject):
         dataset = self.session.dataset
         if dataset is not None and dataset.dim == self.session.model.config.input_dim:
             return dataset.image_shape
-        return model_image_shape(self.session.meta, self.session.model.config.input_dim)
+        return self.session.record.image_shape
 
     def recrop(self, crop: atlas.Crop) -> atlas.EncodedImage | None:
         """Encode the current picture with this crop and send it to the session."""

@@ -29,17 +29,6 @@ from vae_gui.state import Session
 DEFAULT_SHOT_SIZE = (1366, 768)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'1024x600' -> (1024, 600); ValueError naming the form otherwise."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size must be WIDTHxHEIGHT, e.g. 1366x768, not {text!r}") from None
-    if not (320 <= w <= 8192 and 240 <= h <= 8192):
-        raise ValueError(f"size must be between 320x240 and 8192x8192, got {text!r}")
-    return w, h
-
-
 def settle(app: QApplication, window: MainWindow, seconds: float = 0.4, timeout_s: float = 120.0) -> None:
     """Let queued signals, timers and background jobs (e.g. encoding the data set) finish."""
     wait_until(lambda: not workers.active_jobs() and window.busy_jobs() == 0, timeout_s, app)
