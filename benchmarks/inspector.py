@@ -13,7 +13,7 @@ import statistics
 import numpy as np
 
 from benchmarks.engine import BATCH, LR, engine_model, steps_per_second
-from core.inspect import Inspector
+from core.inspection import Inspector
 from core.optim import make_optimizer
 from core.train import Trainer
 

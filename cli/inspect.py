@@ -42,7 +42,7 @@ def print_table(snap: dict, title: str) -> None:
 
 
 def run(args) -> int:
-    from core.inspect import inspect_model, snapshot_json
+    from core.inspection import inspect_model, snapshot_json
 
     loaded = load_weights(args.weights, max_params=args.max_params)
     model = loaded.model

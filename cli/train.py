@@ -74,7 +74,7 @@ def _file_flags(t) -> None:
                         "start a fresh optimiser whose learning rate warms up (default over 1000 steps)")
     t.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
     t.add_argument("--inspect-log", default=None, metavar="F.jsonl",
-                   help="append each log step's per-layer statistics (core.inspect) to this JSON-lines file")
+                   help="append each log step's per-layer statistics (core.inspection) to this JSON-lines file")
     t.add_argument("--replace-inspect-log", action="store_true", default=False,
                    help="start --inspect-log afresh, replacing whatever regular file it names (--force does not)")
     add_force(t, "VAE Explorer model file")
@@ -133,7 +133,7 @@ class TrainCli:
     def on_log(self, stats: dict) -> None:
         self.recorder.on_log(stats)
         if self.inspect_log is not None and "inspect" in stats:
-            from core.inspect import snapshot_json
+            from core.inspection import snapshot_json
 
             if not self.inspect_log.write(json.dumps(snapshot_json(stats["inspect"]))):  # a full disk: go on
                 print(f"{PROG}: warning: {self.inspect_log.failure}; the log stops here, training goes on",
@@ -156,7 +156,7 @@ class TrainCli:
         """Run to the end, a stop signal (see StopSignals) or divergence."""
         try:
             if self.args.inspect_log:
-                from core.inspect import Inspector
+                from core.inspection import Inspector
                 from core.safe_io import AppendLog
 
                 self.run.trainer.inspector = Inspector()

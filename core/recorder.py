@@ -154,7 +154,7 @@ class Recorder:
 def final_metrics(run) -> dict:
     """IWAE −log p(x) (VAE), active latent units and dead hidden units of ``run``'s model on its test split."""
     from .evaluate import active_units, iwae_neg_log_px
-    from .inspect import inspect_model
+    from .inspection import inspect_model
 
     model, X = run.model, run.eval_data.split("test")
     out: dict = {"active_units": active_units(model, X)}

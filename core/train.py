@@ -115,7 +115,7 @@ class Trainer:
         # dynamic binarisation: each batch a fresh Bernoulli draw of its pixels (static is done on the data)
         self.dynamic_binarize = binarize == "dynamic"
         self.best = BestWeights(patience=int(patience), keep=bool(keep_best), step=model.step)
-        self.inspector = None  # core.inspect's per-layer statistics on log steps (see step())
+        self.inspector = None  # core.inspection's per-layer statistics on log steps (see step())
         self.schedule = BatchSchedule(ids, batch_size, seed)
         self._ones = model.xp.ones_like(model.grad_flat)  # for the per-step finiteness check
         self.log_every = int(log_every)

@@ -10,7 +10,7 @@ from PyQt6.QtCore import Qt
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture)
 
 from core.checkpoint import load_model
-from core.inspect import Inspector, weight_image
+from core.inspection import Inspector, weight_image
 from core.optim import make_optimizer
 from core.train import Trainer
 from vae_gui.panels.inspector import InspectorPanel

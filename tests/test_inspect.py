@@ -1,4 +1,4 @@
-"""core.inspect: the inspector's statistics against a direct NumPy computation on small models."""
+"""core.inspection: the inspector's statistics against a direct NumPy computation on small models."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers.factories import small_model
 
-from core.inspect import (
+from core.inspection import (
     Inspector,
     diagnose,
     histogram,
@@ -306,7 +306,7 @@ def test_subnormal_weights_are_reported():
 
 
 def test_history_keeps_ratios_kl_and_active_units_over_steps():
-    from core.inspect import SnapshotHistory
+    from core.inspection import SnapshotHistory
 
     history = SnapshotHistory(capacity=4)
 
@@ -334,7 +334,7 @@ def test_overhead_benchmark_runs_both_trainers():
 
 
 def test_weight_images_show_first_and_last_layer_weights_as_faces():
-    from core.inspect import weight_image
+    from core.inspection import weight_image
 
     model = small_model(hidden=(5,), latent=4)
     W = model.params_numpy()["enc0.W"]

@@ -1,4 +1,4 @@
-"""Where the inspector counts a hidden unit as passing gradient (core.inspect.gate_open): its activation's
+"""Where the inspector counts a hidden unit as passing gradient (core.inspection.gate_open): its activation's
 derivative is at least 1e-3, at the boundaries the module documents for each activation."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.inspect import gate_open
+from core.inspection import gate_open
 
 
 @pytest.mark.parametrize(("kind", "open_at", "closed_at"), [

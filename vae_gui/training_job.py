@@ -99,7 +99,7 @@ def _recorder(run: TrainingRun, continued: ModelRecord | None, control: JobContr
 def _attach_inspector(run: TrainingRun) -> None:
     """The backprop inspector's per-layer numbers ride along in the log stats (issue 16)."""
     try:
-        from core.inspect import Inspector
+        from core.inspection import Inspector
     except ImportError:  # the inspector is not part of this checkout
         return
     run.trainer.inspector = Inspector(keep_weights=True)

@@ -345,7 +345,7 @@ MUTATIONS: dict[str, tuple] = {
     "gradcheck: retries judged on the first step's floor": (
         "core/gradcheck/check.py", "            step[fixed] = smaller", "            pass", [T_FLOOR]),
     "inspector: dead threshold 1e-2": (
-        "core/inspect.py",
+        "core/inspection.py",
         "DEAD_DERIVATIVE = 1e-3  #", "DEAD_DERIVATIVE = 1e-2  #", ["tests/test_inspect_dead_units.py"]),
 }
 

@@ -1,8 +1,8 @@
 """Inspector: every layer's activations, gradients and updates, live while training and on demand.
 
 Data arrives as plain arrays: while the Training tab trains, each log step's stats carry a
-``core.inspect`` snapshot (``session.training_logged``); for a loaded model the panel runs
-``core.inspect.inspect_model`` over the data set in a background job. The panel shows the per-layer
+``core.inspection`` snapshot (``session.training_logged``); for a loaded model the panel runs
+``core.inspection.inspect_model`` over the data set in a background job. The panel shows the per-layer
 table, the chosen layer's histograms and weight image, the update/weight ratio and the latent units
 over time, and the diagnoses in words. Redraws are coalesced to a few per second.
 """
@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from core.inspect import SnapshotHistory, inspect_model, layer_histograms, weight_image
+from core.inspection import SnapshotHistory, inspect_model, layer_histograms, weight_image
 from vae_gui.panels.base import Panel
 from vae_gui.state import NO_MODEL_TEXT, Session
 from vae_gui.style import style_plot
