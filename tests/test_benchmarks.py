@@ -41,6 +41,14 @@ def test_quick_json_run_prints_one_object_with_every_key():
             assert all(results[k] is None for k in torch_keys)
     assert results["torch_version"] is None or isinstance(results["torch_version"], str)
     assert results["gemm_floor_ratio"] > 0
+    assert results["step_vs_2core_floor"] > 0 and results["vae_step_auto_threads"]["setting"] == "auto"
+    for key in ("train_vae", "train_ae", "big_train"):  # each side at its best thread count (issue 27)
+        if HAS_TORCH:
+            assert results[f"{key}_ratio_best"] > 0
+            assert set(results[f"{key}_torch_best_threads"]) <= {1, 2}
+            assert results[f"{key}_threads"]["setting"] == "auto"
+        else:
+            assert results[f"{key}_ratio_best"] is None
     assert results["gif_export_s"] > 0
     assert results["ledger_overhead_ratio"] > 0 and results["runs_list_1000_s"] > 0
     for skipped in ("compare_overlay_ms", "slider_p95_ms", "grid15_ms", "ui_stall_p99_ms", "cold_start_s",
