@@ -27,7 +27,7 @@ from .models import Model
 from .optim import make_optimizer
 from .record import ModelRecord, Provenance, new_run_id
 from .settings import CONTINUE_MAY_CHANGE, RUN_CONTROL
-from .train import Trainer, TrainResult
+from .train import LRSchedule, Trainer, TrainResult
 
 # a trained model continued with a fresh optimiser (its file kept none: shipped, keep-best) gets this
 # learning-rate warm-up unless the caller chose one: Adam's first updates move every weight by about lr
@@ -69,11 +69,11 @@ def continue_settings(record: ModelRecord, changes: dict) -> TrainConfig:
 
 class TrainingRun:
     """A run of ``config`` on ``dataset``: a new model, or (``record``, with ``resume``) that model continued.
-    ``lr_warmup_from``: the step the learning-rate warm-up counts from (the start of the current segment)."""
+    ``segment_start``: the step the current segment of training began at (its learning-rate schedule counts from it)."""
 
     def __init__(self, config: TrainConfig, dataset: Dataset, record: ModelRecord | None = None,
                  device: str = "cpu", command: str | None = None, *, fresh_optimizer: bool = False,
-                 lr_warmup_from: int = 0, segments: list[dict] | None = None):
+                 segment_start: int = 0, segments: list[dict] | None = None):
         self.dataset = dataset
         self.parent = record
         self.config = config = config.validate()
@@ -103,8 +103,8 @@ class TrainingRun:
         train_data = self.eval_data if config.binarize == "static" else dataset
         self.trainer = Trainer.from_config(self.model, self.optimizer, train_data, config,
                                            eval_images=self.eval_data.images)
-        self.trainer.set_lr_warmup(config.learning_rate, lr_warmup_from, config.lr_warmup_steps)
         self.total_steps = config.total_steps(self.trainer.schedule.batches_per_epoch)
+        self.trainer.lr_schedule = LRSchedule.of(config, segment_start, self.total_steps)
         self.remaining = self.total_steps - (self.model.step if record is not None else 0)
         self.history = record.history if record is not None else None
         self.final: dict = {}
@@ -144,7 +144,7 @@ class TrainingRun:
             segment["changed"] = changed
             segments.append(segment)
         return cls(config, dataset, record, device=device, command=command, fresh_optimizer=fresh,
-                   lr_warmup_from=int(segments[-1]["from_step"]), segments=segments)
+                   segment_start=int(segments[-1]["from_step"]), segments=segments)
 
     def run(self, on_log: Callable[[dict], None] | None = None,
             on_eval: Callable[[int, float], None] | None = None, should_stop: Callable[[], bool] | None = None,

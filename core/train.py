@@ -30,6 +30,32 @@ def _finite_probe(x, ones) -> float:
     return float(asum(x)) if asum is not None else float(x @ ones)
 
 
+@dataclass(frozen=True)
+class LRSchedule:
+    """The learning rate of each update of one segment of training (``first_step`` … ``last_step``, the run's
+    target): ``lr`` raised linearly from lr/warmup_steps over the segment's first ``warmup_steps`` steps (a fresh
+    optimiser's first updates are as large as lr in every parameter: trained weights need them small)."""
+
+    lr: float
+    first_step: int
+    last_step: int
+    warmup_steps: int = 0
+
+    @classmethod
+    def of(cls, config: TrainConfig, first_step: int, last_step: int) -> LRSchedule | None:
+        """``config``'s schedule for a segment; None when the learning rate is constant (the optimiser's own)."""
+        if not config.lr_warmup_steps:
+            return None
+        return cls(config.learning_rate, int(first_step), int(last_step), int(config.lr_warmup_steps))
+
+    def at(self, step: int) -> float:
+        """The learning rate of the update that makes step ``step + 1``."""
+        lr = self.lr
+        if self.warmup_steps:
+            lr *= min(1.0, (step - self.first_step + 1) / self.warmup_steps)
+        return lr
+
+
 class TrainingDiverged(RuntimeError):
     """Raised by Trainer.step when a loss or gradient is not finite (weights already restored)."""
 
@@ -120,7 +146,7 @@ class Trainer:
         self._ones = model.xp.ones_like(model.grad_flat)  # for the per-step finiteness check
         self.log_every = int(log_every)
         self.eval_every = int(eval_every)
-        self.lr_warmup: tuple[float, int, int] | None = None  # (lr, first step, steps): see set_lr_warmup
+        self.lr_schedule: LRSchedule | None = None  # None: the optimiser's learning rate is never touched
         self.history: dict[str, list] = {"step": [], "total": [], "rec": [], "kl": [], "objective": []}
         self.test_history: dict[str, list] = {"step": [], "neg_elbo": []}
         self._snapshot()
@@ -230,8 +256,8 @@ class Trainer:
             # L2 penalty ½·wd·‖θ‖² on every parameter: its gradient wd·θ joins the loss gradient
             # before the optimiser sees it (torch.optim's weight_decay does the same)
             model.grad_flat += self.weight_decay * model.flat
-        if self.lr_warmup is not None:
-            self.optimizer.lr = self.lr_at(step)
+        if self.lr_schedule is not None:
+            self.optimizer.lr = self.lr_schedule.at(step)
         self.optimizer.step(workers)
         model.step = step + 1
         if log_now:
@@ -249,17 +275,6 @@ class Trainer:
             self.history["step"].append(model.step)
             self._snapshot()
         return stats
-
-    def set_lr_warmup(self, lr: float, first_step: int, steps: int) -> None:
-        """Raise the learning rate linearly from lr/steps to ``lr`` over ``steps`` steps from ``first_step``
-        (a fresh optimiser's first updates are as large as lr in every parameter: a trained model needs them
-        small). ``steps`` 0: the optimiser's learning rate is never touched."""
-        self.lr_warmup = (float(lr), int(first_step), int(steps)) if steps > 0 else None
-
-    def lr_at(self, step: int) -> float:
-        """The learning rate of the update that makes step ``step + 1``."""
-        lr, first, steps = self.lr_warmup
-        return lr * min(1.0, (step - first + 1) / steps)
 
     def evaluate_test(self) -> float | None:
         """−ELBO on X_test (the test split, or the validation set), recorded for early stopping."""

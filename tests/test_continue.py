@@ -73,7 +73,7 @@ def test_a_model_without_optimiser_state_continues_only_on_purpose_with_a_warm_u
     run = TrainingRun.resume(record, _dataset(), {"steps": 80}, fresh_optimizer=True)
     assert run.config.lr_warmup_steps == FRESH_OPTIMIZER_LR_WARMUP
     assert run.segments[-1]["optimizer"] == "fresh" and run.segments[-1]["from_step"] == 55
-    assert run.trainer.lr_at(55) == pytest.approx(0.05 / FRESH_OPTIMIZER_LR_WARMUP)  # the first update: tiny
+    assert run.trainer.lr_schedule.at(55) == pytest.approx(0.05 / FRESH_OPTIMIZER_LR_WARMUP)  # the first: tiny
     run.run()
     assert run.optimizer.lr == pytest.approx(0.05 * 25 / FRESH_OPTIMIZER_LR_WARMUP)  # step 80's update
     chosen = TrainingRun.resume(load_model(FIXTURES / "v030_keep_best.npz"), _dataset(),
