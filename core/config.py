@@ -78,6 +78,7 @@ class TrainConfig:
     mirror: bool = _default("mirror")
     weight_decay: float = _default("weight_decay")
     lr_warmup_steps: int = _default("lr_warmup_steps")
+    lr_schedule: str = _default("lr_schedule")
     val_size: int = _default("val_size")
     eval_every: int = _default("eval_every")
     log_every: int = _default("log_every")

@@ -23,6 +23,7 @@ from .parsing import parse_hidden, parse_number
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 DEVICES = ("cpu", "cuda")
 BINARIZE = ("none", "static", "dynamic")
+LR_SCHEDULES = ("constant", "cosine")
 DEFAULT_STEPS = 10000
 
 # what a continue (CLI --resume, GUI Continue) does with a setting
@@ -156,6 +157,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
        "raise the learning rate linearly from lr/N to lr over the run's first N steps (0: none); continuing a "
        "model without optimiser state defaults to 1000", low=0, high=INT31, on_continue=SEGMENT,
        group="optimiser"),
+    _s("lr_schedule", "choice", "constant", "LR schedule",
+       "the learning rate over a run: constant, or cosine (from lr down to 0 at the run's last step, after the "
+       "warm-up)", choices=LR_SCHEDULES, on_continue=SEGMENT, group="optimiser"),
     _s("weight_decay", "float", 0.0, "Weight decay", "L2 penalty ½·wd·‖θ‖² on every parameter (0: none)",
        low=0.0, on_continue=SEGMENT, group="optimiser"),
     # ---- the data the run sees (meta["train"]): fixed, they decide which batches come next

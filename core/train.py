@@ -40,19 +40,24 @@ class LRSchedule:
     first_step: int
     last_step: int
     warmup_steps: int = 0
+    cosine: bool = False  # then decays from lr to 0 at last_step, half a cosine wave
 
     @classmethod
     def of(cls, config: TrainConfig, first_step: int, last_step: int) -> LRSchedule | None:
         """``config``'s schedule for a segment; None when the learning rate is constant (the optimiser's own)."""
-        if not config.lr_warmup_steps:
+        if not config.lr_warmup_steps and config.lr_schedule == "constant":
             return None
-        return cls(config.learning_rate, int(first_step), int(last_step), int(config.lr_warmup_steps))
+        return cls(config.learning_rate, int(first_step), int(last_step), int(config.lr_warmup_steps),
+                   cosine=config.lr_schedule == "cosine")
 
     def at(self, step: int) -> float:
         """The learning rate of the update that makes step ``step + 1``."""
         lr = self.lr
         if self.warmup_steps:
             lr *= min(1.0, (step - self.first_step + 1) / self.warmup_steps)
+        if self.cosine:
+            done = (step - self.first_step) / max(self.last_step - self.first_step, 1)
+            lr *= 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
         return lr
 
 

@@ -55,7 +55,7 @@ def test_continue_changes_optimiser_and_objective_settings_never_the_model_or_it
     assert (run.config.batch_size, run.config.seed, run.config.mirror) == (16, 3, True)
     assert run.segments[-1] == {"from_step": 17, "optimizer": "kept",
                                 "settings": {"lr": 1e-4, "beta": 0.5, "warmup_steps": 0, "weight_decay": 0.0,
-                                             "lr_warmup_steps": 0},
+                                             "lr_warmup_steps": 0, "lr_schedule": "constant"},
                                 "changed": {"lr": [1e-3, 1e-4], "beta": [1.0, 0.5], "weight_decay": [0.01, 0.0]}}
     assert run.segments[0]["from_step"] == 0 and run.segments[0]["settings"]["lr"] == 1e-3
     run.run()

@@ -280,3 +280,23 @@ def test_a_run_records_its_command_lines(tmp_path):
     assert record.provenance.commands == ["main.py train --steps 4", "main.py train --resume --steps 8"]
     assert record.provenance.parent_run == first.provenance.run_id != record.provenance.run_id
     assert "commands" not in TrainingRun(TrainConfig(steps=1), dataset).meta("x")  # the GUI passes none
+
+
+def test_a_cosine_learning_rate_schedule_decays_to_zero_over_the_run_and_is_recorded(tmp_path):
+    from core.checkpoint import load_model
+    from core.config import TrainConfig
+    from core.run import TrainingRun
+
+    dataset = _synthetic_dataset()
+    config = TrainConfig(hidden=[8], latent=2, batch_size=16, steps=40, eval_every=0, lr=0.01, lr_schedule="cosine")
+    run = TrainingRun(config, dataset)
+    schedule = run.trainer.lr_schedule
+    assert schedule.at(0) == pytest.approx(0.01) and schedule.at(20) == pytest.approx(0.005)
+    run.run()
+    assert run.optimizer.lr == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 39 / 40)))  # the last update's
+    run.save(tmp_path / "m.npz", "finished")
+    record = load_model(tmp_path / "m.npz")
+    assert record.settings.lr_schedule == "cosine"
+    again = TrainingRun.resume(record, dataset, {"steps": 60, "lr_schedule": "constant"})
+    assert again.trainer.lr_schedule is None and again.segments[-1]["changed"]["lr_schedule"] == ["cosine",
+                                                                                                   "constant"]

@@ -22,7 +22,7 @@ from vae_gui.widgets.config_form import ModelConfigForm, read_setting, setting_w
 
 GUI_LOG_EVERY = 10  # the curves get a point every 10 steps (the CLI prints every 100)
 # the run settings the form shows, in order, with the label of their row ("" for a check box's own text)
-RUN_ROWS = ("optimizer", "lr", "lr_warmup_steps", "batch_size", "steps", "seed", "device", "eval_every",
+RUN_ROWS = ("optimizer", "lr", "lr_warmup_steps", "lr_schedule", "batch_size", "steps", "seed", "device", "eval_every",
             "weight_decay", "val_size", "patience", "keep_best", "mirror", "centre_inputs")
 STEPS_TIP = "Optimiser steps to run now (Stop ends the run earlier and keeps the weights)."
 
