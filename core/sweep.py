@@ -42,8 +42,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .config import ARG_NAMES, FIELDS, TrainConfig, _check_field
-from .models import ConfigError
+from .config import TrainConfig
+from .errors import ConfigError
+from .settings import SETTINGS, check_setting
 
 INSTALL_HINT = ("the sweep command needs Optuna: pip install optuna "
                 "(PostgreSQL storage also: pip install psycopg2-binary)")
@@ -53,9 +54,12 @@ LEDGER_STATUS = {"finished": "finished", "pruned": "stopped", "diverged": "diver
 FINISHED = ("COMPLETE", "PRUNED")  # the states that count towards --trials (a FAIL is run again)
 DEFAULT_HEARTBEAT_S = 10
 VAL_FRACTION = 0.1  # the held-out share of the training split when the space sets no val_size
-# train's flag names (without dashes) that are not the schema's field names
-KEY_ALIASES: dict[str, tuple[str, ...]] = {**{flag: (name,) for name, flag in ARG_NAMES.items()},
-                                           "activation": ("enc_activation", "dec_activation")}
+# a space file's keys are train's flags without the dashes ('-' as '_'): those that are not the setting's own name
+KEY_ALIASES: dict[str, tuple[str, ...]] = {
+    **{s.flag_name[2:].replace("-", "_"): (n,) for n, s in SETTINGS.items()
+       if s.flag_name and s.flag_name[2:].replace("-", "_") != n},
+    "activation": ("enc_activation", "dec_activation"),  # train's --activation sets both
+}
 
 
 class SweepError(ConfigError):
@@ -78,8 +82,9 @@ def require_optuna():
 # ---------------------------------------------------------------------------- the search space
 def setting_keys() -> list[str]:
     """train's flag names without the dashes (with '_'): the keys error messages offer. The schema's own
-    field names (e.g. kind for model) are accepted too."""
-    return sorted((set(FIELDS) - set(ARG_NAMES)) | set(KEY_ALIASES))
+    setting names (e.g. kind for model) are accepted too."""
+    renamed = {n for names in KEY_ALIASES.values() for n in names if len(names) == 1}
+    return sorted((set(SETTINGS) - renamed) | set(KEY_ALIASES))
 
 
 def fields_of(key: str, where: str) -> tuple[str, ...]:
@@ -87,7 +92,7 @@ def fields_of(key: str, where: str) -> tuple[str, ...]:
     name = str(key).strip().replace("-", "_")
     if name in KEY_ALIASES:
         return KEY_ALIASES[name]
-    if name in FIELDS:
+    if name in SETTINGS:
         return (name,)
     near = difflib.get_close_matches(name, setting_keys(), n=2)
     hint = f" (did you mean {' or '.join(near)}?)" if near else ""
@@ -102,7 +107,7 @@ def _canonical(key: str) -> str:
 def _check_value(names: tuple[str, ...], value, where: str) -> None:
     for name in names:
         try:
-            _check_field(name, value)
+            check_setting(name, value)
         except ConfigError as exc:
             raise SweepError(f"{where}: {exc}") from None
 
@@ -122,7 +127,7 @@ class Param:
 
     @property
     def is_int(self) -> bool:
-        return FIELDS[self.names[0]][0] in ("int", "int_or_none")
+        return SETTINGS[self.names[0]].kind == "int"
 
     def suggest(self, trial):
         """Optuna's value for this setting in ``trial`` (a hidden-size list is chosen as its text '64,32')."""
@@ -174,7 +179,7 @@ RANGE_KEYS = {"low", "high", "log", "step"}
 
 def _parse_param(key: str, spec, where: str) -> Param:
     names = fields_of(key, where)
-    kind = FIELDS[names[0]][0]
+    kind = SETTINGS[names[0]].kind
     if isinstance(spec, list):  # the short form of choices
         spec = {"choices": spec}
     if not isinstance(spec, dict):
@@ -185,7 +190,7 @@ def _parse_param(key: str, spec, where: str) -> Param:
                          "a list has choices")
     if "choices" in spec:
         return _parse_choices(key, names, spec, where)
-    if kind not in ("int", "int_or_none", "float", "float_pos"):
+    if kind not in ("int", "float"):
         raise SweepError(f"{where}: {_canonical(key)} takes choices = [ … ], not a range")
     if "low" not in spec or "high" not in spec:
         raise SweepError(f"{where}: a range needs both low and high")
@@ -201,9 +206,9 @@ def _parse_param(key: str, spec, where: str) -> Param:
             raise SweepError(f"{where}: step must be a number > 0, got {step!r}")
         if log:
             raise SweepError(f"{where}: a range takes log or step, not both")
-    if kind in ("int", "int_or_none") and step is not None and not isinstance(step, int):
+    if kind == "int" and step is not None and not isinstance(step, int):
         raise SweepError(f"{where}: {_canonical(key)} is a whole number, so its step must be one, got {step!r}")
-    if kind in ("float", "float_pos"):
+    if kind == "float":
         low, high = float(low), float(high)
     return Param(_canonical(key), names, low, high, log, step)
 
