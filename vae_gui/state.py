@@ -94,7 +94,7 @@ class Session(QObject):
         self.data_message = "no data loaded"
         self.selected = 0
         self.training = False
-        self.training_paused = False
+        self.training_job: Job | None = None  # the running training job: it alone holds whether it is paused
         self.unsaved = False  # trained weights that no file holds yet (the close prompt asks about them)
         # Asked before a panel replaces the current model (a new training run): True to go on. The main
         # window installs its Save / Discard / Cancel question; a bare session (panel tests) never asks.
@@ -208,9 +208,17 @@ class Session(QObject):
     def choose_grid_ends(self, z_a: np.ndarray, z_b: np.ndarray) -> None:
         self.grid_ends_chosen.emit(np.asarray(z_a), np.asarray(z_b))
 
-    def set_training(self, busy: bool, paused: bool = False) -> None:
-        self.training, self.training_paused = busy, busy and paused
+    def set_training(self, busy: bool, job: Job | None = None) -> None:
+        """A training run started (its ``job``) or ended; also called when it pauses or resumes, so that
+        ``busy_changed`` listeners (the status bar) read ``training_paused`` again."""
+        self.training = busy
+        self.training_job = job if busy else None
         self.busy_changed.emit(busy)
+
+    @property
+    def training_paused(self) -> bool:
+        """Whether the training run is paused: its job's own state, never a copy."""
+        return self.training_job is not None and self.training_job.is_paused()
 
     def report_error(self, title: str, message: str) -> None:
         """Ask the main window to show an error dialog (panels need no window of their own)."""

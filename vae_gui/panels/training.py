@@ -214,7 +214,7 @@ class TrainingPanel(Panel):
         self.progress_bar.setValue(0)
         self._set_progress(f"Starting {request.config.steps} steps…")
         self.status_label.setText("")
-        self.state.set_training(True)
+        self.state.set_training(True, self.job)
         self._update_controls()
         return True
 
@@ -327,7 +327,7 @@ class TrainingPanel(Panel):
 
     def _on_paused(self, paused: bool) -> None:
         self._set_progress(self._progress)
-        self.state.set_training(True, paused=paused)  # the status bar says 'paused' or 'training'
+        self.state.set_training(True, self.job)  # the status bar reads the job's pause state again
         self._update_controls()
 
     def _on_failed(self, message: str, _exc) -> None:
