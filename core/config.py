@@ -29,14 +29,6 @@ __all__ = ["BINARIZE", "CONTINUE_MAY_CHANGE", "DEFAULT_STEPS", "DEVICES", "MODEL
 # argparse destinations that differ from the field names (derived from the schema's flags)
 ARG_NAMES = {n: s.flag_name[2:].replace("-", "_") for n, s in SETTINGS.items()
              if s.flag_name and s.flag_name[2:].replace("-", "_") != n}
-# Deprecated views for code written before core.settings (the sweep): {name: (kind, low, high)} / (kind, choices)
-_LEGACY_KIND = {"int_list": "hidden"}
-FIELDS: dict[str, tuple] = {
-    n: (s.kind, s.choices) if s.kind == "choice" else (
-        _LEGACY_KIND.get(s.kind, "int_or_none" if s.optional and s.kind == "int" else
-                         "float_pos" if s.low_open else s.kind), s.low, s.high)
-    for n, s in SETTINGS.items()}
-_check_field = check_setting
 
 
 def _default(name: str):
