@@ -237,8 +237,12 @@ class ReconstructionPanel(Panel):
             self.state.report_error("Reconstruction failed", f"Could not reconstruct {what}: {exc}")
             return
         self.reconstruction.set_face(recon, self.state.image_shape)
-        self.reconstruction.set_title("reconstruction (z drawn from q(z|x))" if sample else
-                                      ("reconstruction (posterior mean)" if model.is_vae else "reconstruction"))
+        if sample:  # a well-trained encoder is sure of itself: say how far a draw can move from the mean
+            sigma = float(np.mean(numbers.sigma)) if numbers.sigma is not None else 0.0
+            title = f"reconstruction (one z drawn from q(z|x), mean σ {sigma:.2g})"
+        else:
+            title = "reconstruction (posterior mean)" if model.is_vae else "reconstruction"
+        self.reconstruction.set_title(title)
         diff = np.abs(x[0].astype(np.float64) - recon)
         self.difference.set_levels((0.0, max(float(diff.max()), 1e-3)))  # auto-scaled: the bar says how far
         self.difference.set_face(diff, self.state.image_shape)
