@@ -36,9 +36,23 @@ def limit_blas_threads() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
+OUTPUT_OPTIONS = ("save", "gif", "save_html", "out")  # the options that name a file a command writes
+
+
+def absolute_outputs(args) -> None:
+    """Paths are the user's: relative ones are taken from the working directory the command was started in
+    (run.sh keeps it), and the files a command writes are named absolutely, so every 'saved …' line says
+    exactly where the file is."""
+    for name in OUTPUT_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value:
+            setattr(args, name, os.path.abspath(os.path.expanduser(value)))
+
+
 def main(argv: list[str] | None = None) -> int:
     limit_blas_threads()  # before the parser: train's flags come from core.settings, which loads NumPy
     args = build_parser().parse_args(argv)
+    absolute_outputs(args)
     args.argv = list(argv) if argv is not None else sys.argv[1:]  # the command line a model file records
     from core.errors import VaeError
 

@@ -3,10 +3,14 @@
 #   ./run.sh          set up everything (virtual environment, packages, data) and open the GUI
 #   ./run.sh test     set up everything and run the whole test suite (offscreen, no display needed)
 #   ./run.sh cli ARGS run the command line, e.g. ./run.sh cli train --help
+#   ./run.sh gui ARGS the GUI with options, e.g. ./run.sh gui --weights my_model.npz
+# Paths you give are taken from the folder you run it in (the set-up runs in the project's folder).
 set -euo pipefail
-cd "$(dirname "$(readlink -f "$0")")"
+CALLER_DIR=$PWD
+PROJECT=$(dirname "$(readlink -f "$0")")
+cd "$PROJECT"
 PY=${PYTHON:-python3}
-VENV=.venv
+VENV=$(readlink -f "${VAE_VENV:-.venv}")  # VAE_VENV: another virtual environment (tests use one of their own)
 
 need_root_or_sudo() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
@@ -27,9 +31,12 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -r "$reqs"
-    # the project itself, editable (core, vae_gui, cli and main importable from anywhere, no path hacks)
-    "$VENV/bin/python" -m pip install -q --no-deps -e . --config-settings editable_mode=compat
-    rm -rf ./*.egg-info
+    # the project itself importable from anywhere (core, vae_gui, cli, main): one .pth line naming this folder,
+    # what an editable install in setuptools' deprecated "compat" mode wrote, without its warning banner
+    "$VENV/bin/python" - "$PROJECT" <<'PTH'
+import pathlib, sys, sysconfig
+pathlib.Path(sysconfig.get_paths()["purelib"], "vae_explorer_project.pth").write_text(sys.argv[1] + "\n")
+PTH
     echo "$want" > "$stamp"
   fi
 }
@@ -80,7 +87,8 @@ case "${1:-gui}" in
       exit 1
     fi
     [ "${QT_QPA_PLATFORM:-xcb}" = xcb ] && ensure_xcb_libs
-    exec "$VENV/bin/python" main.py "${@:2}"
+    cd "$CALLER_DIR"
+    exec "$VENV/bin/python" "$PROJECT/main.py" gui "${@:2}"
     ;;
   test)
     ensure_venv requirements-dev.txt
@@ -90,7 +98,8 @@ case "${1:-gui}" in
     ;;
   cli)
     ensure_venv requirements.txt
-    exec "$VENV/bin/python" main.py "${@:2}"
+    cd "$CALLER_DIR"
+    exec "$VENV/bin/python" "$PROJECT/main.py" "${@:2}"
     ;;
   *)
     echo "usage: ./run.sh [gui|test|cli ARGS]" >&2
