@@ -135,6 +135,7 @@ def test_hover_empty_space_decodes_that_point_with_the_chosen_other_dims(explore
     _mouse(explorer.plot.viewport(), QEvent.Type.MouseMove, explorer.plot.view_to_widget(x, y))
     assert not np.allclose(zero_face, explorer.hover_face.image)  # other dims from the nearest faces now
     assert explorer.hover_ms and explorer.hover_ms[-1] < 1000
+    assert not explorer.hover_recon._glw.isVisible()  # no data face there: no blank box beside the decoded one
 
 
 def test_hover_works_in_a_two_dims_view_too(explorer, encoded):
@@ -451,3 +452,31 @@ def test_thumbnails_of_a_big_set_draw_only_the_clearest(qtbot):
 def _screen_xy(plot, coords):
     """Screen (viewport) positions of view points, as the thumbnails' paint computes them."""
     return np.array([[p.x(), p.y()] for p in (plot.view_to_widget(x, y) for x, y in coords)])
+
+
+def test_the_latent_map_at_1024x600_keeps_the_selection_faces_whole_and_the_charts_readable(qtbot, tmp_path, vae,
+                                                                                             encoded):
+    from vae_gui.app import MainWindow, make_settings
+    from vae_gui.panels.latent_map import UNITS_MIN_HEIGHT
+
+    session = Session()
+    session.set_data(encoded[0])
+    session.set_model(vae)
+    window = MainWindow(session, settings=make_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(window)
+    window.resize(1024, 600)
+    window.show()
+    latent_map = window.panel("latent_map")
+    window.tabs.setCurrentWidget(latent_map)
+    qtbot.waitUntil(latent_map.is_ready, timeout=60_000)
+    explorer = latent_map.atlas
+    explorer.select_ids(np.arange(300))
+    explorer.show_path(explorer.coords[[0, 10, 30]])
+    qtbot.wait(100)
+    box = explorer.selection_box
+    for face in (box.mean_face, box.decoded):
+        assert face._glw.height() >= 60  # not the 18-px strip
+    box_bottom = box.mapTo(explorer, box.rect().bottomLeft()).y()
+    assert box_bottom <= explorer.path_strip.geometry().top()  # nothing drawn over the path
+    units = latent_map.kl_plot.parentWidget()
+    assert units.height() >= UNITS_MIN_HEIGHT and latent_map.kl_plot.height() >= 100

@@ -234,6 +234,9 @@ def test_clicking_a_row_shows_that_parameters_worst_entries(qtbot, errors, monke
     qtbot.mouseClick(panel.table.viewport(), LEFT, pos=rect.center())
     assert "out.W" in panel.view.worst_label.text()
     worst = panel.report.params[row].worst
+    p = panel.report.params[row]  # "12 of 112,000 checked" read as if 12 were checked
+    assert f"{p.checked:,} entries checked" in panel.view.worst_label.text()
+    assert panel.view.worst_label.text().endswith(f"the {min(len(worst), p.checked)} worst of them:")
     assert panel.worst_table.rowCount() == len(worst) > 0
     first = [panel.worst_table.item(0, c).text() for c in range(panel.worst_table.columnCount())]
     assert first[0] == str(tuple(worst[0]["index"])) and first[4] == "no"

@@ -82,3 +82,54 @@ def test_the_training_form_is_never_wider_than_its_area(qtbot, window):
     form.steps_spin.setFocus()  # focus must not slide the form sideways ("odel", "3 (KL weight)")
     qtbot.wait(50)
     assert form.x() == 0
+
+
+def test_a_long_status_notice_ends_in_an_ellipsis_and_keeps_the_data_in_view(qtbot, window):
+    window.resize(1024, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    long_notice = "The model was replaced by an untrained VAE 108-256-16 for 12×9 images " * 3
+    window.notify(long_notice)
+    qtbot.wait(50)
+    label, data = window.status.notice_label, window.status.data_label
+    assert label.shown_text().endswith("…") and label.toolTip().endswith(long_notice)
+    right_edge = data.mapTo(window, data.rect().topRight()).x()
+    assert data.isVisible() and right_edge <= window.width()  # the data set's label is not pushed off
+
+
+def test_f1_lists_each_shortcut_apart_from_its_action(qtbot, window, monkeypatch):
+    from PyQt6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "exec", lambda _box: 0)
+    window.actions_["shortcuts"].trigger()
+    text = window.shortcuts_box.text()
+    assert "<td style='padding-right:16px'><b>Ctrl+L</b></td><td>Open data set…</td>" in text
+    assert "Ctrl+LOpen" not in text.replace("<b>", "").replace("</b>", "")
+
+
+def test_export_loss_curves_says_there_are_none_before_asking_for_a_file(qtbot, window, dialogs, monkeypatch):
+    from PyQt6.QtWidgets import QFileDialog
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: asked.append(a) or ("", ""))
+    window.exports.csv_dialog()
+    assert asked == [] and dialogs and "no loss curves" in dialogs[0][1]
+
+
+def test_a_model_without_curves_says_why_its_plots_are_empty(qtbot, window):
+    window.show()
+    plots = window.panel("training").plots
+    model = window.session.model
+    model.step = 70_000
+    window.session.set_model(model, meta={})  # a file with weights only, as the shipped models are
+    assert plots.empty_note.isVisible() and "saved with its weights only" in plots.empty_note.text()
+    plots.append(1, {"total": 1.0, "rec": 1.0, "kl": 0.0})
+    assert not plots.empty_note.isVisible()
+
+
+def test_the_latent_maps_colour_bar_has_room_for_its_ticks_and_its_title(qtbot):
+    from vae_gui.widgets.atlas import AtlasPlot
+
+    plot = AtlasPlot()  # closed and deleted by the module's cleanup fixture
+    tick, line = plot.fontMetrics().horizontalAdvance("-1800"), plot.fontMetrics().height()
+    assert plot.colour_bar.axis.fixedWidth >= tick + line  # the default 45 px put the title over the ticks

@@ -54,18 +54,25 @@ class Exports:
         return True
 
     def csv_dialog(self) -> None:
+        if not self.has_curves():  # said before a file name is asked for, not after
+            self.window.show_error("Export loss curves", NO_CURVES_TEXT)
+            return
         path = self._ask("Export loss curves", "loss_curves.csv", "CSV files (*.csv)")
         if path:
             self.csv_path(path)
+
+    def has_curves(self) -> bool:
+        history = self.window.loss_history()
+        return len(history["step"]) > 0 or len(history["test_step"]) > 0
 
     def csv_path(self, path: str | os.PathLike) -> int:
         """Write the training curves as CSV (one row per logged step, the held-out −ELBO where it was
         computed); returns the number of data rows (0 and a dialog when there is nothing)."""
         path = Path(path).expanduser()
-        history = self.window.loss_history()
-        if len(history["step"]) == 0 and len(history["test_step"]) == 0:
-            self.window.show_error("Export loss curves", "There are no loss curves yet: train a model first.")
+        if not self.has_curves():
+            self.window.show_error("Export loss curves", NO_CURVES_TEXT)
             return 0
+        history = self.window.loss_history()
         rows: dict[int, dict] = {}
         for i, step in enumerate(history["step"]):
             rows[int(step)] = {c: history[c][i] for c in CSV_COLUMNS}
@@ -84,6 +91,10 @@ class Exports:
             return 0
         self.window.notify(f"Saved {len(rows)} rows to {path}")
         return len(rows)
+
+
+NO_CURVES_TEXT = ("There are no loss curves to export: the current model was saved without them, and no run has "
+                  "drawn any yet (a run — new, or Continue — draws them).")
 
 
 def atomic_write_bytes(path: Path, data: bytes, kind: OutputKind) -> None:

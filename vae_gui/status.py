@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from PyQt6.QtCore import QTimer
+from PyQt6.QtCore import QSize, Qt, QTimer
+from PyQt6.QtGui import QPainter
 from PyQt6.QtWidgets import QLabel, QStatusBar
 
 from vae_gui.state import NO_DATA_HELP, Session
+
+
+class ElidedLabel(QLabel):
+    """One line that ends in '…' where the window is too narrow for it (the whole text in its tooltip),
+    instead of being cut at the window's edge or pushing its neighbours out."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(min(super().minimumSizeHint().width(), 80), super().minimumSizeHint().height())
+
+    def shown_text(self) -> str:
+        """What fits: the text, or its start and '…'."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.drawText(self.contentsRect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                         self.shown_text())
 
 
 class StatusBar(QStatusBar):
@@ -14,16 +36,16 @@ class StatusBar(QStatusBar):
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
         self.session = session
-        self.model_label, self.data_label = QLabel(), QLabel()
-        self.busy_label, self.notice_label = QLabel(), QLabel()
+        self.model_label, self.data_label = ElidedLabel(), ElidedLabel()
+        self.busy_label, self.notice_label = QLabel(), ElidedLabel()
         self.notice_label.setStyleSheet("color: #225;")
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
         self._notice_timer.timeout.connect(self.notice_label.clear)
-        self.addWidget(self.model_label)
-        self.addWidget(self.notice_label, 1)
+        self.addWidget(self.model_label, 2)
+        self.addWidget(self.notice_label, 2)
         self.addPermanentWidget(self.busy_label)
-        self.addPermanentWidget(self.data_label)
+        self.addPermanentWidget(self.data_label, 1)
         session.model_changed.connect(lambda _m: self._switched())
         session.data_changed.connect(lambda _x: self._switched())
         session.busy_changed.connect(lambda _b: self.update_texts())

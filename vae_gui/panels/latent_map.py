@@ -32,6 +32,7 @@ from vae_gui.style import COLOURS
 from vae_gui.widgets.atlas_explorer import AtlasExplorer
 
 ACTIVE_COLOUR, INACTIVE_COLOUR = COLOURS["active"], COLOURS["inactive"]
+UNITS_MIN_HEIGHT = 190  # px: the KL and variance charts stay readable (title, ticks, bars)
 PCA = "PCA (2 main directions)"
 DIMS = "two latent dimensions"
 ACTIVE_TIP = (f"A latent unit is active when its posterior mean varies over the data (variance > "
@@ -94,6 +95,10 @@ class LatentMapPanel(Panel):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([600, 400])
+        # neither half is squeezed below its minimum (a drawn path's strip used to flatten the charts to a few
+        # pixels at 1024×600): the tab scrolls instead
+        splitter.setChildrenCollapsible(False)
+        units_box.setMinimumHeight(UNITS_MIN_HEIGHT)
         self.no_data_label = QLabel("")
         self.no_data_label.setWordWrap(True)
         self.no_data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PyQt6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen, QPixmap
 from PyQt6.QtWidgets import QGraphicsItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from core.atlas import overlap_opacity, pack_atlas
@@ -32,16 +32,29 @@ OWN_PEN = {1: pg.mkPen((160, 0, 200), width=2), 2: pg.mkPen((160, 0, 200), width
 COLORMAP = "viridis"
 
 
+class TwoLineLabel(QLabel):
+    """A word-wrapped label two lines tall that does not ask for height-for-width layout: in a column beside
+    the map such labels made Qt under-count the column, which then squashed its faces to a strip of a few
+    pixels (the selection's mean face at 1024×600)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.setFixedHeight(2 * self.fontMetrics().lineSpacing() + 4)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+        return False
+
+
 class ImageBox(QWidget):
     """A title above one grey image in [0, 1] (H, W), crisp and upright; ``set_strip`` tiles several."""
 
     def __init__(self, title: str = "", min_height: int = 120, max_height: int | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self._title = QLabel(title)
+        self._title = TwoLineLabel(title)  # fixed height: new text never re-lays out the box
         self._title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._title.setWordWrap(True)
-        self._title.setFixedHeight(2 * self._title.fontMetrics().height() + 2)  # new text never re-lays out the box
         self._glw = pg.GraphicsLayoutWidget()
         self._glw.setBackground(None)
         self._glw.ci.setContentsMargins(0, 0, 0, 0)
@@ -62,6 +75,8 @@ class ImageBox(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self._title)
         layout.addWidget(self._glw, 1)
+        # its own minimum (title + image): in a column with word-wrapped labels, Qt's layouts under-count it
+        self.setMinimumHeight(self._title.height() + layout.spacing() + min_height)
 
     def set_image(self, pixels: np.ndarray, image_shape: tuple[int, int]) -> None:
         self._show(np.asarray(pixels, dtype=np.float64).reshape(image_shape))
@@ -80,6 +95,14 @@ class ImageBox(QWidget):
 
     def clear(self) -> None:
         self._show(np.ones((1, 1)))
+
+    def set_image_visible(self, visible: bool) -> None:
+        """Hide the image (its room is kept: nothing moves), e.g. when there is nothing to show beside another
+        face, rather than a blank box."""
+        policy = self._glw.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self._glw.setSizePolicy(policy)
+        self._glw.setVisible(visible)
 
     def set_title(self, text: str) -> None:
         self._title.setText(text)
@@ -324,6 +347,10 @@ class AtlasPlot(pg.PlotWidget):
         self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(COLORMAP), interactive=False,
                                           width=14, label="")
         self.getPlotItem().layout.addItem(self.colour_bar, 2, 5)
+        # room for tick texts such as "-1800" and the title's line beside them (the default 45 px put the title
+        # over the ticks); fixed once here: resizing the axis later left a deleted item to paint (a crash)
+        metrics = QFontMetrics(self.font())
+        self.colour_bar.axis.setWidth(metrics.horizontalAdvance("-0.0000") + metrics.height() + 12)
         self.colour_bar.setVisible(False)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)

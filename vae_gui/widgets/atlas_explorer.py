@@ -29,13 +29,14 @@ from core import atlas
 from core.dataset import model_image_shape
 from vae_gui.panels.latent_grid import LatentGridPanel
 from vae_gui.panels.reconstruction import ReconstructionPanel
-from vae_gui.widgets.atlas import TOOL_NAMES, TOOLS, AtlasPlot, ImageBox
+from vae_gui.widgets.atlas import TOOL_NAMES, TOOLS, AtlasPlot, ImageBox, TwoLineLabel
 from vae_gui.widgets.attribute_box import AttributeBox
 from vae_gui.workers import start_job
 
 COLOUR_SPLIT, COLOUR_SIGMA, COLOUR_LOSS = "train / test", "posterior σ (mean over dims)", "reconstruction loss"
 OTHER_TEXT = {atlas.OTHER_ZERO: "zero (the view's origin)", atlas.OTHER_NEAREST: "mean of the k nearest faces"}
 PATH_FACES = 10
+SIDE_WIDTH = 260  # px of the column beside the map (hovered faces, selection)
 HOVER_HELP = "Hover a face (its 1σ/2σ ellipse shows) or empty space (decoded there); click a face to open it."
 
 
@@ -116,8 +117,8 @@ class AtlasExplorer(QWidget):
     def _build_side(self) -> QWidget:
         self.hover_face = ImageBox("hover a point or empty space", min_height=90, max_height=190)
         self.hover_recon = ImageBox("", min_height=90, max_height=190)
-        self.hover_label = QLabel(HOVER_HELP)
-        self.hover_label.setWordWrap(True)
+        self.hover_recon.set_image_visible(False)  # until a data face is hovered
+        self.hover_label = TwoLineLabel(HOVER_HELP)
         self.selection_box = SelectionBox(self.session)
         self.attribute_box = AttributeBox(self)
         faces = QHBoxLayout()
@@ -131,7 +132,7 @@ class AtlasExplorer(QWidget):
         side.addStretch(1)
         widget = QWidget()
         widget.setLayout(side)
-        widget.setFixedWidth(260)
+        widget.setFixedWidth(SIDE_WIDTH)
         return widget
 
     # ------------------------------------------------------------------ data
@@ -151,6 +152,7 @@ class AtlasExplorer(QWidget):
         for box in (self.hover_face, self.hover_recon):
             box.clear()
             box.set_title("")
+        self.hover_recon.set_image_visible(False)
         self.hover_face.set_title("hover a point or empty space")
         self.hover_label.setText(HOVER_HELP)
         self.path_strip.setVisible(False)
@@ -237,6 +239,7 @@ class AtlasExplorer(QWidget):
         self.hover_face.set_title(f"#{index} ({self.session.split_name(index)})")
         self.hover_recon.set_image(atlas.decode_latents(model, self.means[index : index + 1])[0], shape)
         self.hover_recon.set_title("reconstruction")
+        self.hover_recon.set_image_visible(True)
         if self.logvars is not None:
             self.plot.set_ellipses({k: atlas.posterior_ellipse(self.projection, self.means[index], self.logvars[index],
                                                                k) for k in (1, 2)})
@@ -262,7 +265,7 @@ class AtlasExplorer(QWidget):
         self.hover_face.set_image(face, self.image_shape)
         self.hover_face.set_title(f"decoded at ({x:.2f}, {y:.2f})")
         if self._last_empty is None:  # coming from a face: clear what belonged to it (once, not on every move)
-            self.hover_recon.clear()
+            self.hover_recon.set_image_visible(False)  # empty space has no data face to reconstruct
             self.hover_recon.set_title("")
             self.plot.set_ellipses(None)
             self.hover_label.setText(f"empty space decoded; other dims at {self.other_combo.currentText()}")
@@ -322,6 +325,7 @@ class AtlasExplorer(QWidget):
         self.hover_face.set_title("your image ★")
         self.hover_recon.set_image(atlas.decode_latents(model, enc.mean[None, :])[0], enc.image_shape)
         self.hover_recon.set_title("its reconstruction")
+        self.hover_recon.set_image_visible(True)
         self.hover_label.setText(f"your image: −ELBO {enc.neg_elbo:.1f} nats; the purple star and ellipses are its "
                                  "q(z|x) at 1σ and 2σ")
 
@@ -348,8 +352,7 @@ class SelectionBox(QGroupBox):
         self.grid_ends: dict[str, np.ndarray] = {}
         self.mean_face = ImageBox("mean face", min_height=60)
         self.decoded = ImageBox("decoded mean z", min_height=60)
-        self.label = QLabel("nothing selected")
-        self.label.setWordWrap(True)
+        self.label = TwoLineLabel("nothing selected")
         self.send_a_button = QPushButton("→ Latent grid A")
         self.send_b_button = QPushButton("→ Latent grid B")
         grid = QGridLayout(self)

@@ -145,8 +145,8 @@ class ReportView(QWidget):
         if self.report is None or not 0 <= row < len(self.report.params):
             return
         p: ParamCheck = self.report.params[row]
-        self.worst_label.setText(f"Worst entries of {p.name} ({min(len(p.worst), p.checked)} of {p.checked:,} "
-                                 f"checked, {p.kinks:,} kink entries):")
+        self.worst_label.setText(f"{p.name}: {p.checked:,} entries checked ({p.kinks:,} kink entries); the "
+                                 f"{min(len(p.worst), p.checked)} worst of them:")
         self.worst_table.setRowCount(len(p.worst))
         for r, w in enumerate(p.worst):
             index = "direction" if not w["index"] else str(tuple(w["index"]))

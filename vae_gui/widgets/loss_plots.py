@@ -94,6 +94,11 @@ def downsample(history: dict, points: int = HISTORY_POINTS) -> dict:
     return out
 
 
+NO_CURVES = ("No loss curves are stored with this model: it was saved with its weights only (the shipped models "
+             "are), so its training history cannot be shown. A run — new, or Continue — draws curves here and a "
+             "save keeps them.")
+
+
 class LossPlots(QWidget):
     """The two training plots, their data and the smoothing slider."""
 
@@ -145,8 +150,13 @@ class LossPlots(QWidget):
         slider_row.addWidget(QLabel("Smoothing:"))
         slider_row.addWidget(self.smoothing_slider, 1)
         slider_row.addWidget(self.smoothing_label)
+        self.empty_note = QLabel(NO_CURVES)
+        self.empty_note.setWordWrap(True)
+        self.empty_note.setStyleSheet("color: #555;")
+        self.empty_note.setVisible(False)  # shown by set_history for a model file without curves
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.empty_note)
         layout.addLayout(plots, 1)
         layout.addLayout(slider_row)
 
@@ -157,6 +167,7 @@ class LossPlots(QWidget):
 
     def append(self, step: int, stats: dict) -> None:
         """One logged step: raw values and their smoothed continuation (O(1))."""
+        self.empty_note.setVisible(False)
         prev = self.series["step"].last()
         decay = math.exp(-(step - prev) / self.window_steps) if self.window_steps and not math.isnan(prev) else 0.0
         self.series["step"].append(step)
@@ -220,9 +231,11 @@ class LossPlots(QWidget):
         if len(test[0]) == len(test[1]):
             self.test_series["step"].extend(test[0])
             self.test_series["neg_elbo"].extend(test[1])
+        self.empty_note.setVisible(len(self.series["step"].values()) == 0)  # a file without its curves
         self._smoothing_changed()
 
     def clear(self) -> None:
+        self.empty_note.setVisible(False)
         for s in (*self.series.values(), *self.test_series.values(), *self._smoothed.values()):
             s.clear()
         self._ema = {k: (0.0, 0.0) for k in KEYS}
