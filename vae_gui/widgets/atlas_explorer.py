@@ -122,8 +122,8 @@ class AtlasExplorer(QWidget):
         self.selection_box = SelectionBox(self.session)
         self.attribute_box = AttributeBox(self)
         faces = QHBoxLayout()
-        faces.addWidget(self.hover_face)
-        faces.addWidget(self.hover_recon)
+        faces.addWidget(self.hover_face, 1)  # equal halves, whether the reconstruction is shown or not
+        faces.addWidget(self.hover_recon, 1)
         side = QVBoxLayout()
         side.addLayout(faces)
         side.addWidget(self.hover_label)
