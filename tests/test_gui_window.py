@@ -127,9 +127,7 @@ def test_a_model_without_curves_says_why_its_plots_are_empty(qtbot, window):
     assert not plots.empty_note.isVisible()
 
 
-def test_the_latent_maps_colour_bar_has_room_for_its_ticks_and_its_title(qtbot):
-    from vae_gui.widgets.atlas import AtlasPlot
-
-    plot = AtlasPlot()  # closed and deleted by the module's cleanup fixture
+def test_the_latent_maps_colour_bar_has_room_for_its_ticks_and_its_title(qtbot, window):
+    plot = window.panel("latent_map").atlas.plot
     tick, line = plot.fontMetrics().horizontalAdvance("-1800"), plot.fontMetrics().height()
     assert plot.colour_bar.axis.fixedWidth >= tick + line  # the default 45 px put the title over the ticks
