@@ -25,15 +25,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from core.checkpoint import load_model, save_model  # noqa: E402
+from core.checkpoint import load_model, save_record  # noqa: E402
 from core.data import ensure_data, load_frey, split_indices  # noqa: E402
 from core.evaluate import neg_elbo  # noqa: E402
 
-OWN_KEYS = {"format", "format_version", "config", "step", "noise_rng_state", "optimizer"}
-
 
 def average(paths: list[str]):
-    """(LoadedModel of the last file with its flat weights replaced by the mean over ``paths``, steps).
+    """(ModelRecord of the last file with its flat weights replaced by the mean over ``paths``, steps).
 
     Refuses files whose configs differ (another architecture, activation or input centre)."""
     loaded = [load_model(p) for p in paths]
@@ -47,9 +45,9 @@ def average(paths: list[str]):
     return last, [int(o.model.step) for o in loaded]
 
 
-def validation_images(meta: dict, X: np.ndarray) -> np.ndarray:
+def validation_images(record, X: np.ndarray) -> np.ndarray:
     """The held-out validation faces of the run (``--val-size`` of its training settings)."""
-    val_size = int((meta.get("train") or {}).get("val_size") or 0)
+    val_size = record.settings.val_size if record.settings is not None else 0
     if not val_size:
         raise SystemExit("the snapshots were trained without --val-size: no validation part to report")
     return X[split_indices()[0][-val_size:]]
@@ -63,19 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     X = load_frey(ensure_data(args.data))
     loaded, steps = average(args.snapshots)
-    X_val = validation_images(loaded.meta, X)
+    X_val = validation_images(loaded, X)
     for path in args.snapshots:
         print(f"{Path(path).name}: validation −ELBO {neg_elbo(load_model(path).model, X_val, seed=0):.2f}")
-    extra = {k: v for k, v in loaded.meta.items() if k not in OWN_KEYS}
     # the last snapshot's own end-of-run numbers do not describe the average: dropped, the average's kept
-    extra["train"] = {k: v for k, v in (extra.get("train") or {}).items() if k not in ("final", "early_stopping")}
+    loaded.results = {}
     val_value = neg_elbo(loaded.model, X_val, seed=0)
     command = shlex.join(["tools/average_weights.py", *[Path(s).name for s in args.snapshots],
                           "--out", Path(args.out).name])
-    extra["averaged"] = {"files": [Path(s).name for s in args.snapshots], "steps": steps, "command": command,
-                         "val_neg_elbo": val_value}
-    extra["commands"] = list(extra.get("commands") or []) + [command]
-    save_model(args.out, loaded.model, None, extra=extra)
+    loaded.other["averaged"] = {"files": [Path(s).name for s in args.snapshots], "steps": steps, "command": command,
+                                "val_neg_elbo": val_value}
+    loaded.provenance.commands = [*loaded.provenance.commands, command]
+    loaded.optimizer_state = None  # the average has no optimiser moments of its own
+    save_record(args.out, loaded)
     print(f"average of {len(steps)} snapshots (steps {steps[0]}–{steps[-1]}): validation −ELBO "
           f"{val_value:.2f}; wrote {args.out}")
     return 0

@@ -39,10 +39,10 @@ def report(path: str, X: np.ndarray, ks: list[int]) -> dict:
     train_ids, test_ids = split_indices()
     t0 = time.perf_counter()
     row = {"file": path, "describe": model.config.describe(), "config": model.config.to_dict(),
-           "steps": int(model.step), "train_seconds": loaded.meta.get("train_seconds"),
-           "train_settings": loaded.meta.get("train", {}),
+           "steps": int(model.step), "train_seconds": loaded.provenance.train_seconds,
+           "train_settings": loaded.settings.to_meta() if loaded.settings is not None else {},
            "train": evaluate(model, X[train_ids]), "test": evaluate(model, X[test_ids]),
-           "units": unit_usage(model, X), "command": loaded.meta.get("command")}
+           "units": unit_usage(model, X), "commands": loaded.provenance.commands}
     for split in ("train", "test"):
         row[split].pop("kl_per_dim", None)
     if model.is_vae:

@@ -17,11 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from core.checkpoint import load_model, save_model  # noqa: E402
+from core.checkpoint import load_model, save_record  # noqa: E402
 from core.models import folded  # noqa: E402
-
-# keys save_model writes itself
-OWN_KEYS = {"format", "format_version", "config", "step", "noise_rng_state", "optimizer"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,16 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--command", action="append", default=[], help="a training command, as typed (repeatable)")
     args = p.parse_args(argv)
     loaded = load_model(args.source)
-    extra = {k: v for k, v in loaded.meta.items() if k not in OWN_KEYS}
+    state = loaded.optimizer_state or {}
+    optimizer = {k: v for k, v in state.items() if not hasattr(v, "shape")} if state else None
     centred = loaded.model.config.input_centre is not None
-    extra["shipped_from"] = {"file": Path(args.source).name, "optimizer": loaded.meta.get("optimizer"),
-                             "input_centre_folded_into_enc0_b": centred}
-    if args.command:
-        extra["commands"] = list(loaded.meta.get("commands") or []) or args.command
-    model = folded(loaded.model)
-    path = save_model(args.dest, model, None, extra=extra)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {model.config.describe()}, "
-          f"{loaded.model.step} steps)")
+    loaded.other["shipped_from"] = {"file": Path(args.source).name, "optimizer": optimizer,
+                                    "input_centre_folded_into_enc0_b": centred}
+    if args.command and not loaded.provenance.commands:
+        loaded.provenance.commands = list(args.command)
+    steps = loaded.model.step
+    loaded.model, loaded.optimizer_state = folded(loaded.model), None  # shipped for use: no optimiser state
+    path = save_record(args.dest, loaded)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {loaded.model.config.describe()}, {steps} steps)")
     return 0
 
 
