@@ -213,7 +213,7 @@ def _segment(config: TrainConfig, from_step: int, optimizer: str) -> dict:
 def no_optimizer_message(record: ModelRecord) -> str:
     """Why a model without optimiser state does not simply continue, and the deliberate way to do it."""
     return (f"the model (step {record.model.step}) has no optimiser state: it was saved for use (shipped or "
-            "kept-best weights). Continuing starts a fresh optimiser, whose first steps can wreck trained weights "
+            "kept-best weights). Continuing starts a fresh optimiser, whose first updates can wreck trained weights "
             f"unless its learning rate warms up (by default from a thousandth of it over "
-            f"{FRESH_OPTIMIZER_LR_WARMUP} steps). Ask for it explicitly (CLI: --fresh-optimizer; GUI: confirm the "
+            f"{FRESH_OPTIMIZER_LR_WARMUP} updates). Ask for it explicitly (CLI: --fresh-optimizer; GUI: confirm the "
             "question), or train a new model")
