@@ -93,3 +93,23 @@ def test_keep_best_cuts_the_history_back_to_the_kept_step():
     record.segments.append({"from_step": 58, "settings": {}, "optimizer": "kept"})
     record.cut_to_step()
     assert record.history == {"step": [50, 55], "total": [3.0, 2.0]} and record.segments == []
+
+
+def test_the_cli_continues_a_model_without_optimiser_state_only_with_fresh_optimizer(tmp_path, capsys):
+    import shutil
+
+    from main import main
+
+    data = tmp_path / "faces.npy"
+    np.save(data, _dataset().images)
+    out = shutil.copy(FIXTURES / "v030_keep_best.npz", tmp_path / "kept.npz")
+    argv = ["train", "--data", str(data), "--image-shape", "4x3", "--out", str(out), "--resume", "--steps", "70",
+            "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no optimiser state" in err and "--fresh-optimizer" in err
+    assert "--steps can" not in err  # field names become flags, ordinary words stay words
+    assert main([*argv, "--fresh-optimizer"]) == 0
+    record = load_model(out)
+    assert record.model.step == 70 and record.segments[-1]["optimizer"] == "fresh"
+    assert record.settings.lr_warmup_steps == FRESH_OPTIMIZER_LR_WARMUP
