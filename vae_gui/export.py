@@ -39,7 +39,7 @@ class Exports:
 
     def png_path(self, path: str | os.PathLike) -> bool:
         """Save a picture of the current tab (written atomically: a failed write leaves the old file)."""
-        path = Path(path).expanduser()
+        path = Path(path).expanduser().absolute()  # the notice names the file where it is
         widget = self.window.tabs.currentWidget()
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
@@ -68,7 +68,7 @@ class Exports:
     def csv_path(self, path: str | os.PathLike) -> int:
         """Write the training curves as CSV (one row per logged step, the held-out −ELBO where it was
         computed); returns the number of data rows (0 and a dialog when there is nothing)."""
-        path = Path(path).expanduser()
+        path = Path(path).expanduser().absolute()  # the notice names the file where it is
         if not self.has_curves():
             self.window.show_error("Export loss curves", NO_CURVES_TEXT)
             return 0

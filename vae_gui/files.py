@@ -98,7 +98,7 @@ class FileActions(QObject):
         if self._refuse_while_training("Open model") or (ask and not closing.confirm_replace(self.window,
                                                                                              "Open model")):
             return None
-        path = Path(path).expanduser()
+        path = Path(path).expanduser().absolute()  # the notice names the file where it is
 
         def done(loaded) -> None:
             dataset, warnings = self.session.dataset, []
@@ -130,7 +130,7 @@ class FileActions(QObject):
 
     def save_model_path(self, path: str | os.PathLike) -> bool:
         """Write the current model (optimiser state, training settings, loss history); True on success."""
-        path = Path(path).expanduser()
+        path = Path(path).expanduser().absolute()  # the notice names the file where it is
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
         session = self.session

@@ -42,10 +42,10 @@ class StatusBar(QStatusBar):
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
         self._notice_timer.timeout.connect(self.notice_label.clear)
-        self.addWidget(self.model_label, 2)
-        self.addWidget(self.notice_label, 2)
+        self.addWidget(self.model_label)
+        self.addWidget(self.notice_label, 1)  # the room left over; every label ends in '…' only when short of it
         self.addPermanentWidget(self.busy_label)
-        self.addPermanentWidget(self.data_label, 1)
+        self.addPermanentWidget(self.data_label)
         session.model_changed.connect(lambda _m: self._switched())
         session.data_changed.connect(lambda _x: self._switched())
         session.busy_changed.connect(lambda _b: self.update_texts())
