@@ -103,7 +103,7 @@ def test_continue_training_trains_a_copy_in_a_worker_thread_then_swaps_it_in(qtb
     recons = panel.live_faces.recon_strip.faces()
     np.testing.assert_allclose(recons[0].ravel(), new_model.reconstruct(state.X[state.test_ids[:1]])[0], atol=1e-5)
     assert panel.live_faces.sample_strip.faces().shape == (8, 28, 20)
-    assert panel.progress_bar.value() == 1000
+    assert panel.progress_bar.value() == panel.progress_bar.maximum()
     # a run that has ended shows its average rate, no ETA (issue 13: no stale speed and ETA after a stop)
     assert "steps/s on average" in panel.rate_label.text() and "ETA" not in panel.rate_label.text()
     assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()

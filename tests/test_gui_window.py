@@ -131,3 +131,12 @@ def test_the_latent_maps_colour_bar_has_room_for_its_ticks_and_its_title(qtbot, 
     plot = window.panel("latent_map").atlas.plot
     tick, line = plot.fontMetrics().horizontalAdvance("-1800"), plot.fontMetrics().height()
     assert plot.colour_bar.axis.fixedWidth >= tick + line  # the default 45 px put the title over the ticks
+
+
+def test_the_training_progress_bar_is_where_its_text_says(window):
+    panel = window.panel("training")
+    panel._on_log({"step": 1237, "done": 1237, "of": 10_000, "total": 120.0, "rec": 100.0, "kl": 20.0,
+                   "steps_per_s": 500.0, "eta_s": 17.5, "threads": 1})
+    bar = panel.progress_bar
+    assert bar.format() == "1237 / 10000 steps"
+    assert bar.value() / bar.maximum() == 1237 / 10_000  # not 1230 (per mille): it lagged its text by ≤ 9 steps

@@ -317,7 +317,8 @@ class TrainingPanel(Panel):
         step = int(stats["step"])
         self.plots.append(step, stats)
         done, of = int(stats.get("done", 0)), int(stats.get("of", 1))
-        self.progress_bar.setValue(int(1000 * done / max(of, 1)))
+        self.progress_bar.setRange(0, max(of, 1))  # in steps: the bar is where its text says (per-mille lagged)
+        self.progress_bar.setValue(done)
         self.progress_bar.setFormat(f"{done} / {of} steps")
         threads = int(stats.get("threads", 1))  # the CPU threads of the step (threads "auto": core.parallel)
         self._set_progress(f"Step {step}: −ELBO {stats['total']:.1f}, reconstruction {stats['rec']:.1f}, "
@@ -358,7 +359,7 @@ class TrainingPanel(Panel):
         self.status_label.setText(f"{_sentence(result.message)} ({result.seconds:.1f} s){went_back}. The trained "
                                   "weights are the current model (File ▸ Save model as… keeps them).")
         if result.status == "finished":
-            self.progress_bar.setValue(1000)
+            self.progress_bar.setValue(self.progress_bar.maximum())
 
     def _run_ended(self) -> None:
         self.training_model = None
