@@ -257,15 +257,22 @@ class Ledger:
 
     @staticmethod
     def _schema_version(conn: sqlite3.Connection) -> int | None:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'info'").fetchone():
-            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-                raise sqlite3.DatabaseError("it has tables but no ledger version")
+        """The file's ledger version, None for an empty file. Read in one read transaction: another process
+        creating the tables meanwhile is seen either not at all or whole (two separate reads once saw its
+        tables without the version row, and took a new ledger for a damaged one)."""
+        conn.execute("BEGIN")
+        try:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            row = conn.execute("SELECT value FROM info WHERE key = 'schema_version'").fetchone() \
+                if "info" in names else None
+        finally:
+            conn.execute("COMMIT")
+        if not names:
             return None
-        row = conn.execute("SELECT value FROM info WHERE key = 'schema_version'").fetchone()
         try:
             return int(row[0])
         except (TypeError, ValueError):
-            raise sqlite3.DatabaseError("its ledger version is missing") from None
+            raise sqlite3.DatabaseError("it has tables but no ledger version") from None
 
     class _write:  # noqa: N801 - a context manager used like a keyword
         """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error): one writer at a time across processes."""

@@ -181,6 +181,7 @@ def test_two_training_processes_recording_at_once_lose_nothing(tmp_path, data_fi
                                  env=env, stderr=subprocess.PIPE) for n, beta in (("a", "0.5"), ("b", "2"))]
     errors = [c.communicate(timeout=120)[1].decode() for c in children]
     assert [c.returncode for c in children] == [0, 0], errors
+    assert not any("run ledger off" in e for e in errors), errors  # e.g. a new file taken for a damaged one
     with Ledger(run_ledger_folder) as ledger:
         runs = ledger.runs()
         histories = [ledger.history(r.id) for r in runs]
