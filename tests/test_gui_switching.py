@@ -132,6 +132,8 @@ def test_a_data_set_of_another_size_then_another_model_leave_nothing_stale(qtbot
     assert grid.chosen_ends is None
     assert (grid.a_spin.maximum(), grid.a_spin.value(), grid.b_spin.value()) == (49, 0, 25)
     assert grid.original_b._title.text() == "B #25"
+    grid.k_spin.setValue(4)  # the fewest faces, the smallest ends: a four-digit title still fits
+    assert grid.original_b.width() >= grid.original_b.fontMetrics().horizontalAdvance("B #1500")
     assert window.panel("reconstruction").own is None
     gradcheck = window.panel("gradcheck")
     assert gradcheck.report is None and gradcheck.summary_label.text() == "No check run yet."
@@ -148,3 +150,13 @@ def test_a_data_set_of_another_size_then_another_model_leave_nothing_stale(qtbot
     assert len(sampling.sliders.sliders) == 3 and np.all(sampling.z == 0)
     assert window.panel("latent_map").x_combo.count() == 3
     assert "108-12-3" in inspector.source_label.text()
+
+
+def test_the_status_bar_says_a_run_trains_its_own_model(qtbot, window):
+    training = tiny_run_form(window, steps=100_000)
+    assert training.start_training()
+    qtbot.waitUntil(lambda: window.session.training, timeout=WAIT_MS)
+    assert window.status.model_label.text().startswith("Training a run (Training tab); current until it ends:")
+    training.stop_training()
+    qtbot.waitUntil(lambda: not training.is_running(), timeout=WAIT_MS)
+    assert not window.status.model_label.text().startswith("Training")
