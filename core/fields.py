@@ -65,7 +65,7 @@ class Field:
 
     def describe(self) -> str:
         text = self._describe()
-        return text + " (or none)" if self.optional else text
+        return text + ", or none" if self.optional else text
 
     def _describe(self) -> str:
         if self.kind == "choice":
