@@ -81,6 +81,9 @@ def show_run(ledger, args) -> int:
         print(f"{title}:")
         for key, value in section.items():
             print(f"  {key:<18}{_fmt(value)}")
+    for segment in record.segments:
+        changes = ", ".join(f"{k} {_fmt(a)} -> {_fmt(b)}" for k, (a, b) in segment.get("changed", {}).items())
+        print(f"from step {segment.get('step')}: {changes}")
     print(f"snapshots ({len(record.snapshots)}, {_size(record.disk_bytes)}): {', '.join(map(str, record.snapshots))}")
     for label, value in (("tags", ", ".join(record.tags)), ("note", record.note), ("command", record.command),
                          ("message", record.message)):

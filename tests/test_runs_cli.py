@@ -74,9 +74,14 @@ def test_a_resumed_run_records_its_parent(tmp_path, data_file, capsys):
 def test_a_branch_continues_a_middle_snapshot_as_a_child_run(tmp_path, data_file, capsys):
     assert main(train_args(data_file, tmp_path / "m.npz")) == 0
     parent = cli_json(capsys, "runs", "list", "--json")[0]
-    assert main(train_args(data_file, tmp_path / "b.npz", "--branch", f"{parent['id']}@30", steps=50)) == 0
+    assert main(train_args(data_file, tmp_path / "b.npz", "--branch", f"{parent['id']}@30", "--lr", "0.0005",
+                           steps=50)) == 0
     child = cli_json(capsys, "runs", "list", "--json")[1]
     assert (child["parent"], child["parent_step"], child["step"]) == (parent["id"], 30, 50)
+    assert child["segments"] == [{"step": 30, "changed": {"lr": [0.001, 0.0005]}}]
+    capsys.readouterr()
+    assert main(["runs", "show", str(child["id"])]) == 0
+    assert f"branched from run {parent['id']} at step 30" in capsys.readouterr().out
     assert load_model(tmp_path / "b.npz").model.step == 50 and load_model(tmp_path / "m.npz").model.step == 60
     capsys.readouterr()
     assert main(train_args(data_file, tmp_path / "b.npz", "--branch", f"{parent['id']}@30")) == 2
