@@ -51,6 +51,9 @@ COLUMNS = (("id", "Run"), ("status", "Status"), ("kind", "Model"), ("dataset", "
            ("beta", "β"), ("latent", "Latent"), ("hidden", "Hidden"), ("lr", "LR"), ("test_neg_elbo", "Test −ELBO"),
            ("test_iwae", "Test IWAE"), ("active_units", "Active units"), ("snapshots", "Snapshots"), ("disk", "Disk"),
            ("parent", "Parent"), ("tags", "Tags"), ("source", "From"), ("note", "Note"))
+# the faces grid's column ticks (FaceGrid labels every other column): each title near the middle of its half
+_COLUMN_TITLES = [""] * (2 * N_FACES)
+_COLUMN_TITLES[2], _COLUMN_TITLES[N_FACES + 2] = "reconstructions", "samples"
 MAX_POINTS = 2000  # per curve: about two per horizontal pixel
 X_AXES = {"Step": "step", "Images seen": "images", "Wall time (s)": "wall"}
 
@@ -499,6 +502,7 @@ class RunsPanel(Panel):
             rows += [np.concatenate([f["recons"] if f["recons"] is not None else blank, f["samples"]])
                      for f in latest.values()]
             self.faces_grid.set_grid(np.stack(rows), self.session.image_shape)
+            self.faces_grid.set_axes("", ["test faces"] + [f"run {i}" for i in latest], "", _COLUMN_TITLES)
             self.faces_shown = list(latest)
             self.faces_legend.setText("Rows: test faces, then " + ", ".join(
                 f"<b style='color:{self.colour(i)}'>run {i} (step {f['step']})</b>" for i, f in latest.items()))
@@ -507,6 +511,8 @@ class RunsPanel(Panel):
         if faces is not None:
             rows = faces["samples"][None] if faces["recons"] is None else np.stack([faces["recons"], faces["samples"]])
             self.timeline_grid.set_grid(rows, self.session.image_shape)
+            self.timeline_grid.set_axes("", ["samples"] if faces["recons"] is None else ["reconstructions", "samples"],
+                                        "", None)
             self.timeline_shown_step = faces["step"]
 
     def _timeline_rested(self) -> None:
