@@ -36,7 +36,7 @@ def limit_blas_threads() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
-OUTPUT_OPTIONS = ("save", "gif", "save_html", "out")  # the options that name a file a command writes
+OUTPUT_OPTIONS = ("save", "gif", "save_html", "out", "csv")  # the options that name a file a command writes
 
 
 def absolute_outputs(args) -> None:
