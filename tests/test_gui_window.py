@@ -140,3 +140,10 @@ def test_the_training_progress_bar_is_where_its_text_says(window):
     bar = panel.progress_bar
     assert bar.format() == "1237 / 10000 steps"
     assert bar.value() / bar.maximum() == 1237 / 10_000  # not 1230 (per mille): it lagged its text by ≤ 9 steps
+
+
+def test_every_tab_has_its_own_ctrl_digit(window):
+    keys = [window.actions_[f"tab{i + 1}"].shortcut().toString() for i in range(window.tabs.count())]
+    assert keys[:10] == [f"Ctrl+{(i + 1) % 10}" for i in range(min(10, len(keys)))]
+    given = [k for k in keys if k]
+    assert len(set(given)) == len(given)  # the tenth tab had none ("Ctrl+10" is not a key)

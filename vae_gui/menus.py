@@ -67,7 +67,8 @@ def build_menus(window) -> dict[str, QAction]:
     training.addAction(a["stop"])
     view = bar.addMenu("&View")
     for i in range(window.tabs.count()):
-        tab = _action(window, window.tabs.tabText(i), lambda i=i: window.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        keys = f"Ctrl+{(i + 1) % 10}" if i < 10 else None  # Ctrl+1 … Ctrl+9, then Ctrl+0 for the tenth tab
+        tab = _action(window, window.tabs.tabText(i), lambda i=i: window.tabs.setCurrentIndex(i), keys)
         view.addAction(tab)
         a[f"tab{i + 1}"] = tab
     view.addSeparator()
