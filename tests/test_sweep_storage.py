@@ -139,10 +139,19 @@ def test_a_killed_sweep_process_leaves_its_trial_failed_and_the_study_usable(tmp
     wait_until(running_with_a_report, what="a running trial")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    time.sleep(3.5)  # the grace period: 3 heartbeats of 1 s
-    code, out, err = sweep_main(capsys, tmp_path, data, "--study", "k", "--show", "--json", "--heartbeat", 1)
-    assert code == 0, err
-    before = [t["state"] for t in json.loads(out)["trials"]]
+    # the grace period is 3 heartbeats of 1 s; SQLite keeps whole seconds, so a heartbeat may look up to 1 s
+    # younger than it is: ask again until the dead trial shows as failed (a live process would keep it running)
+    before: list[str] = []
+
+    def the_dead_trial_failed() -> bool:
+        nonlocal before
+        code, out, err = sweep_main(capsys, tmp_path, data, "--study", "k", "--show", "--json", "--heartbeat", 1)
+        assert code == 0, err
+        before = [t["state"] for t in json.loads(out)["trials"]]
+        return "RUNNING" not in before
+
+    time.sleep(3.0)
+    wait_until(the_dead_trial_failed, timeout=30.0, what="the killed trial to be failed")
     assert before.count("FAIL") == 1 and "RUNNING" not in before  # (a first trial may have finished in time)
     with Ledger(tmp_path / "runs") as ledger:  # the killed trial's run is a crashed run in the ledger
         assert [r.status for r in ledger.runs(tag="study:k")].count("crashed") == 1
