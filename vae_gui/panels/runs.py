@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer
 from PyQt6.QtGui import QBrush, QColor
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -181,7 +181,9 @@ class RunsPanel(Panel):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # widths fitted once per fill (ResizeToContents re-measured every column at every cell set: a ledger of
+        # 1 000 runs never finished filling)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.views = QTabWidget()
         self.views.addTab(self._build_curves(), "Curves")
@@ -322,24 +324,38 @@ class RunsPanel(Panel):
     def _fill_table(self) -> None:
         table = self.table
         table.blockSignals(True)
+        table.setUpdatesEnabled(False)
         table.setSortingEnabled(False)
+        grew = table.rowCount() != len(self.records)
         table.setRowCount(len(self.records))
         for row, record in enumerate(self.records.values()):
+            cells = cell_values(record)
             for col, (key, _title) in enumerate(COLUMNS):
-                text, value = cell_values(record)[key]
+                text, value = cells[key]
                 item = _SortItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, value)
                 table.setItem(row, col, item)
         table.setSortingEnabled(True)
-        table.clearSelection()
-        mode = table.selectionMode()
-        table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        for row in range(table.rowCount()):
-            if self._row_id(row) in self.selected:
-                table.selectRow(row)
-        table.setSelectionMode(mode)
+        if grew:  # fitted to the first rows only: measuring every cell of a long ledger costs seconds
+            header = table.horizontalHeader()
+            header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            header.setResizeContentsPrecision(50)
+            table.resizeColumnsToContents()
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self._reselect()
+        table.setUpdatesEnabled(True)
         table.blockSignals(False)
         self._apply_filter(self.filter_edit.text())
+
+    def _reselect(self) -> None:
+        """Select the rows of ``self.selected`` again (after a refill), as one selection."""
+        table, wanted = self.table, set(self.selected)
+        selection = QItemSelection()
+        model = table.model()
+        for row in range(table.rowCount()):
+            if self._row_id(row) in wanted:
+                selection.select(model.index(row, 0), model.index(row, table.columnCount() - 1))
+        table.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def _row_id(self, row: int) -> int:
         return int(self.table.item(row, 0).data(Qt.ItemDataRole.UserRole))
@@ -353,13 +369,8 @@ class RunsPanel(Panel):
     # ------------------------------------------------------------------ selection
     def select_runs(self, run_ids: list[int]) -> None:
         """Select these runs in the table (as a user's clicks would)."""
-        self.table.clearSelection()
-        mode = self.table.selectionMode()
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        for row in range(self.table.rowCount()):
-            if self._row_id(row) in run_ids:
-                self.table.selectRow(row)
-        self.table.setSelectionMode(mode)
+        self.selected = [int(i) for i in run_ids]
+        self._reselect()
 
     def _selection_changed(self) -> None:
         rows = sorted({i.row() for i in self.table.selectedItems()})
