@@ -1,4 +1,4 @@
-"""Issue 13: the GUI in a real user's hands — small screens, no stale text, explained numbers, shortcuts.
+"""The GUI in a real user's hands — small screens, no stale text, explained numbers, shortcuts.
 
 Each test drives the real window or panel (pytest-qt, offscreen) and asserts on what it shows.
 """

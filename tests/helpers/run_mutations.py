@@ -20,10 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-R_DATA, R_MODELS, R_FAULTS, R_GUI = ("tests/test_reliability_data.py", "tests/test_reliability_models.py",
-                                     "tests/test_reliability_faults.py", "tests/test_reliability_gui.py")
-R_BOMBS, R_FIELDS, R_LEGACY, R_OUT, R_SIGNALS, R_GUI2 = (f"tests/test_reliability_{n}.py" for n in
-                                                         ("bombs", "fields", "legacy", "outputs", "signals", "gui2"))
+R_DATA, R_MODELS, R_FAULTS, R_GUI = ("tests/test_data_refusals.py", "tests/test_model_file_refusals.py",
+                                     "tests/test_training_faults.py", "tests/test_gui_faults.py")
+R_BOMBS, R_FIELDS, R_LEGACY, R_OUT, R_SIGNALS, R_GUI2 = (f"tests/test_{n}.py" for n in (
+    "hostile_files", "checkpoint_fields", "legacy_pickles", "file_outputs", "cli_signals", "gui_unsaved_work"))
 
 T_IMAGES, T_BUDGET, T_OUTPUTS, T_STARTUP, T_MODEL_DATA, T_FLOOR = (
     f"tests/test_{n}.py" for n in ("images_io", "data_budget", "cli_outputs", "cli_startup", "cli_model_data",

@@ -1,4 +1,4 @@
-"""Memory bombs and hangs: hostile model files, .mat files, pickles and paths (issue 10).
+"""Memory bombs and hangs: hostile model files, .mat files, pickles and paths.
 
 Every bomb is opened in a child process whose address space is capped (``run_limited``), so a
 regression fails the test (the child reports a MemoryError or the wrong message) instead of

@@ -1,4 +1,4 @@
-"""Late interrupts, SIGTERM/SIGHUP and two runs on one --out (issue 10). See docs/RELIABILITY.md."""
+"""Late interrupts, SIGTERM/SIGHUP and two runs on one --out. See docs/RELIABILITY.md."""
 
 from __future__ import annotations
 

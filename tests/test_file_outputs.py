@@ -1,5 +1,5 @@
 """Every file the program writes: never over another kind of file or a non-regular one, always atomic,
-no temporary left behind (issue 10). See docs/RELIABILITY.md."""
+no temporary left behind. See docs/RELIABILITY.md."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def test_train_never_overwrites_its_own_data_file(tmp_path, frey_path, capsys):
     data.write_bytes(frey_path.read_bytes())
     before = data.read_bytes()
     code, _, err = _train(capsys, data, data)
-    assert_cli_error(code, err, f"--out {data} is also --data", "an output may not be an input")  # not even with --force
+    # not even with --force
+    assert_cli_error(code, err, f"--out {data} is also --data", "an output may not be an input")
     assert data.read_bytes() == before
 
 

@@ -1,5 +1,5 @@
 """Legacy assignment pickles of every protocol, and Python 2's, import; only NumPy's exact forms are allowed
-(issue 10). See docs/RELIABILITY.md."""
+See docs/RELIABILITY.md."""
 
 from __future__ import annotations
 

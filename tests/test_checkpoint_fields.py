@@ -1,5 +1,5 @@
-"""Numbers in a model file outside their range: one clear error naming the field and the range (issue 10's
-tracebacks: OverflowError, ZeroDivisionError, "math domain error"...). See docs/RELIABILITY.md."""
+"""Numbers in a model file outside their range: one clear error naming the field and the range (before:
+tracebacks such as OverflowError, ZeroDivisionError, "math domain error"...). See docs/RELIABILITY.md."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Issue 10 in the GUI: unsaved trained weights are asked about (Save / Discard / Cancel) before the
-window closes or the model is replaced; bombs, devices and wrong-sized models end in a dialog with the
+"""The GUI and unsaved or refused work: unsaved trained weights are asked about (Save / Discard / Cancel)
+before the window closes or the model is replaced; bombs, devices and wrong-sized models end in a dialog with the
 current model kept; exports only replace files of their own kind. Driven through the real MainWindow
 (pytest-qt, offscreen). See docs/RELIABILITY.md."""
 

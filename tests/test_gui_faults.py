@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from helpers.gui import frey_window, tiny_run_form
 from helpers.reliability import ROOT, save_small_model
-from test_reliability_data import BAD_DATA
-from test_reliability_models import BAD_MODELS, BAD_PICKLES, _hostile_payloads
+from test_data_refusals import BAD_DATA
+from test_model_file_refusals import BAD_MODELS, BAD_PICKLES, _hostile_payloads
 
 from core.checkpoint import load_model
 from vae_gui.app import MainWindow, make_settings
@@ -90,7 +90,7 @@ def test_startup_download_with_a_wrong_checksum_shows_a_dialog(qtbot, tmp_path, 
     dialog (not only in the status bar), the bad file deleted, and the program runs on without data."""
     import urllib.request
 
-    from test_reliability_data import _BadMirror
+    from test_data_refusals import _BadMirror
 
     import core.data as data
 
