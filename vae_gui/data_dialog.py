@@ -30,10 +30,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from core.dataset import Dataset, check_compatible
+from core.dataset import Dataset
 from core.dataset_io import open_dataset, parse_image_shape, split_spec
 from core.errors import DataError
 from core.models import Model
+from core.record import ModelRecord
 from vae_gui import closing
 from vae_gui.widgets.faces import FaceGrid
 from vae_gui.workers import Job, start_job
@@ -52,12 +53,12 @@ def read_with_warnings(spec: str, image_shape: tuple[int, int] | None) -> tuple[
     return dataset, [str(w.message) for w in caught]
 
 
-def model_conflict(model: Model | None, meta: dict, dataset: Dataset) -> str:
+def model_conflict(record: ModelRecord | None, dataset: Dataset) -> str:
     """Why the current model cannot read ``dataset`` ('' when it can): core.dataset.check_compatible's rule."""
-    if model is None:
+    if record is None:
         return ""
     try:
-        check_compatible(model.config.input_dim, (meta or {}).get("data"), dataset)
+        record.check_data(dataset)
     except DataError as exc:
         return str(exc)
     return ""
@@ -205,7 +206,7 @@ class DataSetDialog(QDialog):
         self.labels["split"].setText(f"{len(dataset.train_ids):,} train, {len(dataset.test_ids):,} test "
                                      "(seeded, 10 % test: the same rule for every data set)")
         self.labels["warnings"].setText("\n".join(found_warnings) or "none")
-        conflict = model_conflict(self.session.model, self.session.meta, dataset)
+        conflict = model_conflict(self.session.record, dataset)
         self.labels["model"].setText(
             f"Current model: {conflict}: using this data set replaces it with an untrained model of the same "
             "architecture for these images (train it in the Training tab)." if conflict
@@ -234,22 +235,23 @@ def apply_dataset(window, dataset: Dataset, source: str, ask: bool = False) -> b
     if session.training:
         window.show_error("Open data set", "A training run is going: stop it first (it trains on the current data).")
         return False
-    conflict = model_conflict(session.model, session.meta, dataset)
+    conflict = model_conflict(session.record, dataset)
     if conflict and ask and not ask_replace_model(window, conflict, dataset):
         return False
     if conflict and not closing.confirm_replace(window, "Open data set"):
         return False
     message = f"{dataset.describe()} — {_short(source)}"
+    data_path = split_spec(source)[0] if source else None
     if conflict:
         fresh = Model(dataclasses.replace(session.model.config, input_dim=dataset.dim, input_centre=None), seed=0)
-        session.set_data(None, message="switching data sets")  # no moment where panels see a model and
-        session.set_model(fresh, meta={"data": dataset.to_meta()})  # data of different sizes
+        # both in place before either signal: no moment where panels see a model and data of different sizes
+        session.replace_model_and_data(ModelRecord(fresh, data=dataset.to_meta()), dataset, data_path, message)
         notice = (f"The model was replaced by an untrained {fresh.config.describe()} for "
                   f"{dataset.image_shape[0]}×{dataset.image_shape[1]} images ({conflict})")
     else:
-        warnings = check_compatible(dataset.dim, (session.meta or {}).get("data"), dataset)
+        warnings = session.record.check_data(dataset) if session.record is not None else []
         notice = "; ".join(f"warning: {line}" for line in warnings)
-    session.set_data(dataset, split_spec(source)[0] if source else None, message=message)
+        session.set_data(dataset, data_path, message=message)
     if notice:  # after the switch, which clears the notices about the previous pair
         window.notify(notice, 20)
     return True

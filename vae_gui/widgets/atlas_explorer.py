@@ -26,7 +26,6 @@ from PyQt6.QtWidgets import (
 )
 
 from core import atlas
-from core.dataset import model_image_shape
 from vae_gui.panels.latent_grid import LatentGridPanel
 from vae_gui.panels.reconstruction import ReconstructionPanel
 from vae_gui.widgets.atlas import TOOL_NAMES, TOOLS, AtlasPlot, ImageBox, TwoLineLabel
@@ -140,7 +139,7 @@ class AtlasExplorer(QWidget):
     def image_shape(self) -> tuple[int, int]:
         if self.session.dataset is not None:
             return self.session.dataset.image_shape
-        return model_image_shape(self.session.meta, self.session.model.config.input_dim)
+        return self.session.record.image_shape
 
     def forget(self) -> None:
         """A new model or data set: the encoding shown, the colours computed, the hovered faces, the path, the
