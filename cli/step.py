@@ -85,8 +85,8 @@ def run(args) -> int:
         eps = parse_eps(args.eps, latent) if args.eps is not None else draw_eps(latent, args.eps_seed)
     except ValueError as exc:
         raise CliError(f"--eps: {exc}") from None
-    step = open_step(loaded.model, view.images[args.index], eps, args.index, loaded.optimizer_state,
-                     loaded.meta.get("train"))
+    settings = loaded.settings.to_meta() if loaded.settings is not None else None
+    step = open_step(loaded.model, view.images[args.index], eps, args.index, loaded.optimizer_state, settings)
     if args.save_html:
         write_step_page(args.save_html, step, model_shape(loaded), dataset.name, force=args.force)
     if args.json:

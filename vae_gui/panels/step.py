@@ -364,7 +364,7 @@ class StepPanel(Panel):
         generation, self._inputs = self._generation, (model, x, eps)
         self.face_label.setText(words if self.own_x is not None else self.state.split_name(index))
         self.status.setText(f"opening the step of {words}…")
-        self.run_job(open_step, model, x, eps, index, self.state.optimizer_state, self.state.meta.get("train"),
+        self.run_job(open_step, model, x, eps, index, self.state.optimizer_state, _settings_of(self.state.record),
                      on_result=lambda opened: self._show(generation, opened, words),
                      on_error=lambda message, _e: self.status.setText(f"the step failed: {message}"),
                      on_finished=self._update_buttons)
@@ -458,19 +458,20 @@ class StepPanel(Panel):
         if model is not self.state.model:
             return
         s = self.state
-        undo = (model, s.model_path, s.optimizer_state, dict(s.meta), s.unsaved)
+        undo = (s.record, s.model_path, s.unsaved)
         self.next_button.setEnabled(False)
-        self.run_job(take_step, model, x, eps, s.optimizer_state, s.meta.get("train"),
+        self.run_job(take_step, model, x, eps, s.optimizer_state, _settings_of(s.record),
                      on_result=lambda result: self._stepped(undo, *result),
                      on_error=lambda message, _e: s.report_error("The step failed", message),
                      on_finished=self._update_buttons)
 
     def _stepped(self, undo: tuple, stepped, opt_state: dict) -> None:
         s = self.state
-        if s.model is not undo[0] or s.training:  # the model changed meanwhile: this step is for another
+        if s.record is not undo[0] or s.training:  # the model changed meanwhile: this step is for another
             return
         self._stepped_to = stepped
-        s.set_model(stepped, s.model_path, optimizer_state=opt_state, meta=s.meta, unsaved=True)
+        s.set_record(replace(s.record, model=stepped, optimizer_state=opt_state), s.model_path,
+                     unsaved=True)
         self._undo = undo
         self._update_buttons()
 
@@ -478,9 +479,9 @@ class StepPanel(Panel):
         """Put the model from before the last Next step back (once)."""
         if self._undo is None or self.state.training:
             return
-        model, path, opt_state, meta, unsaved = self._undo
+        record, path, unsaved = self._undo
         self._undo = self._stepped_to = None
-        self.state.set_model(model, path, optimizer_state=opt_state, meta=meta, unsaved=unsaved)
+        self.state.set_record(record, path, unsaved=unsaved)
 
     def _update_buttons(self) -> None:
         ready = self.state.model is not None and not self.state.training
@@ -500,3 +501,8 @@ class StepPanel(Panel):
                                 if self.state.dataset is not None else "", force=True)
             except (OSError, ValueError) as exc:
                 self.state.report_error("Could not save the page", str(exc))
+
+
+def _settings_of(record) -> dict | None:
+    """The record's training settings as core.step takes them (optimizer, lr, weight_decay), None without."""
+    return record.settings.to_meta() if record is not None and record.settings is not None else None
