@@ -37,7 +37,7 @@ def shoot(out: Path) -> list[Path]:
             path = ensure_data(None, allow_download=False)
             session.set_data(frey_dataset(path), path)
             loaded = load_model(ROOT / "model/vae.npz")
-            session.set_model(loaded.model, ROOT / "model/vae.npz", loaded.optimizer_state, loaded.meta)
+            session.set_record(loaded, ROOT / "model/vae.npz")
             window = MainWindow(session, settings=make_settings(Path(tmp) / "settings.ini"))
             window.resize(*size)
             window.show()
