@@ -2,7 +2,7 @@
 
 Our Trainer.step on the 560-256-16 VAE and AE (batch 64, Adam) at one thread, at two threads with every split,
 and at two threads with one kind of split alone: the large products' columns (forward and the first layer's
-weight gradient), a layer's weight and input gradients at once, Adam's two halves. Per step: wall-clock ms,
+weight gradient), a layer's weight and input gradients at once. Per step: wall-clock ms,
 the process's CPU ms (both threads) and the calling thread's own CPU ms (the critical path when the helper
 keeps up: on a busy machine, where wall times say little, it estimates what a free second core would give);
 the variants alternate within each repetition, medians of the repetitions; the load average is printed.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-VARIANTS = ("1 thread", "2: all", "2: columns only", "2: gradient pairs only", "2: Adam only")
+VARIANTS = ("1 thread", "2: all", "2: columns only", "2: gradient pairs only")
 
 
 def variant_stepper(kind: str, X, variant: str):
@@ -38,12 +38,6 @@ def variant_stepper(kind: str, X, variant: str):
     if variant != "2: gradient pairs only":
         workers.pair_min_mnk = math.inf
     trainer.workers = workers
-    model, optimizer = trainer.model, trainer.optimizer
-    forward_backward, adam_step = model.forward_backward, optimizer.step
-    if variant == "2: Adam only":  # the forward and backward pass on one thread
-        model.forward_backward = lambda *a, workers=None, **k: forward_backward(*a, **k)
-    else:  # Adam on one thread
-        optimizer.step = lambda workers=None: adam_step()
     return step
 
 

@@ -4,7 +4,10 @@ OpenBLAS's own threads spin while they wait for work, which on a busy 2-core mac
 into 69 s (issue 27); so BLAS stays single-threaded inside each thread, and the engine hands the helper one
 independent half of the large pieces of a step instead. NumPy releases the GIL inside matmul and inside
 ufunc loops over more than a few hundred entries, so the two halves run at once on two cores; the Python
-between them (and SciPy's BLAS level-1 wrappers, which keep the GIL) still runs one thread at a time.
+between them still runs one thread at a time. Adam is not split: SciPy's BLAS level-1 wrappers (its axpy
+passes) keep the GIL, and its two halves took ~580 µs each against ~290 µs for the whole update on one
+thread (measured, 2026-12-07); on the project's 2-vCPU machine the splits below did not pay either
+(benchmarks/cores.py, benchmarks/RESULTS.md), which is why ``threads="auto"`` measures before it uses them.
 
 What is split, and why each result is bit-identical to one thread (tests/test_parallel.py asserts it):
 
@@ -13,8 +16,6 @@ What is split, and why each result is bit-identical to one thread (tests/test_pa
   the whole; only products far above OpenBLAS's small-matrix path are split (``SPLIT_MIN_MNK``).
 * ``core.layers.affine_backward``: a layer's weight gradient and its input gradient, which are independent
   products of the same operands.
-* ``core.optim.Adam``: the update's passes over the first and the second half of the flat vector, cut at
-  one of the chunk boundaries the one-thread update already uses, so every BLAS call sees the same stretch.
 
 ``ThreadChoice`` decides between one and two threads by timing real training steps (``Trainer`` uses it for
 ``threads="auto"``), and keeps re-checking, so a machine that gets busy falls back to one thread.

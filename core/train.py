@@ -263,7 +263,7 @@ class Trainer:
             model.grad_flat += self.weight_decay * model.flat
         if self.lr_schedule is not None:
             self.optimizer.lr = self.lr_schedule.at(step)
-        self.optimizer.step(workers)
+        self.optimizer.step()  # on this thread: splitting Adam lost (SciPy's axpy keeps the GIL; core.parallel)
         model.step = step + 1
         if log_now:
             if not math.isfinite(float(model.flat.sum())):

@@ -1,9 +1,8 @@
 """Two threads in the engine (core/parallel.py): every split is bit-identical to one thread.
 
 Which results are exact and which within round-off: all of them are exact. The engine splits only by
-output columns (the large products), by independent products (a layer's weight and input gradients) and
-by stretches of elementwise passes (Adam, cut at its own chunk boundaries); it never splits a sum, so
-nothing here is compared with a tolerance.
+output columns (the large products) and by independent products (a layer's weight and input gradients);
+it never splits a sum, so nothing here is compared with a tolerance.
 """
 
 from __future__ import annotations
@@ -79,22 +78,6 @@ def test_affine_layer_on_two_threads_is_bit_identical(workers, need_dx):
             np.testing.assert_array_equal(one, two)
     _, _, db = affine_backward(dout, cache, np.empty_like(W), None, need_dx=need_dx, workers=workers)
     np.testing.assert_array_equal(db, grads[0][2])  # a bias gradient without a buffer is returned as well
-
-
-def test_adam_on_two_threads_is_bit_identical(workers):
-    """Across a fold of the scaled moments (step 66 for β1's scale) and with a vector of several chunks."""
-    models = [Model(ModelConfig(kind="vae"), seed=3) for _ in range(2)]
-    opts = [make_optimizer("adam", m, lr=1e-3) for m in models]
-    assert models[0].flat.size > 2 * opts[0].CHUNK
-    rng = np.random.default_rng(4)
-    for _ in range(70):
-        g = rng.standard_normal(models[0].flat.size, dtype=np.float32)
-        for m, opt, w in zip(models, opts, (None, workers), strict=True):
-            m.grad_flat[...] = g
-            opt.step(w)
-    np.testing.assert_array_equal(models[0].flat, models[1].flat)
-    np.testing.assert_array_equal(opts[0].m, opts[1].m)
-    np.testing.assert_array_equal(opts[0].v, opts[1].v)
 
 
 def _trained(config: ModelConfig, threads, steps: int = 60, batch: int = 64):
