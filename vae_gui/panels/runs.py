@@ -58,6 +58,13 @@ MAX_POINTS = 2000  # per curve: about two per horizontal pixel
 X_AXES = {"Step": "step", "Images seen": "images", "Wall time (s)": "wall"}
 
 
+
+def wrapped_label(text: str) -> QLabel:
+    """A label that wraps instead of widening the tab (every tab fits 1024×600 without scrolling sideways)."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
+
 class _SortItem(QTableWidgetItem):
     """A cell that sorts by its number (UserRole) when it has one, else by its text."""
 
@@ -238,8 +245,8 @@ class RunsPanel(Panel):
         self.faces_legend.setWordWrap(True)
         self.faces_grid = FaceGrid(min_height=200)
         layout = QVBoxLayout(page)
-        layout.addWidget(QLabel(f"Top row: {N_FACES} test faces. Then one row per run, in its colour: its "
-                                f"reconstructions of them, then {N_FACES} samples of the same z."))
+        layout.addWidget(wrapped_label(f"Top row: {N_FACES} test faces. Then one row per run, in its colour: its "
+                                       f"reconstructions of them, then {N_FACES} samples of the same z."))
         layout.addWidget(self.faces_legend)
         layout.addWidget(self.faces_grid, 1)
         return page
@@ -251,7 +258,7 @@ class RunsPanel(Panel):
 
     def _build_timeline(self) -> QWidget:
         page = QWidget()
-        self.timeline_label = QLabel("Select a run to replay its snapshots.")
+        self.timeline_label = wrapped_label("Select a run to replay its snapshots.")
         self.timeline_slider = QSlider(Qt.Orientation.Horizontal)
         self.timeline_slider.setEnabled(False)
         self.timeline_slider.valueChanged.connect(self._timeline_moved)
@@ -275,7 +282,8 @@ class RunsPanel(Panel):
         layout = QVBoxLayout(page)
         layout.addWidget(self.timeline_label)
         layout.addWidget(self.timeline_slider)
-        layout.addWidget(QLabel(f"Reconstructions of {N_FACES} test faces, then {N_FACES} samples, at this step:"))
+        layout.addWidget(wrapped_label(f"Reconstructions of {N_FACES} test faces, then {N_FACES} samples, "
+                                       "at this step:"))
         layout.addWidget(self.timeline_grid, 1)
         layout.addLayout(buttons)
         self._set_snapshot_buttons(False)
