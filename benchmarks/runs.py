@@ -145,9 +145,12 @@ def runs_list_seconds(reps: int = 3, log_points: int = 600) -> tuple[float, floa
 def compare_overlay_ms(reps: int = 5, log_every: int = 100) -> tuple[float, float]:
     """(wall, CPU) ms of the Runs tab drawing 6 runs of 60 000 steps logged every ``log_every``, each time
     read from the ledger."""
+    from PyQt6.QtCore import QEvent
+
     from benchmarks.gui import _app
     from vae_gui.panels.runs import RunsPanel
     from vae_gui.state import Session
+    from vae_gui.workers import drain
 
     app = _app()
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,7 +159,8 @@ def compare_overlay_ms(reps: int = 5, log_every: int = 100) -> tuple[float, floa
         old = os.environ.get("VAE_RUNS")
         os.environ["VAE_RUNS"] = str(folder)
         try:
-            panel = RunsPanel(Session())
+            session = Session()
+            panel = RunsPanel(session)
             panel.resize(1280, 720)
             panel.show()
             panel.refresh_table(force=True)
@@ -172,7 +176,10 @@ def compare_overlay_ms(reps: int = 5, log_every: int = 100) -> tuple[float, floa
                 cpu.append(time.thread_time() - c0)
             assert len(panel.curves) == 6
             panel.shutdown()
+            drain()  # the faces job of the selection ends before the panel goes
             panel.close()
+            panel.deleteLater()  # deleted here, with its session alive, not by Python's collector later
+            app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
         finally:
             if old is None:
                 os.environ.pop("VAE_RUNS", None)
