@@ -472,8 +472,8 @@ class StudyPlan:
 
     @classmethod
     def from_attrs(cls, attrs: dict, source: str) -> StudyPlan:
-        if "space" not in attrs:
-            raise SweepError(f"{source} was not made by main.py sweep (it has no search space)")
+        if "space" not in attrs or "n_trials" not in attrs:
+            raise SweepError(f"{source} was not made by main.py sweep (it has no search space or total)")
         return cls(SearchSpace.from_dict(attrs["space"], source), int(attrs["n_trials"]), attrs.get("metric", "val"),
                    attrs.get("sampler", "tpe"), bool(attrs.get("prune", False)), attrs.get("data", ""))
 
@@ -495,6 +495,22 @@ def make_pruner(plan: StudyPlan):
     return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
 
 
+PLAN_KEYS = ("space", "n_trials", "metric", "sampler", "prune", "data")  # StudyPlan.attrs()'s keys
+PLAN_WAIT_S = 10.0
+
+
+def stored_plan(storage, name: str, wait_s: float = PLAN_WAIT_S) -> dict:
+    """The study's user attributes once its whole plan is there: the process that has just created the study
+    writes them one by one after creating it, and another process starting at once may look in between."""
+    optuna = require_optuna()
+    deadline = time.monotonic() + wait_s
+    while True:
+        attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
+        if all(key in attrs for key in PLAN_KEYS) or time.monotonic() > deadline:
+            return attrs
+        time.sleep(0.1)
+
+
 def open_study(storage, name: str, plan: StudyPlan | None, resume: bool, seed: int | None = None,
                n_trials: int | None = None):
     """(optuna Study, StudyPlan). A new study takes ``plan``; an existing one is joined when ``plan`` has
@@ -506,7 +522,7 @@ def open_study(storage, name: str, plan: StudyPlan | None, resume: bool, seed: i
     if not exists and (resume or plan is None):
         raise SweepError(f"there is no {where} to resume; start it with --space SPACE.toml --trials N")
     if exists:
-        have = StudyPlan.from_attrs(optuna.load_study(study_name=name, storage=storage).user_attrs, where)
+        have = StudyPlan.from_attrs(stored_plan(storage, name), where)
         if plan is not None and plan.space.to_dict() != have.space.to_dict():
             raise SweepError(f"the {where} searches another space; resume it without --space, "
                              "or give a new --study name")

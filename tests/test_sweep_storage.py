@@ -161,3 +161,28 @@ def test_a_killed_sweep_process_leaves_its_trial_failed_and_the_study_usable(tmp
     states = [t.state.name for t in optuna.load_study(study_name="k", storage=storage).get_trials()]
     assert states.count("FAIL") == 1 and states.count("COMPLETE") == 2 and len(states) == 3
     assert trial_numbers(out) == [n for n, s in enumerate(states) if s == "COMPLETE" and n >= len(before)]
+
+
+def test_a_study_another_process_is_still_creating_is_joined_once_its_plan_is_written(tmp_path):
+    """Two processes starting one study at once: the second may see the study before the first has written its
+    plan (a KeyError once); it waits for the whole plan instead, and a study without one is refused in a line."""
+    import threading
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(study_name="race", storage=storage)
+    study.set_user_attr("space", {"lr": {"low": 1e-4, "high": 1e-2, "log": True}})
+
+    def finish_plan():
+        time.sleep(0.3)
+        for key, value in {"n_trials": 5, "metric": "val", "sampler": "tpe", "prune": False, "data": ""}.items():
+            study.set_user_attr(key, value)
+
+    writer = threading.Thread(target=finish_plan)
+    writer.start()
+    attrs = sweep.stored_plan(storage, "race")
+    writer.join()
+    assert attrs["n_trials"] == 5 and attrs["data"] == ""
+    other = optuna.create_study(study_name="bare", storage=storage)
+    other.set_user_attr("space", {})
+    with pytest.raises(sweep.SweepError, match="not made by main.py sweep"):
+        sweep.StudyPlan.from_attrs(sweep.stored_plan(storage, "bare", wait_s=0.2), "study 'bare'")
