@@ -119,15 +119,3 @@ def run_ledger_folder(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.setenv("VAE_RUNS", str(folder))
     return folder
 
-
-@pytest.fixture(autouse=True)
-def no_widget_outlives_its_test():
-    """Widgets a test leaves behind (a benchmark's panels, say) are deleted right after it, not at the next GUI
-    test's clean-up: hundreds of stale pyqtgraph widgets deleted at once under a later test crashed the suite."""
-    yield
-    from PyQt6.QtWidgets import QApplication
-
-    if QApplication.instance() is not None and QApplication.topLevelWidgets():
-        from qt_cleanup import delete_all_widgets
-
-        delete_all_widgets()  # the same clean-up as the GUI test modules'

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse: the GUI benchmarks leave no widget behind)
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_KEYS = {
