@@ -15,7 +15,7 @@ from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse fixture
 import vae_gui.files as files_module
 from core.optim import make_optimizer
 from vae_gui.app import PANELS, MainWindow, make_settings
-from vae_gui.menus import fill_shipped_menu
+from vae_gui.models_menu import fill_models_menu
 from vae_gui.screenshots import take_screenshots
 from vae_gui.state import Session
 
@@ -212,13 +212,21 @@ def test_shipped_models_menu_lists_model_files_and_opens_them(qtbot, window, tmp
     monkeypatch.setattr(files_module, "MODEL_DIR", tmp_path)
     save_model(tmp_path / "ae.npz", small_model(kind="ae", hidden=(8,), latent=2, dtype="float32"))
     save_model(tmp_path / "vae.npz", small_model(hidden=(8,), latent=2, dtype="float32"))
-    fill_shipped_menu(window)
-    actions = window.shipped_menu.actions()
-    assert [a.text() for a in actions] == ["ae.npz", "vae.npz"]
+    fill_models_menu(window)
+    actions = window.models_menu.actions()
+    assert [a.text().split(" — ")[0] for a in actions] == ["ae.npz", "vae.npz"]
     actions[0].trigger()
     qtbot.waitUntil(lambda: window.state.model_path == tmp_path / "ae.npz", timeout=WAIT_MS)
     assert window.state.model.config.kind == "ae"
 
+
+
+def test_no_model_or_data_opens_from_the_menus_while_a_run_trains(window):
+    window.session.set_training(True)
+    assert not window.models_menu.isEnabled()
+    assert not any(window.actions_[name].isEnabled() for name in ("open", "import", "data", "frey"))
+    window.session.set_training(False)
+    assert window.models_menu.isEnabled() and window.actions_["open"].isEnabled()
 
 def test_settings_are_written_to_the_given_ini_file(window, tmp_path):
     window.files.save_model_path(tmp_path / "m.npz")

@@ -172,7 +172,7 @@ class MainWindow(QMainWindow):
     def _busy_changed(self, busy: bool) -> None:
         for name in ("open", "import", "data", "frey"):
             self.actions_[name].setEnabled(not busy)
-        self.shipped_menu.setEnabled(not busy)
+        self.models_menu.setEnabled(not busy)  # no other model opens while a run trains
 
     def notify(self, text: str, seconds: float = 8.0) -> None:
         self.status.notify(text, seconds)

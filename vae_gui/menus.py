@@ -12,7 +12,6 @@ from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QMessageBox
 
 from vae_gui import closing
-from vae_gui.files import MODEL_DIR, shipped_models
 from vae_gui.models_menu import add_models_menu
 
 
@@ -86,24 +85,10 @@ def build_menus(window) -> dict[str, QAction]:
 
 def _file_menu(window, a: dict[str, QAction]) -> None:
     menu = window.menuBar().addMenu("&File")
-    menu.addAction(a["open"])
-    window.shipped_menu = menu.addMenu("Shipped models")
-    window.shipped_menu.aboutToShow.connect(lambda: fill_shipped_menu(window))
-    fill_shipped_menu(window)
+    menu.addAction(a["open"])  # the shipped files are in the Models menu (vae_gui/models_menu.py)
     for name in ("save", "import", None, "data", "frey", "encode_image", None, "export_png", "export_csv",
                  None, "quit"):
         menu.addSeparator() if name is None else menu.addAction(a[name])
-
-
-def fill_shipped_menu(window) -> None:
-    menu = window.shipped_menu
-    menu.clear()
-    files = shipped_models()
-    for path in files:
-        open_it = lambda _checked=False, p=path: window.files.open_model_path(p, ask=True)  # noqa: E731
-        menu.addAction(path.name).triggered.connect(open_it)
-    if not files:
-        menu.addAction(f"(no .npz files in {MODEL_DIR})").setEnabled(False)
 
 
 def _step_image(window, delta: int) -> None:
