@@ -129,6 +129,7 @@ def best_of_both(ours: Callable[[], object], torch_step: Callable[[], object], r
         for _ in range(30):
             torch_step()
     ratios, ours_rates, torch_rates, torch_threads = [], [], [], []
+    trainer = getattr(ours, "__self__", None)
     try:
         for r in range(reps):
             rate = {}
@@ -136,6 +137,8 @@ def best_of_both(ours: Callable[[], object], torch_step: Callable[[], object], r
                 if who != "ours":
                     torch.set_num_threads(who)
                 rate[who] = steps_per_second(ours if who == "ours" else torch_step, steps)[0]
+                if who == "ours" and isinstance(trainer, Trainer):
+                    trainer.close()  # OpenBLAS's idle thread would spin on into PyTorch's time (~0.1 s)
             best = max((1, 2), key=rate.get)
             ratios.append(rate["ours"] / rate[best])
             ours_rates.append(rate["ours"])
@@ -143,7 +146,6 @@ def best_of_both(ours: Callable[[], object], torch_step: Callable[[], object], r
             torch_threads.append(best)
     finally:
         torch.set_num_threads(before)
-    trainer = getattr(ours, "__self__", None)
     return {"ratio": statistics.median(ratios), "ours_steps_per_s": statistics.median(ours_rates),
             "torch_steps_per_s": statistics.median(torch_rates), "torch_threads": torch_threads,
             "ours_threads": trainer.thread_report() if isinstance(trainer, Trainer) else None}
@@ -161,17 +163,18 @@ def training_best(kind: str, X: np.ndarray, reps: int, steps: int) -> dict:
 
 
 def step_over_2core_floor(X: np.ndarray, reps: int, steps: int) -> dict:
-    """Our VAE step at threads='auto' against its matrix products split over both cores (core.parallel.Workers:
-    each large product's columns in two halves at once, the small ones whole), wall clock, back to back;
+    """Our VAE step at threads='auto' against its matrix products on both cores (core.parallel.matmul with
+    NumPy's BLAS at two threads: the step's own products, K-blocked the same way), wall clock, back to back;
     ``step_vs_2core_floor`` is the median of the per-repetition ratios."""
-    from core.parallel import Workers
+    from core.parallel import blas_threads, matmul
 
     step = engine_stepper("vae", X, threads="auto")
-    work, workers = gemm_work(), Workers()
+    work, blas = gemm_work(), blas_threads()
 
     def floor_once():
+        blas.set(2)  # the step sets its own count each step
         for a, b, out in work:
-            workers.matmul(a, b, out=out)
+            matmul(a, b, out=out)
 
     for _ in range(100):
         step()
@@ -180,7 +183,7 @@ def step_over_2core_floor(X: np.ndarray, reps: int, steps: int) -> dict:
     for _ in range(reps):
         step_ms.append(1e3 / steps_per_second(step, steps)[0])
         floor_ms.append(1e3 / steps_per_second(floor_once, steps)[0])
-    workers.close()
+    step.__self__.close()
     return {"vae_step_auto_ms": statistics.median(step_ms), "gemm_2core_floor_ms": statistics.median(floor_ms),
             "step_vs_2core_floor": statistics.median(s / f for s, f in zip(step_ms, floor_ms, strict=True)),
             "vae_step_auto_threads": step.__self__.thread_report()}

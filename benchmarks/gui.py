@@ -3,6 +3,7 @@
 * slider: one latent slider moved → the decoded face set *and painted* (setValue, then the
   event loop runs until idle), p50/p95 over many moves on the shipped VAE 256/16;
 * grid15: LatentGridPanel.rebuild_grid for a 15×15 grid, painted, median;
+* slider_train: the same on the Sampling tab while the Training tab trains (threads auto);
 * ui_stall: a 10 ms QTimer in the main window's event loop measures its own lateness while the
   Training tab trains a VAE 256/16 in its worker thread (loss curves and live faces updating), p99/max;
 * gradcheck_direction_gui: GradcheckPanel in direction mode on the current (shipped 256/16) VAE,
@@ -63,15 +64,11 @@ def _state():
     return state
 
 
-def slider_latency(moves: int) -> dict:
-    """p50/p95 ms from QSlider.setValue to the new face painted, over ``moves`` moves of random sliders."""
-    from vae_gui.panels.sampling import SLIDER_STEPS, SamplingPanel
+def _slider_moves(app, panel, moves: int) -> dict:
+    """Move random latent sliders of a shown SamplingPanel ``moves`` times: p50/p95 wall ms and p95 UI-thread
+    CPU ms from QSlider.setValue to the new face painted."""
+    from vae_gui.panels.sampling import SLIDER_STEPS
 
-    app = _app()
-    panel = SamplingPanel(_state())
-    panel.resize(1200, 800)
-    panel.show()
-    _settle(app, panel.is_ready)
     rng = np.random.default_rng(0)
     sliders = panel.sliders.sliders
     times, cpu_times = [], []
@@ -89,10 +86,66 @@ def slider_latency(moves: int) -> dict:
             cpu_times.append(1e3 * (time.thread_time() - c0))  # the UI thread's own work, without waiting for a core
     if np.array_equal(before, panel.face.current_image()):
         raise RuntimeError("the face never changed while the sliders moved")
+    return {"p50": percentile(times, 50), "p95": percentile(times, 95), "cpu_p95": percentile(cpu_times, 95)}
+
+
+def slider_latency(moves: int) -> dict:
+    """p50/p95 ms from QSlider.setValue to the new face painted, over ``moves`` moves of random sliders."""
+    from vae_gui.panels.sampling import SamplingPanel
+
+    app = _app()
+    panel = SamplingPanel(_state())
+    panel.resize(1200, 800)
+    panel.show()
+    _settle(app, panel.is_ready)
+    ms = _slider_moves(app, panel, moves)
     panel.close()
     panel.deleteLater()
-    return {"slider_p50_ms": percentile(times, 50), "slider_p95_ms": percentile(times, 95),
-            "slider_cpu_p95_ms": percentile(cpu_times, 95)}
+    return {"slider_p50_ms": ms["p50"], "slider_p95_ms": ms["p95"], "slider_cpu_p95_ms": ms["cpu_p95"]}
+
+
+def _training_window(app, tmp: str):
+    """The main window with its Training tab training a VAE 256/16 (threads auto) in its worker thread."""
+    from vae_gui.app import MainWindow, make_settings
+
+    window = MainWindow(_state(), settings=make_settings(os.path.join(tmp, "bench.ini")))
+    window.show()
+    panel = window.panels["training"]
+    window.tabs.setCurrentWidget(panel)
+    panel.form.steps_spin.setValue(panel.form.steps_spin.maximum())
+    _settle(app, lambda: False, 0.3)
+    return window, panel
+
+
+def _stop_training(app, window, panel) -> dict | None:
+    """Stop the run and close the window; the run's thread use (threads "auto", core.parallel)."""
+    panel.stop_training()
+    _settle(app, lambda: not panel.is_running(), 60)
+    record = getattr(panel, "last_record", None)
+    threads = record.results.get("threads_used") if record is not None else None
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    return threads
+
+
+def slider_while_training(moves: int) -> dict:
+    """slider_latency on the Sampling tab of a window whose Training tab is training (threads auto): the UI
+    thread shares the machine with the training thread and, at two threads, NumPy's second BLAS thread."""
+    app = _app()
+    with tempfile.TemporaryDirectory() as tmp:
+        window, training = _training_window(app, tmp)
+        if not training.start_training():
+            raise RuntimeError("the training panel refused to start a run")
+        _settle(app, lambda: len(training.plots.series["step"].values()) > 0, 30)
+        sampling = window.panels["sampling"]
+        window.tabs.setCurrentWidget(sampling)
+        _settle(app, sampling.is_ready)
+        _settle(app, lambda: False, 2.0)  # past the first thread probe (~50 steps)
+        ms = _slider_moves(app, sampling, moves)
+        threads = _stop_training(app, window, training)
+    return {"slider_train_p50_ms": ms["p50"], "slider_train_p95_ms": ms["p95"],
+            "slider_train_cpu_p95_ms": ms["cpu_p95"], "slider_train_threads": threads}
 
 
 def grid_rebuild(reps: int) -> dict:
@@ -139,29 +192,16 @@ def timer_lateness_ms(seconds: float, interval_ms: int = 10) -> np.ndarray:
 def ui_stall(seconds: float) -> dict:
     """Lateness of a 10 ms timer on the UI thread while the Training tab trains (p99 and max, ms),
     and the same with the window idle (the machine's own noise floor)."""
-    from vae_gui.app import MainWindow, make_settings
-
     app = _app()
     with tempfile.TemporaryDirectory() as tmp:
-        window = MainWindow(_state(), settings=make_settings(os.path.join(tmp, "bench.ini")))
-        window.show()
-        panel = window.panels["training"]
-        window.tabs.setCurrentWidget(panel)
-        panel.form.steps_spin.setValue(panel.form.steps_spin.maximum())
-        _settle(app, lambda: False, 0.3)
+        window, panel = _training_window(app, tmp)
         idle = timer_lateness_ms(seconds / 2)
         if not panel.start_training():
             raise RuntimeError("the training panel refused to start a run")
         _settle(app, lambda: len(panel.plots.series["step"].values()) > 0, 30)  # the worker is stepping
         late = timer_lateness_ms(seconds)
         steps_seen = len(panel.plots.series["step"].values())
-        panel.stop_training()
-        _settle(app, lambda: not panel.is_running(), 60)
-        record = getattr(panel, "last_record", None)  # the run's thread use (threads "auto", core.parallel)
-        threads = record.results.get("threads_used") if record is not None else None
-        window.close()
-        window.deleteLater()
-        app.processEvents()
+        threads = _stop_training(app, window, panel)
     return {"ui_stall_p99_ms": percentile(late, 99), "ui_stall_max_ms": float(late.max()),
             "ui_stall_idle_p99_ms": percentile(idle, 99), "ui_stall_ticks": len(late) + 1,
             "ui_stall_train_logs": steps_seen, "ui_stall_train_threads": threads}
@@ -221,6 +261,8 @@ def run_all(quick: bool = False) -> dict:
         (("slider_p50_ms", "slider_p95_ms", "slider_cpu_p95_ms"), lambda: slider_latency(40 if quick else 200)),
         (("grid15_ms",), lambda: grid_rebuild(5 if quick else 30)),
         (("ui_stall_p99_ms", "ui_stall_max_ms"), lambda: ui_stall(1.5 if quick else 8.0)),
+        (("slider_train_p50_ms", "slider_train_p95_ms", "slider_train_cpu_p95_ms"),
+         lambda: slider_while_training(40 if quick else 200)),
         (("gradcheck_direction_gui_s",), lambda: gradcheck_direction_gui(1 if quick else 5)),
         (("cold_start_s",), lambda: cold_start(1 if quick else 5)),
     ]

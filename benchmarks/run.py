@@ -120,7 +120,8 @@ def run_engine(args, reps: int, results: dict) -> None:
 
 
 GUI_KEYS = ("slider_p50_ms", "slider_p95_ms", "slider_cpu_p95_ms", "grid15_ms", "ui_stall_p99_ms", "ui_stall_max_ms",
-            "ui_stall_idle_p99_ms", "gradcheck_direction_gui_s", "cold_start_s")
+            "ui_stall_idle_p99_ms", "slider_train_p50_ms", "slider_train_p95_ms", "slider_train_cpu_p95_ms",
+            "gradcheck_direction_gui_s", "cold_start_s")
 
 
 def run_gui(args, results: dict) -> None:
@@ -207,6 +208,8 @@ TABLE = [
     ("ui_stall_p99_ms", "UI event-loop stall while training, p99", "ms", "<= 50"),
     ("ui_stall_max_ms", "UI event-loop stall while training, max", "ms", None),
     ("ui_stall_idle_p99_ms", "UI event-loop stall, window idle, p99", "ms", None),
+    ("slider_train_p95_ms", "latent slider -> face while training, p95", "ms", "<= 4"),
+    ("slider_train_cpu_p95_ms", "  its UI-thread CPU time, p95", "ms", None),
     ("cold_start_s", "cold start to first shown window", "s", "<= 1.5"),
     ("hover_decode_p95_ms", "latent map: hover empty space -> face, p95", "ms", "<= 8"),
     ("hover_decode_cpu_p95_ms", "  its UI-thread CPU time, p95", "ms", None),
@@ -227,7 +230,7 @@ def threads_text(report: dict | None) -> str:
     text = f"{report['setting']}, {report['threads']} thread(s) at the end"
     if "steps_at" in report:
         text += (f" (steps at 1/2 threads: {report['steps_at']['1']}/{report['steps_at']['2']}, "
-                 f"{report['probes']} probe(s))")
+                 f"{report['probes']} probe(s), {report.get('switches', 0)} switch(es))")
     return text
 
 

@@ -27,6 +27,7 @@ from .layers import (
     relu_backward,
     relu_forward,
 )
+from .parallel import matmul
 
 IMAGE_SHAPE = (28, 20)
 INPUT_DIM = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
@@ -242,18 +243,18 @@ class Model:
         return self.asarray(self.noise_rng.standard_normal((n, self.config.latent)))
 
     # ---------------------------------------------------------------- forward pieces
-    def _encoder_forward(self, x, record: dict | None = None, workers=None):
+    def _encoder_forward(self, x, record: dict | None = None):
         x = x if self._input_centre is None else x - self._input_centre  # see set_input_centre
-        return self._hidden_stack(x, "enc", record, workers)
+        return self._hidden_stack(x, "enc", record)
 
-    def _hidden_stack(self, h, prefix: str, record: dict | None = None, workers=None):
+    def _hidden_stack(self, h, prefix: str, record: dict | None = None):
         """The hidden layers ``prefix``0… ('enc' or 'dec') on h: (last output, [(affine cache, activation
         cache)]). ``record`` (a dict, log steps only) receives each layer's pre-activation copy
-        '{prefix}{i}.pre' and its output '{prefix}{i}'. ``workers``: core.parallel.Workers (training only)."""
+        '{prefix}{i}.pre' and its output '{prefix}{i}'."""
         caches = []
         activation_forward = self._activation(prefix)[0]
         for i in range(len(self.config.hidden)):
-            a, affine_cache = affine_forward(h, self.params[f"{prefix}{i}.W"], self.params[f"{prefix}{i}.b"], workers)
+            a, affine_cache = affine_forward(h, self.params[f"{prefix}{i}.W"], self.params[f"{prefix}{i}.b"])
             if record is not None:
                 record[f"{prefix}{i}.pre"] = a.copy()  # the in-place activation overwrites a
             h, relu_cache = activation_forward(a, inplace=True)
@@ -262,13 +263,13 @@ class Model:
             caches.append((affine_cache, relu_cache))
         return h, caches
 
-    def _output_forward(self, d, workers=None):
+    def _output_forward(self, d):
         """Output layer(s) on the last decoder hidden d: (logits, per-pixel logvar or None)."""
-        recon_logits = d @ self.params["out.W"] if workers is None else workers.matmul(d, self.params["out.W"])
+        recon_logits = matmul(d, self.params["out.W"])
         recon_logits += self.params["out.b"]
         recon_logvar = None
         if self.likelihood.learns_variance:
-            recon_logvar = d @ self.params["out_logvar.W"]
+            recon_logvar = matmul(d, self.params["out_logvar.W"])
             recon_logvar += self.params["out_logvar.b"]
         return recon_logits, recon_logvar
 
@@ -302,7 +303,7 @@ class Model:
         return cfg.beta
 
     def forward_backward(self, x, eps=None, kl_weight: float | None = None, compute_loss: bool = True,
-                         record: dict | None = None, trace: dict | None = None, workers=None):
+                         record: dict | None = None, trace: dict | None = None):
         """One forward and backward pass on a batch x: (N, D) already on the device.
 
         Fills ``self.grads`` with the gradient of the objective
@@ -314,23 +315,22 @@ class Model:
         'code', 'dec{i}.pre', 'dec{i}', 'out' (the decoder's mean image, (N, D)). ``trace`` (a dict, for the
         opened step of core/step.py; never in training) receives every intermediate array of the pass: under
         'forward' the record's entries plus 'eps', 'std', 'z', 'logits', 'logvar_px', under 'backward' the
-        error signals (``_backward``). ``workers`` (core.parallel.Workers, NumPy only): the large products on
-        two threads, bit-identical to one.
+        error signals (``_backward``).
         """
         kl_weight = self.config.beta if kl_weight is None else kl_weight
         if trace is not None:
             record = trace.setdefault("forward", {})
-        fwd = self._train_forward(x, eps, record, workers)
+        fwd = self._train_forward(x, eps, record)
         if trace is not None:  # copies: the backward pass overwrites the logits in place
             record.update({k: None if fwd.get(k) is None else fwd[k].copy()
                            for k in ("eps", "std", "z", "logits", "logvar_px")})
         result = self._batch_losses(fwd, x, kl_weight) if compute_loss else None
-        self._backward(fwd, x, kl_weight, None if trace is None else trace.setdefault("backward", {}), workers)
+        self._backward(fwd, x, kl_weight, None if trace is None else trace.setdefault("backward", {}))
         return result
 
-    def _train_forward(self, x, eps, record: dict | None, workers=None) -> dict:
+    def _train_forward(self, x, eps, record: dict | None) -> dict:
         """The forward pass of forward_backward: every array its backward needs, by name."""
-        h, enc_caches = self._encoder_forward(x, record, workers)
+        h, enc_caches = self._encoder_forward(x, record)
         fwd = {"enc_caches": enc_caches}
         if self.is_vae:
             mean, logvar, fwd["head_caches"] = self._heads_forward(h)
@@ -342,9 +342,9 @@ class Model:
         else:
             z, fwd["code_cache"] = self._code_forward(h, record)
         fwd["z"] = z
-        d, fwd["dec_caches"] = self._hidden_stack(z, "dec", record, workers)
+        d, fwd["dec_caches"] = self._hidden_stack(z, "dec", record)
         fwd["d"] = d
-        fwd["logits"], fwd["logvar_px"] = self._output_forward(d, workers)
+        fwd["logits"], fwd["logvar_px"] = self._output_forward(d)
         if record is not None:
             record["out"] = self.likelihood.mean(fwd["logits"])
         return fwd
@@ -361,7 +361,7 @@ class Model:
         return {"total": rec_mean + kl, "rec": rec_mean, "kl": kl, "objective": rec_mean + kl_weight * kl,
                 "kl_per_dim": kl_dims}
 
-    def _backward(self, fwd: dict, x, kl_weight: float, trace: dict | None = None, workers=None) -> None:
+    def _backward(self, fwd: dict, x, kl_weight: float, trace: dict | None = None) -> None:
         """d(objective)/d(every parameter) into self.grads; the 1/N of the batch mean is folded in here.
         ``trace`` (a dict, see forward_backward) receives copies of the error signals, each ∂objective/∂
         (that array): 'logits', 'logvar_px', 'dec{i}' (a hidden output) and 'dec{i}.pre', 'z', for a VAE
@@ -377,10 +377,10 @@ class Model:
                             g["out_logvar.b"], need_dx=False)
         dlogits *= inv_n
         keep("logits", dlogits)
-        dd, _, _ = affine_backward(dlogits, (d_last, self.params["out.W"]), g["out.W"], g["out.b"], workers=workers)
+        dd, _, _ = affine_backward(dlogits, (d_last, self.params["out.W"]), g["out.W"], g["out.b"])
         if dlogvar_px is not None:
-            dd += dlogvar_px @ self.params["out_logvar.W"].T
-        dz = self._hidden_stack_backward(dd, fwd["dec_caches"], "dec", keep, workers)
+            dd += matmul(dlogvar_px, self.params["out_logvar.W"].T)
+        dz = self._hidden_stack_backward(dd, fwd["dec_caches"], "dec", keep)
         keep("z", dz)
         if self.is_vae:
             dkl_mean, dkl_logvar = losses.kl_grad(fwd["mean"], fwd["logvar"])
@@ -401,9 +401,9 @@ class Model:
             keep("code.pre", dz)
             dh, _, _ = affine_backward(dz, fwd["code_cache"], g["code.W"], g["code.b"])
         keep("h", dh)
-        self._hidden_stack_backward(dh, fwd["enc_caches"], "enc", keep, workers)
+        self._hidden_stack_backward(dh, fwd["enc_caches"], "enc", keep)
 
-    def _hidden_stack_backward(self, dout, caches: list, prefix: str, keep=None, workers=None):
+    def _hidden_stack_backward(self, dout, caches: list, prefix: str, keep=None):
         """Backward through the hidden layers ``prefix``0…: gradients into self.grads, returns d(input)
         (None for the encoder, whose input is the data). ``keep(name, array)`` (a trace) receives the signal
         at each layer's output '{prefix}{i}' and pre-activation '{prefix}{i}.pre'."""
@@ -416,7 +416,7 @@ class Model:
             if keep is not None:
                 keep(f"{prefix}{i}.pre", dout)
             dout, _, _ = affine_backward(dout, affine_cache, g[f"{prefix}{i}.W"], g[f"{prefix}{i}.b"],
-                                         need_dx=i > 0 or prefix != "enc", workers=workers)
+                                         need_dx=i > 0 or prefix != "enc")
         return dout
 
     def objective(self, x, eps=None, kl_weight: float | None = None) -> float:

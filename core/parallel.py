@@ -1,147 +1,165 @@
-"""Both cores without BLAS threads: the calling thread and one long-lived helper thread share a training step.
+"""Both cores for training: NumPy's BLAS at two threads while a step runs, and a K-blocked product that gives
+the same bits at one thread and at two.
 
-OpenBLAS's own threads spin while they wait for work, which on a busy 2-core machine turned 5 s of training
-into 69 s (issue 27); so BLAS stays single-threaded inside each thread, and the engine hands the helper one
-independent half of the large pieces of a step instead. NumPy releases the GIL inside matmul and inside
-ufunc loops over more than a few hundred entries, so the two halves run at once on two cores; the Python
-between them still runs one thread at a time. Adam is not split: SciPy's BLAS level-1 wrappers (its axpy
-passes) keep the GIL, and its two halves took ~580 µs each against ~290 µs for the whole update on one
-thread (measured, 2026-12-07); on the project's 2-vCPU machine the splits below did not pay either
-(benchmarks/cores.py, benchmarks/RESULTS.md), which is why ``threads="auto"`` measures before it uses them.
+Issue 27 measured 69 s instead of 5 s for 3 000 steps with ``OPENBLAS_NUM_THREADS=2`` and blamed OpenBLAS's
+threads on small matrices. The cause was another: NumPy and SciPy each load their own OpenBLAS, and that
+variable gave *both* a pool of spinning threads, so four threads fought over two cores (24 ms per step;
+with only NumPy's pool at two threads and SciPy's at one, 1.35 ms against 1.77 ms at one thread, measured
+2026-12-07, benchmarks/RESULTS.md). So a 2-thread step raises NumPy's OpenBLAS alone to two threads
+(``BlasThreads``, through OpenBLAS's own functions) and SciPy's, which only runs Adam's level-1 calls, stays at one.
+(The first version of this module handed half of each large product to a Python helper thread instead;
+each handoff woke a sleeping thread, 13–46 µs on this VM, and no split paid — the same table.)
 
-What is split, and why each result is bit-identical to one thread (tests/test_parallel.py asserts it):
-
-* ``Workers.matmul``: the output columns of a large product in two halves. Each output entry is the same
-  dot product over the same K-blocks, computed by the same kernel, whether its column sits in a half or in
-  the whole; only products far above OpenBLAS's small-matrix path are split (``SPLIT_MIN_MNK``).
-* ``core.layers.affine_backward``: a layer's weight gradient and its input gradient, which are independent
-  products of the same operands.
-
-``ThreadChoice`` decides between one and two threads by timing real training steps (``Trainer`` uses it for
-``threads="auto"``), and keeps re-checking, so a machine that gets busy falls back to one thread.
+OpenBLAS's threaded GEMM blocks the summed dimension K differently from its one-thread path once K passes
+its block size (on this machine's SkylakeX kernels: K > 448 in float32, K > 384 in float64), so a 64×560 @
+560×256 product differed in the last bits between one and two threads. ``matmul`` therefore sums any K
+longer than ``K_BLOCK`` as a fixed sequence of slices of at most that length (two slices of 288 and 272 for
+the 560 pixels), each well inside every kernel's block: then each slice is one block at any thread count,
+the slices are added in a fixed order, and one thread and two give identical bits. tests/test_parallel.py
+and test_cli's training test assert it.
 """
 
 from __future__ import annotations
 
-import os
+import ctypes
+import math
 import statistics
 import threading
-import weakref
-from collections.abc import Callable
+from collections import deque
+from pathlib import Path
 
 import numpy as np
 
-# A product is split only when each half stays far above OpenBLAS's small-matrix kernels: on SkylakeX the
-# products with M·N·K ≤ 1e6 take a kernel that sums in another order (a 7×560 @ 560×256 product split in
-# two differed in the last bits from the whole, measured), so a half that fell below it would not be
-# bit-identical. 4e6 keeps every half ≥ 2e6; it also keeps the ~15 µs handoff small against the work.
-SPLIT_MIN_MNK = 4_000_000
-COLUMN_ALIGN = 16  # split points on whole AVX-512 float32 vectors of output columns
-THREAD_CHOICES = (1, 2)  # the engine splits work in two: a larger count would have nothing to run
+from .backend import xp_of
+
+THREAD_CHOICES = (1, 2)  # what ``threads`` may be: a third thread would find no free core on the machines aimed at
+# the longest K summed as one BLAS call: within OpenBLAS's K block for every x86-64 kernel it ships (Haswell/Zen:
+# 384 float32, 256 float64; SkylakeX: 448 and 384), so no thread count splits it differently
+K_BLOCK = {np.dtype(np.float32): 384, np.dtype(np.float64): 256}
 
 
-class _HelperState:
-    """What the caller and the helper thread share: the task, its exception, and two locks used as
-    one-shot signals (a bare lock is the cheapest wake-up Python has: ~13 µs per round trip, measured)."""
-
-    def __init__(self):
-        self.go = threading.Lock()
-        self.done = threading.Lock()
-        self.go.acquire()
-        self.done.acquire()
-        self.task: Callable[[], object] | None = None
-        self.error: BaseException | None = None
-        self.stopping = False
+def k_slices(k: int, block: int) -> list[slice]:
+    """[0, k) as the fewest slices of at most ``block``, equal but for the last, starts on multiples of 16."""
+    parts = math.ceil(k / block)
+    width = min(block, math.ceil(k / parts / 16) * 16)
+    return [slice(start, min(start + width, k)) for start in range(0, k, width)]
 
 
-def _helper_loop(state: _HelperState, errstate: dict) -> None:
-    np.seterr(**errstate)  # this thread's own floating-point error handling (NumPy's is per thread)
-    while True:
-        state.go.acquire()
-        if state.stopping:
-            return
-        try:
-            state.task()
-        except BaseException as exc:  # handed to the caller, which re-raises it
-            state.error = exc
-        state.task = None
-        state.done.release()
+def matmul(a, b, out=None):
+    """a @ b for 2-D a (M, K), b (K, N) -> (M, N), written into ``out`` when given; for NumPy arrays whose K is
+    longer than ``K_BLOCK`` the sum over K runs slice by slice (``k_slices``), so one BLAS thread and two give
+    the same bits. Other arrays (CuPy) and short K: one plain product."""
+    k = a.shape[1]
+    block = K_BLOCK.get(a.dtype, 0) if isinstance(a, np.ndarray) else 0
+    if not block or k <= block:
+        return a @ b if out is None else xp_of(a).matmul(a, b, out=out)
+    first, *rest = k_slices(k, block)
+    out = np.matmul(a[:, first], b[first], out=out)
+    part = np.empty_like(out)
+    for s in rest:
+        out += np.matmul(a[:, s], b[s], out=part)
+    return out
 
 
-def _stop(state: _HelperState) -> None:
-    state.stopping = True
-    state.go.release()
+_SYMBOL_FORMS = ("{}", "{}64_", "scipy_{}", "scipy_{}64_")  # plain, 64-bit-integer, and scipy-openblas wheels
 
 
-class Workers:
-    """The calling thread plus one helper thread that waits for work between calls.
+class _OpenBlas:
+    """One OpenBLAS loaded in this process: its file and its thread-count functions (ctypes)."""
 
-    ``run(mine, theirs)`` runs ``theirs`` on the helper and ``mine`` on the caller and returns when both
-    are done. A call while another thread is inside ``run`` (or from within ``mine``) runs both parts on
-    the caller, one after the other: the results are the same either way; so does a call in a forked child
-    process, which has no helper thread. ``errstate``: the helper's
-    NumPy floating-point error handling (np.seterr keywords). The helper ends with ``close()`` or when
-    this object is garbage-collected; it is a daemon thread, so it never holds up the program's exit.
-    """
-
-    split_min_mnk = SPLIT_MIN_MNK  # the smallest product (M·N·K) split by columns (matmul)
-    pair_min_mnk = SPLIT_MIN_MNK  # the smallest layer whose weight and input gradients run at once (M·N·K of each)
-
-    def __init__(self, errstate: dict | None = None):
-        self._state = _HelperState()
-        self._busy = threading.Lock()
-        self._pid = os.getpid()
-        self._thread = threading.Thread(target=_helper_loop, name="vae-helper", daemon=True,
-                                        args=(self._state, errstate or np.geterr()))
-        self._thread.start()
-        self._closer = weakref.finalize(self, _stop, self._state)
+    def __init__(self, path: str):
+        lib = ctypes.CDLL(path)  # already loaded: the same library, not a second copy
+        self.path = path
+        self._get, self._set = (next(getattr(lib, form.format(name)) for form in _SYMBOL_FORMS
+                                     if hasattr(lib, form.format(name)))
+                                for name in ("openblas_get_num_threads", "openblas_set_num_threads"))
+        self._get.restype, self._set.argtypes = ctypes.c_int, [ctypes.c_int]
 
     @property
-    def alive(self) -> bool:
-        """True until close(): run() still uses the helper."""
-        return self._closer.alive
+    def num_threads(self) -> int:
+        return int(self._get())
 
-    def close(self) -> None:
-        """End the helper thread (idempotent)."""
-        if self._busy.acquire(timeout=10):  # not while a run is in flight
-            self._closer()
-            self._busy.release()
+    def set_num_threads(self, threads: int) -> None:
+        self._set(threads)
 
-    def run(self, mine: Callable[[], object], theirs: Callable[[], object]) -> None:
-        """mine() here and theirs() on the helper, at once; an exception of either is raised here."""
-        if not self._closer.alive or os.getpid() != self._pid or not self._busy.acquire(blocking=False):
-            mine()
-            theirs()
-            return
-        state = self._state
+
+def loaded_openblas() -> list[_OpenBlas]:
+    """Every OpenBLAS this process has loaded (read from /proc/self/maps: Linux only; [] elsewhere)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line.lower()})
+    except OSError:
+        return []
+    found = []
+    for path in paths:
         try:
-            state.task = theirs
-            state.go.release()
-            try:
-                mine()
-            finally:
-                state.done.acquire()
-            if state.error is not None:
-                error, state.error = state.error, None
-                raise error
-        finally:
-            self._busy.release()
-
-    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """out = a @ b for 2-D a (M, K), b (K, N); a large product's output columns in two halves at once.
-        Bit-identical to np.matmul(a, b, out=out)."""
-        m, k = a.shape
-        n = b.shape[1]
-        if m * n * k < self.split_min_mnk or n < 2 * COLUMN_ALIGN:
-            return np.matmul(a, b, out=out)
-        if out is None:
-            out = np.empty((m, n), dtype=np.result_type(a, b))
-        half = (n // 2) // COLUMN_ALIGN * COLUMN_ALIGN
-        self.run(lambda: np.matmul(a, b[:, :half], out=out[:, :half]),
-                 lambda: np.matmul(a, b[:, half:], out=out[:, half:]))
-        return out
+            found.append(_OpenBlas(path))
+        except (OSError, StopIteration):  # not a library after all, or one without the thread functions
+            continue
+    return found
 
 
+class BlasThreads:
+    """The thread count of NumPy's own OpenBLAS (NumPy's products), leaving every other BLAS at one thread.
+
+    NumPy's and SciPy's wheels each carry an OpenBLAS; only NumPy's is raised (see the module's docstring).
+    ``available`` is False, with ``reason``, when NumPy's OpenBLAS cannot be found and told apart from another
+    (another BLAS, another system): ``set`` then does nothing and training runs one thread. Thread-safe."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._scanned = False
+        self._numpy_blas: _OpenBlas | None = None
+        self.reason = ""
+        self.initial = 1  # NumPy's BLAS threads before the first change (restore() goes back to it)
+        self.current: int | None = None
+
+    @property
+    def available(self) -> bool:
+        with self._lock:
+            self._scan()
+            return self._numpy_blas is not None
+
+    def _scan(self, again: bool = False) -> None:
+        """Find NumPy's OpenBLAS (once), and, when ``again``, pin every other one loaded since to one thread."""
+        if self._scanned and not again:
+            return
+        libs = loaded_openblas()
+        numpy_libs = [lib for lib in libs if Path(lib.path).parent.name.lower().startswith("numpy")]
+        mine = numpy_libs[0] if len(numpy_libs) == 1 else libs[0] if len(libs) == 1 else None
+        if not self._scanned:
+            self._scanned, self._numpy_blas = True, mine
+            if mine is None:
+                self.reason = (f"NumPy's OpenBLAS is not one of the {len(libs)} OpenBLAS libraries found"
+                               if libs else "no OpenBLAS library found in this process")
+            else:
+                self.initial = self.current = mine.num_threads
+        for lib in libs:
+            if mine is not None and lib.path != mine.path and lib.num_threads != 1:
+                lib.set_num_threads(1)
+
+    def set(self, threads: int) -> None:
+        """NumPy's BLAS at ``threads`` threads (a no-op when it already is, or when not ``available``)."""
+        if threads == self.current or (threads == 1 and not self._scanned):  # never raised: left as it was
+            return
+        with self._lock:
+            self._scan(again=threads > 1)
+            if self._numpy_blas is not None:
+                self._numpy_blas.set_num_threads(threads)
+                self.current = threads
+
+    def restore(self) -> None:
+        """Back to the thread count NumPy's BLAS had before the first ``set``."""
+        if self._scanned:
+            self.set(self.initial)
+
+
+_BLAS = BlasThreads()
+
+
+def blas_threads() -> BlasThreads:
+    """The process's one BlasThreads (a BLAS thread count is process-wide)."""
+    return _BLAS
 def parse_threads(value) -> int | str:
     """A thread setting from a flag or a form: 'auto', or 1 or 2 (an int or its text). ValueError otherwise."""
     if isinstance(value, str):
@@ -155,39 +173,37 @@ def parse_threads(value) -> int | str:
 
 
 class ThreadChoice:
-    """1 or 2 threads, chosen by timing real training steps and checked again now and then.
+    """1 or 2 threads, chosen by timing the run's own steps, and checked all along.
 
-    A probe runs ``probe_steps`` steps at each count in turn, ``rounds`` times (1, 2, 1, 2, … starting
-    with the count in use), and takes two threads when the median step with two is faster than ``margin``
-    times the median step with one. After a probe the choice holds for ``recheck_s`` seconds of steps,
-    then the next probe starts, so a machine that gets busy (another process on the second core) falls
-    back to one thread within a few seconds, and one that gets quiet goes back to two. While probes keep
-    finding one thread faster, the wait doubles up to ``max_recheck_s``: on a busy machine the probe's
-    two-thread steps are the slow ones, and they should not recur every few seconds. The probe's steps
-    are training steps like any other (every split is bit-identical), so measuring costs no work, only
-    the steps that ran at the slower count.
+    At the start, ``probe_steps`` steps at each count in turn, ``rounds`` times (1, 2, 1, 2); two threads are
+    taken when their median step is below ``margin`` times one thread's. After that, every ``interval`` steps
+    at the count in use, ``probe_steps`` steps run at the other count, and their median (without the first,
+    which wakes or parks NumPy's second BLAS thread) is compared with the median of the last ``window`` steps
+    at the count in use, taken just before: the two samples are a fraction of a second apart, so a machine
+    that gets busy (another process on the second core) is noticed within ~0.2 s and one that gets quiet again
+    as soon. A probe that loses doubles ``interval`` (up to ``max_interval``): a count that stays slower, e.g.
+    two threads on a busy machine, then costs at most ``probe_steps`` of every ``max_interval`` steps; a
+    switch sets it back to ``min_interval``. Every step, probe or not, is a training step (the results are
+    the same bits at either count), so measuring costs only the steps that ran at the slower count.
 
     Use: ``n = choice.threads()`` before a step, ``choice.record(n, seconds)`` after it.
     """
 
-    def __init__(self, probe_steps: int = 12, rounds: int = 2, recheck_s: float = 5.0, margin: float = 0.95,
-                 max_recheck_s: float = 40.0):
-        self.probe_steps, self.rounds, self.recheck_s, self.margin = probe_steps, rounds, recheck_s, margin
-        self.max_recheck_s = max_recheck_s
-        self.wait_s = recheck_s  # seconds of steps until the next probe
+    def __init__(self, probe_steps: int = 6, rounds: int = 2, margin: float = 0.95, window: int = 24,
+                 min_interval: int = 50, max_interval: int = 1600):
+        self.probe_steps, self.margin, self.window = probe_steps, margin, window
+        self.min_interval, self.max_interval = min_interval, max_interval
+        self.interval = min_interval  # steps at the count in use between probes
         self.current = 1
-        self.probes = 0  # probes finished
+        self.probes = 0  # probes finished (the start counts as one)
+        self.switches = 0  # times the count in use changed after the start
         self.last_probe: dict = {}  # {'1': median s, '2': median s, 'chose': n} of the latest probe
         self.steps_at = {n: 0 for n in THREAD_CHOICES}  # steps run at each count
-        self._plan: list[int] = []
-        self._times: dict[int, list[float]] = {}
-        self._settled_s = 0.0
-        self._start_probe()
-
-    def _start_probe(self) -> None:
-        other = 3 - self.current
-        self._plan = [n for _ in range(self.rounds) for n in (self.current, other) for _ in range(self.probe_steps)]
-        self._times = {n: [] for n in THREAD_CHOICES}
+        self._recent: deque[float] = deque(maxlen=window)  # the last step times at the count in use
+        self._since_probe = 0
+        self._start = True
+        self._plan = [n for _ in range(rounds) for n in THREAD_CHOICES for _ in range(probe_steps)]
+        self._times: dict[int, list[float]] = {n: [] for n in THREAD_CHOICES}
 
     def threads(self) -> int:
         """The thread count for the next step."""
@@ -196,22 +212,38 @@ class ThreadChoice:
     def record(self, threads: int, seconds: float) -> None:
         """The step just run took ``seconds`` at ``threads`` threads."""
         self.steps_at[threads] += 1
-        if not self._plan:
-            self._settled_s += seconds
-            if self._settled_s >= self.wait_s:
-                self._settled_s = 0.0
-                self._start_probe()
+        if self._plan:
+            first_of_probe = not self._start and len(self._plan) == self.probe_steps
+            self._plan.pop(0)
+            if not first_of_probe:
+                self._times[threads].append(seconds)
+            if not self._plan:
+                self._decide()
             return
-        self._plan.pop(0)
-        self._times[threads].append(seconds)
-        if not self._plan:
-            one, two = (statistics.median(self._times[n]) for n in THREAD_CHOICES)
-            before, self.current = self.current, 2 if two < self.margin * one else 1
-            self.wait_s = min(2 * self.wait_s, self.max_recheck_s) if before == self.current == 1 else self.recheck_s
-            self.probes += 1
-            self.last_probe = {"1": one, "2": two, "chose": self.current}
+        self._recent.append(seconds)
+        self._since_probe += 1
+        if self._since_probe >= self.interval:
+            self._plan = [3 - self.current] * self.probe_steps
+            self._times = {n: [] for n in THREAD_CHOICES}
+
+    def _decide(self) -> None:
+        if not self._start:  # the probe's count against the steps at the count in use just before it
+            self._times[self.current] = list(self._recent)
+        one, two = (statistics.median(self._times[n]) for n in THREAD_CHOICES)
+        chose = 2 if two < self.margin * one else 1
+        if not self._start:
+            if chose != self.current:
+                self.switches += 1
+                self.interval = self.min_interval
+                self._recent.clear()
+            else:
+                self.interval = min(2 * self.interval, self.max_interval)
+        self.current, self._start, self._since_probe = chose, False, 0
+        self.probes += 1
+        self.last_probe = {"1": one, "2": two, "chose": chose}
 
     def report(self) -> dict:
-        """What a run records: the count in use, steps run at each count, the probes and the last one's medians."""
+        """What a run records: the count in use, steps run at each count, the probes and switches, and the
+        last probe's median step seconds at 1 and 2 threads."""
         return {"threads": self.current, "steps_at": {str(n): c for n, c in self.steps_at.items()},
-                "probes": self.probes, "last_probe": dict(self.last_probe)}
+                "probes": self.probes, "switches": self.switches, "last_probe": dict(self.last_probe)}

@@ -20,7 +20,7 @@ from .dataset import FREY_IMAGE_SHAPE, Dataset
 from .evaluate import neg_elbo
 from .models import Model
 from .optim import Optimizer, blas_routine
-from .parallel import ThreadChoice, Workers, parse_threads
+from .parallel import ThreadChoice, blas_threads, parse_threads
 
 
 def _finite_probe(x, ones) -> float:
@@ -156,43 +156,43 @@ class Trainer:
         self.test_history: dict[str, list] = {"step": [], "neg_elbo": []}
         self._snapshot()
         self.threads_setting: int | str = 1
-        self.workers: Workers | None = None  # the helper thread of a 2-thread step (core.parallel)
+        self.two_threads_possible = False  # NumPy arrays and a BLAS whose thread count can be set
         self.thread_choice: ThreadChoice | None = None  # threads="auto": the measured choice
         self.set_threads(threads)
 
     # ------------------------------------------------------------------ threads
     def set_threads(self, threads: int | str) -> None:
-        """1, 2 or 'auto' (ThreadChoice: by timing the run's own steps). Every count gives bit-identical
-        results; a model on another device than the CPU always runs one thread. ValueError for other values."""
+        """1, 2 or 'auto' (ThreadChoice: by timing the run's own steps): NumPy's BLAS threads during each
+        step (core.parallel). Every count gives bit-identical results; a model on another device than the CPU,
+        or a BLAS whose threads cannot be set, always runs one thread. ValueError for other values."""
         setting = parse_threads(threads)
         self.threads_setting = setting
-        if self.workers is not None:
-            self.workers.close()
-        two_possible = setting != 1 and self.model.xp is np
-        # the helper ignores floating-point warnings as run() does: the divergence guard reports them in words
-        self.workers = Workers(errstate={"over": "ignore", "invalid": "ignore", "divide": "ignore"}) \
-            if two_possible else None
-        self.thread_choice = ThreadChoice() if two_possible and setting == "auto" else None
+        self.two_threads_possible = setting != 1 and self.model.xp is np and blas_threads().available
+        self.thread_choice = ThreadChoice() if self.two_threads_possible and setting == "auto" else None
 
     @property
     def threads(self) -> int:
         """The thread count the next step runs with."""
-        if self.workers is None:
+        if not self.two_threads_possible:
             return 1
         return self.thread_choice.threads() if self.thread_choice is not None else 2
 
     def thread_report(self) -> dict:
         """{'setting': 1 | 2 | 'auto', 'threads': count in use, and for 'auto' the steps run at each count,
-        the probes run and the last probe's median step seconds at 1 and 2 threads}."""
+        the probes run and the last probe's median step seconds at 1 and 2 threads; 'why_one' when two
+        threads were asked for but cannot be used}."""
         report = {"setting": self.threads_setting, "threads": self.threads}
         if self.thread_choice is not None:
             report.update(self.thread_choice.report())
+        if self.threads_setting != 1 and not self.two_threads_possible:
+            report["why_one"] = "not on the CPU" if self.model.xp is not np else blas_threads().reason
         return report
 
     def close(self) -> None:
-        """End the helper thread, if any: step() then runs one thread, run() starts a new helper."""
-        if self.workers is not None:
-            self.workers.close()
+        """NumPy's BLAS back to the thread count it had before training used two (the UI thread's products
+        then run as before); the next step sets it again."""
+        if self.two_threads_possible:
+            blas_threads().restore()
 
     # ------------------------------------------------------------------ state
     def _snapshot(self) -> None:
@@ -227,15 +227,17 @@ class Trainer:
     def step(self) -> dict | None:
         """One optimiser step. Returns the batch losses on logging steps (with 'threads': the count this
         step used), else None."""
+        threads = self.threads
+        if self.model.xp is np:  # also at one thread: another trainer in this process may have left two
+            blas_threads().set(threads)
         if self.thread_choice is None:
-            return self._step(self.workers)
-        threads = self.thread_choice.threads()
+            return self._step(threads)
         t0 = time.perf_counter()
-        stats = self._step(self.workers if threads == 2 else None)
+        stats = self._step(threads)
         self.thread_choice.record(threads, time.perf_counter() - t0)
         return stats
 
-    def _step(self, workers: Workers | None) -> dict | None:
+    def _step(self, threads: int) -> dict | None:
         model = self.model
         step = model.step
         log_now = (step + 1) % self.log_every == 0
@@ -246,7 +248,7 @@ class Trainer:
             xb = model.asarray(model.xp.asarray(u) < xb)
         # on log steps an inspector gets the pass's own activations (no second forward pass)
         record = {} if log_now and self.inspector is not None else None
-        stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now, workers=workers,
+        stats = model.forward_backward(xb, kl_weight=model.kl_weight_at(step), compute_loss=log_now,
                                        **({"record": record} if record is not None else {}))
         # one reduction catches NaN and inf anywhere in the gradient (ndarray.sum took 54 µs for 300k float32)
         grad_sum = _finite_probe(model.grad_flat, self._ones)
@@ -272,7 +274,7 @@ class Trainer:
                                        f"kept the weights of step {self.last_good_step}")
             stats["step"] = model.step
             stats["kl_weight"] = model.kl_weight_at(step)
-            stats["threads"] = 1 if workers is None else 2
+            stats["threads"] = threads
             if record is not None:
                 stats["inspect"] = self.inspector.after_update(model)
             for key in ("total", "rec", "kl", "objective"):
@@ -335,8 +337,6 @@ class Trainer:
         with ``patience`` the run stops after that many evaluations without a better value.
         Divergence ends the run with status 'diverged' and the last good weights in place.
         """
-        if self.workers is not None and not self.workers.alive:  # a run after an earlier one: a new helper
-            self.set_threads(self.threads_setting)
         start = time.perf_counter()
         t_last, s_last = start, 0
         done = 0
@@ -375,7 +375,7 @@ class Trainer:
             status, message = "diverged", str(exc)
         finally:
             errstate.__exit__(None, None, None)
-            self.close()  # no idle helper thread between runs
+            self.close()  # the UI thread's products and the next run start from the BLAS count they had
         return TrainResult(status, done, message, time.perf_counter() - start,
                            {"train": self.history, "test": self.test_history}, patience_stop)
 

@@ -112,8 +112,8 @@ def test_train_resume_continues(trained, cli, tmp_path):
 
 
 def test_train_threads_give_the_same_model_and_are_shown_and_recorded(cli, tmp_path):
-    """--threads 2 (the large products and Adam split over a helper thread) trains bit-identically to
-    --threads 1; the progress line says the count, the model file records the setting and what was used."""
+    """--threads 2 (NumPy's BLAS on two threads during each step) trains bit-identically to --threads 1; the
+    progress line says the count, the model file records the setting and what was used."""
     models = {}
     for threads in ("1", "2", "auto"):
         out = tmp_path / f"t{threads}.npz"
