@@ -376,6 +376,14 @@ MUTATIONS: dict[str, tuple] = {
     "inspector: dead threshold 1e-2": (
         "core/inspection.py::DEAD_DERIVATIVE",
         "DEAD_DERIVATIVE = 1e-3  #", "DEAD_DERIVATIVE = 1e-2  #", ["tests/test_inspect_dead_units.py"]),
+    "two threads: long sums not sliced": (
+        "core/parallel.py::matmul", "    if not block or k <= block:", "    if True:", ["tests/test_parallel.py"]),
+    "two threads: SciPy's OpenBLAS left spinning": (
+        "core/parallel.py::BlasThreads._scan", "                lib.set_num_threads(1)", "                pass",
+        ["tests/test_parallel.py"]),
+    "two threads: the BLAS count not given back": (
+        "core/parallel.py::BlasThreads.restore", "            self.set(self.initial)", "            pass",
+        ["tests/test_parallel.py"]),
 }
 
 
