@@ -434,8 +434,10 @@ class SamplingPanel(Panel):
     # ------------------------------------------------------------------ sliders and pad
     def _on_slider_changed(self, dim: int, value: float) -> None:
         self.z[dim] = value
-        if dim in (self.pad_x_combo.currentIndex(), self.pad_y_combo.currentIndex()):
-            self._sync_pad()
+        dx, dy = self.pad_dims()
+        if dim in (dx, dy) and max(dx, dy) < len(self.z):
+            # only the target moves: re-setting the pad's unchanged ranges repainted both its axes (~15 ms a move)
+            self._place_target(self.z[dx], self.z[dy])
         self.refresh()
 
     def _on_pad_dims_changed(self) -> None:
