@@ -271,6 +271,28 @@ def test_latent_grid_principal_axes_hover_and_click_to_sampling(qtbot, state, fr
     assert shown == [SamplingPanel]
 
 
+def test_latent_grid_computes_its_principal_axes_once_per_encoding_and_size(qtbot, state, monkeypatch):
+    """A rebuild with the same encoding and size reuses the axes (their bisection took ~30 of a 36 ms rebuild:
+    grid15_ms in benchmarks/gui.py); another size or another model's encoding computes them again."""
+    import vae_gui.panels.latent_grid as latent_grid
+
+    calls = []
+    original = latent_grid.pca_axes
+    monkeypatch.setattr(latent_grid, "pca_axes", lambda *a, **k: (calls.append(a[2]), original(*a, **k))[1])
+    panel = _show(qtbot, LatentGridPanel(state))
+    qtbot.waitUntil(lambda: panel.is_ready() and panel.axes is not None and panel.axes.kind == "pca", timeout=10000)
+    first = len(calls)
+    panel.rebuild_grid()
+    panel.rebuild_grid()
+    assert len(calls) == first
+    panel.n_spin.setValue(panel.n_spin.value() + 2)
+    assert calls[-1] == panel.n_spin.value() and panel.axes.row_values.size == panel.n_spin.value()
+    state.set_model(Model(ModelConfig(kind="vae", latent=5), seed=1))
+    qtbot.waitUntil(lambda: panel.axes is not None and panel.axes.kind == "pca" and panel.axes.centre.size == 5,
+                    timeout=10000)  # once the new model's encoding is in
+    assert len(calls) == first + 2
+
+
 def test_traversal_sheet_rows_by_kl_around_a_face_with_png_and_gif(qtbot, state, frey, tmp_path):
     from PIL import Image
 
