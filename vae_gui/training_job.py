@@ -10,6 +10,8 @@ Reports are small dicts: {'log': stats} on log steps, {'eval': (step, value)} af
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +27,7 @@ from core.run import TrainingRun
 from core.train import TrainResult
 from vae_gui.workers import JobControl
 
+TRAINING_NICE = 5  # the training thread's priority below the UI thread's (Linux nice steps; see yield_to_the_ui)
 FACES_INTERVAL_S = 0.25  # live faces at most ~4 times a second: decoding 16 faces is cheap, painting is not
 
 
@@ -46,11 +49,24 @@ class RunRequest:
                                   device=self.config.device)
 
 
+def yield_to_the_ui() -> None:
+    """Run the calling (training) thread TRAINING_NICE nice steps below the rest of the program, and with it
+    the BLAS thread it starts (a new thread inherits its creator's nice): when training holds both cores (two
+    threads, core.parallel) the UI thread still gets one as soon as it has work. Linux sets nice per thread;
+    elsewhere, or if refused, nothing changes."""
+    try:
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(nice + TRAINING_NICE, 19))
+    except (AttributeError, OSError):
+        pass
+
+
 def train_job(request: RunRequest, dataset: Dataset, face_ids: np.ndarray | None = None,
               face_z: np.ndarray | None = None, inspect: bool = False,
               *, control: JobControl) -> tuple[ModelRecord, TrainResult]:
     """Train in the calling (worker) thread; see the module docstring. Returns the trained model's record
     (a CPU model; its history is the record's own, the panel adds the curves it drew) and how the run ended."""
+    yield_to_the_ui()
     run = request.start(dataset)
     if inspect:
         _attach_inspector(run)
