@@ -64,6 +64,16 @@ def _state():
     return state
 
 
+def _shown_panel(panel_class, size: tuple[int, int]):
+    """(app, a shown ``panel_class`` on the shipped VAE and the faces, ready)."""
+    app = _app()
+    panel = panel_class(_state())
+    panel.resize(*size)
+    panel.show()
+    _settle(app, panel.is_ready)
+    return app, panel
+
+
 def _slider_moves(app, panel, moves: int) -> dict:
     """Move random latent sliders of a shown SamplingPanel ``moves`` times: p50/p95 wall ms and p95 UI-thread
     CPU ms from QSlider.setValue to the new face painted."""
@@ -93,11 +103,7 @@ def slider_latency(moves: int) -> dict:
     """p50/p95 ms from QSlider.setValue to the new face painted, over ``moves`` moves of random sliders."""
     from vae_gui.panels.sampling import SamplingPanel
 
-    app = _app()
-    panel = SamplingPanel(_state())
-    panel.resize(1200, 800)
-    panel.show()
-    _settle(app, panel.is_ready)
+    app, panel = _shown_panel(SamplingPanel, (1200, 800))
     ms = _slider_moves(app, panel, moves)
     panel.close()
     panel.deleteLater()
@@ -152,11 +158,7 @@ def grid_rebuild(reps: int) -> dict:
     """Median ms of LatentGridPanel.rebuild_grid at 15×15, including the paint."""
     from vae_gui.panels.latent_grid import LatentGridPanel
 
-    app = _app()
-    panel = LatentGridPanel(_state())
-    panel.resize(1200, 900)
-    panel.show()
-    _settle(app, panel.is_ready)
+    app, panel = _shown_panel(LatentGridPanel, (1200, 900))
     panel.n_spin.setValue(15)
     app.processEvents()
     times = []
