@@ -147,3 +147,17 @@ def test_every_tab_has_its_own_ctrl_digit(window):
     assert keys[:10] == [f"Ctrl+{(i + 1) % 10}" for i in range(min(10, len(keys)))]
     given = [k for k in keys if k]
     assert len(set(given)) == len(given)  # the tenth tab had none ("Ctrl+10" is not a key)
+
+
+@pytest.mark.parametrize("size,zoom", [((1920, 1080), 2), ((1024, 600), 1)])
+def test_the_latent_grid_shows_its_faces_at_the_largest_whole_zoom_that_fits(qtbot, window, size, zoom):
+    """15×15 faces: 2× at 1920×1080 (its view came out 0.6 px narrower than the mosaic at 2× and the grid fell
+    back to 1×, with its axis running on far below the faces), 1× at 1024×600."""
+    window.resize(*size)
+    window.show()
+    panel = window.panel("latent_grid")
+    window.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.grid.grid_shape() == (15, 15) and panel.grid.zoom == zoom, timeout=5000)
+    h, w = panel.grid.current_image().shape
+    view = panel.grid._plot.getViewBox()
+    assert view.width() >= zoom * w and view.height() >= zoom * h

@@ -12,6 +12,8 @@ locked W:H aspect ratio.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
@@ -49,6 +51,9 @@ def tile_faces(faces: np.ndarray, pad: int = 1, background: float = 1.0,
 MAX_ZOOM = 12  # a face never grows beyond 240×336 screen pixels
 MOSAIC_MAX_WASTE = 0.2  # a grid of faces takes the exact fit when a whole zoom would leave > 20 % unused
 GRID_MARGIN = 20  # px a FaceGrid's plot layout takes beside its axes (margins, spacing)
+# px more than the mosaic needs at its zoom: the centring stretches and a fractional axis width took the 2 px once
+# left, so a 1920×1080 window showed 631.4 px of view for a 632 px mosaic at 2× and fell back to 1× (measured)
+GRID_SLACK = 6
 
 
 def integer_zoom(avail_w: float, avail_h: float, image_w: int, image_h: int, max_zoom: int = MAX_ZOOM,
@@ -414,14 +419,15 @@ class FaceGrid(QWidget):
         axis_w, axis_h = self._axis_sizes()
         # the plot's own layout margins take GRID_MARGIN px more on each axis (measured: view 289 of 362 px
         # with a 53 px axis)
-        return integer_zoom(max(1, width - axis_w - GRID_MARGIN), max(1, height - axis_h - GRID_MARGIN), w, h,
+        room = GRID_MARGIN + GRID_SLACK
+        return integer_zoom(max(1, width - axis_w - room), max(1, height - axis_h - room), w, h,
                             max_waste=self.max_waste)
 
     def width_for_height(self, height: float) -> int:
         """The width this grid needs to show its faces as large as ``height`` px allows (nothing to spare)."""
         axis_w, _ = self._axis_sizes()
         zoom = self._zoom_for(1e9, height)
-        return int(zoom * self._mosaic.shape[1] + axis_w + GRID_MARGIN + 2)
+        return math.ceil(zoom * self._mosaic.shape[1] + axis_w + GRID_MARGIN + GRID_SLACK)
 
     def _fit_width(self) -> None:
         """Cap the view's width and height at what the locked-aspect mosaic needs at its zoom, so the
@@ -430,8 +436,9 @@ class FaceGrid(QWidget):
         zoom = self._zoom_for(self.width(), self.height())
         axis_w, axis_h = self._axis_sizes()
         h, w = self._mosaic.shape
-        self._glw.setMaximumWidth(max(self._glw.minimumWidth(), int(zoom * w + axis_w + GRID_MARGIN + 2)))
-        self._glw.setMaximumHeight(max(self._glw.minimumHeight(), int(zoom * h + axis_h + GRID_MARGIN + 2)))
+        room = GRID_MARGIN + GRID_SLACK
+        self._glw.setMaximumWidth(max(self._glw.minimumWidth(), math.ceil(zoom * w + axis_w + room)))
+        self._glw.setMaximumHeight(max(self._glw.minimumHeight(), math.ceil(zoom * h + axis_h + room)))
 
     def grid_shape(self) -> tuple[int, int]:
         """(rows, cols) of faces shown."""
