@@ -11,12 +11,12 @@ with only NumPy's pool at two threads and SciPy's at one, 1.35 ms against 1.77 m
 each handoff woke a sleeping thread, 13–46 µs on this VM, and no split paid — the same table.)
 
 OpenBLAS's threaded GEMM blocks the summed dimension K differently from its one-thread path once K passes
-its block size (on this machine's SkylakeX kernels: K > 448 in float32, K > 384 in float64), so a 64×560 @
-560×256 product differed in the last bits between one and two threads. ``matmul`` therefore sums any K
-longer than ``K_BLOCK`` as a fixed sequence of slices of at most that length (two slices of 288 and 272 for
-the 560 pixels), each well inside every kernel's block: then each slice is one block at any thread count,
-the slices are added in a fixed order, and one thread and two give identical bits. tests/test_parallel.py
-and test_cli's training test assert it.
+its block size GEMM_Q (on this machine's SkylakeX kernels: K > 448 in float32, K > 384 in float64), so a 64×560
+@ 560×256 product differed in the last bits between one and two threads. ``matmul`` therefore sums any K
+longer than the block of the kernel in use as a fixed sequence of slices of at most that length (two slices
+of 288 and 272 for 560 pixels): then each slice is one block at any thread count, the slices are added in a
+fixed order, and one thread and two give identical bits. tests/test_parallel.py and test_cli's training test
+assert it.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ import numpy as np
 from .backend import xp_of
 
 THREAD_CHOICES = (1, 2)  # what ``threads`` may be: a third thread would find no free core on the machines aimed at
-# the longest K summed as one BLAS call: within OpenBLAS's K block for every x86-64 kernel it ships (Haswell/Zen:
-# 384 float32, 256 float64; SkylakeX: 448 and 384), so no thread count splits it differently
-K_BLOCK = {np.dtype(np.float32): 384, np.dtype(np.float64): 256}
+# OpenBLAS's K block (GEMM_Q in its param.h, x86-64) for float32 and float64, by the kernel it chose for this CPU:
+# a K up to it is one block at any thread count. SkylakeX's agrees with what was measured here (results of 1 and 2
+# threads first differed at K = 464 float32, 400 float64); a kernel not listed gets the smallest of any x86 kernel.
+GEMM_Q = {"skylakex": (448, 384), "cooperlake": (320, 384), "haswell": (320, 256), "zen": (320, 256)}
+SMALLEST_GEMM_Q = (128, 128)  # Prescott's and the generic kernel's
 
 
 def k_slices(k: int, block: int) -> list[slice]:
@@ -47,10 +49,10 @@ def k_slices(k: int, block: int) -> list[slice]:
 
 def matmul(a, b, out=None):
     """a @ b for 2-D a (M, K), b (K, N) -> (M, N), written into ``out`` when given; for NumPy arrays whose K is
-    longer than ``K_BLOCK`` the sum over K runs slice by slice (``k_slices``), so one BLAS thread and two give
-    the same bits. Other arrays (CuPy) and short K: one plain product."""
+    longer than OpenBLAS's K block (``BlasThreads.k_block``) the sum over K runs slice by slice (``k_slices``), so
+    one BLAS thread and two give the same bits. Other arrays (CuPy) and short K: one plain product."""
     k = a.shape[1]
-    block = K_BLOCK.get(a.dtype, 0) if isinstance(a, np.ndarray) else 0
+    block = _BLAS.k_block(a.dtype) if isinstance(a, np.ndarray) else 0
     if not block or k <= block:
         return a @ b if out is None else xp_of(a).matmul(a, b, out=out)
     first, *rest = k_slices(k, block)
@@ -74,6 +76,11 @@ class _OpenBlas:
                                      if hasattr(lib, form.format(name)))
                                 for name in ("openblas_get_num_threads", "openblas_set_num_threads"))
         self._get.restype, self._set.argtypes = ctypes.c_int, [ctypes.c_int]
+        names = [getattr(lib, form.format("openblas_get_corename")) for form in _SYMBOL_FORMS
+                 if hasattr(lib, form.format("openblas_get_corename"))]
+        if names:
+            names[0].restype = ctypes.c_char_p
+        self.corename = (names[0]() or b"").decode(errors="replace") if names else ""  # e.g. 'SkylakeX'
 
     @property
     def num_threads(self) -> int:
@@ -113,12 +120,25 @@ class BlasThreads:
         self.reason = ""
         self.initial = 1  # NumPy's BLAS threads before the first change (restore() goes back to it)
         self.current: int | None = None
+        self._blocks: dict | None = None  # {dtype: K block} once known (k_block)
 
     @property
     def available(self) -> bool:
         with self._lock:
             self._scan()
             return self._numpy_blas is not None
+
+    def k_block(self, dtype) -> int:
+        """The longest K that NumPy's OpenBLAS sums as one block at any thread count (GEMM_Q); 0 (no slicing
+        needed) when its thread count is never changed, i.e. not ``available``, or for another dtype."""
+        blocks = self._blocks
+        if blocks is None:
+            with self._lock:
+                self._scan()
+                mine = self._numpy_blas
+                q = (0, 0) if mine is None else GEMM_Q.get(mine.corename.lower(), SMALLEST_GEMM_Q)
+                self._blocks = blocks = {np.dtype(np.float32): q[0], np.dtype(np.float64): q[1]}
+        return blocks.get(dtype, 0)
 
     def _scan(self, again: bool = False) -> None:
         """Find NumPy's OpenBLAS (once), and, when ``again``, pin every other one loaded since to one thread."""
@@ -134,7 +154,7 @@ class BlasThreads:
                                if libs else "no OpenBLAS library found in this process")
             else:
                 self.initial = self.current = mine.num_threads
-        for lib in libs:
+        for lib in libs if again else ():
             if mine is not None and lib.path != mine.path and lib.num_threads != 1:
                 lib.set_num_threads(1)
 

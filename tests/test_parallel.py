@@ -2,11 +2,11 @@
 
 Which results are exact and which within round-off: every result of training is exact, at any thread count
 (one thread, two, or 'auto' switching between them). The products whose summed dimension K is longer than
-core.parallel.K_BLOCK are summed slice by slice, which is within float32 round-off of one whole BLAS call
-(test_sliced_product_is_the_product_within_round_off) and the same bits at one BLAS thread and at two (a whole
-64×560 @ 560×256 call was not, on this machine's OpenBLAS); shorter ones are one call, equal at both counts.
+OpenBLAS's K block (core.parallel.BlasThreads.k_block) are summed slice by slice, which is within float32
+round-off of one whole BLAS call (test_sliced_product_is_the_product_within_round_off) and the same bits at one
+BLAS thread and at two (a whole 64×560 @ 560×256 call was not, on this machine's OpenBLAS); shorter ones are one
+call, equal at both counts.
 """
-
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +17,16 @@ from threadpoolctl import ThreadpoolController, threadpool_info
 from core.layers import affine_backward, affine_forward
 from core.models import Model, ModelConfig
 from core.optim import make_optimizer
-from core.parallel import K_BLOCK, BlasThreads, ThreadChoice, blas_threads, k_slices, matmul, parse_threads
+from core.parallel import (
+    GEMM_Q,
+    SMALLEST_GEMM_Q,
+    BlasThreads,
+    ThreadChoice,
+    blas_threads,
+    k_slices,
+    matmul,
+    parse_threads,
+)
 from core.train import Trainer
 
 
@@ -97,7 +106,7 @@ def test_affine_layer_is_bit_identical_at_one_and_two_blas_threads(blas, need_dx
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sliced_product_is_the_product_within_round_off(dtype):
-    a, b = _operands(np.random.default_rng(1), 64, 3 * K_BLOCK[np.dtype(dtype)] + 5, 100, dtype)
+    a, b = _operands(np.random.default_rng(1), 64, 3 * blas_threads().k_block(np.dtype(dtype)) + 5, 100, dtype)
     exact = a.astype(np.float64) @ b.astype(np.float64)
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(matmul(a, b), exact, rtol=tol, atol=tol * np.abs(exact).max())
@@ -113,6 +122,17 @@ def test_two_threads_raise_numpys_blas_alone_and_restore_puts_it_back(blas):
     assert _blas_counts() == {"numpy": 2, "scipy": 1}  # two pools spinning at once took 24 ms per step
     blas.restore()
     assert _blas_counts()["numpy"] == before["numpy"] == blas.initial
+
+
+def test_the_k_block_is_the_kernels_own(monkeypatch):
+    blas = blas_threads()
+    core = blas._numpy_blas.corename
+    assert core  # OpenBLAS names the kernel it chose, e.g. 'SkylakeX'
+    want = GEMM_Q.get(core.lower(), SMALLEST_GEMM_Q)
+    assert (blas.k_block(np.dtype(np.float32)), blas.k_block(np.dtype(np.float64))) == want
+    assert blas.k_block(np.dtype(np.int64)) == 0
+    monkeypatch.setattr("core.parallel.loaded_openblas", lambda: [])
+    assert BlasThreads().k_block(np.dtype(np.float32)) == 0  # threads never change: nothing to slice
 
 
 def test_without_numpys_openblas_two_threads_are_refused_with_the_reason(monkeypatch):
