@@ -25,9 +25,9 @@ R_DATA, R_MODELS, R_FAULTS, R_GUI = ("tests/test_data_refusals.py", "tests/test_
 R_BOMBS, R_FIELDS, R_LEGACY, R_OUT, R_SIGNALS, R_GUI2 = (f"tests/test_{n}.py" for n in (
     "hostile_files", "checkpoint_fields", "legacy_pickles", "file_outputs", "cli_signals", "gui_unsaved_work"))
 
-T_IMAGES, T_BUDGET, T_OUTPUTS, T_STARTUP, T_MODEL_DATA, T_FLOOR = (
+T_IMAGES, T_BUDGET, T_OUTPUTS, T_STARTUP, T_MODEL_DATA, T_FLOOR, T_GUI_TRAINING = (
     f"tests/test_{n}.py" for n in ("images_io", "data_budget", "cli_outputs", "cli_startup", "cli_model_data",
-                                   "gradcheck_floor"))
+                                   "gradcheck_floor", "gui_training"))
 
 # name: (target, exact text, replacement, tests to run); a mutation with several edits lists further
 # (target, text, replacement) triples after the tests. A target names the code: "path::Qualname" (a function,
@@ -125,30 +125,50 @@ MUTATIONS: dict[str, tuple] = {
     "config: negative beta accepted": (
         "core/settings.py::SETTINGS", '"the weight β of the KL term (β ≥ 0; 1 is the true ELBO)",\n       low=0.0,',
         '"the weight β of the KL term (β ≥ 0; 1 is the true ELBO)",\n       low=None,', [R_MODELS]),
-    "gui: two training runs at once (both guards off)": (
-        "vae_gui/workers.py", "        if self.is_running():\n            return False",
-        "        if False:\n            pass", [R_GUI],
-        ("vae_gui/panels/training.py", "        if self.controller.is_running():\n", "        if False:\n")),
+    "gui: two training runs at once (both guards off)": (  # the panel refuses, and Start is disabled
+        "vae_gui/panels/training.py::TrainingPanel.start_training", "        if self.is_running():\n",
+        "        if False:\n",
+        [f"{R_GUI}::test_a_second_run_is_refused_and_loading_waits",
+         f"{T_GUI_TRAINING}::test_a_second_run_is_refused_while_one_runs"],
+        ("vae_gui/panels/training.py::TrainingPanel._update_controls",
+         "self.start_button.setEnabled(has_data and not running)", "self.start_button.setEnabled(has_data)")),
     "gui: open/load allowed during training": (
-        "vae_gui/app.py", "    def _refuse_while_training(self, what: str) -> bool:\n        if self.state.training:",
-        "    def _refuse_while_training(self, what: str) -> bool:\n        if False:", [R_GUI]),
+        "vae_gui/files.py::FileActions._refuse_while_training", "        if self.session.training:",
+        "        if False:", [f"{R_GUI}::test_a_second_run_is_refused_and_loading_waits"]),
     "gui: load errors not shown": (
-        "vae_gui/app.py", "        def on_error(message, _exc):\n            self.show_error(error_title, message)",
-        "        def on_error(message, _exc):\n            pass", [R_GUI]),
-    "gui: closing does not stop the workers": (
-        "vae_gui/app.py", "        self.shutdown_workers()\n        event.accept()", "        event.accept()", [R_GUI]),
-    "gui: a paused run ignores stop": (
-        "vae_gui/workers.py", "while self._paused and not self._stop:", "while self._paused:", [R_GUI]),
+        "vae_gui/files.py::FileActions._run",
+        "on_error=lambda message, _exc: self.window.show_error(error_title, message),",
+        "on_error=lambda message, _exc: None,",
+        [f"{R_GUI}::test_bad_model_file_shows_a_dialog_and_keeps_the_current_model",
+         f"{R_GUI}::test_bad_data_file_shows_a_dialog_and_keeps_the_current_data"]),
+    "gui: closing does not stop the workers": (  # neither the panels' jobs nor the others are ended
+        "vae_gui/closing.py::close_window",
+        "    for panel in window.panels.values():  # each panel stops its job (vae_gui.panels.base: it never waits)\n"
+        "        panel.shutdown()\n"
+        "    workers.drain(SHUTDOWN_MS, detach=False)  # a training run's weights reach the session here\n",
+        "",
+        [f"{T_GUI_TRAINING}::test_closing_the_window_during_training_stops_the_thread_cleanly",
+         f"{R_GUI}::test_closing_the_window_mid_work_ends_cleanly"]),
+    "gui: a paused run ignores stop": (  # a cancel must wake the job's pause wait (closing cancels it too)
+        "vae_gui/workers.py::JobControl.checkpoint", "while self._paused and not self._cancelled:",
+        "while self._paused:",
+        [f"{T_GUI_TRAINING}::test_closing_the_window_during_training_stops_the_thread_cleanly[True]",
+         f"{R_GUI}::test_closing_the_window_mid_work_ends_cleanly[paused]"]),
     "gui: gradcheck not cancelled on close": (  # the check yields (and can be cancelled) only between layers
         "core/gradcheck/check.py::_full_batched",
         "            done += rows * cost\n            yield clock.progress(done, total, names[0], entries)",
         "            done += rows * cost", [f"{R_GUI}::test_closing_the_window_mid_work_ends_cleanly"]),
     "gui: loss curves not downsampled": (
-        "vae_gui/panels/training.py", '            item.setDownsampling(auto=True, method="peak")\n', "", [R_GUI]),
+        "vae_gui/widgets/loss_plots.py::_curve", '    item.setDownsampling(auto=True, method="peak")\n', "",
+        [f"{R_GUI}::test_loss_curves_downsample_and_clip_to_view"]),
     "gui: loss curves antialiased": (
-        "vae_gui/panels/training.py", "name=name, antialias=False)", "name=name)", [R_GUI]),
+        "vae_gui/widgets/loss_plots.py::_curve", "name=name, antialias=False)", "name=name)",
+        [f"{R_GUI}::test_loss_curves_are_drawn_without_antialiasing"]),
     "gui: divergence not marked on the plot": (
-        "vae_gui/panels/training.py", "            self.divergence_lines.append(line)", "            pass", [R_GUI]),
+        "vae_gui/widgets/loss_plots.py::LossPlots.mark_divergence", "        self.divergence_lines.append(line)",
+        "        pass",
+        [f"{R_GUI}::test_divergence_dialog_plot_mark_and_finite_weights",
+         f"{T_GUI_TRAINING}::test_divergence_shows_a_dialog_and_marks_the_plot"]),
     # ---- issue 10 (Reliability II)
     "model: a member read past its cap (1 GB meta)": (
         "core/checkpoint.py::_Archive._member", "        if info.file_size > max_bytes:", "        if False:",
