@@ -464,10 +464,11 @@ def run(name: str) -> bool:
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
         proc = subprocess.run([PYTHON, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests], cwd=tree,
                               capture_output=True, text=True, env=env, timeout=600)
-        caught = proc.returncode != 0
         failed = [line.split(" ")[1] for line in proc.stdout.splitlines() if line.startswith("FAILED")]
-        print(f"{'caught' if caught else 'SURVIVED':<9} {name}: {failed[0] if failed else proc.stdout.strip()[-80:]}",
-              flush=True)
+        # only a failing test counts: an error in set-up (a missing data file, say) says nothing of the guard
+        caught = bool(failed)
+        verdict = "caught" if caught else "ERROR" if proc.returncode != 0 else "SURVIVED"
+        print(f"{verdict:<9} {name}: {failed[0] if failed else proc.stdout.strip()[-80:]}", flush=True)
         return caught
 
 
