@@ -4,8 +4,9 @@
 
 Each mutation is applied to a fresh copy of the tracked files in a temporary folder (the
 working tree is never changed), then the tests that cover it run there. A mutation the tests
-do not notice ("SURVIVED") means a protection without a working test. Prints one line per
-mutation and exits 1 if any survived.
+do not notice ("SURVIVED") means a protection without a working test; "ERROR" means the tests could
+not run (only a failing test counts as caught). Prints one line per mutation and exits 1 unless every one
+was caught.
 """
 
 from __future__ import annotations
