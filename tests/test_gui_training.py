@@ -182,6 +182,21 @@ def test_pause_resume_and_stop_keep_the_weights(qtbot, state, errors):
     assert errors == []
 
 
+def test_stop_while_paused_ends_the_run(qtbot, state, errors):
+    """Stop on a paused run ends it without a Resume: the job's pause wait also watches for a stop."""
+    panel = make_panel(qtbot, state)
+    tiny_form(panel, steps=10_000_000, eval_every=0)
+    assert panel.start_training()
+    qtbot.waitUntil(lambda: panel.plots.series["step"].n >= 1, timeout=WAIT_MS)
+    qtbot.mouseClick(panel.pause_button, qtbot_button())
+    # the worker's paused(True) signal: it is in the pause wait (a Stop before that is seen at the next step)
+    qtbot.waitUntil(lambda: "paused" in panel.rate_label.text(), timeout=WAIT_MS)
+    assert panel.stop_button.isEnabled()
+    qtbot.mouseClick(panel.stop_button, qtbot_button())
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=10_000)  # a paused loop that ignored it never ends
+    assert panel.last_result.status == "stopped" and errors == []
+
+
 def test_a_second_run_is_refused_while_one_runs(qtbot, state, errors):
     panel = make_panel(qtbot, state)
     tiny_form(panel, steps=10_000_000, eval_every=0)

@@ -153,7 +153,8 @@ MUTATIONS: dict[str, tuple] = {
     "gui: a paused run ignores stop": (  # a cancel must wake the job's pause wait (closing cancels it too)
         "vae_gui/workers.py::JobControl.checkpoint", "while self._paused and not self._cancelled:",
         "while self._paused:",
-        [f"{T_GUI_TRAINING}::test_closing_the_window_during_training_stops_the_thread_cleanly[True]",
+        [f"{T_GUI_TRAINING}::test_stop_while_paused_ends_the_run",
+         f"{T_GUI_TRAINING}::test_closing_the_window_during_training_stops_the_thread_cleanly[True]",
          f"{R_GUI}::test_closing_the_window_mid_work_ends_cleanly[paused]"]),
     "gui: gradcheck not cancelled on close": (  # the check yields (and can be cancelled) only between layers
         "core/gradcheck/check.py::_full_batched",
