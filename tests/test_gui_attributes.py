@@ -106,3 +106,40 @@ def test_an_encoded_image_moves_too_and_bad_groups_say_why(explorer, small_vae):
     moved = atlas.decode_latents(small_vae, (photo.mean - attr.direction)[None])[0]
     np.testing.assert_allclose(box.face.image.ravel(), moved, atol=1e-6)
     assert box.face.title().startswith("your image")
+
+
+def test_mapping_along_a_direction_is_named_by_the_latent_maps_projection_control(qtbot, small_vae, frey_path,
+                                                                                 tmp_path):
+    """The Latent map tab: "map along it" redraws the map, and the projection combo says so (it kept saying PCA);
+    PCA goes back, the direction's view stays offered until another model comes."""
+    from vae_gui.panels.latent_map import DIMS, PCA, LatentMapPanel
+
+    session = Session()
+    session.set_model(small_vae, save_model(tmp_path / "small.npz", small_vae))
+    session.set_data(frey_dataset(frey_path))
+    panel = LatentMapPanel(session)
+    qtbot.addWidget(panel)
+    panel.resize(1100, 900)
+    panel.show()
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    explorer, box = panel.atlas, panel.atlas.attribute_box
+    explorer.select_ids(np.arange(10))
+    box.from_button.click()
+    explorer.select_ids(np.arange(900, 920))
+    box.to_button.click()
+    box.name_edit.setText("demo")
+    attr = box.make_direction()
+    box.project_button.click()
+    means = panel.means
+    assert panel.mode_combo.currentText() == "along 'demo'" and not panel.x_combo.isEnabled()
+    np.testing.assert_allclose(panel.coords[:, 0], (means - means.mean(0)) @ attr.unit, atol=1e-9)
+    np.testing.assert_array_equal(panel.coords, explorer.coords)  # the panel's points are the map's
+    panel.mode_combo.setCurrentText(PCA)
+    assert explorer.projection.kind == "pca" and [panel.mode_combo.itemText(i) for i in range(3)] == [
+        PCA, DIMS, "along 'demo'"]
+    panel.mode_combo.setCurrentIndex(2)  # back along the direction, from the combo
+    assert explorer.projection.kind == "attribute" and panel.mode_combo.count() == 3
+    session.set_model(Model(ModelConfig(kind="vae", hidden=[32], latent=4, dtype="float64"), seed=5))
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    assert panel.mode_combo.count() == 2 and panel.mode_combo.currentText() == PCA
+    assert explorer.projection.kind == "pca"

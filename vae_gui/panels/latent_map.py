@@ -86,6 +86,7 @@ class LatentMapPanel(Panel):
         controls.addWidget(self.message, 2)
 
         self.atlas = AtlasExplorer(self.state)
+        self.atlas.view_changed.connect(self._on_view_changed)
         self.plot = self.atlas.plot
         top = self.atlas
         units_box = self._build_units_box()
@@ -172,6 +173,11 @@ class LatentMapPanel(Panel):
         self._dirty = False
         model, X = self.state.model, self.state.X
         self.means = self.logvars = self.coords = None
+        if self.mode_combo.currentIndex() >= 2:  # a view of the previous encoding: back to PCA
+            self.mode_combo.blockSignals(True)
+            self.mode_combo.setCurrentIndex(0)
+            self.mode_combo.blockSignals(False)
+        self._drop_extra_views()
         self.stack.setCurrentIndex(0 if model is not None and X is not None else 1)
         if model is None or X is None:
             self.message.setText("No model loaded." if model is None else "No face data loaded.")
@@ -223,10 +229,29 @@ class LatentMapPanel(Panel):
             combo.setEnabled(mode == DIMS)
         projection = (atlas.pca_projection(self.means) if mode == PCA else
                       atlas.dims_projection(self.means.shape[1], self.x_combo.currentIndex(),
-                                            self.y_combo.currentIndex()))
-        self.coords = projection.project(self.means)
+                                            self.y_combo.currentIndex()) if mode == DIMS else
+                      self.mode_combo.currentData())  # a view set from the map itself ("map along it")
         self.atlas.set_view(self.means, self.logvars, projection, self.state.train_ids, self.state.test_ids)
+
+    def _on_view_changed(self, projection: atlas.Projection) -> None:
+        """The map shows ``projection``, maybe asked for by the map's own controls (an attribute's "map along
+        it"): the projection combo names it, as a third entry that stays until the model or data change."""
+        self.coords = self.atlas.coords
+        if projection.kind not in ("pca", "dims"):
+            self._drop_extra_views()
+            self.mode_combo.blockSignals(True)
+            self.mode_combo.addItem(projection.x_name, projection)
+            self.mode_combo.setCurrentIndex(self.mode_combo.count() - 1)
+            self.mode_combo.blockSignals(False)
+            for combo in (self.x_combo, self.y_combo):
+                combo.setEnabled(False)
         self._show_selection(self.state.selected)
+
+    def _drop_extra_views(self) -> None:
+        self.mode_combo.blockSignals(True)
+        while self.mode_combo.count() > 2:
+            self.mode_combo.removeItem(2)
+        self.mode_combo.blockSignals(False)
 
     def update_units(self) -> None:
         """KL per dim (VAE) and the posterior-mean variance with the active-unit threshold."""

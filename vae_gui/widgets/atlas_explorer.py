@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,7 +42,10 @@ HOVER_HELP = "Hover a face (its 1σ/2σ ellipse shows) or empty space (decoded t
 
 class AtlasExplorer(QWidget):
     """Map + options + the faces it shows. ``set_view`` gives it means (N, L), logvars (N, L) or None and a
-    ``core.atlas.Projection``; everything else follows from mouse actions."""
+    ``core.atlas.Projection``; everything else follows from mouse actions. ``view_changed(projection)`` after
+    every ``set_view``, whoever asked for it (the owner's projection controls follow it)."""
+
+    view_changed = pyqtSignal(object)
 
     def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
@@ -174,6 +178,7 @@ class AtlasExplorer(QWidget):
         self._mark_own()
         if 0 <= self.session.selected < len(means):  # the selected face and its ellipses until the mouse comes
             self._on_point_hovered(self.session.selected)
+        self.view_changed.emit(projection)
 
     def clear(self) -> None:
         """No encoding to show (no model or data yet)."""
