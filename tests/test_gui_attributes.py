@@ -48,6 +48,17 @@ def _lasso(explorer, centre, radius) -> np.ndarray:
     return np.asarray(explorer.selection.ids)
 
 
+def _demo_direction(explorer) -> attributes.Attribute:
+    """'demo': from faces #0–9 (chosen on the map) to faces #900–919."""
+    box = explorer.attribute_box
+    explorer.select_ids(np.arange(10))
+    box.from_button.click()
+    explorer.select_ids(np.arange(900, 920))
+    box.to_button.click()
+    box.name_edit.setText("demo")
+    return box.make_direction()
+
+
 def test_two_lassoed_groups_make_a_direction_that_moves_a_face(explorer, small_vae, qtbot, tmp_path):
     box = explorer.attribute_box
     lo, hi = explorer.coords.min(axis=0), explorer.coords.max(axis=0)
@@ -92,12 +103,7 @@ def test_an_encoded_image_moves_too_and_bad_groups_say_why(explorer, small_vae):
     box = explorer.attribute_box
     box.make_button.click()
     assert "empty" in box.message.text() and box.current() is None and not box.slider.isEnabled()
-    explorer.select_ids(np.arange(10))
-    box.from_button.click()
-    explorer.select_ids(np.arange(900, 920))
-    box.to_button.click()
-    box.name_edit.setText("demo")
-    attr = box.make_direction()
+    attr = _demo_direction(explorer)
     photo = atlas.encode_pixels(small_vae, explorer.session.X[7], (28, 20))
     explorer.session.show_own_image(photo)
     QApplication.processEvents()
@@ -123,12 +129,7 @@ def test_mapping_along_a_direction_is_named_by_the_latent_maps_projection_contro
     panel.show()
     qtbot.waitUntil(panel.is_ready, timeout=20000)
     explorer, box = panel.atlas, panel.atlas.attribute_box
-    explorer.select_ids(np.arange(10))
-    box.from_button.click()
-    explorer.select_ids(np.arange(900, 920))
-    box.to_button.click()
-    box.name_edit.setText("demo")
-    attr = box.make_direction()
+    attr = _demo_direction(explorer)
     box.project_button.click()
     means = panel.means
     assert panel.mode_combo.currentText() == "along 'demo'" and not panel.x_combo.isEnabled()
