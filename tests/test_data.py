@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import http.server
 import socket
-import threading
 
 import numpy as np
 import pytest
 import scipy.io
+from helpers.reliability import local_http_server
 
 from core import data
 from core.data import BatchSchedule, DataError, download, ensure_data, load_frey, split_indices, split_of
@@ -150,13 +150,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    yield from local_http_server(_Handler)
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,13 @@ and a download with the wrong checksum leaves no file behind. See docs/RELIABILI
 from __future__ import annotations
 
 import http.server
-import threading
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
-from helpers.reliability import assert_cli_error, run_cli
+from helpers.reliability import assert_cli_error, local_http_server, run_cli
 
 import core.data as data
 from core.data import DataError, ensure_data, load_frey
@@ -105,12 +104,8 @@ class _BadMirror(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def bad_mirror():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BadMirror)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/frey_rawface.mat"
-    server.shutdown()
-    server.server_close()
+    for base in local_http_server(_BadMirror):
+        yield f"{base}/frey_rawface.mat"
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@ build a small model file and damaged variants of it."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,18 @@ from core.models import Model, ModelConfig
 from core.optim import make_optimizer
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def local_http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A pytest fixture body: serve ``handler`` on 127.0.0.1 (a free port) in a thread; yields its base URL
+    'http://127.0.0.1:PORT', shut down and joined afterwards."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
