@@ -6,7 +6,9 @@ threads on small matrices. The cause was another: NumPy and SciPy each load thei
 variable gave *both* a pool of spinning threads, so four threads fought over two cores (24 ms per step;
 with only NumPy's pool at two threads and SciPy's at one, 1.35 ms against 1.77 ms at one thread, measured
 2026-12-07, benchmarks/RESULTS.md). So a 2-thread step raises NumPy's OpenBLAS alone to two threads
-(``BlasThreads``, through OpenBLAS's own functions) and SciPy's, which only runs Adam's level-1 calls, stays at one.
+(``BlasThreads``, through OpenBLAS's own functions) and SciPy's stays at one. Adam's level-1 calls (axpy, and the
+finiteness check's asum) go to NumPy's OpenBLAS as well (``BlasThreads.level1``), which splits them over the
+thread it keeps spinning anyway: 300k float32 entries 20 µs against 33 µs at one thread, measured.
 (The first version of this module handed half of each large product to a Python helper thread instead;
 each handoff woke a sleeping thread, 13–46 µs on this VM, and no split paid — the same table.)
 
@@ -81,6 +83,11 @@ class _OpenBlas:
         if names:
             names[0].restype = ctypes.c_char_p
         self.corename = (names[0]() or b"").decode(errors="replace") if names else ""  # e.g. 'SkylakeX'
+        self._level1 = {dtype: _cblas_level1(lib, letter) for dtype, letter in ((np.float32, "s"), (np.float64, "d"))}
+
+    def level1(self, dtype) -> tuple | None:
+        """(axpy, asum) of this OpenBLAS's CBLAS for float32/float64 (``cblas_axpy``, ``cblas_asum``), else None."""
+        return self._level1.get(np.dtype(dtype).type)
 
     @property
     def num_threads(self) -> int:
@@ -88,6 +95,29 @@ class _OpenBlas:
 
     def set_num_threads(self, threads: int) -> None:
         self._set(threads)
+
+
+def _cblas_level1(lib, letter: str) -> tuple | None:
+    """(axpy(a, x, y), asum(x)) on contiguous 1-D arrays of one dtype through ``lib``'s cblas_?axpy and
+    cblas_?asum, or None when it lacks them. Integer arguments are 64-bit in the builds whose symbols end
+    in '64_' (NumPy's wheels), else C ints. ctypes lets the GIL go for each call."""
+    forms = [form for form in _SYMBOL_FORMS if hasattr(lib, form.format(f"cblas_{letter}axpy"))
+             and hasattr(lib, form.format(f"cblas_{letter}asum"))]
+    if not forms:
+        return None
+    integer = ctypes.c_int64 if forms[0].endswith("64_") else ctypes.c_int
+    real = ctypes.c_float if letter == "s" else ctypes.c_double
+    c_axpy, c_asum = (getattr(lib, forms[0].format(f"cblas_{letter}{name}")) for name in ("axpy", "asum"))
+    c_axpy.restype, c_axpy.argtypes = None, [integer, real, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
+    c_asum.restype, c_asum.argtypes = real, [integer, ctypes.c_void_p, integer]
+
+    def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
+        c_axpy(y.size, a, x.ctypes.data, 1, y.ctypes.data, 1)
+
+    def asum(x: np.ndarray) -> float:
+        return float(c_asum(x.size, x.ctypes.data, 1))
+
+    return axpy, asum
 
 
 def loaded_openblas() -> list[_OpenBlas]:
@@ -139,6 +169,16 @@ class BlasThreads:
                 q = (0, 0) if mine is None else GEMM_Q.get(mine.corename.lower(), SMALLEST_GEMM_Q)
                 self._blocks = blocks = {np.dtype(np.float32): q[0], np.dtype(np.float64): q[1]}
         return blocks.get(dtype, 0)
+
+    def level1(self, dtype) -> tuple | None:
+        """(axpy(a, x, y), asum(x)) of NumPy's OpenBLAS for float32/float64 C-contiguous 1-D NumPy arrays (the
+        caller checks), or None (not ``available``, another dtype). They run at the count ``set`` gave, i.e. on
+        both cores in a 2-thread step: OpenBLAS splits them by entries, so the bits do not depend on it (the
+        asum's last bits do, and it only serves the finiteness check)."""
+        with self._lock:
+            self._scan()
+            mine = self._numpy_blas
+        return None if mine is None else mine.level1(dtype)
 
     def _scan(self, again: bool = False) -> None:
         """Find NumPy's OpenBLAS (once), and, when ``again``, pin every other one loaded since to one thread."""

@@ -19,15 +19,15 @@ from .data import BatchSchedule
 from .dataset import FREY_IMAGE_SHAPE, Dataset
 from .evaluate import neg_elbo
 from .models import Model
-from .optim import Optimizer, blas_routine
+from .optim import Optimizer, host_level1
 from .parallel import ThreadChoice, blas_threads, parse_threads
 
 
 def _finite_probe(x, ones) -> float:
     """A sum that is inf or NaN when any entry of the flat vector x is: Σ|x| as one BLAS asum pass on
     host arrays (13 µs on 300k float32 against 27 µs for the dot with ``ones``, measured), else x·ones."""
-    asum = blas_routine("asum", x.dtype) if isinstance(x, np.ndarray) else None
-    return float(asum(x)) if asum is not None else float(x @ ones)
+    level1 = host_level1(x.dtype) if isinstance(x, np.ndarray) and x.flags.c_contiguous else None
+    return level1[1](x) if level1 is not None else float(x @ ones)
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ class Trainer:
             model.grad_flat += self.weight_decay * model.flat
         if self.lr_schedule is not None:
             self.optimizer.lr = self.lr_schedule.at(step)
-        self.optimizer.step()  # on this thread: splitting Adam lost (SciPy's axpy keeps the GIL; core.parallel)
+        self.optimizer.step()  # its axpys on NumPy's BLAS threads; a Python helper for the rest lost (core.parallel)
         model.step = step + 1
         if log_now:
             if not math.isfinite(float(model.flat.sum())):

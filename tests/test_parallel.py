@@ -126,6 +126,7 @@ def test_two_threads_raise_numpys_blas_alone_and_restore_puts_it_back(blas):
 
 def test_the_k_block_is_the_kernels_own(monkeypatch):
     blas = blas_threads()
+    assert blas.available  # also the scan that finds NumPy's OpenBLAS, whichever test of the worker runs first
     core = blas._numpy_blas.corename
     assert core  # OpenBLAS names the kernel it chose, e.g. 'SkylakeX'
     want = GEMM_Q.get(core.lower(), SMALLEST_GEMM_Q)
@@ -274,3 +275,56 @@ def test_parse_threads(value, expected):
 def test_parse_threads_rejects(value):
     with pytest.raises(ValueError, match="threads must be auto, 1 or 2"):
         parse_threads(value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_numpys_level1_calls_match_scipys_bit_for_bit(blas, dtype, threads):
+    """Adam's axpy through NumPy's OpenBLAS (split over its threads) writes the bits SciPy's one-thread axpy
+    writes; its asum is Σ|x| and carries a NaN or an inf through (the trainer's finiteness check)."""
+    blas.set(threads)
+    axpy, asum = blas.level1(dtype)
+    rng = np.random.default_rng(3)
+    x, y = (rng.standard_normal(300_001).astype(dtype) for _ in range(2))
+    want = y.copy()
+    getattr(scipy.linalg.blas, ("s" if dtype == np.float32 else "d") + "axpy")(x, want, a=-0.37)
+    axpy(-0.37, x, y)
+    np.testing.assert_array_equal(y, want)
+    assert asum(x) == pytest.approx(float(np.abs(x.astype(np.float64)).sum()), rel=1e-5)
+    for bad in (np.nan, np.inf):
+        x[123_456] = bad
+        assert not np.isfinite(asum(x))
+    assert blas.level1(np.int64) is None
+
+
+def test_adam_writes_the_same_bits_without_numpys_blas(monkeypatch):
+    """Where NumPy's OpenBLAS is not found (another BLAS), Adam's axpys fall back to SciPy's: same bits."""
+    from core import optim
+
+    def trained():
+        optim.host_level1.cache_clear()
+        model = Model(ModelConfig(kind="vae"), seed=2)
+        X = np.random.default_rng(4).random((200, model.config.input_dim), dtype=np.float32)
+        Trainer(model, make_optimizer("adam", model), X, batch_size=32, log_every=10, eval_every=0).run(40)
+        return model.flat.copy()
+
+    numpys = trained()
+    monkeypatch.setattr(BlasThreads, "level1", lambda self, dtype: None)
+    assert optim.host_level1.__wrapped__(np.float32) is not None  # SciPy's pair, not None
+    try:
+        np.testing.assert_array_equal(trained(), numpys)
+    finally:
+        optim.host_level1.cache_clear()
+
+
+def test_axpy_never_hands_mismatched_arrays_to_the_blas():
+    """The BLAS call takes y's length on trust: arrays of another length, dtype or layout take NumPy's path."""
+    from core.optim import axpy
+
+    y = np.zeros(10, np.float32)
+    with pytest.raises(ValueError):
+        axpy(1.0, np.ones(5, np.float32), y)  # NumPy refuses the broadcast; no read past x's end
+    axpy(2.0, np.ones(20, np.float32)[::2], y)  # a strided view
+    np.testing.assert_array_equal(y, np.full(10, 2.0, np.float32))
+    axpy(1.0, np.ones(10, np.float64), y)
+    np.testing.assert_array_equal(y, np.full(10, 3.0, np.float32))
