@@ -406,6 +406,12 @@ MUTATIONS: dict[str, tuple] = {
     "two threads: the BLAS count not given back": (
         "core/parallel.py::BlasThreads.restore", "            self.set(self.initial)", "            pass",
         ["tests/test_parallel.py"]),
+    "two threads: Adam's axpy hands arrays of another length to the BLAS": (
+        "core/optim.py::axpy", "x.dtype == y.dtype and x.size == y.size", "x.dtype == y.dtype",
+        ["tests/test_parallel.py"]),
+    "two threads: a NaN gradient passes the BLAS finiteness check": (
+        "core/parallel.py::_cblas_level1", "        return float(c_asum(x.size, x.ctypes.data, 1))",
+        "        return 0.0", ["tests/test_parallel.py", R_FAULTS]),
 }
 
 
