@@ -151,6 +151,31 @@ def best_of_both(ours: Callable[[], object], torch_step: Callable[[], object], r
             "ours_threads": trainer.thread_report() if isinstance(trainer, Trainer) else None}
 
 
+def second_core_speedup(seconds: float = 0.4) -> float:
+    """How much this machine's second core gives right now: the step's largest product (64×560 @ 560×256,
+    core.parallel.matmul) at one BLAS thread over at two, medians of alternating 20-call blocks for ``seconds``.
+    ~1.7 on a quiet machine here; near or below 1 while another process (or the host) holds the second core.
+    The load average misses the host's share, so each both-cores part records this beside it."""
+    from core.parallel import blas_threads, matmul
+
+    blas, rng = blas_threads(), np.random.default_rng(0)
+    a, b = rng.random((64, 560), dtype=np.float32), rng.random((560, 256), dtype=np.float32)
+    out = np.empty((64, 256), dtype=np.float32)
+    times: dict[int, list[float]] = {1: [], 2: []}
+    end = time.perf_counter() + seconds
+    try:
+        while time.perf_counter() < end or not times[2]:
+            for threads in (1, 2):
+                blas.set(threads)
+                for _ in range(20):
+                    t0 = time.perf_counter()
+                    matmul(a, b, out=out)
+                    times[threads].append(time.perf_counter() - t0)
+    finally:
+        blas.restore()
+    return statistics.median(times[1]) / statistics.median(times[2])
+
+
 def training_best(kind: str, X: np.ndarray, reps: int, steps: int) -> dict:
     """``train_{kind}_ratio_best`` and its parts (best_of_both) on the 560-256-16 network."""
     ours = engine_stepper(kind, X, threads="auto")

@@ -86,10 +86,12 @@ def run_engine(args, reps: int, results: dict) -> None:
     best_reps = reps if args.quick else max(reps, 5)
     for kind in ("vae", "ae"):
         results[f"train_{kind}_load_avg"] = os.getloadavg()[0]
+        results[f"train_{kind}_core2_speedup"] = engine.second_core_speedup()
         results.update(engine.training_best(kind, X, best_reps, steps) if with_torch else
                        {f"train_{kind}_ratio_best": None})
     results.update(engine.step_over_gemm_floor(X, reps, steps))
     results["step_2core_load_avg"] = os.getloadavg()[0]
+    results["step_2core_core2_speedup"] = engine.second_core_speedup()
     results.update(engine.step_over_2core_floor(X, best_reps, steps))
     from benchmarks import inspector
 
@@ -255,7 +257,9 @@ def print_table(results: dict) -> None:
                   f"ours {threads_text(results.get(f'{key}_threads'))}")
     for key in ("train_vae_load_avg", "train_ae_load_avg", "step_2core_load_avg", "big_load_avg"):
         if results.get(key) is not None:
-            print(f"load average (1 min) at the start of {key[:-9]}: {results[key]:.2f}")
+            speedup = results.get(f"{key[:-9]}_core2_speedup")
+            print(f"load average (1 min) at the start of {key[:-9]}: {results[key]:.2f}"
+                  + ("" if speedup is None else f"; the second core's speedup of one product then {speedup:.2f}×"))
 
 
 def main(argv=None) -> int:

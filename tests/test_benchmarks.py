@@ -20,7 +20,8 @@ REQUIRED_KEYS = {
     "torch_version", "threads", "train_vae_steps_per_s", "train_vae_torch_steps_per_s", "train_vae_ratio",
     "train_ae_steps_per_s", "train_ae_torch_steps_per_s", "train_ae_ratio", "gemm_floor_ratio", "slider_p95_ms",
     "grid15_ms", "ui_stall_p99_ms", "cold_start_s", "gradcheck_full_small_s", "gradcheck_direction_s", "gif_export_s",
-    "ledger_overhead_ratio", "runs_list_1000_s", "compare_overlay_ms",
+    "ledger_overhead_ratio", "runs_list_1000_s", "compare_overlay_ms", "train_vae_core2_speedup",
+    "step_2core_core2_speedup",
 }
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -123,3 +124,14 @@ def test_big_map_measurements_hover_points_and_paint_every_pan_frame(qapp):
     results = bigdata.gui_speeds(Dataset(images, (28, 28), "noise"), quick=True)
     assert set(results) == set(bigdata.GUI_KEYS)
     assert all(value > 0 for value in results.values())
+
+
+def test_second_core_speedup_is_a_ratio_of_two_timed_counts_and_gives_the_count_back():
+    from benchmarks.engine import second_core_speedup
+    from core.parallel import blas_threads
+
+    blas = blas_threads()
+    assert blas.available, blas.reason
+    speedup = second_core_speedup(seconds=0.05)
+    assert 0.05 < speedup < 4  # one product at one thread over at two: never 0, never a count of calls
+    assert blas.current == blas.initial
