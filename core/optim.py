@@ -49,7 +49,7 @@ def axpy(a: float, x, y) -> None:
     (CuPy) through one temporary."""
     level1 = host_level1(y.dtype) if isinstance(y, np.ndarray) else None
     if (level1 is not None and isinstance(x, np.ndarray) and x.dtype == y.dtype and x.size == y.size
-            and x.flags.c_contiguous and y.flags.c_contiguous):
+            and x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
         level1[0](a, x, y)  # the BLAS writes into y's own memory
     else:
         y += a * x

@@ -328,3 +328,7 @@ def test_axpy_never_hands_mismatched_arrays_to_the_blas():
     np.testing.assert_array_equal(y, np.full(10, 2.0, np.float32))
     axpy(1.0, np.ones(10, np.float64), y)
     np.testing.assert_array_equal(y, np.full(10, 3.0, np.float32))
+    y.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        axpy(1.0, np.ones(10, np.float32), y)  # NumPy's refusal, not a BLAS write into read-only memory
+    np.testing.assert_array_equal(y, np.full(10, 3.0, np.float32))
