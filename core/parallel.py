@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 import statistics
 import threading
 from collections import deque
@@ -151,7 +150,6 @@ class BlasThreads:
         self.reason = ""
         self.initial = 1  # NumPy's BLAS threads before the first change (restore() goes back to it)
         self.current: int | None = None
-        self._pool = 1  # NumPy's OpenBLAS threads that exist (OpenBLAS never ends one)
         self._blocks: dict | None = None  # {dtype: K block} once known (k_block)
 
     @property
@@ -195,7 +193,7 @@ class BlasThreads:
                 self.reason = (f"NumPy's OpenBLAS is not one of the {len(libs)} OpenBLAS libraries found"
                                if libs else "no OpenBLAS library found in this process")
             else:
-                self.initial = self.current = self._pool = mine.num_threads
+                self.initial = self.current = mine.num_threads
         for lib in libs if again else ():
             if mine is not None and lib.path != mine.path and lib.num_threads != 1:
                 lib.set_num_threads(1)
@@ -207,9 +205,6 @@ class BlasThreads:
         with self._lock:
             self._scan(again=threads > 1)
             if self._numpy_blas is not None:
-                if threads > self._pool:  # OpenBLAS starts the missing threads now, in the calling thread
-                    _at_lowest_priority(self._numpy_blas.set_num_threads, threads)
-                    self._pool = threads
                 self._numpy_blas.set_num_threads(threads)
                 self.current = threads
 
@@ -217,25 +212,6 @@ class BlasThreads:
         """Back to the thread count NumPy's BLAS had before the first ``set``."""
         if self._scanned:
             self.set(self.initial)
-
-
-def _at_lowest_priority(start_threads, threads: int) -> None:
-    """``start_threads(threads)`` called from a short-lived thread at nice 19, so the BLAS threads it creates
-    inherit that priority (Linux sets nice per thread, and a new thread takes its creator's): NumPy's second
-    BLAS thread then runs only on a core nothing else wants. The UI thread, or any other program, takes that
-    core at once; the step's products wait meanwhile, and ``ThreadChoice`` goes back to one thread if that
-    lasts. Where nice cannot be set the threads start at the caller's priority."""
-
-    def start() -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except (AttributeError, OSError):
-            pass
-        start_threads(threads)
-
-    starter = threading.Thread(target=start, name="blas-threads-start", daemon=True)
-    starter.start()
-    starter.join()
 
 
 _BLAS = BlasThreads()

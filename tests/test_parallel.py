@@ -9,12 +9,6 @@ call, equal at both counts.
 """
 from __future__ import annotations
 
-import ast
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.linalg.blas  # noqa: F401 - SciPy's own OpenBLAS loaded, as in training (Adam uses it)
@@ -338,29 +332,3 @@ def test_axpy_never_hands_mismatched_arrays_to_the_blas():
     with pytest.raises(ValueError, match="read-only"):
         axpy(1.0, np.ones(10, np.float32), y)  # NumPy's refusal, not a BLAS write into read-only memory
     np.testing.assert_array_equal(y, np.full(10, 3.0, np.float32))
-
-
-CHILD_NICE_PROBE = """
-import os, threading
-import numpy as np
-from core.parallel import blas_threads
-tasks = lambda: set(os.listdir("/proc/self/task"))
-before = tasks()
-blas_threads().set(2)
-np.ones((64, 560), np.float32) @ np.ones((560, 256), np.float32)
-new = tasks() - before
-print(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
-      sorted(os.getpriority(os.PRIO_PROCESS, int(t)) for t in new))
-"""
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="threads are listed in /proc on Linux only")
-def test_numpys_second_blas_thread_runs_at_the_lowest_priority_and_the_caller_keeps_its_own():
-    """The BLAS thread a 2-thread step starts has nice 19 (it takes a core only when nothing else wants it: the
-    GUI's UI thread gets one at once); the training thread's own priority is left as it was."""
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    out = subprocess.run([sys.executable, "-c", CHILD_NICE_PROBE], capture_output=True, text=True, env=env,
-                         timeout=60, check=True).stdout.split(maxsplit=1)
-    caller, started = int(out[0]), ast.literal_eval(out[1])
-    assert caller == os.getpriority(os.PRIO_PROCESS, 0)  # the child's main thread: the nice it was born with
-    assert started == [19]  # one new thread (NumPy's second BLAS thread), at nice 19

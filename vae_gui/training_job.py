@@ -50,10 +50,10 @@ class RunRequest:
 
 
 def yield_to_the_ui() -> None:
-    """Run the calling (training) thread TRAINING_NICE nice steps below the rest of the program: when training
-    holds both cores (two threads, core.parallel) the UI thread still gets one as soon as it has work. (NumPy's
-    second BLAS thread starts at nice 19 whoever starts it: core.parallel.BlasThreads.set.) Linux sets nice per
-    thread; elsewhere, or if refused, nothing changes."""
+    """Run the calling (training) thread TRAINING_NICE nice steps below the rest of the program, and with it
+    the BLAS thread it starts (a new thread inherits its creator's nice): when training holds both cores (two
+    threads, core.parallel) the UI thread still gets one as soon as it has work. Linux sets nice per thread;
+    elsewhere, or if refused, nothing changes."""
     try:
         nice = os.getpriority(os.PRIO_PROCESS, 0)
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(nice + TRAINING_NICE, 19))

@@ -409,9 +409,6 @@ MUTATIONS: dict[str, tuple] = {
     "two threads: Adam's axpy hands arrays of another length to the BLAS": (
         "core/optim.py::axpy", "x.dtype == y.dtype and x.size == y.size", "x.dtype == y.dtype",
         ["tests/test_parallel.py"]),
-    "two threads: the second BLAS thread at the training thread's priority": (
-        "core/parallel.py::BlasThreads.set", "_at_lowest_priority(self._numpy_blas.set_num_threads, threads)",
-        "self._numpy_blas.set_num_threads(threads)", ["tests/test_parallel.py"]),
     "two threads: a NaN gradient passes the BLAS finiteness check": (
         "core/parallel.py::_cblas_level1", "        return float(c_asum(x.size, x.ctypes.data, 1))",
         "        return 0.0", ["tests/test_parallel.py", R_FAULTS]),
