@@ -236,12 +236,16 @@ class ThreadChoice:
     """1 or 2 threads, chosen by timing the run's own steps, and checked all along.
 
     At the start, ``probe_steps`` steps at each count in turn, ``rounds`` times (1, 2, 1, 2); two threads are
-    taken when their median step is below ``margin`` times one thread's. After that, every ``interval`` steps
-    at the count in use, ``probe_steps`` steps run at the other count, and their median (without the first,
-    which wakes or parks NumPy's second BLAS thread) is compared with the median of the last ``window`` steps
-    at the count in use, taken just before: the two samples are a fraction of a second apart, so a machine
+    taken when their mean step is below ``margin`` times one thread's. After that, every ``interval`` steps
+    at the count in use, ``probe_steps`` steps run at the other count, and their mean (without the first,
+    which wakes or parks NumPy's second BLAS thread) is compared with the mean of the last ``window`` steps
+    at the count in use, taken just before. Means, not medians: on a busy machine most 2-thread steps are quick
+    and a few stall while another process holds the second BLAS thread's core, and the median missed the
+    stalls (two CPU-bound processes beside training: 'auto' ran two threads for 774–964 of 1 000 steps and took
+    3.8–9.2 s where one thread took 2.9 s, measured). The two samples are a fraction of a second apart, so a machine
     that gets busy (another process on the second core) is noticed within ~0.2 s and one that gets quiet again
-    as soon. A probe that loses doubles ``interval`` (up to ``max_interval``): a count that stays slower, e.g.
+    as soon. A probe step ``hopeless`` times slower than the other count ends its probe there. A probe that
+    loses doubles ``interval`` (up to ``max_interval``): a count that stays slower, e.g.
     two threads on a busy machine, then costs at most ``probe_steps`` of every ``max_interval`` steps; a
     switch sets it back to ``min_interval``. Every step, probe or not, is a training step (the results are
     the same bits at either count), so measuring costs only the steps that ran at the slower count.
@@ -250,14 +254,18 @@ class ThreadChoice:
     """
 
     def __init__(self, probe_steps: int = 6, rounds: int = 2, margin: float = 0.95, window: int = 24,
-                 min_interval: int = 50, max_interval: int = 1600):
+                 min_interval: int = 50, max_interval: int = 1600, hopeless: float = 3.0):
         self.probe_steps, self.margin, self.window = probe_steps, margin, window
+        # a probe step this many times slower than the other count's steps ends the probe at once: beside two
+        # CPU-bound processes a 2-thread step took ~28 ms against ~3 ms at one thread (measured), so each full
+        # probe cost ~0.15 s
+        self.hopeless = hopeless
         self.min_interval, self.max_interval = min_interval, max_interval
         self.interval = min_interval  # steps at the count in use between probes
         self.current = 1
         self.probes = 0  # probes finished (the start counts as one)
         self.switches = 0  # times the count in use changed after the start
-        self.last_probe: dict = {}  # {'1': median s, '2': median s, 'chose': n} of the latest probe
+        self.last_probe: dict = {}  # {'1': mean s, '2': mean s, 'chose': n} of the latest probe
         self.steps_at = {n: 0 for n in THREAD_CHOICES}  # steps run at each count
         self._recent: deque[float] = deque(maxlen=window)  # the last step times at the count in use
         self._since_probe = 0
@@ -277,6 +285,8 @@ class ThreadChoice:
             self._plan.pop(0)
             if not first_of_probe:
                 self._times[threads].append(seconds)
+                if self._is_hopeless(threads, seconds):
+                    self._plan.clear()
             if not self._plan:
                 self._decide()
             return
@@ -286,10 +296,15 @@ class ThreadChoice:
             self._plan = [3 - self.current] * self.probe_steps
             self._times = {n: [] for n in THREAD_CHOICES}
 
+    def _is_hopeless(self, threads: int, seconds: float) -> bool:
+        """This probe step lost by more than ``hopeless`` times against the other count's mean so far."""
+        other = self._times[3 - threads] if self._start else self._recent
+        return bool(other) and seconds > self.hopeless * statistics.fmean(other)
+
     def _decide(self) -> None:
         if not self._start:  # the probe's count against the steps at the count in use just before it
             self._times[self.current] = list(self._recent)
-        one, two = (statistics.median(self._times[n]) for n in THREAD_CHOICES)
+        one, two = (statistics.fmean(self._times[n]) for n in THREAD_CHOICES)
         chose = 2 if two < self.margin * one else 1
         if not self._start:
             if chose != self.current:
@@ -304,6 +319,6 @@ class ThreadChoice:
 
     def report(self) -> dict:
         """What a run records: the count in use, steps run at each count, the probes and switches, and the
-        last probe's median step seconds at 1 and 2 threads."""
+        last probe's mean step seconds at 1 and 2 threads."""
         return {"threads": self.current, "steps_at": {str(n): c for n, c in self.steps_at.items()},
                 "probes": self.probes, "switches": self.switches, "last_probe": dict(self.last_probe)}

@@ -158,6 +158,7 @@ class Trainer:
         self.threads_setting: int | str = 1
         self.two_threads_possible = False  # NumPy arrays and a BLAS whose thread count can be set
         self.thread_choice: ThreadChoice | None = None  # threads="auto": the measured choice
+        self._update_seconds = 0.0  # the last step's pass and update (what thread_choice compares)
         self.set_threads(threads)
 
     # ------------------------------------------------------------------ threads
@@ -179,7 +180,7 @@ class Trainer:
 
     def thread_report(self) -> dict:
         """{'setting': 1 | 2 | 'auto', 'threads': count in use, and for 'auto' the steps run at each count,
-        the probes run and the last probe's median step seconds at 1 and 2 threads; 'why_one' when two
+        the probes run and the last probe's mean step seconds at 1 and 2 threads; 'why_one' when two
         threads were asked for but cannot be used}."""
         report = {"setting": self.threads_setting, "threads": self.threads}
         if self.thread_choice is not None:
@@ -230,14 +231,13 @@ class Trainer:
         threads = self.threads
         if self.model.xp is np:  # also at one thread: another trainer in this process may have left two
             blas_threads().set(threads)
-        if self.thread_choice is None:
-            return self._step(threads)
-        t0 = time.perf_counter()
         stats = self._step(threads)
-        self.thread_choice.record(threads, time.perf_counter() - t0)
+        if self.thread_choice is not None:
+            self.thread_choice.record(threads, self._update_seconds)
         return stats
 
     def _step(self, threads: int) -> dict | None:
+        started = time.perf_counter()
         model = self.model
         step = model.step
         log_now = (step + 1) % self.log_every == 0
@@ -267,6 +267,8 @@ class Trainer:
             self.optimizer.lr = self.lr_schedule.at(step)
         self.optimizer.step()  # its axpys on NumPy's BLAS threads; a Python helper for the rest lost (core.parallel)
         model.step = step + 1
+        # what ThreadChoice compares: the pass and the update, without a log step's snapshot and bookkeeping
+        self._update_seconds = time.perf_counter() - started
         if log_now:
             if not math.isfinite(float(model.flat.sum())):
                 self._restore()

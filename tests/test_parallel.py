@@ -332,3 +332,30 @@ def test_axpy_never_hands_mismatched_arrays_to_the_blas():
     with pytest.raises(ValueError, match="read-only"):
         axpy(1.0, np.ones(10, np.float32), y)  # NumPy's refusal, not a BLAS write into read-only memory
     np.testing.assert_array_equal(y, np.full(10, 3.0, np.float32))
+
+
+def test_a_hopeless_probe_ends_at_its_first_counted_step():
+    """Beside busy programs a 2-thread step can take ~10× a 1-thread one: the probe stops as soon as one step
+    shows it, at the start and later, and the choice stays one thread."""
+    choice = ThreadChoice(probe_steps=6, rounds=2, window=8, min_interval=8)
+    busy = {1: 1e-3, 2: 10e-3}
+    assert _feed(choice, busy, 8) == [1] * 6 + [2] + [1]  # the start: one 2-thread step was enough
+    assert choice.current == 1 and choice.probes == 1 and choice.last_probe["2"] == 10e-3
+    used = _feed(choice, busy, 7 + 2)  # 8 steps since the start, then a probe: its uncounted step and one more
+    assert used[-2:] == [2, 2] and choice.threads() == 1 and choice.probes == 2
+    assert choice.steps_at[2] == 3
+    slow_but_not_hopeless = ThreadChoice(probe_steps=3, rounds=1)
+    assert _feed(slow_but_not_hopeless, {1: 1e-3, 2: 2.5e-3}, 6) == [1, 1, 1, 2, 2, 2]  # probed to the end
+
+
+def test_a_probe_counts_the_stalls_between_quick_steps():
+    """Beside busy programs most 2-thread steps are quick and some stall for the second core: the mean of the
+    probe sees that two threads lose, where its median (the quick steps) said they win."""
+    choice = ThreadChoice(probe_steps=6, rounds=1, window=8, min_interval=8, hopeless=100.0)
+    _feed(choice, {1: 2e-3, 2: 3e-3}, 12)  # the start: one thread
+    assert choice.current == 1
+    _feed(choice, {1: 2e-3}, 8)  # 8 steps at one thread, then a probe
+    assert choice.threads() == 2  # the probe begins
+    for seconds in (1e-3, 1e-3, 1e-3, 9e-3, 1e-3, 1e-3):  # its first step uncounted; one stall among quick steps
+        choice.record(choice.threads(), seconds)
+    assert choice.last_probe["2"] == pytest.approx(2.6e-3) and choice.current == 1
