@@ -242,7 +242,7 @@ class ThreadChoice:
     at the count in use, taken just before. Means, not medians: on a busy machine most 2-thread steps are quick
     and a few stall while another process holds the second BLAS thread's core, and the median missed the
     stalls (two CPU-bound processes beside training: 'auto' ran two threads for 774–964 of 1 000 steps and took
-    3.8–9.2 s where one thread took 2.9 s, measured). The two samples are a fraction of a second apart, so a machine
+    6.6–9.2 s where one thread took 2.4–4.1 s, measured). The two samples are a fraction of a second apart, so a machine
     that gets busy (another process on the second core) is noticed within ~0.2 s and one that gets quiet again
     as soon. A probe step ``hopeless`` times slower than the other count ends its probe there. A probe that
     loses doubles ``interval`` (up to ``max_interval``): a count that stays slower, e.g.
@@ -257,8 +257,8 @@ class ThreadChoice:
                  min_interval: int = 50, max_interval: int = 1600, hopeless: float = 3.0):
         self.probe_steps, self.margin, self.window = probe_steps, margin, window
         # a probe step this many times slower than the other count's steps ends the probe at once: beside two
-        # CPU-bound processes a 2-thread step took ~28 ms against ~3 ms at one thread (measured), so each full
-        # probe cost ~0.15 s
+        # CPU-bound processes a 2-thread step took 8–135 ms against ~3 ms at one thread (measured), so a full
+        # probe could cost most of a second
         self.hopeless = hopeless
         self.min_interval, self.max_interval = min_interval, max_interval
         self.interval = min_interval  # steps at the count in use between probes
