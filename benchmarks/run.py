@@ -286,7 +286,7 @@ def main(argv=None) -> int:
             results["torch_version"] = torch.__version__
         except ImportError:
             pass
-    import scipy.linalg.blas  # noqa: F401  SciPy's OpenBLAS (Adam's axpy) must be loaded for the limit below to pin it
+    import scipy.linalg.blas  # noqa: F401  SciPy's OpenBLAS (data loading, fallbacks) loaded, so the limit below pins it
 
     with threadpool_limits(limits=args.threads, user_api="blas"):
         results.update(blas_info())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.linalg.blas  # noqa: F401 - SciPy's own OpenBLAS loaded, as in training (Adam uses it)
+import scipy.linalg.blas  # noqa: F401 - SciPy's own OpenBLAS loaded, as in the program (which must keep it at one)
 from threadpoolctl import ThreadpoolController, threadpool_info
 
 from core.layers import affine_backward, affine_forward
