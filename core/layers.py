@@ -20,6 +20,17 @@ def _ones(xp, n: int, dtype) -> object:
     return xp.ones(n, dtype=dtype)
 
 
+ZEROS_CACHED = 1 << 16  # entries: larger arrays get a row of zeros, so the cache stays a few MB at most
+
+
+@lru_cache(maxsize=16)
+def _zeros(xp, shape: tuple[int, ...], dtype) -> object:
+    """A read-only-by-convention array of zeros: ReLU as maximum(a, zeros). NumPy's maximum against the scalar
+    0 (or a.clip(0, None)) takes a slow loop: a 64×256 float32 7.0 and 7.3 µs against 1.7 µs for zeros of its
+    shape and 3.8 µs for a broadcast row of zeros (measured)."""
+    return xp.zeros(shape, dtype=dtype)
+
+
 def affine_forward(x, W, b):
     """out = x @ W + b.  x: (N, D), W: (D, H), b: (H,) -> out: (N, H). The product is core.parallel.matmul:
     the same bits at one BLAS thread and at two."""
@@ -46,10 +57,9 @@ def affine_backward(dout, cache, dW=None, db=None, need_dx: bool = True):
 
 def relu_forward(a, inplace: bool = False):
     """max(a, 0).  The cache is the output itself: its positive entries are the open gates."""
-    if inplace:
-        a.clip(0, None, out=a)
-        return a, a
-    out = a.clip(0, None)
+    xp = xp_of(a)
+    zeros = _zeros(xp, a.shape if a.size <= ZEROS_CACHED else a.shape[-1:], a.dtype)
+    out = xp.maximum(a, zeros, out=a if inplace else None)
     return out, out
 
 

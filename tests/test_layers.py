@@ -83,6 +83,22 @@ def test_relu_forward_backward(rng, inplace):
     assert np.all(d[a_orig < 0] == 0)
 
 
+@pytest.mark.parametrize("shape", [(64, 256), (3, 5), (300, 300)])  # the last is past ZEROS_CACHED: a row of zeros
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_is_max_with_zero_bit_for_bit_and_leaves_its_zeros_alone(rng, shape, dtype):
+    a = rng.standard_normal(shape).astype(dtype)
+    a.flat[:3] = [np.nan, -0.0, np.inf]
+    expected = np.maximum(a, 0)
+    out, _ = layers.relu_forward(a.copy())
+    np.testing.assert_array_equal(out, expected)  # NaN stays NaN
+    inplace = a.copy()
+    out2, cache = layers.relu_forward(inplace, inplace=True)
+    assert out2 is inplace and cache is inplace
+    np.testing.assert_array_equal(out2, expected)
+    zeros = layers._zeros(np, shape if a.size <= layers.ZEROS_CACHED else shape[-1:], np.dtype(dtype))
+    assert not zeros.any()  # the shared zeros were an input, never an output
+
+
 def test_sigmoid_forward_backward(rng):
     a = rng.standard_normal((4, 7)) * 3
     dout = rng.standard_normal((4, 7))

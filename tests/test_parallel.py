@@ -23,6 +23,7 @@ from core.parallel import (
     BlasThreads,
     ThreadChoice,
     blas_threads,
+    data_address,
     k_slices,
     matmul,
     parse_threads,
@@ -315,6 +316,16 @@ def test_adam_writes_the_same_bits_without_numpys_blas(monkeypatch):
         np.testing.assert_array_equal(trained(), numpys)
     finally:
         optim.host_level1.cache_clear()
+
+
+def test_data_address_is_the_arrays_own_also_after_its_id_is_reused():
+    for _ in range(200):  # fresh arrays often reuse a dead one's id: the weak reference tells them apart
+        x = np.arange(7, dtype=np.float32)
+        assert data_address(x) == x.ctypes.data
+        assert data_address(x[2:]) == x.ctypes.data + 8
+        del x
+    views = [np.zeros(4)[1:] for _ in range(100)]  # more live arrays than the memo keeps
+    assert all(data_address(v) == v.ctypes.data for v in views)
 
 
 def test_axpy_never_hands_mismatched_arrays_to_the_blas():
