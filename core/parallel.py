@@ -336,8 +336,7 @@ class ThreadChoice:
         self.last_probe = {"1": one, "2": two, "chose": chose}
 
     def report(self) -> dict:
-        """What a run records: the count in use, steps run at each count, the probes and switches, the last
-        probe's mean step seconds at 1 and 2 threads, and the margin two threads had to beat."""
+        """What a run records: the count in use, steps run at each count, the probes and switches, and the
+        last probe's mean step seconds at 1 and 2 threads."""
         return {"threads": self.current, "steps_at": {str(n): c for n, c in self.steps_at.items()},
-                "probes": self.probes, "switches": self.switches, "last_probe": dict(self.last_probe),
-                "margin": self.margin}
+                "probes": self.probes, "switches": self.switches, "last_probe": dict(self.last_probe)}

@@ -162,21 +162,14 @@ class Trainer:
         self.set_threads(threads)
 
     # ------------------------------------------------------------------ threads
-    def set_threads(self, threads: int | str, margin: float | None = None) -> None:
+    def set_threads(self, threads: int | str) -> None:
         """1, 2 or 'auto' (ThreadChoice: by timing the run's own steps): NumPy's BLAS threads during each
         step (core.parallel). Every count gives bit-identical results; a model on another device than the CPU,
-        or a BLAS whose threads cannot be set, always runs one thread. ``margin``: with 'auto', two threads are
-        taken when their mean step is below that fraction of one thread's (default ThreadChoice's). ValueError
-        for other values."""
+        or a BLAS whose threads cannot be set, always runs one thread. ValueError for other values."""
         setting = parse_threads(threads)
-        if margin is not None and not (isinstance(margin, float) and 0 < margin <= 1):
-            raise ValueError(f"margin must be a number in (0, 1], got {margin!r}")
         self.threads_setting = setting
         self.two_threads_possible = setting != 1 and self.model.xp is np and blas_threads().available
-        choice = None
-        if self.two_threads_possible and setting == "auto":
-            choice = ThreadChoice() if margin is None else ThreadChoice(margin=margin)
-        self.thread_choice = choice
+        self.thread_choice = ThreadChoice() if self.two_threads_possible and setting == "auto" else None
 
     @property
     def threads(self) -> int:

@@ -267,28 +267,6 @@ def test_choice_stays_at_one_thread_for_a_small_gain():
     assert choice.current == 1
 
 
-def test_a_larger_margin_keeps_one_thread_for_a_modest_gain():
-    """The GUI asks two threads to make a step 20 % quicker (vae_gui.training_job): 15 % is not enough there,
-    though it is for the default margin; 30 % is."""
-    for margin, two, expected in ((0.8, 0.85e-3, 1), (0.95, 0.85e-3, 2), (0.8, 0.7e-3, 2)):
-        choice = ThreadChoice(probe_steps=2, rounds=1, margin=margin)
-        _feed(choice, {1: 1e-3, 2: two}, 4)
-        assert choice.current == expected, (margin, two)
-        assert choice.report()["margin"] == margin
-
-
-def test_the_trainer_passes_its_margin_on_and_refuses_a_bad_one():
-    model = Model(ModelConfig(kind="ae", hidden=[8], latent=2, input_dim=16), seed=0)
-    trainer = Trainer(model, make_optimizer("adam", model), np.zeros((32, 16), np.float32), batch_size=8,
-                      eval_every=0, threads="auto")
-    trainer.set_threads("auto", margin=0.8)
-    if trainer.thread_choice is not None:  # None where NumPy's OpenBLAS cannot be told apart (one thread then)
-        assert trainer.thread_choice.margin == 0.8 and trainer.thread_report()["margin"] == 0.8
-    for bad in (0.0, 1.5, "0.8", float("nan")):
-        with pytest.raises(ValueError, match="margin"):
-            trainer.set_threads("auto", margin=bad)
-
-
 @pytest.mark.parametrize("value,expected", [("auto", "auto"), ("AUTO", "auto"), ("1", 1), ("2", 2), (1, 1), (2, 2)])
 def test_parse_threads(value, expected):
     assert parse_threads(value) == expected

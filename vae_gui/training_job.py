@@ -28,11 +28,6 @@ from core.train import TrainResult
 from vae_gui.workers import JobControl
 
 TRAINING_NICE = 5  # the training thread's priority below the UI thread's (Linux nice steps; see yield_to_the_ui)
-# 'auto' in the GUI takes the second core only for a step at least 20 % quicker (the CLI: 5 %): the core it takes
-# is the one the UI thread would run on. Slider with training on, 16 alternating pairs on this 2-vCPU VM while the
-# host held its second core at times: p95 median 3.4 against 4.6 ms (p50 1.6 against 1.3 ms: at one thread the UI's
-# own products run on one BLAS thread too); benchmarks/RESULTS.md
-GUI_TWO_THREAD_MARGIN = 0.8
 FACES_INTERVAL_S = 0.25  # live faces at most ~4 times a second: decoding 16 faces is cheap, painting is not
 
 
@@ -73,7 +68,6 @@ def train_job(request: RunRequest, dataset: Dataset, face_ids: np.ndarray | None
     (a CPU model; its history is the record's own, the panel adds the curves it drew) and how the run ended."""
     yield_to_the_ui()
     run = request.start(dataset)
-    run.trainer.set_threads(run.trainer.threads_setting, margin=GUI_TWO_THREAD_MARGIN)
     if inspect:
         _attach_inspector(run)
     faces = _FaceReporter(run.model, dataset.images[face_ids] if face_ids is not None else None, face_z, control)
