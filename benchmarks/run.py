@@ -138,7 +138,7 @@ def run_gui(args, results: dict) -> None:
     except ImportError as exc:  # the GUI or Qt is not importable here
         results["gui_error"] = f"{type(exc).__name__}: {exc}"
         return
-    results.update(gui.run_all(quick=args.quick))
+    results.update(gui.run_in_own_process(quick=args.quick))
     from benchmarks import atlas  # the latent atlas (issue 14)
 
     results.update(atlas.run_all(quick=args.quick))

@@ -94,6 +94,16 @@ def test_gui_measurements_run(qapp):
     assert gui.cold_start(1)["cold_start_s"] > 0
 
 
+def test_gui_measurements_run_in_a_process_of_their_own():
+    """benchmarks/run.py measures the GUI in a fresh process, as a user runs it (not where its engine parts left
+    NumPy's BLAS at two threads); the keys come back, and a process that does not answer is reported."""
+    from benchmarks import gui
+
+    results = gui.run_in_own_process(quick=True, only=["grid15"])
+    assert set(results) == {"grid15_ms"} and results["grid15_ms"] > 0
+    assert "no answer" in gui.run_in_own_process(quick=True, only=["grid15"], timeout_s=0.01)["gui_errors"]["process"]
+
+
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is a benchmark-only dependency")
 @pytest.mark.parametrize("kind", ["vae", "ae"])
 def test_torch_reference_is_the_identical_network(kind, frey):
