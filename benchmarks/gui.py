@@ -1,4 +1,5 @@
-"""GUI latencies, measured in-process with the real widgets (offscreen unless a display is set).
+"""GUI latencies, measured with the real widgets (offscreen unless a display is set); benchmarks/run.py runs them
+in a process of their own (``run_in_own_process``), as a user runs the program.
 
 * slider: one latent slider moved → the decoded face set *and painted* (setValue, then the
   event loop runs until idle), p50/p95 over many moves on the shipped VAE 256/16;

@@ -2,7 +2,7 @@
 
 Prints a table (or, with --json, exactly one JSON object on stdout) of:
 training steps/s of our engine vs PyTorch on the identical VAE and AE, our step over the GEMM floor,
-gradcheck wall times, and the GUI latencies (measured in-process with the real widgets offscreen).
+gradcheck wall times, and the GUI latencies (the real widgets offscreen, in a child process: the GUI as it runs).
 Keys whose measurement is impossible here (PyTorch or the GUI missing) are null.
 
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set, are removed from this process's own environment
