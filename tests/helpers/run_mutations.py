@@ -410,7 +410,7 @@ MUTATIONS: dict[str, tuple] = {
         "core/optim.py::axpy", "x.dtype == y.dtype and x.size == y.size", "x.dtype == y.dtype",
         ["tests/test_parallel.py"]),
     "two threads: a NaN gradient passes the BLAS finiteness check": (
-        "core/parallel.py::_cblas_level1", "        return float(c_asum(x.size, x.ctypes.data, 1))",
+        "core/parallel.py::_cblas_level1", "        return float(c_asum(x.size, data_address(x), 1))",
         "        return 0.0", ["tests/test_parallel.py", R_FAULTS]),
 }
 
