@@ -215,15 +215,18 @@ def step_over_2core_floor(X: np.ndarray, reps: int, steps: int) -> dict:
 
 
 def vae_gemm_shapes(n: int = BATCH, d: int = 560, h: int = HIDDEN, latent: int = LATENT) -> list[tuple]:
-    """(A shape, B shape, transpose A?, transpose B?) of every matrix product in one VAE training step:
-    forward x@W1, h@W_heads (mean and logvar fused: (H, 2L)), z@W_dec, d@W_out; backward the weight
-    gradients (A.T@dY) and the input gradients (dY@W.T), none for the input layer's dx."""
+    """(A shape, B shape, transpose A?, transpose B?) of every matrix product in one VAE training step, in the
+    step's order: forward x@W1, h@W_mean, h@W_logvar (two heads, as the model runs them), z@W_dec, d@W_out;
+    backward, per layer, the weight gradient (A.T@dY) and the input gradient (dY@W.T), none for the images.
+    tests/test_benchmarks.py records a real step's products and compares them with this list (until 2026-12-07
+    it held the two heads as one fused (H, 2L) product: 11 products where the step runs 14)."""
+    heads_backward = [((n, h), (n, latent), True, False), ((n, latent), (h, latent), False, True)] * 2
     return [
-        ((n, d), (d, h), False, False), ((n, h), (h, 2 * latent), False, False),
+        ((n, d), (d, h), False, False), ((n, h), (h, latent), False, False), ((n, h), (h, latent), False, False),
         ((n, latent), (latent, h), False, False), ((n, h), (h, d), False, False),
         ((n, h), (n, d), True, False), ((n, d), (h, d), False, True),
         ((n, latent), (n, h), True, False), ((n, h), (latent, h), False, True),
-        ((n, h), (n, 2 * latent), True, False), ((n, 2 * latent), (h, 2 * latent), False, True),
+        *heads_backward,
         ((n, d), (n, h), True, False),
     ]
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from qt_cleanup import delete_widgets_after_test  # noqa: F401  (autouse: the GUI benchmarks leave no widget behind)
 
@@ -58,13 +59,28 @@ def test_quick_json_run_prints_one_object_with_every_key():
         assert results[skipped] is None
 
 
-def test_gemm_shapes_are_the_vae_step_products():
-    from benchmarks.engine import vae_gemm_shapes
+def test_gemm_shapes_are_the_vae_step_products(monkeypatch):
+    """The GEMM floors run exactly the products of a real training step: recorded from one Trainer step."""
+    import core.layers
+    import core.models
+    import core.parallel
+    from benchmarks.engine import engine_stepper, vae_gemm_shapes
 
-    shapes = vae_gemm_shapes(n=64, d=560, h=256, latent=16)
-    assert len(shapes) == 11  # 4 forward, 4 weight gradients, 3 input gradients (none for the images)
-    for a_shape, b_shape, ta, tb in shapes:  # inner dimensions agree
-        assert (a_shape[0] if ta else a_shape[1]) == (b_shape[1] if tb else b_shape[0])
+    step = engine_stepper("vae", np.random.default_rng(0).random((200, 560), dtype=np.float32))
+    step()  # the first step, with its thread probe, before recording
+    seen = []
+
+    def recording_matmul(a, b, out=None):
+        seen.append((a.shape, b.shape, not a.flags.c_contiguous, not b.flags.c_contiguous))
+        return core.parallel.matmul(a, b, out=out)
+
+    for module in (core.layers, core.models):
+        monkeypatch.setattr(module, "matmul", recording_matmul)
+    step()
+    step.__self__.close()
+    expected = [(a[::-1] if ta else a, b[::-1] if tb else b, ta, tb)
+                for a, b, ta, tb in vae_gemm_shapes(n=64, d=560, h=256, latent=16)]
+    assert seen == expected and len(seen) == 14
 
 
 def test_gradcheck_timing_runs_and_checks_the_gradient(frey):
