@@ -218,8 +218,7 @@ def vae_gemm_shapes(n: int = BATCH, d: int = 560, h: int = HIDDEN, latent: int =
     """(A shape, B shape, transpose A?, transpose B?) of every matrix product in one VAE training step, in the
     step's order: forward x@W1, h@W_mean, h@W_logvar (two heads, as the model runs them), z@W_dec, d@W_out;
     backward, per layer, the weight gradient (A.T@dY) and the input gradient (dY@W.T), none for the images.
-    tests/test_benchmarks.py records a real step's products and compares them with this list (until 2026-12-07
-    it held the two heads as one fused (H, 2L) product: 11 products where the step runs 14)."""
+    tests/test_benchmarks.py records a real step's products and compares them with this list."""
     heads_backward = [((n, h), (n, latent), True, False), ((n, latent), (h, latent), False, True)] * 2
     return [
         ((n, d), (d, h), False, False), ((n, h), (h, latent), False, False), ((n, h), (h, latent), False, False),
