@@ -270,9 +270,12 @@ def run_in_own_process(quick: bool = False, only: list[str] | None = None, timeo
     except subprocess.TimeoutExpired:
         return {"gui_errors": {"process": f"no answer within {timeout_s:.0f} s"}}
     lines = out.stdout.strip().splitlines()
-    if out.returncode != 0 or not lines:
-        return {"gui_errors": {"process": f"exit {out.returncode}: {out.stderr.strip()[-400:]}"}}
-    return json.loads(lines[-1])
+    try:
+        if out.returncode == 0 and lines:
+            return json.loads(lines[-1])
+    except ValueError:  # something else printed last: reported like a failed run, not raised into run.py
+        pass
+    return {"gui_errors": {"process": f"exit {out.returncode}: {out.stderr.strip()[-400:]}"}}
 
 
 def run_all(quick: bool = False, only: list[str] | None = None) -> dict:

@@ -119,6 +119,15 @@ def test_gui_measurements_run_in_a_process_of_their_own():
     assert "no answer" in gui.run_in_own_process(quick=True, only=["grid15"], timeout_s=0.01)["gui_errors"]["process"]
 
 
+def test_gui_process_that_prints_no_json_is_reported_not_raised(monkeypatch):
+    import subprocess as sp
+
+    from benchmarks import gui
+
+    monkeypatch.setattr(gui.subprocess, "run", lambda *a, **k: sp.CompletedProcess(a, 0, "not json\n", "warning"))
+    assert gui.run_in_own_process(quick=True)["gui_errors"]["process"] == "exit 0: warning"
+
+
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is a benchmark-only dependency")
 @pytest.mark.parametrize("kind", ["vae", "ae"])
 def test_torch_reference_is_the_identical_network(kind, frey):
